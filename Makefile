@@ -1,0 +1,27 @@
+# Set-up and common jobs.  `make run` runs the main job, `make test` the test suite; both create the
+# virtual environment .venv and install the project into it on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup run test doc clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+run: setup
+	$(BIN)/fentsim
+
+test: setup
+	$(BIN)/python -m pytest
+
+doc: setup
+	$(BIN)/fentsim-doc
+
+clean:
+	rm -rf $(VENV) results/runs results/sweeps

@@ -1,0 +1,184 @@
+"""Policy levers: each a function of time built from a historical path plus an optional intervention.
+
+A lever's value is its historical path (piecewise-linear between dated points, flat outside) until
+the intervention starts; over `ramp` years it moves linearly to the intervention target, where it
+stays.  The target is `level` itself (mode 'set') or `level` times the historical path (mode
+'scale').  The dates where the path has a kink are exposed as `breakpoints` so the solver can stop
+and restart there instead of stepping over them blindly.  `level`, `start` and `ramp` may be arrays
+over draws (for sweeps and sensitivity analysis inside one batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.errors import InputError, reject_unknown_keys
+
+MODES = ("scale", "set")
+
+
+@dataclass(frozen=True)
+class LeverSpec:
+    """What a lever is: units, meaning, allowed range and its historical path (year, value)."""
+
+    name: str
+    units: str
+    doc: str
+    bounds: tuple[float, float]
+    history: tuple[tuple[float, float], ...]
+    source: str
+
+
+LEVER_SPECS: dict[str, LeverSpec] = {spec.name: spec for spec in [
+    LeverSpec("enforcement_china", "1",
+              "share of China's capacity withheld from the US market by Chinese enforcement",
+              (0.0, 0.99),
+              ((2010.0, 0.0), (2019.33, 0.0), (2019.75, 0.3)),
+              "China scheduled all fentanyl-related substances as a class on 1 May 2019 (article); "
+              "an effect of 0.3 over 5 months is an assumption"),
+    LeverSpec("enforcement_india", "1",
+              "share of India's capacity withheld from the US market by Indian enforcement",
+              (0.0, 0.99), ((2010.0, 0.0),), "no enforcement in the historical baseline"),
+    LeverSpec("enforcement_other", "1",
+              "share of other producers' capacity withheld by enforcement in producing countries",
+              (0.0, 0.99), ((2010.0, 0.0),), "no enforcement in the historical baseline"),
+    LeverSpec("interdiction_mail", "1",
+              "mail and express screening effort relative to the historical path",
+              (0.0, 1000.0), ((2010.0, 1.0),), "1 = interdiction as it happened"),
+    LeverSpec("interdiction_land", "1",
+              "border interdiction effort relative to the historical path",
+              (0.0, 1000.0), ((2010.0, 1.0),), "1 = interdiction as it happened"),
+    LeverSpec("naloxone_kits", "kits/yr", "naloxone kits distributed in the US per year",
+              (0.0, 1e9),
+              ((2010.0, 50000.0), (2013.0, 141502.0), (2016.0, 573797.0), (2018.0, 1500486.0),
+               (2019.0, 1931149.0), (2020.0, 2303624.0)),
+              "FDA SOURCE data (harm-reduction programs + IQVIA); 2010 value an assumption"),
+    LeverSpec("test_strips", "strips/yr", "fentanyl test strips distributed per year",
+              (0.0, 1e10), ((2010.0, 0.0),),
+              "assumption: negligible distribution in the historical window"),
+    LeverSpec("moud_capacity", "persons", "national MOUD capacity (buprenorphine + methadone patients)",
+              (0.0, 1e8),
+              ((2010.0, 950000.0), (2013.0, 1104584.0), (2017.0, 1443820.0)),
+              "IQVIA and N-SSATS via FDA SOURCE data (774,276 bup + 330,308 methadone in 2013; "
+              "1,113,512 bup in 2017, methadone held at 2013); 2010 value an assumption"),
+    LeverSpec("treatment_seeking", "1", "treatment seeking (outreach) relative to the historical rate",
+              (0.0, 100.0), ((2010.0, 1.0),), "1 = as it happened"),
+    LeverSpec("prevention", "1", "share of initiation into illicit opioid use averted by prevention",
+              (0.0, 1.0), ((2010.0, 0.0),), "0 = no prevention beyond history"),
+]}
+
+
+@dataclass(frozen=True, eq=False)
+class Lever:
+    """A lever's historical path plus an optional intervention (start, ramp, level, mode)."""
+
+    spec: LeverSpec
+    start: Any = None          # yr (scalar or array over draws); None = no intervention
+    ramp: Any = 1.0            # yr from start to full level
+    level: Any = None          # target value (mode 'set') or multiplier of history (mode 'scale')
+    mode: str = "set"
+    _knots: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        name = f"levers.{self.spec.name}"
+        if self.mode not in MODES:
+            raise InputError(f"{name}.mode: value {self.mode!r} not allowed; allowed: {', '.join(MODES)}")
+        years = np.array([y for y, _ in self.spec.history], dtype=float)
+        values = np.array([v for _, v in self.spec.history], dtype=float)
+        object.__setattr__(self, "_knots", (years, values))
+        if (self.start is None) != (self.level is None):
+            missing = "level" if self.level is None else "start"
+            raise InputError(f"{name}.{missing}: required when an intervention is given "
+                             f"(set both start and level, or neither)")
+        if self.start is None:
+            return
+        for key in ("start", "ramp", "level"):
+            value = np.asarray(getattr(self, key), dtype=float)
+            if not np.all(np.isfinite(value)):
+                raise InputError(f"{name}.{key}: value {getattr(self, key)!r} is not a finite number")
+            object.__setattr__(self, key, value if value.ndim else float(value))
+        if np.any(np.asarray(self.ramp) <= 0):
+            raise InputError(f"{name}.ramp: value {np.min(self.ramp):g} must be > 0 yr "
+                             f"(a step the solver cannot see is not allowed)")
+        lo, hi = self.spec.bounds
+        targets = np.asarray(self.level) * (values.max() if self.mode == "scale" else 1.0)
+        if self.mode == "scale" and np.any(np.asarray(self.level) < 0):
+            raise InputError(f"{name}.level: multiplier {np.min(self.level):g} must be >= 0")
+        if self.mode == "set" and np.any((targets < lo) | (targets > hi)):
+            bad = targets[(targets < lo) | (targets > hi)].reshape(-1)[0]
+            raise InputError(f"{name}.level: value {bad:g} outside allowed range "
+                             f"[{lo:g}, {hi:g}] {self.spec.units}")
+        if self.mode == "scale" and self.spec.bounds[1] < np.max(targets):
+            raise InputError(f"{name}.level: multiplier {np.max(self.level):g} takes the lever above "
+                             f"its allowed maximum {hi:g} {self.spec.units}")
+
+    def history_at(self, t: float) -> float:
+        """Historical path at time t (yr), piecewise linear, flat outside the dated points."""
+        years, values = self._knots
+        return float(np.interp(t, years, values))
+
+    def __call__(self, t: float) -> np.ndarray | float:
+        """Lever value at time t (yr); an array over draws if the intervention varies by draw."""
+        base = self.history_at(t)
+        if self.start is None:
+            return base
+        weight = np.clip((t - np.asarray(self.start)) / np.asarray(self.ramp), 0.0, 1.0)
+        target = self.level if self.mode == "set" else np.asarray(self.level) * base
+        value = base + weight * (target - base)
+        return value if np.ndim(value) else float(value)
+
+    def breakpoints(self) -> list[float]:
+        """Dates (yr) where the path has a kink: history points and intervention start/end."""
+        points = [y for y, _ in self.spec.history]
+        if self.start is not None:
+            starts = np.unique(np.asarray(self.start, dtype=float))
+            ends = np.unique(np.asarray(self.start, dtype=float) + np.asarray(self.ramp, dtype=float))
+            if starts.size + ends.size <= 64:  # many per-draw dates: leave them to error control
+                points += starts.tolist() + ends.tolist()
+        return points
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-value description of the intervention, for provenance."""
+        if self.start is None:
+            return {}
+        plain = lambda v: v.tolist() if isinstance(v, np.ndarray) else v  # noqa: E731
+        return {"start": plain(self.start), "ramp": plain(self.ramp), "level": plain(self.level),
+                "mode": self.mode}
+
+
+@dataclass(frozen=True, eq=False)
+class LeverSet:
+    """All levers of the model, each with history and optional intervention."""
+
+    levers: dict[str, Lever]
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | None) -> LeverSet:
+        """Build from {lever: {start, ramp, level, mode}}; unknown levers or keys are rejected."""
+        config = dict(config or {})
+        reject_unknown_keys("levers", config, LEVER_SPECS)
+        levers = {}
+        for name, spec in LEVER_SPECS.items():
+            entry = dict(config.get(name) or {})
+            reject_unknown_keys(f"levers.{name}", entry, ("start", "ramp", "level", "mode"))
+            levers[name] = Lever(spec, **entry)
+        return cls(levers)
+
+    def __getitem__(self, name: str) -> Lever:
+        return self.levers[name]
+
+    def values(self, t: float) -> dict[str, np.ndarray | float]:
+        """Every lever's value at time t."""
+        return {name: lever(t) for name, lever in self.levers.items()}
+
+    def breakpoints(self) -> list[float]:
+        """Sorted unique kink dates of all levers."""
+        return sorted({b for lever in self.levers.values() for b in lever.breakpoints()})
+
+    def describe(self) -> dict[str, Any]:
+        """Interventions by lever (levers without one are omitted)."""
+        return {n: lv.describe() for n, lv in self.levers.items() if lv.start is not None}

@@ -1,0 +1,170 @@
+"""Integrate the model over a batch of draws with `scipy.integrate.solve_ivp`.
+
+The horizon is cut into segments at every date where a lever or a historical input has a kink, so
+the adaptive step control restarts there instead of stepping over a change blindly.  States are
+stored only at the requested times (output grid, calendar-year and fiscal-year boundaries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from sim.errors import InputError, SolverError
+from sim.levers import LeverSet
+from sim.model import (INTERDICTION_RAMP_END, INTERDICTION_RAMP_START, ModelContext, initial_state,
+                       rhs)
+from sim.parameters import ModelParameters
+from sim.state import LAYOUT
+
+METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+FISCAL_YEAR_START = 273.0 / 365.0  # Oct 1 as a fraction of the (non-leap) year: FY N starts N-1+this
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Time window (decimal years), output grid and solver tolerances."""
+
+    start_year: int = 2010          # yr: simulation starts 1 Jan of this year
+    end_year: int = 2035            # yr: last full calendar year simulated (ends 31 Dec)
+    output_step: float = 1.0 / 12   # yr: spacing of time-series outputs
+    method: str = "RK45"
+    rtol: float = 1e-6              # 1: relative tolerance
+    atol_mass: float = 1e-6         # kg (and kg/yr): absolute tolerance of supply stocks
+    atol_people: float = 1e-3       # persons (and deaths): absolute tolerance of people stocks
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"solver.method: value {self.method!r} not allowed; "
+                             f"allowed: {', '.join(METHODS)}")
+        if int(self.start_year) != 2010:
+            raise InputError(f"solver.start_year: value {self.start_year} not allowed; the model's "
+                             f"initial state is for 2010 (allowed: 2010)")
+        if not 2011 <= int(self.end_year) <= 2100:
+            raise InputError(f"solver.end_year: value {self.end_year} outside allowed range "
+                             f"[2011, 2100] (must be after start_year)")
+        if not 0 < self.output_step <= 1:
+            raise InputError(f"solver.output_step: value {self.output_step} outside allowed "
+                             f"range (0, 1] yr")
+        for name in ("rtol", "atol_mass", "atol_people"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value < 1):
+                raise InputError(f"solver.{name}: value {value!r} outside allowed range (0, 1)")
+
+    @property
+    def t_start(self) -> float:
+        return float(self.start_year)
+
+    @property
+    def t_end(self) -> float:
+        return float(self.end_year + 1)
+
+    @property
+    def years(self) -> np.ndarray:
+        """Calendar years fully inside the window."""
+        return np.arange(self.start_year, self.end_year + 1)
+
+    @property
+    def output_times(self) -> np.ndarray:
+        """Time-series output grid (yr), start to end inclusive."""
+        n = int(round((self.t_end - self.t_start) / self.output_step))
+        return np.round(self.t_start + self.output_step * np.arange(n + 1), 10)
+
+    def atol_vector(self, n_draws: int) -> np.ndarray:
+        """Absolute tolerance for every entry of the flat state."""
+        rows = np.empty(LAYOUT.size)
+        for name, sl in LAYOUT.slices.items():
+            mass = LAYOUT.stocks[name].units.startswith("kg")
+            rows[sl] = self.atol_mass if mass else self.atol_people
+        return np.repeat(rows, n_draws)
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> SolverSettings:
+        from sim.errors import reject_unknown_keys
+        values = dict(values or {})
+        reject_unknown_keys("solver", values, [f for f in cls.__dataclass_fields__])
+        return cls(**values)
+
+
+@dataclass
+class Trajectory:
+    """States of a batch at the stored times: `states` has shape (n_state, n_draws, n_times)."""
+
+    times: np.ndarray
+    states: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+    def at(self, t: float | np.ndarray) -> dict[str, np.ndarray]:
+        """Stocks at stored time(s) t, shaped (*dims, n_draws[, n_times])."""
+        idx = np.searchsorted(self.times, np.round(np.asarray(t, dtype=float), 10))
+        return LAYOUT.unpack(self.states[:, :, idx])
+
+
+def storage_times(settings: SolverSettings) -> np.ndarray:
+    """Sorted unique times (yr) at which states are stored: output grid, year and FY boundaries."""
+    years = np.arange(settings.start_year, settings.end_year + 2, dtype=float)
+    fiscal = years[:-1] - 1 + FISCAL_YEAR_START
+    times = np.concatenate([settings.output_times, years, fiscal])
+    times = times[(times >= settings.t_start) & (times <= settings.t_end)]
+    return np.unique(np.round(times, 10))
+
+
+def segment_edges(levers: LeverSet, settings: SolverSettings) -> np.ndarray:
+    """Start, end and every kink date of the inputs strictly inside the window (yr)."""
+    kinks = levers.breakpoints() + [INTERDICTION_RAMP_START, INTERDICTION_RAMP_END]
+    inside = [k for k in kinks if settings.t_start < k < settings.t_end]
+    return np.unique(np.round([settings.t_start, *inside, settings.t_end], 10))
+
+
+def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
+    """Integrate all draws from start to end; raise SolverError naming failing draws."""
+    ctx = ModelContext.build(params, levers)
+    n = ctx.n_draws
+    times = storage_times(settings)
+    edges = segment_edges(levers, settings)
+    y = initial_state(ctx).ravel()
+    atol = settings.atol_vector(n)
+    stored = np.empty((LAYOUT.size * n, times.size))
+    stored[:, 0] = y
+    stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": len(edges) - 1}
+    for a, b in zip(edges[:-1], edges[1:]):
+        inside = (times > a) & (times <= b)
+        t_eval = np.unique(np.concatenate([times[inside], [b]]))
+        sol = solve_ivp(rhs, (a, b), y, method=settings.method, t_eval=t_eval, args=(ctx,),
+                        rtol=settings.rtol, atol=atol)
+        if not sol.success or not np.all(np.isfinite(sol.y)):
+            raise SolverError(failure_message(sol, a, b, params, y, ctx))
+        for key in ("nfev", "njev", "nlu"):
+            stats[key] += int(getattr(sol, key))
+        columns = np.searchsorted(t_eval, times[inside])
+        stored[:, inside] = sol.y[:, columns]
+        y = sol.y[:, -1]
+    states = stored.reshape(LAYOUT.size, n, times.size)
+    stats["min_stock"] = float(min(states[LAYOUT.slices[s]].min()
+                                   for s in ("capacity", "in_transit", "retail", "untreated",
+                                             "in_treatment", "remission")))
+    return Trajectory(times, states, stats)
+
+
+def failure_message(sol, a: float, b: float, params: ModelParameters, y: np.ndarray,
+                    ctx: ModelContext) -> str:
+    """One line naming the failing draw(s) and their parameters."""
+    n = ctx.n_draws
+    last = sol.y[:, -1] if sol.y.size else y
+    deriv = rhs(sol.t[-1] if sol.t.size else a, last, ctx).reshape(LAYOUT.size, n)
+    bad = ~np.all(np.isfinite(last.reshape(LAYOUT.size, n)), axis=0) | ~np.all(np.isfinite(deriv),
+                                                                                 axis=0)
+    draws = np.flatnonzero(bad).tolist()
+    if draws:
+        detail = params.draw(draws[0]).to_dict() if params.n_draws > 1 else params.to_dict()
+        return (f"solver {sol.message!r} in segment [{a:.3f}, {b:.3f}] yr; failing draw(s) "
+                f"{draws[:10]}; parameters of draw {draws[0]}: {detail}")
+    return (f"solver {sol.message!r} in segment [{a:.3f}, {b:.3f}] yr for a batch of {n} draws; "
+            f"no single draw has non-finite values (try a stiff method, solver.method=Radau)")
+
+
+def settings_dict(settings: SolverSettings) -> dict:
+    """Plain-value settings for provenance."""
+    return asdict(settings)
