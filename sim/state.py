@@ -61,6 +61,7 @@ class StateLayout:
 
     def __init__(self, stocks: tuple[Stock, ...] = STOCKS) -> None:
         self.stocks = {s.name: s for s in stocks}
+        self.shapes = {s.name: s.shape for s in stocks}
         self.slices: dict[str, slice] = {}
         offset = 0
         for s in stocks:
@@ -71,8 +72,7 @@ class StateLayout:
     def unpack(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """Views of each stock shaped (*dims, n_draws) (or (*dims, n_draws, n_times) for 3-D y)."""
         rest = y.shape[1:]
-        return {name: y[sl].reshape(self.stocks[name].shape + rest)
-                for name, sl in self.slices.items()}
+        return {name: y[sl].reshape(self.shapes[name] + rest) for name, sl in self.slices.items()}
 
     def pack(self, parts: dict[str, np.ndarray], n_draws: int) -> np.ndarray:
         """Assemble a (n_state, n_draws) array from per-stock arrays (broadcast as needed)."""
@@ -81,8 +81,7 @@ class StateLayout:
         if missing:
             raise KeyError(f"no value for stocks {sorted(missing)}")
         for name, sl in self.slices.items():
-            stock = self.stocks[name]
-            out[sl] = np.broadcast_to(parts[name], stock.shape + (n_draws,)).reshape(stock.size, n_draws)
+            out[sl].reshape(self.shapes[name] + (n_draws,))[...] = parts[name]
         return out
 
 
