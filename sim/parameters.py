@@ -47,13 +47,13 @@ class ModelParameters:
         "assumption near RAND estimates of US heroin consumption (~45 t/yr pure)",
         "heroin reaching US retail markets (pure mass), constant over time", "log")
     capacity_2010_china: float = param(
-        1.0, "kg/yr", (1e-3, 1e4), ASSUMPTION,
+        1.0, "kg/yr", (0.0, 1e4), ASSUMPTION,
         "fentanyl production capacity in China directed at the US market, 1 Jan 2010", "log")
     capacity_2010_india: float = param(
-        0.05, "kg/yr", (1e-4, 1e4), ASSUMPTION,
+        0.05, "kg/yr", (0.0, 1e4), ASSUMPTION,
         "fentanyl production capacity in India directed at the US market, 1 Jan 2010", "log")
     capacity_2010_other: float = param(
-        0.2, "kg/yr", (1e-4, 1e4), ASSUMPTION,
+        0.2, "kg/yr", (0.0, 1e4), ASSUMPTION,
         "capacity of other producers (e.g. Mexican synthesis) directed at the US market, 1 Jan 2010",
         "log")
     capacity_growth_rate: float = param(
