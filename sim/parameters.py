@@ -103,7 +103,7 @@ class ModelParameters:
         0.1, "yr", (0.01, 1.0), ASSUMPTION, "mean residence of fentanyl in the retail supply", "log")
     # --- demand: people --------------------------------------------------------------------
     untreated_2010: float = param(
-        6.0e5, "persons", (1e4, 1e7), "assumption fitted to 2010 heroin deaths (~3,000)",
+        6.0e5, "persons", (0.0, 1e7), "assumption fitted to 2010 heroin deaths (~3,000)",
         "people with opioid use disorder using illicit opioids, untreated, 1 Jan 2010", "log")
     in_treatment_2010: float = param(
         3.0e5, "persons", (0.0, 5e6), ASSUMPTION, "people of that population in MOUD, 1 Jan 2010")
