@@ -1,0 +1,129 @@
+"""The `fentsim` command end to end, config composition, and the model reference."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from sim.config import build_run
+from sim.io import ENGINE
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+CONFIGS = REPO / "configs"
+
+
+def fentsim(*args: str, cwd: Path, command: str = "fentsim") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run([str(BIN / command), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    out = tmp / "out"
+    proc = fentsim(f"hydra.run.dir={out}", "solver.end_year=2025", cwd=tmp)
+    return proc, out
+
+
+def test_cli_writes_dataset_meeting_the_contract(cli_run):
+    proc, out = cli_run
+    assert proc.returncode == 0, proc.stderr
+    assert "synthetic deaths" in proc.stdout and "wrote" in proc.stdout
+    with xr.open_dataset(out / "result.nc", engine=ENGINE) as ds:
+        expected = {
+            "deaths_synthetic": ("year", "draw"), "deaths_fentanyl": ("year", "draw"),
+            "deaths_heroin": ("year", "draw"), "death_rate_synthetic": ("year", "draw"),
+            "death_rate_heroin": ("year", "draw"), "seizures_fy": ("year", "route", "draw"),
+            "exports": ("time", "source", "draw"), "capacity": ("time", "source", "draw"),
+            "fentanyl_share": ("time", "draw"), "users_untreated": ("time", "draw"),
+            "users_in_treatment": ("time", "draw"), "users_remission": ("time", "draw"),
+        }
+        for name, dims in expected.items():
+            assert ds[name].dims == dims, name
+        for name in ds.data_vars:
+            assert ds[name].attrs.get("units") and ds[name].attrs.get("long_name"), name
+        assert ds.sizes["draw"] == 1
+        assert ds.year.dtype.kind == "i"
+        assert list(ds.source.values) == ["china", "india", "other"]
+        assert list(ds.route.values) == ["mail", "land"]
+        assert ds.deaths_synthetic.sel(year=2017).item() > 1000
+        for key in ("config", "git_commit", "package_versions", "seed", "solver_method",
+                    "solver_rtol", "solver_stats"):
+            assert key in ds.attrs, key
+        assert "levers:" in ds.attrs["config"] and "params:" in ds.attrs["config"]
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_from_another_directory_with_overrides(tmp_path):
+    out = tmp_path / "o"
+    proc = fentsim(f"hydra.run.dir={out}", "solver.end_year=2021", "params.relapse_rate=0.4",
+                   "levers.naloxone_kits.start=2020", "levers.naloxone_kits.level=2",
+                   cwd=Path("/"))
+    assert proc.returncode == 0, proc.stderr
+    with xr.open_dataset(out / "result.nc", engine=ENGINE) as ds:
+        assert int(ds.year.max()) == 2021
+        assert "relapse_rate: 0.4" in ds.attrs["config"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("params.relapse_rate=-1", "fentsim: error: params.relapse_rate: value -1 outside allowed range"),
+    ("levers.prevention.start=2020", "fentsim: error: levers.prevention.level: required"),
+    ("solver.method=Euler", "fentsim: error: solver.method: value 'Euler' not allowed"),
+    ("output.filename=result.csv", "fentsim: error: output.filename: value 'result.csv' must"),
+])
+def test_cli_bad_input_one_line_no_result(tmp_path, override, message):
+    out = tmp_path / "o"
+    proc = fentsim(f"hydra.run.dir={out}", override, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+    assert not list(out.glob("*.nc")) and not list(out.glob(".*.tmp"))
+
+
+def test_cli_help_and_cfg(tmp_path):
+    help_proc = fentsim("--help", cwd=tmp_path)
+    assert help_proc.returncode == 0 and "scenario" in help_proc.stdout
+    cfg = fentsim("--cfg", "job", cwd=tmp_path)
+    assert cfg.returncode == 0 and "levers:" in cfg.stdout and "params:" in cfg.stdout
+
+
+def test_model_doc_lists_everything(tmp_path):
+    proc = fentsim(cwd=tmp_path, command="fentsim-doc")
+    assert proc.returncode == 0
+    from sim.parameters import ModelParameters
+    from sim.levers import LEVER_SPECS
+    for name in ModelParameters.names() + list(LEVER_SPECS) + ["untreated", "cum_seized"]:
+        assert f"| {name} |" in proc.stdout, name
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def primary_groups() -> list[str]:
+    """Config groups named in the defaults list of configs/config.yaml."""
+    import yaml
+    defaults = yaml.safe_load((CONFIGS / "config.yaml").read_text())["defaults"]
+    return [next(iter(d)) for d in defaults if isinstance(d, dict) and "/" not in next(iter(d))
+            and not next(iter(d)).startswith("hydra")]
+
+
+@pytest.mark.parametrize("group", primary_groups())
+def test_every_config_composes_and_builds(group):
+    options = group_options(group)
+    assert options
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        for option in options:
+            cfg = compose(config_name="config", overrides=[f"{group}={option}"])
+            plain = OmegaConf.to_container(cfg, resolve=True)
+            build_run(plain)

@@ -1,0 +1,120 @@
+"""Parameters, levers and config sections validate themselves and fail with one clear line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sim.config import build_run
+from sim.errors import InputError
+from sim.levers import LEVER_SPECS, LeverSet
+from sim.parameters import ModelParameters
+from sim.solver import SolverSettings
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"relapse_rate": -0.1}, "params.relapse_rate: value -0.1 outside allowed range [0, 5] 1/yr"),
+    ({"fentanyl_incidence_multiplier": 9}, "params.fentanyl_incidence_multiplier: value 9 outside"),
+    ({"heroin_supply": float("nan")}, "params.heroin_supply: value nan outside"),
+    ({"remission_rate": "fast"}, "params.remission_rate: value 'fast' is not a number"),
+    ({"relapse_rate": np.array([0.5, 7.0])}, "params.relapse_rate: value 7 (draw 1) outside"),
+])
+def test_parameter_bounds(kwargs, message):
+    with pytest.raises(InputError) as err:
+        ModelParameters(**kwargs)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_parameter_suggests_the_closest_name():
+    with pytest.raises(InputError, match=r"params.relaps_rate: unknown key \(did you mean 'relapse_rate'\?\)"):
+        ModelParameters.from_mapping({"relaps_rate": 0.5})
+
+
+def test_draw_arrays_must_agree_in_length():
+    with pytest.raises(InputError, match="different lengths"):
+        ModelParameters(relapse_rate=np.ones(3) * 0.5, remission_rate=np.ones(2) * 0.05)
+
+
+def test_parameter_metadata_complete():
+    for name in ModelParameters.names():
+        meta = ModelParameters.metadata(name)
+        assert meta["units"] and meta["source"] and meta["doc"], name
+        lo, hi = meta["bounds"]
+        assert lo <= getattr(ModelParameters(), name) <= hi, name
+
+
+def test_literature_config_equals_code_defaults():
+    values = yaml.safe_load((REPO / "configs/params/literature.yaml").read_text())
+    defaults = ModelParameters()
+    assert set(values) == set(ModelParameters.names())
+    for name, value in values.items():
+        assert value == pytest.approx(getattr(defaults, name)), name
+
+
+def test_lever_profile_ramps_linearly_to_level():
+    levers = LeverSet.from_mapping({"naloxone_kits": {"start": 2021, "ramp": 2, "level": 2,
+                                                      "mode": "scale"},
+                                    "prevention": {"start": 2020, "ramp": 1, "level": 0.3}})
+    kits = levers["naloxone_kits"]
+    hist = kits.history_at(2021.5)
+    assert kits(2020.9) == pytest.approx(kits.history_at(2020.9))
+    assert kits(2022.0) == pytest.approx(1.5 * kits.history_at(2022.0))
+    assert kits(2023.0) == pytest.approx(2 * kits.history_at(2023.0))
+    assert kits(2021.5) == pytest.approx(1.25 * hist)
+    assert levers["prevention"](2020.5) == pytest.approx(0.15)
+    assert 2021.0 in levers.breakpoints() and 2023.0 in levers.breakpoints()
+
+
+def test_lever_history_has_china_scheduling_event():
+    china = LeverSet.from_mapping({})["enforcement_china"]
+    assert china(2019.0) == 0.0
+    assert china(2020.0) > 0.0
+
+
+def test_lever_level_can_vary_by_draw():
+    lever = LeverSet.from_mapping({"prevention": {"start": 2020, "ramp": 1,
+                                                  "level": np.array([0.1, 0.5])}})["prevention"]
+    np.testing.assert_allclose(lever(2022.0), [0.1, 0.5])
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"naloxone_kits": {"start": 2020, "level": 2, "mode": "double"}},
+     "levers.naloxone_kits.mode: value 'double' not allowed; allowed: scale, set"),
+    ({"naloxone_kit": {"start": 2020}}, "levers.naloxone_kit: unknown key (did you mean 'naloxone_kits'?)"),
+    ({"prevention": {"start": 2020, "level": 1.5}}, "levers.prevention.level: value 1.5 outside allowed range [0, 1]"),
+    ({"prevention": {"start": 2020, "ramp": 0, "level": 0.5}}, "levers.prevention.ramp: value 0 must be > 0 yr"),
+    ({"prevention": {"start": 2020}}, "levers.prevention.level: required when an intervention is given"),
+    ({"prevention": {"start": 2020, "level": 0.2, "lvl": 3}}, "levers.prevention.lvl: unknown key"),
+    ({"naloxone_kits": {"start": 2020, "level": -1, "mode": "scale"}}, "levers.naloxone_kits.level: multiplier -1 must be >= 0"),
+])
+def test_bad_levers(config, message):
+    with pytest.raises(InputError) as err:
+        LeverSet.from_mapping(config)
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"method": "Euler"}, "solver.method: value 'Euler' not allowed"),
+    ({"end_year": 2005}, "solver.end_year: value 2005 outside allowed range"),
+    ({"rtol": 0}, "solver.rtol: value 0 outside allowed range (0, 1)"),
+    ({"output_step": 2}, "solver.output_step: value 2 outside allowed range"),
+    ({"start_year": 2012}, "solver.start_year: value 2012 not allowed"),
+    ({"stepsize": 1}, "solver.stepsize: unknown key"),
+])
+def test_bad_solver_settings(settings, message):
+    with pytest.raises(InputError) as err:
+        SolverSettings.from_mapping(settings)
+    assert str(err.value).startswith(message)
+
+
+def test_unknown_top_level_section():
+    with pytest.raises(InputError, match="config.parms: unknown key \\(did you mean 'params'\\?\\)"):
+        build_run({"parms": {}})
+
+
+def test_every_lever_in_base_config():
+    config = yaml.safe_load((REPO / "configs/config.yaml").read_text())
+    assert set(config["levers"]) == set(LEVER_SPECS)
