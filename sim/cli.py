@@ -22,6 +22,7 @@ from sim.ensemble import build_ensemble
 from sim.errors import InputError, SolverError
 from sim.io import write_dataset
 from sim.run import simulate
+from sim.scenarios import apply_intensity
 from sim.summary import summary_table
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -54,7 +55,12 @@ def output_path(cfg: dict[str, Any]) -> Path:
 
 
 def run_job(cfg: dict[str, Any]) -> Path:
-    """Run one configured job: build, simulate, write atomically, print the summary."""
+    """Run one configured job: build, simulate, write atomically, print the summary.
+
+    `scenario.intensity` scales the lever interventions first (sim/scenarios.py); the config
+    recorded in the result is the one actually run.
+    """
+    cfg = apply_intensity(cfg)
     run = build_run(cfg)
     out = output_path(cfg)
     params, seed = build_ensemble(run.params, run.ensemble)
