@@ -30,6 +30,7 @@ from sim.io import open_result
 
 SWEEP_FILENAME = "sweep.nc"
 RESULT_FILENAME = "result.nc"
+JOB_ERROR_FILENAME = "error.txt"  # written by a multirun job that stopped on bad input
 
 
 @dataclass
@@ -190,7 +191,10 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
         rec.directory, rec.overrides = job, overrides
         path = job / _result_name(job, result_filename)
         if not path.is_file():
-            rec.status, rec.reason = "failed", f"no {path.name} (job failed or still running; see its log)"
+            error = job / JOB_ERROR_FILENAME
+            rec.status = "failed"
+            rec.reason = (error.read_text(encoding="utf-8").strip() if error.is_file() else
+                          f"no {path.name} (job failed, was killed or is still running; see its log)")
             continue
         try:
             ds = open_result(path)

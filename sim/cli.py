@@ -15,8 +15,11 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sim.aggregate import JOB_ERROR_FILENAME
+from sim.compare import write_text_atomic
 from sim.config import build_run
 from sim.ensemble import build_ensemble
 from sim.errors import InputError, SolverError
@@ -73,7 +76,24 @@ def run_job(cfg: dict[str, Any]) -> Path:
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """fentsim: run the model for the composed config and write results/…/result.nc."""
+    """fentsim: run the model for the composed config and write results/…/result.nc.
+
+    In a multirun (-m) a job with bad input prints its one-line error, records it in
+    `<job dir>/error.txt` and returns, so the other jobs still run; the end-of-sweep callback then
+    reports it and exits non-zero.
+    """
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        try:
+            run_job(plain_config(cfg))
+        except (InputError, SolverError) as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            overrides = " ".join(HydraConfig.get().overrides.task)
+            print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {exc}",
+                  file=sys.stderr)
+            job_dir = Path(HydraConfig.get().runtime.output_dir)
+            write_text_atomic(f"{type(exc).__name__}: {exc}\n", job_dir / JOB_ERROR_FILENAME)
+        return
     with user_errors():
         run_job(plain_config(cfg))
 

@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sim.aggregate import SWEEP_FILENAME, combine_sweep
-from sim.cli import user_errors
+from sim.cli import EXIT_USER_ERROR, user_errors
 from sim.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
 from sim.io import write_dataset
@@ -90,11 +90,15 @@ class AggregateSweep(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            aggregate(sweep_dir, sweep_dir / self.filename, self.report, self.baseline,
-                      self.window, self.variable, expected=expected_jobs(config))
+            complete = aggregate(sweep_dir, sweep_dir / self.filename, self.report, self.baseline,
+                                 self.window, self.variable, expected=expected_jobs(config))
         except InputError as exc:
             print(f"fentsim: aggregate: error: {exc}", file=sys.stderr)
-            print(f"fentsim: rerun with: fentsim-aggregate {sweep_dir}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        if not complete:
+            print(f"fentsim: some jobs failed (listed above); after fixing them rerun those jobs "
+                  f"or `fentsim-aggregate {sweep_dir.resolve()}`", file=sys.stderr)
+            sys.exit(1)
 
 
 def aggregate_main(argv: Sequence[str] | None = None) -> None:
