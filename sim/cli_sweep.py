@@ -1,5 +1,5 @@
 """Sweep glue that needs Hydra: the expected jobs of a multirun, the end-of-sweep callback, and
-`fentsim-aggregate SWEEP_DIR`.  The combining itself is Hydra-free (sim/aggregate.py, sim/report.py).
+`fentsim-aggregate SWEEP_DIR`.  The combining itself is Hydra-free (sim/aggregate.py, sim/sweep_report.py).
 
 `fentsim-aggregate` exit status: 0 all jobs combined; 1 some jobs missing or failed (the rest are
 combined and written); 2 bad input (one-line message).
@@ -23,7 +23,7 @@ from sim.cli import EXIT_USER_ERROR, user_errors
 from sim.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
 from sim.io import write_dataset
-from sim.report import sweep_report
+from sim.sweep_report import sweep_report
 
 DEFAULT_BASELINE = {"scenario": "baseline"}
 

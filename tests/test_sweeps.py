@@ -1,0 +1,161 @@
+"""Sweeps on Hydra launchers (joblib, submitit_local) combine into one dataset; aggregation after
+missing or failed jobs; figures from a sweep dataset; experiments found from any directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sim.aggregate import combine_sweep, expand_product
+from sim.io import ENGINE
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+SMALL = ("solver.end_year=2022", "ensemble=none")
+
+
+def run(command: str, *args: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run([str(BIN / command), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def load(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine=ENGINE) as ds:
+        return ds.load()
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("joblib")
+    sweep = tmp / "sweep"
+    proc = run("fentsim", "-m", "scenario=baseline,naloxone_up", *SMALL, "hydra/launcher=joblib",
+               "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}", cwd=tmp)
+    return proc, sweep
+
+
+def test_joblib_sweep_combines_into_scenario_dimension(joblib_sweep):
+    proc, sweep = joblib_sweep
+    assert proc.returncode == 0, proc.stderr
+    assert "2 of 2 job(s) combined over scenario" in proc.stdout
+    ds = load(sweep / "sweep.nc")
+    assert list(ds["scenario"].values) == ["baseline", "naloxone_up"]
+    assert ds.deaths_synthetic.dims == ("scenario", "year", "draw")
+    assert ds.exports.dims == ("scenario", "time", "source", "draw")
+    assert list(ds.job_status.values) == ["ok", "ok"]
+    for name in ds.data_vars:
+        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
+    # each cell is exactly its job's result; the job's own provenance is kept per cell
+    for i, scenario in enumerate(ds.scenario.values):
+        job = load(sweep / str(i) / "result.nc")
+        np.testing.assert_array_equal(ds.deaths_overdose.sel(scenario=scenario).values,
+                                      job.deaths_overdose.values)
+        assert ds.job_config.sel(scenario=scenario).item() == job.attrs["config"]
+    after = ds.deaths_overdose.sel(year=2022, draw=0)
+    assert after.sel(scenario="naloxone_up") < after.sel(scenario="baseline")
+    assert np.ptp(ds.deaths_overdose.sel(year=2019).values) == 0  # same history before 2020
+
+
+def test_submitit_local_sweep_combines(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run("fentsim", "-m", "scenario=baseline,prevention", *SMALL,
+               "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ds = load(sweep / "sweep.nc")
+    assert list(ds["scenario"].values) == ["baseline", "prevention"]
+    assert ds.deaths_overdose.dims == ("scenario", "year", "draw")
+    assert not np.isnan(ds.deaths_overdose.values).any()
+
+
+def test_aggregate_after_removed_job_output_reports_and_combines_rest(joblib_sweep, tmp_path):
+    proc, src = joblib_sweep
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "copy"
+    shutil.copytree(src, sweep)
+    (sweep / "sweep.nc").unlink()
+    (sweep / "1" / "result.nc").unlink()
+    agg = run("fentsim-aggregate", str(sweep), cwd=tmp_path)
+    assert agg.returncode == 1, agg.stderr
+    assert "1 of 2 job(s) combined over scenario" in agg.stdout
+    assert "failed: scenario=naloxone_up" in agg.stdout and "no result.nc" in agg.stdout
+    ds = load(sweep / "sweep.nc")
+    assert list(ds.job_status.values) == ["ok", "failed"]
+    assert np.isnan(ds.deaths_overdose.sel(scenario="naloxone_up")).all()
+    assert not np.isnan(ds.deaths_overdose.sel(scenario="baseline")).any()
+    # a job folder removed entirely is reported as missing (expected from multirun.yaml)
+    shutil.rmtree(sweep / "1")
+    agg = run("fentsim-aggregate", str(sweep), cwd=tmp_path)
+    assert agg.returncode == 1 and "missing: scenario=naloxone_up" in agg.stdout, agg.stdout
+
+
+def test_sweep_with_failing_job_finishes_the_others_and_reports(tmp_path):
+    sweep = tmp_path / "sweep"
+    # china_crackdown at intensity 3 takes enforcement to 1.2 > 0.99: that job fails on input
+    proc = run("fentsim", "-m", "scenario=baseline,china_crackdown", "scenario.intensity=3",
+               *SMALL, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+               f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "levers.enforcement_china.level: value 1.2 outside allowed range" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "1 of 2 job(s) combined" in proc.stdout
+    ds = load(sweep / "sweep.nc")
+    assert list(ds.job_status.values) == ["ok", "failed"]
+    assert "enforcement_china" in ds.job_reason.sel(scenario="china_crackdown").item()
+
+
+def test_report_figures_from_sweep_dataset(joblib_sweep, tmp_path):
+    proc, src = joblib_sweep
+    assert proc.returncode == 0, proc.stderr
+    sweep = tmp_path / "copy"
+    shutil.copytree(src, sweep)
+    agg = run("fentsim-aggregate", str(sweep), "--report", "--window", "2020", "2022", cwd=tmp_path)
+    assert agg.returncode == 0, agg.stderr
+    for name in ("comparison.nc", "comparison.csv", "deaths_by_scenario.png", "deaths_averted.png"):
+        path = sweep / name
+        assert path.is_file() and path.stat().st_size > 1000 or name.endswith(".csv"), name
+        assert str(path) in agg.stdout
+    cmp = load(sweep / "comparison.nc")
+    assert cmp.deaths_averted.sel(scenario="baseline").item() == 0
+    assert cmp.deaths_averted.sel(scenario="naloxone_up").item() > 0
+    # the compare CLI gives the same from the sweep dataset and a baseline selection
+    out = run("fentsim-compare", str(sweep / "sweep.nc"), "--baseline", "scenario=baseline",
+              "--window", "2020", "2022", "--figures", str(tmp_path / "figs"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "figs" / "deaths_averted.png").stat().st_size > 1000
+    assert (tmp_path / "figs" / "deaths_by_scenario.png").stat().st_size > 1000
+
+
+def test_combine_two_swept_keys_on_a_grid(joblib_sweep, tmp_path):
+    """Jobs found on disk with two swept keys lay out on a grid (no Hydra needed)."""
+    proc, src = joblib_sweep
+    assert proc.returncode == 0, proc.stderr
+    expected = expand_product({"scenario": ["baseline", "naloxone_up"],
+                               "levers.naloxone_kits.level": ["2", "3"]})
+    sweep = tmp_path / "grid"
+    for i, overrides in enumerate(expected[:2]):  # only the first two jobs ran
+        job = sweep / str(i)
+        shutil.copytree(src / "0", job)
+        (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    ds, report = combine_sweep(sweep, expected)
+    assert ds.deaths_overdose.dims[:2] == ("scenario", "levers.naloxone_kits.level")
+    assert list(ds["levers.naloxone_kits.level"].values) == [2, 3]
+    assert [j.status for j in report.jobs] == ["ok", "ok", "missing", "missing"]
+    assert np.isnan(ds.deaths_overdose.sel(scenario="naloxone_up")).all()
+
+
+def test_experiment_found_from_any_directory(tmp_path):
+    proc = run("fentsim", "experiment=supply_vs_demand", "--cfg", "hydra", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "scenario.intensity: 0.5,1,2" in proc.stdout
+    assert "JoblibLauncher" in proc.stdout
+    assert not (tmp_path / "results").exists()
+    proc = run("fentsim", "--info", "searchpath", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert str(REPO / "experiments") in proc.stdout
