@@ -144,7 +144,8 @@ def parse_target(entry: Mapping[str, Any], where: str, end_year: int, fit_end_ye
         lo = FIRST_YEAR + 1 if kind == "fy_total" else FIRST_YEAR
         if not lo <= int(y) <= end_year:
             raise InputError(f"{where}.{key}: value {int(y)} outside the simulated window; allowed: "
-                             f"{lo}..{end_year} (solver.end_year)")
+                             f"{lo}..{min(end_year, fit_end_year)} (simulation {FIRST_YEAR}.."
+                             f"{end_year}, fit_end_year {fit_end_year})")
         if int(y) > fit_end_year:
             raise InputError(f"{where}.{key}: value {int(y)} is after fit_end_year {fit_end_year}; "
                              f"allowed: {lo}..{fit_end_year} (later data validates, never fits)")
@@ -205,7 +206,7 @@ def csv_targets(spec: Mapping[str, Any], end_year: int, fit_end_year: int) -> li
         for r in rows:
             if r["series"] != key or int(r["year"]) > fit_end_year:
                 continue
-            entry = {"id": f"{key}_{r['year']}", "kind": sel.get("kind", "count"),
+            entry = {"id": f"us_{key}_{r['year']}", "kind": sel.get("kind", "count"),
                      "output": sel.get("output"), "year": int(r["year"]), "value": float(r["value"]),
                      "sigma": sel.get("sigma"), "units": r["units"],
                      "definition": f"{key} {r['year']} ({r['source']})"}
