@@ -118,6 +118,22 @@ def segment_edges(levers: LeverSet, settings: SolverSettings) -> np.ndarray:
     return np.unique(np.round([settings.t_start, *inside, settings.t_end], 10))
 
 
+class _NonFiniteDerivative(Exception):
+    """Raised inside the right-hand side when a derivative is NaN or infinite."""
+
+    def __init__(self, t: float, y: np.ndarray) -> None:
+        super().__init__(t)
+        self.t, self.y = t, y
+
+
+def guarded_rhs(t: float, y: np.ndarray, ctx: ModelContext) -> np.ndarray:
+    """`rhs` that stops the integration at the first non-finite derivative."""
+    dy = rhs(t, y, ctx)
+    if not np.isfinite(dy.sum()):
+        raise _NonFiniteDerivative(t, y.copy())
+    return dy
+
+
 def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
     """Integrate all draws from start to end; raise SolverError naming failing draws."""
     ctx = ModelContext.build(params, levers)
@@ -132,10 +148,16 @@ def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSetting
     for a, b in zip(edges[:-1], edges[1:]):
         inside = (times > a) & (times <= b)
         t_eval = np.unique(np.concatenate([times[inside], [b]]))
-        sol = solve_ivp(rhs, (a, b), y, method=settings.method, t_eval=t_eval, args=(ctx,),
-                        rtol=settings.rtol, atol=atol)
+        try:
+            sol = solve_ivp(guarded_rhs, (a, b), y, method=settings.method, t_eval=t_eval,
+                            args=(ctx,), rtol=settings.rtol, atol=atol)
+        except _NonFiniteDerivative as stop:
+            raise SolverError(failure_message("non-finite derivative", stop.t, stop.y, params,
+                                              ctx)) from None
         if not sol.success or not np.all(np.isfinite(sol.y)):
-            raise SolverError(failure_message(sol, a, b, params, y, ctx))
+            t_fail = sol.t[-1] if sol.t.size else a
+            y_fail = sol.y[:, -1] if sol.y.size else y
+            raise SolverError(failure_message(sol.message, t_fail, y_fail, params, ctx))
         for key in ("nfev", "njev", "nlu"):
             stats[key] += int(getattr(sol, key))
         columns = np.searchsorted(t_eval, times[inside])
@@ -148,21 +170,21 @@ def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSetting
     return Trajectory(times, states, stats)
 
 
-def failure_message(sol, a: float, b: float, params: ModelParameters, y: np.ndarray,
+def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameters,
                     ctx: ModelContext) -> str:
-    """One line naming the failing draw(s) and their parameters."""
+    """One line naming the failing draw(s) at time t (yr) and the parameters of the first."""
     n = ctx.n_draws
-    last = sol.y[:, -1] if sol.y.size else y
-    deriv = rhs(sol.t[-1] if sol.t.size else a, last, ctx).reshape(LAYOUT.size, n)
-    bad = ~np.all(np.isfinite(last.reshape(LAYOUT.size, n)), axis=0) | ~np.all(np.isfinite(deriv),
-                                                                                 axis=0)
+    state = y.reshape(LAYOUT.size, n)
+    with np.errstate(all="ignore"):
+        deriv = rhs(t, y, ctx).reshape(LAYOUT.size, n)
+    bad = ~np.all(np.isfinite(state), axis=0) | ~np.all(np.isfinite(deriv), axis=0)
     draws = np.flatnonzero(bad).tolist()
     if draws:
         detail = params.draw(draws[0]).to_dict() if params.n_draws > 1 else params.to_dict()
-        return (f"solver {sol.message!r} in segment [{a:.3f}, {b:.3f}] yr; failing draw(s) "
-                f"{draws[:10]}; parameters of draw {draws[0]}: {detail}")
-    return (f"solver {sol.message!r} in segment [{a:.3f}, {b:.3f}] yr for a batch of {n} draws; "
-            f"no single draw has non-finite values (try a stiff method, solver.method=Radau)")
+        return (f"solver failed ({reason}) at t={t:.4f} yr; failing draw(s) {draws[:10]}"
+                f"{' ...' if len(draws) > 10 else ''}; parameters of draw {draws[0]}: {detail}")
+    return (f"solver failed ({reason}) at t={t:.4f} yr for a batch of {n} draws; no single draw "
+            f"has non-finite values (try a stiff method: solver.method=Radau)")
 
 
 def settings_dict(settings: SolverSettings) -> dict:

@@ -164,3 +164,24 @@ def test_china_enforcement_cuts_china_exports_and_others_substitute():
     india = lambda d: d.capacity.sel(source="india", time=2022.0).item()  # noqa: E731
     assert china(ds) < 0.2 * china(base)
     assert india(ds) > india(base)
+
+
+def test_solver_failure_names_the_failing_draw(monkeypatch):
+    import sim.model
+    from sim.errors import SolverError
+
+    original = sim.model.retail_consumption
+
+    def poisoned(retail, p):
+        out = original(retail, p)
+        out = np.array(out, dtype=float)
+        out[1] = np.nan  # draw 1 breaks
+        return out
+
+    monkeypatch.setattr(sim.model, "retail_consumption", poisoned)
+    params = ModelParameters(relapse_rate=np.array([0.5, 0.6, 0.7]))
+    with pytest.raises(SolverError) as err:
+        integrate(params, LeverSet.from_mapping({}), SHORT)
+    message = str(err.value)
+    assert "failing draw(s) [1]" in message
+    assert "'relapse_rate': 0.6" in message
