@@ -55,7 +55,7 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
     sweep_dir = sweep_dir.resolve()
     expected = expected if expected is not None else load_expected(sweep_dir)
     ds, rep = combine_sweep(sweep_dir, expected)
-    rep.output = write_dataset(ds, output or sweep_dir / SWEEP_FILENAME)
+    rep.output = write_dataset(ds, Path(output).resolve() if output else sweep_dir / SWEEP_FILENAME)
     print(rep.text())
     if report:
         baseline = dict(baseline or DEFAULT_BASELINE)
