@@ -68,7 +68,7 @@ def plot_trajectories(ds: xr.Dataset, path: str | os.PathLike, variable: str = "
     panels = _panels(ds, others)
     ncol = min(3, len(panels))
     nrow = int(np.ceil(len(panels) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.8 * nrow), squeeze=False,
+    fig, axes = plt.subplots(nrow, ncol, figsize=(max(8.0, 5.0 * ncol), 3.8 * nrow), squeeze=False,
                              sharey=True)
     da = ds[variable]
     if years is not None:
@@ -94,6 +94,7 @@ def plot_trajectories(ds: xr.Dataset, path: str | os.PathLike, variable: str = "
                 ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
         ax.set_title(", ".join(f"{k}={v}" for k, v in cell.items()) or variable, fontsize=9)
         ax.set_xlabel("year")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
