@@ -335,7 +335,7 @@ class FitRow:
     @property
     def ok(self) -> bool | None:
         if self.kind in ("largest_source", "positive_share"):
-            return self.model > (0.0 if self.kind == "largest_source" else 0.0)
+            return self.model > 0.0  # the claim itself; `observed` is the margin aimed at
         if self.tolerance is None:
             return None
         return self.tolerance[0] <= self.model <= self.tolerance[1]
