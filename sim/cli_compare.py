@@ -58,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             b = open_result(args.b)
             baseline = parse_selection(args.baseline or [])
             b_label = str(args.b) + (" at " + " ".join(args.baseline) if args.baseline else "")
-        a_sel = select(a, parse_selection(args.select or []), label="--select")
+        picked = parse_selection(args.select or [])
+        a_sel = select(a, picked, label="--select")
+        if args.b is None:  # reference from A: same cell as --select except the baseline keys
+            baseline = {**{k: v for k, v in picked.items() if k not in baseline}, **baseline}
+            b_label = f"{args.a} at " + " ".join(f"{k}={v}" for k, v in baseline.items())
         b_sel = select(b, baseline, label="--baseline")
         a_label = str(args.a) + (" at " + " ".join(args.select) if args.select else "")
         cmp = compare(a_sel, b_sel, args.window, args.variable, a_label=a_label, b_label=b_label)
