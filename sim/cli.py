@@ -93,6 +93,10 @@ def main(cfg: DictConfig) -> None:
                   file=sys.stderr)
             job_dir = Path(HydraConfig.get().runtime.output_dir)
             write_text_atomic(f"{type(exc).__name__}: {exc}\n", job_dir / JOB_ERROR_FILENAME)
+            with contextlib.suppress(InputError):  # a result left by an earlier run is stale now
+                output_path(plain_config(cfg)).unlink(missing_ok=True)
+        else:
+            (Path(HydraConfig.get().runtime.output_dir) / JOB_ERROR_FILENAME).unlink(missing_ok=True)
         return
     with user_errors():
         run_job(plain_config(cfg))
