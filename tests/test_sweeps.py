@@ -164,3 +164,15 @@ def test_experiment_found_from_any_directory(tmp_path):
     proc = run("fentsim", "--info", "searchpath", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert str(REPO / "experiments") in proc.stdout
+
+
+def test_expected_jobs_from_multirun_config():
+    """The jobs a sweep launches, worked out from multirun.yaml as Hydra's basic sweeper does."""
+    from sim.cli_sweep import expected_jobs
+    cfg = {"hydra": {"sweeper": {"params": {"scenario": "baseline,both", "scenario.intensity": "1,2"}},
+                     "overrides": {"task": ["levers.naloxone_kits.level=2,3", "solver.end_year=2022"]}}}
+    jobs = expected_jobs(cfg)
+    assert len(jobs) == 8
+    assert jobs[0] == ["scenario=baseline", "scenario.intensity=1", "levers.naloxone_kits.level=2",
+                       "solver.end_year=2022"]
+    assert jobs[-1][:3] == ["scenario=both", "scenario.intensity=2", "levers.naloxone_kits.level=3"]
