@@ -14,8 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
+# The main job: the headline experiment (calibrated baseline and supply- vs demand-side scenarios over
+# the posterior ensemble) -> results/experiments/supply_vs_demand/<timestamp>/ (sweep.nc,
+# comparison.csv/.nc, deaths_by_scenario.png, deaths_averted.png).
 run: setup
-	$(BIN)/fentsim
+	$(BIN)/fentsim -m experiment=supply_vs_demand
 
 test: setup
 	$(BIN)/python -m pytest
