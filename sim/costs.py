@@ -119,21 +119,21 @@ class CostModel:
         stream = np.random.default_rng([seed, sorted(LEVER_SPECS).index(lever)])
         return stream.uniform(uc.low, uc.high, n_draws) * uc.per_unit
 
-    def levels(self, lever: str, spending: Any, start: float, cost_per_unit: Any = None) -> Any:
+    def levels(self, lever: str, spending: Any, start: float, cost_per_unit: Any = None,
+               clip: bool = False) -> Any:
         """Lever level (mode 'set') bought by annual `spending` (US$/yr) from year `start`."""
         cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
-        return dollars_to_level(lever, spending, start, cpu)
+        return dollars_to_level(lever, spending, start, cpu, clip)
 
     def spending(self, lever: str, level: Any, start: float, cost_per_unit: Any = None) -> Any:
         """Annual spending (US$/yr) that buys lever `level` (mode 'set') from year `start`."""
         cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
         return level_to_dollars(lever, level, start, cpu)
 
-    def max_spending(self, lever: str, start: float, cost_per_unit: Any = None) -> float:
-        """Largest annual spending (US$/yr) the lever can absorb before hitting its upper bound."""
+    def max_spending(self, lever: str, start: float, cost_per_unit: Any = None) -> Any:
+        """Largest annual spending (US$/yr, per draw if costs are) the lever can absorb."""
         cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
-        hi = LEVER_SPECS[lever].bounds[1]
-        return float(np.min(level_to_dollars(lever, hi, start, cpu)))
+        return level_to_dollars(lever, LEVER_SPECS[lever].bounds[1], start, cpu)
 
 
 def history_at(lever: str, start: float) -> float:
@@ -143,15 +143,21 @@ def history_at(lever: str, start: float) -> float:
     return Lever(LEVER_SPECS[lever]).history_at(float(start))
 
 
-def dollars_to_level(lever: str, spending: Any, start: float, cost_per_unit: Any) -> Any:
-    """Lever level (mode 'set', lever units) bought by extra annual `spending` (US$/yr)."""
+def dollars_to_level(lever: str, spending: Any, start: float, cost_per_unit: Any,
+                     clip: bool = False) -> Any:
+    """Lever level (mode 'set', lever units) bought by extra annual `spending` (US$/yr).
+
+    Beyond the lever's maximum: an InputError, or with `clip` the maximum (the rest buys nothing).
+    """
     spending = np.asarray(spending, dtype=float)
     if np.any(~np.isfinite(spending)) or np.any(spending < 0):
         raise InputError(f"spending on {lever}: value {spending.min():g} not allowed; allowed: a "
                          f"finite number >= 0 US$/yr")
     level = history_at(lever, start) + spending / np.asarray(cost_per_unit, dtype=float)
     hi = LEVER_SPECS[lever].bounds[1]
-    if np.any(level > hi):
+    if clip:
+        level = np.minimum(level, hi)
+    elif np.any(level > hi):
         most = float(np.min(level_to_dollars(lever, hi, start, cost_per_unit)))
         raise InputError(f"spending on {lever}: value {float(np.max(spending)):,.0f} US$/yr takes "
                          f"the lever above its maximum {hi:g} {LEVER_SPECS[lever].units}; allowed: "
