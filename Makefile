@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup run test doc clean
+.PHONY: setup run test doc bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,3 +28,7 @@ doc: setup
 
 clean:
 	rm -rf $(VENV) results/runs results/sweeps
+
+# Performance benchmark (prints a table and, last, one JSON line); BENCH_ARGS=--quick for a short run.
+bench: setup
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
