@@ -168,7 +168,8 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise InputError(f"sweep directory {str(sweep_dir)!r}: not found")
+        what = "not a directory" if sweep_dir.exists() else "not found"
+        raise InputError(f"sweep directory {str(sweep_dir)!r}: {what}")
     found = {job: _read_overrides(job) for job in _job_dirs(sweep_dir)}
     if not found and not expected:
         raise InputError(f"sweep directory {str(sweep_dir)!r}: no jobs found "
@@ -212,8 +213,10 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
         datasets[idx] = ds
     report = SweepReport(sweep_dir, keys, list(records.values()))
     if ref is None:
+        first = report.problems[0] if report.problems else None
+        detail = f"; first: {first.status} {first.directory or ''}: {first.reason}" if first else ""
         raise InputError(f"sweep directory {str(sweep_dir)!r}: none of {len(records)} job(s) has a "
-                         f"readable result\n{report.text()}")
+                         f"readable result{detail}".replace("\n", " "))
     return _stack(ref, keys, records, datasets, sweep_dir), report
 
 

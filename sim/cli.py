@@ -1,7 +1,11 @@
 """Command-line layer: the `fentsim` Hydra app.  The only place (with sim/cli_*.py) that imports Hydra.
 
-User mistakes (InputError) print one line to stderr and exit with status 2; set HYDRA_FULL_ERROR=1
-to see the traceback instead.
+User mistakes (InputError, and Hydra's own composition errors such as an unknown override key or
+config option) print one line to stderr and exit with status 2; set HYDRA_FULL_ERROR=1 to see the
+traceback instead.
+
+In a sweep (`-m`), a job whose result file already holds the same resolved config (by hash) is not
+run again, so re-running an interrupted sweep with the same `hydra.sweep.dir` resumes it.
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import (ConfigCompositionException, MissingConfigException,
+                          OverrideParseException)
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.aggregate import JOB_ERROR_FILENAME
-from sim.compare import write_text_atomic
-from sim.config import build_run
+from sim.config import RunConfig, build_run, check_output, unknown_key_error
 from sim.ensemble import build_ensemble
 from sim.errors import InputError, SolverError
-from sim.io import write_dataset
+from sim.io import write_dataset, write_text_atomic
+from sim.parameters import ModelParameters
+from sim.resume import CONFIG_HASH_ATTR, config_hash, finished_result
 from sim.run import simulate
 from sim.scenarios import apply_intensity
 from sim.summary import summary_table
@@ -32,16 +40,41 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 EXIT_USER_ERROR = 2
 
 
+DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
+
+
+def debug_requested() -> bool:
+    """True if the user asked for tracebacks (HYDRA_FULL_ERROR=1 when fentsim started)."""
+    return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
+
+
 @contextlib.contextmanager
-def user_errors(prog: str = "fentsim") -> Iterator[None]:
-    """Turn InputError/SolverError into a one-line message and a non-zero exit."""
+def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
+    """Turn InputError/SolverError into a one-line message and exit status 2 (unless debugging)."""
     try:
         yield
     except (InputError, SolverError) as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if debug or debug_requested():
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def hydra_error_line(exc: Exception) -> str:
+    """One line for Hydra's (multi-line) composition and override errors."""
+    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+        group, _, name = str(exc.missing_cfg_file).rpartition("/")
+        from sim.errors import did_you_mean
+        return (f"{group}: value {name!r} not allowed{did_you_mean(name, exc.options)}; allowed: "
+                f"{', '.join(exc.options)}")
+    cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        return str(unknown_key_error(str(cause.full_key)))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    key = getattr(cause, "full_key", None)
+    if isinstance(exc, OverrideParseException):
+        return f"override syntax: {first} (see https://hydra.cc/docs/advanced/override_grammar/basic/)"
+    return f"{key}: {first}" if key else first
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -50,24 +83,38 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def output_path(cfg: dict[str, Any]) -> Path:
-    """Where this job writes its result: Hydra's output dir / output.filename (must end in .nc)."""
-    name = str((cfg.get("output") or {}).get("filename", "result.nc"))
-    if not name.endswith(".nc") or "/" in name:
-        raise InputError(f"output.filename: value {name!r} must be a plain file name ending in .nc")
-    return Path(HydraConfig.get().runtime.output_dir) / name
+    """Where this job writes its result: Hydra's output dir / output.filename (checked by build_run)."""
+    output = {"filename": (cfg.get("output") or {}).get("filename", "result.nc")}
+    check_output(output)
+    return Path(HydraConfig.get().runtime.output_dir) / str(output["filename"])
 
 
-def run_job(cfg: dict[str, Any]) -> Path:
-    """Run one configured job: build, simulate, write atomically, print the summary.
+def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelParameters, int | None]:
+    """Validate a composed job config: scenario intensity applied, run objects and draws built.
 
-    `scenario.intensity` scales the lever interventions first (sim/scenarios.py); the config
-    recorded in the result is the one actually run.
+    Every user input is checked here, before anything is computed or written.
     """
     cfg = apply_intensity(cfg)
     run = build_run(cfg)
-    out = output_path(cfg)
     params, seed = build_ensemble(run.params, run.ensemble)
+    return cfg, run, params, seed
+
+
+def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
+    """Run one configured job: build, simulate, write atomically, print the summary.
+
+    `scenario.intensity` scales the lever interventions first (sim/scenarios.py); the config
+    recorded in the result is the one actually run.  With `resume`, a result already written for
+    the same resolved config (same hash) is kept and the job is skipped.
+    """
+    cfg, run, params, seed = prepare_job(cfg)
+    out = output_path(cfg)
+    digest = config_hash(cfg)
+    if resume and finished_result(out, digest):
+        print(f"skipped: {out} already holds this job's result (config hash {digest[:12]})")
+        return out
     ds = simulate(params, run.levers, run.solver, config=cfg, seed=seed)
+    ds.attrs[CONFIG_HASH_ATTR] = digest
     write_dataset(ds, out)
     print(summary_table(ds, run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])))
     print(f"wrote {out}")
@@ -75,31 +122,51 @@ def run_job(cfg: dict[str, Any]) -> Path:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> None:
     """fentsim: run the model for the composed config and write results/…/result.nc.
 
     In a multirun (-m) a job with bad input prints its one-line error, records it in
     `<job dir>/error.txt` and returns, so the other jobs still run; the end-of-sweep callback then
-    reports it and exits non-zero.
+    reports it and exits non-zero.  A job already finished with the same config is skipped.
     """
     if HydraConfig.get().mode == RunMode.MULTIRUN:
+        job_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            run_job(plain_config(cfg))
+            run_job(plain_config(cfg), resume=True)
         except (InputError, SolverError) as exc:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if debug_requested():
                 raise
             overrides = " ".join(HydraConfig.get().overrides.task)
             print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {exc}",
                   file=sys.stderr)
-            job_dir = Path(HydraConfig.get().runtime.output_dir)
             write_text_atomic(f"{type(exc).__name__}: {exc}\n", job_dir / JOB_ERROR_FILENAME)
             with contextlib.suppress(InputError):  # a result left by an earlier run is stale now
                 output_path(plain_config(cfg)).unlink(missing_ok=True)
         else:
-            (Path(HydraConfig.get().runtime.output_dir) / JOB_ERROR_FILENAME).unlink(missing_ok=True)
+            (job_dir / JOB_ERROR_FILENAME).unlink(missing_ok=True)
         return
     with user_errors():
         run_job(plain_config(cfg))
+
+
+def main() -> None:
+    """Entry point of `fentsim`: the Hydra app, with Hydra's own errors made one line.
+
+    Hydra prints composition errors (unknown override key, unknown config option, bad override
+    syntax) over several lines unless HYDRA_FULL_ERROR=1; so the app runs with HYDRA_FULL_ERROR=1
+    and the errors are caught here.  The user's own choice is kept in FENTSIM_DEBUG.
+    """
+    debug = debug_requested()
+    os.environ[DEBUG_ENV] = "1" if debug else "0"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        app()
+    except (ConfigCompositionException, MissingConfigException, OverrideParseException,
+            OmegaConfBaseException) as exc:
+        if debug:
+            raise
+        print(f"fentsim: error: {hydra_error_line(exc)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sim.cli import user_errors
 from sim.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
-                         comparison_table, parse_selection, select, write_text_atomic)
+                         comparison_table, parse_selection, select)
 from sim.errors import InputError
-from sim.io import open_result, write_dataset
+from sim.io import open_result, write_dataset, write_text_atomic
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -41,8 +41,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="write the comparison to this .nc file and a .csv beside it")
     parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
                         help="write deaths_averted.png (and deaths_by_scenario.png for a sweep) here")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback on bad input instead of the one-line error")
     args = parser.parse_args(argv)
-    with user_errors("fentsim-compare"):
+    with user_errors("fentsim-compare", debug=args.debug):
         if args.output is not None and args.output.suffix != ".nc":
             raise InputError(f"--output: value {str(args.output)!r} must end in .nc "
                              f"(the CSV is written beside it)")

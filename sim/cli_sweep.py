@@ -118,8 +118,10 @@ def aggregate_main(argv: Sequence[str] | None = None) -> None:
                         metavar=("START", "END"), help="years summed, inclusive (default 2020 2030)")
     parser.add_argument("--variable", default=DEFAULT_VARIABLE,
                         help=f"deaths variable compared (default {DEFAULT_VARIABLE})")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback on bad input instead of the one-line error")
     args = parser.parse_args(argv)
-    with user_errors("fentsim-aggregate"):
+    with user_errors("fentsim-aggregate", debug=args.debug):
         if args.output is not None and args.output.suffix != ".nc":
             raise InputError(f"--output: value {str(args.output)!r} must end in .nc")
         complete = aggregate(args.sweep_dir, args.output, args.report,

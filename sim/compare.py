@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
+from sim.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
 
 DEFAULT_WINDOW = (2020, 2030)
 DEFAULT_VARIABLE = "deaths_overdose"
@@ -256,18 +255,3 @@ def comparison_csv_text(cmp: xr.Dataset) -> str:
                              cmp.attrs["window_start"], cmp.attrs["window_end"], n,
                              *(repr(float(v)) for v in (q[1], q[0], q[2]))])
     return buf.getvalue()
-
-
-def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
-    """Write text to `path` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,22 +21,17 @@ import xarray as xr  # noqa: E402
 
 from sim.compare import sweep_dims  # noqa: E402
 from sim.errors import InputError  # noqa: E402
+from sim.io import atomic_path  # noqa: E402
 
 MAX_PANELS = 6
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
-    """Save atomically (temporary file in the same folder, then rename)."""
+    """Save as PNG atomically (sim.io.atomic_path) and close the figure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
@@ -98,7 +92,7 @@ def plot_trajectories(ds: xr.Dataset, path: str | os.PathLike, variable: str = "
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    axes[0, 0].set_ylabel(f"{variable} ({ds[variable].attrs.get('units', '')})")
+    axes[0, 0].set_ylabel(f"{variable} ({ds[variable].attrs.get('units_label', ds[variable].attrs.get('units', ''))})")
     axes[0, 0].legend(fontsize=7, loc="upper left")
     n = ds.sizes.get("draw", 1)
     axes[0, 0].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))

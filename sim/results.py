@@ -48,6 +48,52 @@ OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
+# units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
+# (UDUNITS-2) units written in the `units` attribute; the readable form stays in `units_label`.
+CF_UNITS: dict[str, str] = {
+    "deaths/yr": "1/yr",
+    "persons/yr": "1/yr",
+    "persons": "1",
+    "deaths per 100000 persons per yr": "1e-5/yr",
+}
+# The time coordinate holds decimal years (2017.5 = mid-2017) and is written as CF time: years of
+# 365 days since year 0 in the 365-day calendar, so the stored numbers are the decimal years
+# themselves.  sim.io.open_result keeps them as numbers; a plain xr.open_dataset decodes them to
+# cftime.DatetimeNoLeap dates (pass decode_times=False to keep the numbers).
+TIME_UNITS = "common_years since 0000-01-01 00:00:00"
+TIME_CALENDAR = "noleap"
+
+
+def cf_units(units: str) -> str:
+    """The UDUNITS-2 form of an output unit (identity for units UDUNITS already parses)."""
+    return CF_UNITS.get(units, units)
+
+
+def set_variable_attrs(ds: xr.Dataset, name: str, units: str, long_name: str) -> None:
+    """CF attributes of a variable: `units` parseable by UDUNITS, `units_label` as people read it."""
+    ds[name].attrs.update(units=cf_units(units), long_name=long_name)
+    if cf_units(units) != units:
+        ds[name].attrs["units_label"] = units
+
+
+def set_coordinate_attrs(ds: xr.Dataset) -> None:
+    """CF attributes of the model's coordinates (year, time, draw, source, route, parameter)."""
+    if "year" in ds.coords:
+        ds["year"].attrs.update(units="1", long_name="calendar year (or federal fiscal year for *_fy)")
+    if "time" in ds.coords:
+        ds["time"].attrs.update(units=TIME_UNITS, calendar=TIME_CALENDAR, standard_name="time",
+                                axis="T", long_name="time in decimal years (2010.0 = 1 Jan 2010; "
+                                                    "365-day years)")
+    if "draw" in ds.coords:
+        ds["draw"].attrs.update(units="1", long_name="parameter draw index")
+    for name, long_name in (("source", "fentanyl source country or group"),
+                            ("route", "smuggling route (mail/express or land border)"),
+                            ("parameter", "model parameter name"),
+                            ("parameter_units", "units of each model parameter")):
+        if name in ds.coords:
+            ds[name].attrs.update(long_name=long_name)
+
+
 def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np.ndarray:
     """Increase of cumulative stock `name` over [start, start + 1) for each start; (..., draw, k)."""
     cum = traj.at(starts + 1.0)[name] - traj.at(starts)[name]
@@ -152,13 +198,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         },
     )
     for name, (units, long_name) in OUTPUT_VARIABLES.items():
-        ds[name].attrs.update(units=units, long_name=long_name)
-    ds["year"].attrs.update(units="1", long_name="calendar year (or federal fiscal year for *_fy)")
-    ds["time"].attrs.update(units="yr", long_name="time in decimal years (2010.0 = 1 Jan 2010)")
-    ds["draw"].attrs.update(units="1", long_name="parameter draw index")
-    ds["source"].attrs.update(long_name="fentanyl source country or group")
-    ds["route"].attrs.update(long_name="smuggling route (mail/express or land border)")
-    ds["parameter"].attrs.update(long_name="model parameter name")
-    ds["parameter_units"].attrs.update(long_name="units of each model parameter")
+        set_variable_attrs(ds, name, units, long_name)
+    set_coordinate_attrs(ds)
     return ds
 

@@ -1,0 +1,47 @@
+"""Resuming interrupted sweeps: a job's result is recognised as finished by a hash of its resolved
+config, stored in the result's attrs (`config_sha256`).  Hydra-free.
+
+A file is finished only if it exists under its real name (writes are atomic: a killed job leaves at
+most a hidden `.NAME.XXXX.tmp`, never a half-written NAME), opens as NetCDF and carries the same
+hash; anything else (missing, truncated, corrupt, other config) means the job runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+CONFIG_HASH_ATTR = "config_sha256"
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    """SHA-256 of the resolved config as canonical JSON (sorted keys; `hydra` section excluded)."""
+    plain = {k: v for k, v in cfg.items() if k != "hydra"}
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stored_hash(path: str | os.PathLike) -> str | None:
+    """The config hash recorded in a result file, or None if the file is missing or unreadable."""
+    import h5netcdf
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with h5netcdf.File(path, "r") as f:
+            value = f.attrs.get(CONFIG_HASH_ATTR)
+    except Exception:  # truncated or corrupt: not finished
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value) if value is not None else None
+
+
+def finished_result(path: str | os.PathLike, digest: str) -> bool:
+    """True if `path` is a complete result written for the config with hash `digest`."""
+    return stored_hash(path) == digest
