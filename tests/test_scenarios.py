@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -13,7 +14,10 @@ from tests.conftest import REPO
 
 CONFIGS = REPO / "configs"
 SCENARIOS = sorted(p.stem for p in (CONFIGS / "scenario").glob("*.yaml"))
-EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+EXPERIMENT_FILES = sorted((REPO / "experiments").glob("*.yaml"))
+# `fentsim -m` experiments carry a sweep; `fentsim-study` experiments a `study` section.
+STUDY_EXPERIMENTS = [p.stem for p in EXPERIMENT_FILES if "study" in yaml.safe_load(p.read_text())]
+EXPERIMENTS = [p.stem for p in EXPERIMENT_FILES if p.stem not in STUDY_EXPERIMENTS]
 REQUIRED = {"baseline", "china_crackdown", "india_substitution", "interdiction_surge",
             "harm_reduction_up", "treatment_expansion", "prevention", "supply_side", "demand_side",
             "both"}
@@ -64,6 +68,15 @@ def test_experiment_composes_with_its_sweep(name):
         one = OmegaConf.to_container(composed(f"experiment={name}", f"scenario={scenario}"),
                                      resolve=True)
         build_run(apply_intensity(one))
+
+
+@pytest.mark.parametrize("name", STUDY_EXPERIMENTS)
+def test_study_experiment_composes(name):
+    from sim.study import study_options
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("study", overrides=[f"experiment={name}"])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert study_options(plain)["name"] == name
 
 
 def test_intensity_scales_departure_from_history():
