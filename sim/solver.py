@@ -13,7 +13,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from threadpoolctl import threadpool_limits
 
-from sim.errors import InputError, SolverError
+from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.levers import LeverSet
 from sim.model import (INTERDICTION_RAMP_END, INTERDICTION_RAMP_START, ModelContext, initial_state,
                        rhs)
@@ -83,7 +83,7 @@ class SolverSettings:
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> SolverSettings:
-        from sim.errors import reject_unknown_keys
+        """Build from a config mapping; unknown keys are rejected."""
         values = dict(values or {})
         reject_unknown_keys("solver", values, [f for f in cls.__dataclass_fields__])
         return cls(**values)
