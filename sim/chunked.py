@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from sim.errors import InputError
-from sim.io import ENGINE
+from sim.io import ENGINE, atomic_path, coordinate_encoding
 from sim.levers import LeverSet
 from sim.parameters import ModelParameters
 from sim.run import simulate
@@ -65,7 +64,7 @@ def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
     """Write the draw-independent part with xarray, then add the draw dimension and variables."""
     fixed = first.drop_vars([v for v in first.variables if "draw" in first[v].dims])
     fixed.attrs = {}
-    fixed.to_netcdf(path, engine=ENGINE)
+    fixed.to_netcdf(path, engine=ENGINE, encoding=coordinate_encoding(fixed))
     with h5netcdf.File(path, "a") as f:
         f.dimensions["draw"] = draws.size
         coord = f.create_variable("draw", ("draw",), dtype="i8")
@@ -107,12 +106,8 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
     if a % chunk_size:
         raise InputError(f"draws start {a} is not on a chunk boundary of {chunk_size}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
     started = time.perf_counter()
-    try:
+    with atomic_path(path) as tmp:
         attrs: dict[str, Any] = {}
         chunk_nfev = []
         for start in range(a, b, chunk_size):
@@ -133,8 +128,4 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
                                               "wall_seconds": round(time.perf_counter() - started, 3)}))
         with h5netcdf.File(tmp, "a") as f:
             f.attrs.update(attrs)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path

@@ -47,13 +47,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def coordinate_encoding(ds: xr.Dataset) -> dict:
+    """NetCDF encoding that gives floating-point coordinates no _FillValue (CF 2.5.1)."""
+    return {name: {"_FillValue": None} for name in ds.coords if ds[name].dtype.kind in "fc"}
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1)."""
     path = Path(path)
-    encoding = {name: {"_FillValue": None} for name in ds.coords
-                if ds[name].dtype.kind in "fc"}
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=coordinate_encoding(ds))
     return path
 
 
