@@ -26,9 +26,10 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
-from sim.io import open_result
+from sim.io import ENGINE, open_result
 
 SWEEP_FILENAME = "sweep.nc"
+CHUNK_KEY = "ensemble.chunk"  # swept alone: the jobs are slices of one ensemble (see concatenate_chunks)
 RESULT_FILENAME = "result.nc"
 JOB_ERROR_FILENAME = "error.txt"  # written by a multirun job that stopped on bad input
 
@@ -52,6 +53,7 @@ class SweepReport:
     keys: list[str]
     jobs: list[JobRecord]
     output: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> list[JobRecord]:
@@ -69,6 +71,7 @@ class SweepReport:
             where = f" in {job.directory}" if job.directory else ""
             label = " ".join(f"{k}={v}" for k, v in zip(self.keys, job.index)) or "(single job)"
             lines.append(f"  {job.status}: {label}{where}: {job.reason}")
+        lines += self.notes
         if self.output:
             lines.append(f"wrote {self.output}")
         return "\n".join(lines)
@@ -159,12 +162,25 @@ def _same_coords(ref: xr.Dataset, ds: xr.Dataset) -> str:
     return ""
 
 
-def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None = None,
-                  result_filename: str = RESULT_FILENAME) -> tuple[xr.Dataset, SweepReport]:
-    """Combine the finished jobs of a sweep; return the dataset and a report of every job.
+@dataclass
+class Survey:
+    """The jobs of a sweep on disk: swept keys, a record per cell, result files of finished jobs."""
+
+    sweep_dir: Path
+    keys: list[str]
+    records: dict[tuple, JobRecord]
+    results: dict[tuple, Path]
+
+    def report(self) -> SweepReport:
+        return SweepReport(self.sweep_dir, self.keys, list(self.records.values()))
+
+
+def survey_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None = None,
+                 result_filename: str = RESULT_FILENAME) -> Survey:
+    """Find the jobs of a sweep and their result files; jobs without one are marked failed.
 
     `expected`: the overrides of every job the sweep launched (in launch order).  Jobs found on
-    disk but not expected are combined too.  Raises InputError if no job finished.
+    disk but not expected are included too.
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -182,12 +198,11 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
         idx = _index(overrides, keys)
         records.setdefault(idx, JobRecord(idx, overrides=list(overrides),
                                           reason="no job folder (never started)"))
-    datasets: dict[tuple, xr.Dataset] = {}
-    ref: xr.Dataset | None = None
+    results: dict[tuple, Path] = {}
     for job, overrides in found.items():
         idx = _index(overrides, keys)
         rec = records.setdefault(idx, JobRecord(idx, overrides=overrides))
-        if rec.status == "ok":
+        if idx in results:
             continue  # duplicate job for the same cell: keep the first
         rec.directory, rec.overrides = job, overrides
         path = job / _result_name(job, result_filename)
@@ -197,6 +212,35 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
             rec.reason = (error.read_text(encoding="utf-8").strip() if error.is_file() else
                           f"no {path.name} (job failed, was killed or is still running; see its log)")
             continue
+        rec.status, rec.reason = "ok", ""
+        results[idx] = path
+    return Survey(sweep_dir, keys, records, results)
+
+
+def no_result_error(survey: Survey) -> InputError:
+    """The error when none of a sweep's jobs has a readable result."""
+    report = survey.report()
+    first = report.problems[0] if report.problems else None
+    detail = f"; first: {first.status} {first.directory or ''}: {first.reason}" if first else ""
+    return InputError(f"sweep directory {str(survey.sweep_dir)!r}: none of {len(survey.records)} "
+                      f"job(s) has a readable result{detail}".replace("\n", " "))
+
+
+def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None = None,
+                  result_filename: str = RESULT_FILENAME) -> tuple[xr.Dataset, SweepReport]:
+    """Combine the finished jobs of a sweep; return the dataset and a report of every job.
+
+    Raises InputError if no job finished.
+    """
+    return combine_cells(survey_sweep(sweep_dir, expected, result_filename))
+
+
+def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
+    """Lay the surveyed jobs' results on the grid of swept values (see `combine_sweep`)."""
+    datasets: dict[tuple, xr.Dataset] = {}
+    ref: xr.Dataset | None = None
+    for idx, path in survey.results.items():
+        rec = survey.records[idx]
         try:
             ds = open_result(path)
         except InputError as exc:
@@ -209,15 +253,98 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
             if why:
                 rec.status, rec.reason = "failed", f"cannot combine: {why}"
                 continue
-        rec.status, rec.reason = "ok", ""
         datasets[idx] = ds
-    report = SweepReport(sweep_dir, keys, list(records.values()))
     if ref is None:
-        first = report.problems[0] if report.problems else None
-        detail = f"; first: {first.status} {first.directory or ''}: {first.reason}" if first else ""
-        raise InputError(f"sweep directory {str(sweep_dir)!r}: none of {len(records)} job(s) has a "
-                         f"readable result{detail}".replace("\n", " "))
-    return _stack(ref, keys, records, datasets, sweep_dir), report
+        raise no_result_error(survey)
+    return (_stack(ref, survey.keys, survey.records, datasets, survey.sweep_dir),
+            survey.report())
+
+
+@dataclass
+class _Slice:
+    """One finished job of a split ensemble: its draws [first, end), result file, attrs, config."""
+
+    first: int
+    end: int
+    path: Path
+    attrs: dict[str, Any]
+    config: dict[str, Any]
+    record: JobRecord
+
+
+def _read_slice(path: Path, record: JobRecord) -> _Slice:
+    """A split-ensemble job's result, attrs only (InputError if unreadable or not chunked)."""
+    from sim.rerun import config_of
+
+    try:
+        with xr.open_dataset(path, engine=ENGINE, decode_times=False) as ds:
+            attrs = dict(ds.attrs)
+    except Exception as exc:  # h5py/h5netcdf raise many types for corrupt files
+        raise InputError(f"result file {str(path)!r}: not a readable NetCDF file "
+                         f"({type(exc).__name__})") from None
+    cfg = config_of(xr.Dataset(attrs=attrs), str(path))
+    if "draws_first" not in attrs or not isinstance(cfg.get("ensemble"), dict):
+        raise InputError(f"result file {str(path)!r}: not a chunked ensemble result "
+                         f"(no draws_first attribute)")
+    whole = {**cfg, "ensemble": {**cfg["ensemble"], "chunk": None}}  # as the unsplit run's
+    return _Slice(int(attrs["draws_first"]), int(attrs["draws_end"]), path, attrs, whole, record)
+
+
+def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
+    """Reassemble a split ensemble (only `ensemble.chunk` swept) along `draw` into `output`.
+
+    The file equals what one run of the whole ensemble writes (same draws, same values; config
+    with `ensemble.chunk` null and its hash).  It is written only if every slice finished, all
+    share one config but for `ensemble.chunk`, and together they hold each draw once; missing or
+    failed slices are in the report (nothing written), gaps or overlaps are an InputError.
+    Memory is bounded by `ensemble.chunk_size` draws.
+    """
+    from sim.chunked import concatenate
+    from sim.resume import CONFIG_HASH_ATTR, config_hash
+
+    others = [k for k in survey.keys if k != CHUNK_KEY]
+    if others:
+        raise InputError(f"{CHUNK_KEY}: swept together with {', '.join(others)}; allowed: "
+                         f"{CHUNK_KEY} as the only swept key (one split sweep per setting)")
+    report = survey.report()
+    slices: list[_Slice] = []
+    for idx, path in survey.results.items():
+        rec = survey.records[idx]
+        try:
+            slices.append(_read_slice(path, rec))
+        except InputError as exc:
+            rec.status, rec.reason = "failed", str(exc)
+    slices.sort(key=lambda s: s.first)
+    for other in slices[1:]:
+        if config_hash(other.config) != config_hash(slices[0].config):
+            other.record.status = "failed"
+            other.record.reason = (f"config differs from that of {slices[0].record.directory} in "
+                                   f"more than {CHUNK_KEY}; cannot join")
+    if report.problems or not slices:
+        report.notes.append(f"  nothing written: a split ensemble ({CHUNK_KEY}) is joined only "
+                            f"when every slice has finished; rerun the failed or missing ones")
+        return report
+    whole = slices[0].config
+    size = int(whole["ensemble"]["size"])
+    edges = [0] + [e for s in slices for e in (s.first, s.end)] + [size]
+    for end, start in zip(edges[::2], edges[1::2]):
+        if end != start:
+            what = "in no job" if start > end else "in more than one job"
+            a, b = sorted((end, start))
+            raise InputError(f"{CHUNK_KEY}: draws {a}..{b - 1} of {size} are {what} of "
+                             f"{survey.sweep_dir}; allowed: slices k/K for every k = 0..K-1 of one K")
+    stats = [json.loads(s.attrs["solver_stats"]) for s in slices]
+    attrs = {**slices[0].attrs, "config": yaml.safe_dump(whole, sort_keys=False),
+             CONFIG_HASH_ATTR: config_hash(whole), "draws_first": 0, "draws_end": size,
+             "solver_stats": json.dumps({
+                 "chunk_nfev": [n for st in stats for n in st["chunk_nfev"]],
+                 "wall_seconds": round(sum(st["wall_seconds"] for st in stats), 3)}),
+             "assembled_from": json.dumps([str(s.record.directory.relative_to(survey.sweep_dir))
+                                           for s in slices])}
+    report.output = concatenate([s.path for s in slices], output, attrs,
+                                block=int(whole["ensemble"]["chunk_size"]))
+    report.notes.append(f"  draws 0..{size - 1} joined along draw from {len(slices)} slice(s)")
+    return report
 
 
 def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],

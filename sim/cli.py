@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import xarray as xr
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
@@ -26,10 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.aggregate import JOB_ERROR_FILENAME
+from sim.chunked import run_chunked
 from sim.config import RunConfig, build_run, check_output, unknown_key_error
-from sim.ensemble import build_ensemble
+from sim.ensemble import Ensemble, ensemble_of
 from sim.errors import InputError, SolverError
-from sim.io import write_dataset, write_text_atomic
+from sim.io import ENGINE, write_dataset, write_text_atomic
 from sim.parameters import ModelParameters
 from sim.resume import CONFIG_HASH_ATTR, config_hash, finished_result
 from sim.run import simulate
@@ -89,15 +91,20 @@ def output_path(cfg: dict[str, Any]) -> Path:
     return Path(HydraConfig.get().runtime.output_dir) / str(output["filename"])
 
 
-def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelParameters, int | None]:
+def validate_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed job config: scenario intensity applied, run objects and draws built.
 
     Every user input is checked here, before anything is computed or written.
     """
     cfg = apply_intensity(cfg)
     run = build_run(cfg)
-    params, seed = build_ensemble(run.params, run.ensemble)
-    return cfg, run, params, seed
+    return cfg, run, ensemble_of(run.params, run.ensemble)
+
+
+def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelParameters, int | None]:
+    """`validate_job` with this job's parameter draws built all at once, and the seed."""
+    cfg, run, ensemble = validate_job(cfg)
+    return cfg, run, ensemble.params(), ensemble.seed
 
 
 def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
@@ -105,18 +112,28 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
 
     `scenario.intensity` scales the lever interventions first (sim/scenarios.py); the config
     recorded in the result is the one actually run.  With `resume`, a result already written for
-    the same resolved config (same hash) is kept and the job is skipped.
+    the same resolved config (same hash) is kept and the job is skipped.  With
+    `ensemble.chunk_size`, the job's draws run in canonical chunks written incrementally
+    (sim/chunked.py), and the summary is read back from the file.
     """
-    cfg, run, params, seed = prepare_job(cfg)
+    cfg, run, ensemble = validate_job(cfg)
     out = output_path(cfg)
     digest = config_hash(cfg)
     if resume and finished_result(out, digest):
         print(f"skipped: {out} already holds this job's result (config hash {digest[:12]})")
         return out
-    ds = simulate(params, run.levers, run.solver, config=cfg, seed=seed)
-    ds.attrs[CONFIG_HASH_ATTR] = digest
-    write_dataset(ds, out)
-    print(summary_table(ds, run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])))
+    years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
+    if ensemble.chunk_size is None:
+        ds = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
+        ds.attrs[CONFIG_HASH_ATTR] = digest
+        write_dataset(ds, out)
+        print(summary_table(ds, years))
+    else:
+        run_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size, run.levers,
+                    run.solver, out, config=cfg, seed=ensemble.seed,
+                    attrs={CONFIG_HASH_ATTR: digest})
+        with xr.open_dataset(out, engine=ENGINE, decode_times=False) as ds:  # lazy: row by row
+            print(summary_table(ds, years))
     print(f"wrote {out}")
     return out
 

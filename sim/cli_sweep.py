@@ -18,7 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sim.aggregate import SWEEP_FILENAME, combine_sweep
+from sim.aggregate import (CHUNK_KEY, SWEEP_FILENAME, combine_cells, concatenate_chunks,
+                           survey_sweep)
 from sim.cli import EXIT_USER_ERROR, user_errors
 from sim.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
@@ -51,11 +52,24 @@ def load_expected(sweep_dir: Path) -> list[list[str]] | None:
 def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
               baseline: Mapping[str, Any] | None = None, window: Sequence[int] = DEFAULT_WINDOW,
               variable: str = DEFAULT_VARIABLE, expected: list[list[str]] | None = None) -> bool:
-    """Combine a sweep, write it (and optionally the report), print where; True if complete."""
+    """Combine a sweep, write it (and optionally the report), print where; True if complete.
+
+    A sweep over `ensemble.chunk` alone is a split ensemble: its slices are joined along `draw`
+    into the dataset one run of the whole ensemble gives (sim.aggregate.concatenate_chunks).
+    """
     sweep_dir = sweep_dir.resolve()
     expected = expected if expected is not None else load_expected(sweep_dir)
-    ds, rep = combine_sweep(sweep_dir, expected)
-    rep.output = write_dataset(ds, Path(output).resolve() if output else sweep_dir / SWEEP_FILENAME)
+    survey = survey_sweep(sweep_dir, expected)
+    output = Path(output).resolve() if output else sweep_dir / SWEEP_FILENAME
+    if CHUNK_KEY in survey.keys:
+        if report:
+            raise InputError(f"--report: a split ensemble ({CHUNK_KEY} swept) has no cells to "
+                             f"compare; allowed: without --report, then fentsim-compare")
+        rep = concatenate_chunks(survey, output)
+        print(rep.text())
+        return not rep.problems
+    ds, rep = combine_cells(survey)
+    rep.output = write_dataset(ds, output)
     print(rep.text())
     if report:
         baseline = dict(baseline or DEFAULT_BASELINE)
@@ -106,7 +120,8 @@ def aggregate_main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="fentsim-aggregate",
         description="Combine the jobs of a fentsim sweep (fentsim -m ...) into one NetCDF dataset "
-                    "with the swept overrides as dimensions; report missing or failed jobs.")
+                    "with the swept overrides as dimensions; report missing or failed jobs.  A "
+                    "sweep over ensemble.chunk alone (a split ensemble) is joined along draw.")
     parser.add_argument("sweep_dir", type=Path, help="the sweep directory (holds multirun.yaml)")
     parser.add_argument("--output", type=Path, default=None,
                         help=f"output file (default SWEEP_DIR/{SWEEP_FILENAME})")

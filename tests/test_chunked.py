@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 import yaml
 
-from sim.chunked import chunk_range, posterior_bootstrap, run_chunked
-from sim.ensemble import posterior_path
+from sim.chunked import run_chunked
+from sim.ensemble import chunk_range, posterior_bootstrap, posterior_path
 from sim.errors import InputError
 from sim.io import open_result
 from sim.levers import LeverSet
