@@ -11,7 +11,6 @@ import xarray as xr
 from sim.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
                          comparison_table, select, write_text_atomic)
 from sim.io import write_dataset
-from sim.plots import plot_averted, plot_trajectories
 
 COMPARISON_NC = "comparison.nc"
 COMPARISON_CSV = "comparison.csv"
@@ -26,6 +25,10 @@ def sweep_report(sweep: xr.Dataset, out_dir: str | Path, baseline: Mapping[str, 
 
     Returns the printed comparison table and the paths written.
     """
+    # local: matplotlib costs ~1 s to import, and this module is imported (through the Hydra
+    # callback sim.cli_sweep.AggregateSweep) by every fentsim process and sweep worker
+    from sim.plots import plot_averted, plot_trajectories
+
     out_dir = Path(out_dir)
     label = ", ".join(f"{k}={v}" for k, v in baseline.items())
     reference = select(sweep, baseline, label="baseline")
