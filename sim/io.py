@@ -9,10 +9,12 @@ an InputError naming the file; a missing, truncated or corrupt input file likewi
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -68,6 +70,55 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
     return path
 
 
+@functools.cache
+def _read_only_h5file() -> type:
+    """h5py.File opened read-only whose path lookups (`file[name]`) are memoised (h5py imported late).
+
+    h5netcdf looks every variable up again by path on each property access (shape, dims, attrs,
+    dtype, ...), a few thousand lookups for one result file; in a file that cannot change they
+    can be reused.  Only for reading: writing may delete and recreate objects under one name.
+    """
+    import h5py
+
+    class ReadOnlyH5File(h5py.File):
+        def __init__(self, path: str | os.PathLike) -> None:
+            super().__init__(path, "r")
+            self._lookups: dict[str, Any] = {}
+
+        def __getitem__(self, name: Any) -> Any:
+            if not isinstance(name, str):  # object references: not memoised
+                return super().__getitem__(name)
+            found = self._lookups.get(name)
+            if found is None:
+                found = self._lookups[name] = super().__getitem__(name)
+            return found
+
+        def close(self) -> None:
+            self._lookups = {}
+            super().close()
+
+    return ReadOnlyH5File
+
+
+def _load_with_cached_lookups(path: Path) -> xr.Dataset:
+    """The dataset `xr.open_dataset(path, engine='h5netcdf', decode_times=False).load()` gives
+    (same variables, attrs and encodings), about twice as fast (see `_read_only_h5file`)."""
+    import h5netcdf
+
+    with _read_only_h5file()(path) as h5:
+        # the options xarray's h5netcdf backend opens files with by default
+        nc = h5netcdf.File(h5, "r", decode_vlen_strings=True, invalid_netcdf=None,
+                           phony_dims="access")
+        try:
+            store = xr.backends.H5NetCDFStore(nc, mode="r")
+            with xr.open_dataset(store, decode_times=False) as ds:
+                ds = ds.load()
+        finally:
+            nc.close()
+    ds.encoding["source"] = os.path.abspath(path)
+    return ds
+
+
 def open_result(path: str | os.PathLike) -> xr.Dataset:
     """Load a result file fully into memory; a missing or unreadable file is an InputError.
 
@@ -77,6 +128,10 @@ def open_result(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"result file {str(path)!r}: not found (expected a NetCDF file written by fentsim)")
+    try:
+        return _load_with_cached_lookups(path)
+    except Exception:  # anything unusual: the plain route below reads it or names the problem
+        pass
     try:
         with xr.open_dataset(path, engine=ENGINE, decode_times=False) as ds:
             return ds.load()
