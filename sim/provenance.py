@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -11,19 +12,31 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str:
-    """Commit of the source tree ('+dirty' if it has uncommitted changes), or 'unknown'."""
+    """Commit of the source tree ('+dirty' if it has uncommitted changes), or 'unknown'.
+
+    One `git status` call gives both (the header `# branch.oid` and one line per changed tracked
+    file); it is asked afresh every time, since the tree may change while a process runs.
+    """
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=5).stdout
-        return commit + ("+dirty" if dirty.strip() else "")
+        out = subprocess.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=5,
+                             check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    lines = out.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+    if not commit or commit == "(initial)":  # no commit yet
+        return "unknown"
+    dirty = any(line.strip() and not line.startswith("#") for line in lines)
+    return commit + ("+dirty" if dirty else "")
 
 
+@functools.cache
 def package_versions() -> str:
-    """'name==version' for the packages that shape a result, space separated."""
+    """'name==version' for the packages that shape a result, space separated.
+
+    Looked up once a process (the modules a process runs do not change under it).
+    """
     found = []
     for name in PACKAGES:
         try:
