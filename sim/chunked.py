@@ -3,8 +3,8 @@
 The draws 0..n-1 are cut into canonical chunks of `chunk_size` draws; each chunk is one batch of
 the solver and is written into its slice of one NetCDF file as soon as it is done, so memory stays
 that of one chunk whatever n is.  Because the chunks are canonical, a slice of them run elsewhere
-(`sim.ensemble.chunk_range`, e.g. job 3 of 16 on a cluster) gives bit-identical data for its draws, and the
-slices reassemble exactly into the whole.
+(`sim.ensemble.chunk_range`, e.g. job 3 of 16 on a cluster) gives bit-identical data for its
+draws, and `concatenate` joins the slices exactly into the whole, a block of draws at a time.
 """
 
 from __future__ import annotations

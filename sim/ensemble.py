@@ -116,9 +116,10 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InputError(f"ensemble.size: value {size!r} must be a positive integer")
     if name == "none":
-        if cfg.get("chunk_size") is not None:
-            raise InputError(f"ensemble.chunk_size: value {cfg['chunk_size']!r} not allowed with "
-                             f"ensemble.name 'none'; allowed: null")
+        for key in ("chunk_size", "chunk"):
+            if cfg.get(key) is not None:
+                raise InputError(f"ensemble.{key}: value {cfg[key]!r} not allowed with "
+                                 f"ensemble.name 'none'; allowed: null")
         return Ensemble(lambda a, b: base, base.n_draws, None, None, (0, base.n_draws))
     if name not in NAMES:
         raise InputError(f"ensemble.name: value {name!r} not allowed; allowed: {', '.join(NAMES)}")

@@ -152,6 +152,7 @@ BAD = [
     (["ensemble=posterior", "ensemble.chunk=0/2"],
      "ensemble.chunk: value '0/2' not allowed without ensemble.chunk_size"),
     (["ensemble.chunk_size=10"], "ensemble.chunk_size: value 10 not allowed with ensemble.name 'none'"),
+    (["ensemble.chunk=0/2"], "ensemble.chunk: value '0/2' not allowed with ensemble.name 'none'"),
     (["ensemble=large", "ensemble.size=0"], "ensemble.size: value 0 must be a positive integer"),
 ]
 
