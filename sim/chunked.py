@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +68,14 @@ def _set_attrs(path: Path, attrs: dict[str, Any]) -> None:
         f.attrs.update(attrs)
 
 
-def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
-                levers: LeverSet, settings: SolverSettings, path: str | os.PathLike, *,
-                config: dict[str, Any] | None = None, seed: int | None = None,
-                attrs: dict[str, Any] | None = None,
-                progress: Callable[[str], None] | None = print) -> Path:
-    """Integrate draws [a, b) in canonical chunks of `chunk_size`, writing each into `path`.
+def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
+           levers: LeverSet, settings: SolverSettings, *, config: dict[str, Any] | None = None,
+           seed: int | None = None) -> Iterator[xr.Dataset]:
+    """Integrate draws [a, b) in canonical chunks of `chunk_size`; yield each chunk's dataset
+    (draw coordinate = draw numbers).  `a` must sit on a chunk boundary (use `chunk_range`).
 
-    `a` must sit on a chunk boundary (use `chunk_range`); `attrs` are added to the file's.  The
-    file appears only when complete (written under a temporary name, then renamed).
+    Drop each chunk before asking for the next, or two are in memory at once.  Bad draws or
+    chunk size raise InputError at once, before anything is integrated.
     """
     a, b = draws
     if chunk_size < 1:
@@ -84,15 +83,56 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
     if a % chunk_size or not 0 <= a < b:
         raise InputError(f"draws [{a}, {b}) are not whole chunks of {chunk_size} starting on a "
                          f"chunk boundary")
-    path = Path(path)
-    started = time.perf_counter()
-    with atomic_path(path) as tmp:
-        first: dict[str, Any] = {}
-        chunk_nfev = []
+
+    def each() -> Iterator[xr.Dataset]:
         for start in range(a, b, chunk_size):
             stop = min(start + chunk_size, b)
             ds = simulate(params_for(start, stop), levers, settings, config=config, seed=seed)
-            ds = ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64))
+            yield ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64))
+            del ds
+    return each()
+
+
+def _chunk_attrs(first: dict[str, Any], draws: tuple[int, int], chunk_size: int,
+                 chunk_nfev: list[int], seconds: float) -> dict[str, Any]:
+    """Global attrs of a chunked result: the first chunk's, with the draws and every chunk's nfev."""
+    return {**first, "draws_first": draws[0], "draws_end": draws[1], "chunk_size": chunk_size,
+            "solver_stats": json.dumps({"chunk_nfev": chunk_nfev,
+                                        "wall_seconds": round(seconds, 3)})}
+
+
+def simulate_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
+                     levers: LeverSet, settings: SolverSettings, *,
+                     config: dict[str, Any] | None = None, seed: int | None = None) -> xr.Dataset:
+    """The data `run_chunked` writes, in memory (for small ensembles: reruns, checks)."""
+    started = time.perf_counter()
+    parts = list(chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed))
+    ds = xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override",
+                   combine_attrs="override")
+    nfev = [json.loads(p.attrs["solver_stats"])["nfev"] for p in parts]
+    ds.attrs = _chunk_attrs(dict(parts[0].attrs), draws, chunk_size, nfev,
+                            time.perf_counter() - started)
+    return ds
+
+
+def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
+                levers: LeverSet, settings: SolverSettings, path: str | os.PathLike, *,
+                config: dict[str, Any] | None = None, seed: int | None = None,
+                attrs: dict[str, Any] | None = None,
+                progress: Callable[[str], None] | None = print) -> Path:
+    """Integrate draws [a, b) in canonical chunks of `chunk_size` (see `chunks`), writing each
+    into `path` as it is done; `attrs` are added to the file's.  The file appears only when
+    complete (written under a temporary name, then renamed).
+    """
+    a, b = draws
+    path = Path(path)
+    started = time.perf_counter()
+    each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed)
+    with atomic_path(path) as tmp:
+        first: dict[str, Any] = {}
+        chunk_nfev = []
+        for ds in each:
+            start, n = int(ds.draw.values[0]), ds.sizes["draw"]
             if start == a:
                 tmp.unlink()
                 _create(tmp, ds, np.arange(a, b, dtype=np.int64))
@@ -101,12 +141,10 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
             _write_slice(tmp, ds, start - a)
             del ds
             if progress:
-                progress(f"ensemble: draws {stop - a:,}/{b - a:,} "
+                progress(f"ensemble: draws {start + n - a:,}/{b - a:,} "
                          f"({time.perf_counter() - started:.1f} s)")
-        first.update(draws_first=a, draws_end=b, chunk_size=chunk_size,
-                     solver_stats=json.dumps({"chunk_nfev": chunk_nfev,
-                                              "wall_seconds": round(time.perf_counter() - started, 3)}))
-        _set_attrs(tmp, {**first, **(attrs or {})})
+        _set_attrs(tmp, {**_chunk_attrs(first, draws, chunk_size, chunk_nfev,
+                                        time.perf_counter() - started), **(attrs or {})})
     return path
 
 

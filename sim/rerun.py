@@ -1,7 +1,8 @@
 """Re-run a result file from its own provenance and check that the data match.
 
 A result's `config` attribute holds the resolved configuration that produced it (with scenario
-intensity already applied to the levers), so it is rebuilt with `build_run` as is.
+intensity already applied to the levers), so it is rebuilt with `build_run` as is.  A chunked
+ensemble (`ensemble.chunk_size`) is re-run in the same canonical chunks, in memory.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from sim.chunked import simulate_chunked
 from sim.config import build_run
-from sim.ensemble import build_ensemble
+from sim.ensemble import ensemble_of
 from sim.errors import InputError
 from sim.run import simulate
 
@@ -48,8 +50,12 @@ def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
     """Regenerate `original` from its recorded config and compare every data variable."""
     cfg = config_of(original, name)
     run = build_run(cfg)
-    params, seed = build_ensemble(run.params, run.ensemble)
-    new = simulate(params, run.levers, run.solver, config=cfg, seed=seed)
+    ensemble = ensemble_of(run.params, run.ensemble)
+    if ensemble.chunk_size is None:
+        new = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
+    else:  # the same canonical chunks, in memory
+        new = simulate_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size,
+                               run.levers, run.solver, config=cfg, seed=ensemble.seed)
     identical, different = [], {}
     for var in original.data_vars:
         if var not in new:

@@ -80,6 +80,13 @@ def test_aggregate_command_reassembles_exactly(runs, capsys):
     assert_same_ensemble(open_result(out), whole)
 
 
+@pytest.mark.parametrize("result", ["whole/result.nc", "split/sweep.nc", "split/2/result.nc"])
+def test_rerun_reproduces_chunked_results(runs, result):
+    from sim.rerun import rerun
+    outcome = rerun(open_result(runs[0] / result))
+    assert not outcome.different, outcome.different
+
+
 @pytest.fixture
 def sweep_copy(runs, tmp_path):
     """A copy of the split sweep without its joined file, to break."""
