@@ -27,7 +27,6 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.aggregate import JOB_ERROR_FILENAME
-from sim.chunked import run_chunked
 from sim.config import RunConfig, build_run, check_output, unknown_key_error
 from sim.ensemble import Ensemble, ensemble_of
 from sim.errors import InputError, SolverError
@@ -129,6 +128,8 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
         write_dataset(ds, out)
         print(summary_table(ds, years))
     else:
+        from sim.chunked import run_chunked  # local: h5py/h5netcdf only for chunked runs
+
         run_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size, run.levers,
                     run.solver, out, config=cfg, seed=ensemble.seed,
                     attrs={CONFIG_HASH_ATTR: digest})
