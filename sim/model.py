@@ -115,10 +115,14 @@ def seizure_probability(t: float, p: dict, lever_values: dict) -> np.ndarray:
     return -np.expm1(-hazard)
 
 
+def transit_times(p: dict) -> np.ndarray:
+    """Mean transit time by route (yr), shape (route, n)."""
+    return np.stack([p["transit_time_mail"], p["transit_time_land"]])
+
+
 def transit_outflow(in_transit: np.ndarray, p: dict) -> np.ndarray:
     """Shipments reaching the US border or mail facility (kg/yr), shape (source, route, n)."""
-    transit_time = np.stack([p["transit_time_mail"], p["transit_time_land"]])
-    return in_transit / transit_time[np.newaxis]
+    return in_transit / transit_times(p)[np.newaxis]
 
 
 def retail_consumption(retail: np.ndarray, p: dict) -> np.ndarray:
@@ -278,8 +282,7 @@ def initial_state(ctx: ModelContext) -> np.ndarray:
     capacity = np.stack([p[f"capacity_2010_{s}"] for s in SOURCES])
     export_flow = exports(capacity, source_enforcement(lv, n))
     ship = shipments(export_flow, mail_fraction(t0, p))
-    transit_time = np.stack([p["transit_time_mail"], p["transit_time_land"]])
-    in_transit = ship * transit_time[np.newaxis]
+    in_transit = ship * transit_times(p)[np.newaxis]
     seize = seizure_probability(t0, p, lv)[np.newaxis]
     retail = (ship * (1.0 - seize)).sum(axis=(0, 1)) * p["retail_turnover_time"]
     zero = np.zeros(n)

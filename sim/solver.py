@@ -13,6 +13,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from threadpoolctl import threadpool_limits
 
+from sim import kernel
 from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.levers import LeverSet
 from sim.model import (INTERDICTION_RAMP_END, INTERDICTION_RAMP_START, ModelContext, initial_state,
@@ -21,6 +22,9 @@ from sim.parameters import ModelParameters
 from sim.state import LAYOUT
 
 METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+# compiled: sim.kernel (numba), RK45 per draw in parallel; numpy: solve_ivp over the whole batch;
+# auto: compiled when numba is installed and the method is RK45, else numpy.
+ENGINES = ("auto", "compiled", "numpy")
 FISCAL_YEAR_START = 273.0 / 365.0  # Oct 1 as a fraction of the (non-leap) year: FY N starts N-1+this
 
 
@@ -32,6 +36,7 @@ class SolverSettings:
     end_year: int = 2035            # yr: last full calendar year simulated (ends 31 Dec)
     output_step: float = 1.0 / 12   # yr: spacing of time-series outputs
     method: str = "RK45"
+    engine: str = "auto"            # auto | compiled | numpy (see ENGINES)
     rtol: float = 1e-6              # 1: relative tolerance
     atol_mass: float = 1e-6         # kg (and kg/yr): absolute tolerance of supply stocks
     atol_people: float = 1e-3       # persons (and deaths): absolute tolerance of people stocks
@@ -40,6 +45,15 @@ class SolverSettings:
         if self.method not in METHODS:
             raise InputError(f"solver.method: value {self.method!r} not allowed; "
                              f"allowed: {', '.join(METHODS)}")
+        if self.engine not in ENGINES:
+            raise InputError(f"solver.engine: value {self.engine!r} not allowed; "
+                             f"allowed: {', '.join(ENGINES)}")
+        if self.engine == "compiled" and self.method != "RK45":
+            raise InputError(f"solver.engine: value 'compiled' runs RK45 only, got solver.method "
+                             f"{self.method!r}; allowed: engine auto or numpy for other methods")
+        if self.engine == "compiled" and not kernel.available():
+            raise InputError("solver.engine: value 'compiled' needs numba, which is not "
+                             "installed (pip install numba); allowed without it: auto, numpy")
         if int(self.start_year) != 2010:
             raise InputError(f"solver.start_year: value {self.start_year} not allowed; the model's "
                              f"initial state is for 2010 (allowed: 2010)")
@@ -53,6 +67,12 @@ class SolverSettings:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 < value < 1):
                 raise InputError(f"solver.{name}: value {value!r} outside allowed range (0, 1)")
+
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether integration runs in the compiled engine (sim.kernel)."""
+        return self.engine == "compiled" or (self.engine == "auto" and self.method == "RK45"
+                                             and kernel.available())
 
     @property
     def t_start(self) -> float:
@@ -154,6 +174,9 @@ def draw_sparsity(n_draws: int):
 def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
     """Integrate all draws from start to end; raise SolverError naming failing draws.
 
+    With the compiled engine (`settings.uses_kernel`) every draw runs RK45 on its own, in parallel
+    over the cores; otherwise `solve_ivp` integrates the whole batch as one system.
+
     BLAS is held to one thread: the solver's only BLAS calls are small matrix-vector products
     (stage combinations), which multi-threaded OpenBLAS makes several times slower, worst of all
     on a busy machine (1,000 draws: 7.4 s with default threads, 1.6 s with one, measured).
@@ -164,6 +187,8 @@ def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSetting
 
 def _integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
     """`integrate` without the thread limit."""
+    if settings.uses_kernel:
+        return _integrate_compiled(params, levers, settings)
     ctx = ModelContext.build(params, levers)
     n = ctx.n_draws
     times = storage_times(settings)
@@ -172,7 +197,7 @@ def _integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettin
     atol = settings.atol_vector(n)
     stored = np.empty((LAYOUT.size * n, times.size))
     stored[:, 0] = y
-    stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": len(edges) - 1}
+    stats = {"engine": "numpy", "nfev": 0, "njev": 0, "nlu": 0, "segments": len(edges) - 1}
     options = {"jac_sparsity": draw_sparsity(n)} if settings.method in IMPLICIT and n > 1 else {}
     for a, b in zip(edges[:-1], edges[1:]):
         inside = (times > a) & (times <= b)
@@ -193,10 +218,41 @@ def _integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettin
         stored[:, inside] = sol.y[:, columns]
         y = sol.y[:, -1]
     states = stored.reshape(LAYOUT.size, n, times.size)
-    stats["min_stock"] = float(min(states[LAYOUT.slices[s]].min()
-                                   for s in ("capacity", "in_transit", "retail", "untreated",
-                                             "in_treatment", "remission")))
+    stats["min_stock"] = _min_stock(states)
     return Trajectory(times, states, stats)
+
+
+def _integrate_compiled(params: ModelParameters, levers: LeverSet,
+                        settings: SolverSettings) -> Trajectory:
+    """All draws with `sim.kernel`: RK45 per draw, stopping at its own input kinks, dense output.
+
+    Each draw's segments are the historical kinks plus its own intervention dates, never another
+    draw's, so a draw's numbers do not depend on which batch or chunk it is integrated in.
+    """
+    ctx = ModelContext.build(params, levers)
+    n = ctx.n_draws
+    times = storage_times(settings)
+    edges = segment_edges(LeverSet.from_mapping({}), settings)   # kernel adds each draw's own
+    states, stats, status = kernel.integrate_batch(
+        initial_state(ctx), params, levers, edges, times, settings.rtol,
+        settings.atol_vector(n).reshape(LAYOUT.size, n))
+    failed = np.flatnonzero(status != kernel.OK)
+    if failed.size:
+        first = int(failed[0])
+        reason = kernel.FAILURE_REASONS[int(status[first])]
+        detail = params.draw(first).to_dict() if params.n_draws > 1 else params.to_dict()
+        raise SolverError(f"solver failed ({reason}); failing draw(s) {failed[:10].tolist()}"
+                          f"{' ...' if failed.size > 10 else ''}; parameters of draw {first}: "
+                          f"{detail}")
+    stats.update(engine="compiled", segments=len(edges) - 1, min_stock=_min_stock(states))
+    return Trajectory(times, states, stats)
+
+
+def _min_stock(states: np.ndarray) -> float:
+    """Lowest value of any physical (non-cumulative) stock over draws and times."""
+    return float(min(states[LAYOUT.slices[s]].min()
+                     for s in ("capacity", "in_transit", "retail", "untreated", "in_treatment",
+                               "remission")))
 
 
 def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameters,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -70,7 +72,11 @@ def test_no_negative_stocks_over_random_draws():
     traj = integrate(params, LeverSet.from_mapping({}), SHORT)
     s = stocks(traj)
     for name in PHYSICAL_STOCKS:
-        assert s[name].min() >= -1e-6, f"{name} went negative: {s[name].min()}"
+        # a stock decaying towards zero may undershoot by the order of the absolute tolerance
+        # (1e-6 kg, 1e-3 persons) when each draw takes its own steps; nothing more
+        floor = -10 * (SHORT.atol_mass if name in ("capacity", "in_transit", "retail")
+                       else SHORT.atol_people)
+        assert s[name].min() >= floor, f"{name} went negative: {s[name].min()}"
     assert np.all(np.isfinite(traj.states))
 
 
@@ -180,8 +186,8 @@ def test_solver_failure_names_the_failing_draw(monkeypatch):
 
     monkeypatch.setattr(sim.model, "retail_consumption", poisoned)
     params = ModelParameters(relapse_rate=np.array([0.5, 0.6, 0.7]))
-    with pytest.raises(SolverError) as err:
-        integrate(params, LeverSet.from_mapping({}), SHORT)
+    with pytest.raises(SolverError) as err:  # the numpy path (the compiled one: test_kernel.py)
+        integrate(params, LeverSet.from_mapping({}), dataclasses.replace(SHORT, engine="numpy"))
     message = str(err.value)
     assert "failing draw(s) [1]" in message
     assert "'relapse_rate': 0.6" in message

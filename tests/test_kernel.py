@@ -1,0 +1,160 @@
+"""The compiled engine (sim/kernel.py) against the numpy model and solve_ivp, and the engine switch."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sim import kernel
+from sim.errors import InputError, SolverError
+from sim.levers import LeverSet
+from sim.model import ModelContext, initial_state, rhs
+from sim.parameters import ModelParameters
+from sim.results import to_dataset
+from sim.solver import SolverSettings, integrate
+from sim.state import LAYOUT
+
+needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba not installed")
+DEATHS = ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin")
+
+
+def random_draws(n: int, seed: int) -> ModelParameters:
+    """n draws with every parameter spread +-30 % around its default, inside its bounds."""
+    rng = np.random.default_rng(seed)
+    base = ModelParameters()
+    changes = {}
+    for name in ModelParameters.names():
+        lo, hi = ModelParameters.metadata(name)["bounds"]
+        value = float(getattr(base, name))
+        spread = 0.0 if name == "route_shift_midyear" else 0.3
+        changes[name] = np.clip(value * rng.uniform(1 - spread, 1 + spread, n), lo, hi)
+    changes["route_shift_midyear"] = rng.uniform(2014, 2020, n)
+    return base.replace(**changes)
+
+
+def intervention_levers(n: int, seed: int) -> LeverSet:
+    """Interventions that vary by draw, including a 'scale' ramp over a changing history."""
+    rng = np.random.default_rng(seed)
+    return LeverSet.from_mapping({
+        "naloxone_kits": {"start": rng.uniform(2016, 2024, n), "ramp": rng.uniform(0.5, 3, n),
+                          "level": rng.uniform(0.5, 3, n), "mode": "scale"},
+        "enforcement_india": {"start": 2020.5, "level": rng.uniform(0, 0.9, n)},
+        "interdiction_mail": {"start": 2021.0, "ramp": 2.0, "level": 3.0, "mode": "scale"},
+        "test_strips": {"start": 2022.0, "level": 5e6},
+        "prevention": {"start": rng.uniform(2019, 2030, n), "level": 0.2},
+    })
+
+
+@needs_numba
+@pytest.mark.parametrize("t", [2010.0, 2013.9, 2016.7, 2019.5, 2021.3, 2023.25, 2030.0])
+def test_compiled_flows_equal_the_numpy_model(t):
+    n = 16
+    params, levers = random_draws(n, seed=1), intervention_levers(n, seed=2)
+    ctx = ModelContext.build(params, levers)
+    rng = np.random.default_rng(3)
+    y = initial_state(ctx) * rng.uniform(0.3, 40.0, (LAYOUT.size, n))
+    y[LAYOUT.slices["retail"]] *= rng.uniform(0, 1, n) < 0.8   # some zero stocks
+    expected = rhs(t, y.ravel(), ctx).reshape(LAYOUT.size, n)
+    got = kernel.draw_derivatives(t, y, params, levers)
+    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-12)
+
+
+@needs_numba
+def test_lever_fits_are_exact_on_a_segment_without_kinks():
+    levers = intervention_levers(8, seed=4)
+    history, interventions = kernel.lever_tables(levers, 8)
+    fits = np.empty((history.shape[0], 3))
+    t_a, t_b = 2018.0, 2019.0   # naloxone history rises; some scale ramps overlap
+    for d in range(8):
+        edges = [t_a] + sorted({x for lever in levers.levers.values() if lever.start is not None
+                                for x in np.ravel([np.broadcast_to(lever.start, (8,))[d],
+                                                   (np.broadcast_to(lever.start, (8,))
+                                                    + np.broadcast_to(lever.ramp, (8,)))[d]])
+                                if t_a < x < t_b}) + [t_b]
+        for a, b in zip(edges[:-1], edges[1:]):
+            kernel.fit_levers(a, b, history, interventions[d], fits)
+            for t in np.linspace(a, b, 7):
+                for i, name in enumerate(levers.levers):
+                    exact = np.broadcast_to(levers[name](t), (8,))[d]
+                    value = fits[i, 0] + (t - a) * (fits[i, 1] + (t - a) * fits[i, 2])
+                    assert value == pytest.approx(exact, rel=1e-12, abs=1e-9), (name, d, t)
+
+
+@needs_numba
+def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
+    n = 24
+    params, levers = random_draws(n, seed=5), intervention_levers(n, seed=6)
+    results = {}
+    for engine in ("compiled", "numpy"):
+        settings = SolverSettings(output_step=0.25, engine=engine)
+        traj = integrate(params, levers, settings)
+        assert traj.stats["engine"] == engine
+        results[engine] = to_dataset(traj, params, levers, settings)
+    for name in DEATHS + ("seizures_fy", "arrivals"):
+        a, b = results["compiled"][name], results["numpy"][name]
+        assert float((abs(a - b) / abs(b).clip(1e-9)).max()) < 1e-4, name
+    np.testing.assert_allclose(results["compiled"]["users_untreated"], results["numpy"]["users_untreated"],
+                               rtol=1e-5)
+
+
+@needs_numba
+def test_compiled_engine_is_accurate_against_a_tight_reference():
+    n = 12
+    params = random_draws(n, seed=7)
+    levers = LeverSet.from_mapping({})
+    fast = SolverSettings(output_step=1.0, engine="compiled")
+    reference = SolverSettings(output_step=1.0, method="Radau", rtol=1e-10, atol_mass=1e-10,
+                               atol_people=1e-7)
+    a = to_dataset(integrate(params, levers, fast), params, levers, fast)
+    b = to_dataset(integrate(params, levers, reference), params, levers, reference)
+    worst = max(float((abs(a[v] - b[v]) / abs(b[v])).max()) for v in DEATHS)
+    assert worst < 1e-4
+
+
+@needs_numba
+def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
+    params, levers = random_draws(6, seed=8), intervention_levers(6, seed=9)
+    settings = SolverSettings(output_step=1.0, engine="compiled")
+    batch = integrate(params, levers, settings).states
+    # per-draw steps: draw 3 integrated alone is bit-identical to its column in the batch
+    alone_levers = LeverSet.from_mapping({
+        name: ({"start": np.atleast_1d(np.broadcast_to(lv.start, (6,))[3:4]),
+                "ramp": np.atleast_1d(np.broadcast_to(lv.ramp, (6,))[3:4]),
+                "level": np.atleast_1d(np.broadcast_to(lv.level, (6,))[3:4]), "mode": lv.mode}
+               if lv.start is not None else {})
+        for name, lv in levers.levers.items()})
+    one = params.replace(**{k: v[3:4] for k, v in params.as_arrays().items()})
+    alone = integrate(one, alone_levers, settings).states
+    np.testing.assert_array_equal(alone[:, 0], batch[:, 3])
+
+
+@needs_numba
+def test_failing_draw_is_named(monkeypatch):
+    records = kernel.parameter_records
+
+    def poisoned(params):  # parameters pass validation; a non-finite rate appears in draw 2 only
+        out = records(params)
+        out["overdose_incidence"][2] = np.inf
+        return out
+    monkeypatch.setattr(kernel, "parameter_records", poisoned)
+    with pytest.raises(SolverError, match=r"failing draw\(s\) \[2\]; parameters of draw 2"):
+        integrate(random_draws(5, seed=10), LeverSet.from_mapping({}),
+                  SolverSettings(engine="compiled"))
+
+
+def test_engine_choice_is_validated():
+    with pytest.raises(InputError, match="solver.engine: value 'fast' not allowed; allowed: auto"):
+        SolverSettings(engine="fast")
+    with pytest.raises(InputError, match="solver.engine: value 'compiled' runs RK45 only"):
+        SolverSettings(engine="compiled", method="Radau")
+
+
+def test_without_numba_auto_uses_the_numpy_path(monkeypatch):
+    monkeypatch.setattr(kernel, "numba", None)
+    with pytest.raises(InputError, match="solver.engine: value 'compiled' needs numba"):
+        SolverSettings(engine="compiled")
+    settings = SolverSettings(end_year=2012)
+    assert not settings.uses_kernel
+    traj = integrate(ModelParameters(), LeverSet.from_mapping({}), settings)
+    assert traj.stats["engine"] == "numpy"
+    assert dataclasses.replace(settings, method="Radau").uses_kernel is False
