@@ -75,6 +75,10 @@ ERROR_EXPONENT = -1.0 / (RK45.error_estimator_order + 1.0)
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0   # as scipy.integrate._ivp.rk
 MAX_STEPS = 1_000_000                              # per draw, before giving up
 
+# Floating-point licences for the hot loops: fused multiply-add, reassociation (vectorised sums)
+# and reciprocal multiplication; never 'no NaN/inf' (the step control must see NaN).
+FAST_MATH = {"contract", "reassoc", "arcp"}
+
 # Failure codes returned per draw.
 OK, STEP_TOO_SMALL, TOO_MANY_STEPS = 0, 1, 2
 FAILURE_REASONS = {STEP_TOO_SMALL: "step size too small (non-finite or very stiff derivative)",
@@ -196,7 +200,7 @@ if numba is not None:
             log_pop = _interp(t, POP_YEARS, LOG_POP, POP_YEARS.size)
         return np.exp(log_pop)
 
-    @njit(cache=True)
+    @njit(cache=True, fastmath=FAST_MATH)
     def draw_rhs(t, y, p, levers, origin, dy):
         """dy/dt of one draw (stock units per yr) into `dy`: the flows of `sim.model.flows`.
 
@@ -302,7 +306,7 @@ if numba is not None:
         dy[CUM_DEATHS_OTHER_SYNTHETIC] = p["background_synthetic_deaths"]
         dy[CUM_DEATHS_BACKGROUND] = background * (untreated + in_treatment + remission)
 
-    @njit(cache=True, inline="always")
+    @njit(cache=True, fastmath=FAST_MATH, inline="always")
     def _stage_state(y, h, k0, k1, k2, k3, k4, stage, out):
         """out = y + h * sum_{j < stage} A[stage, j] k_j (scipy's RK45 matrix A); stages j >=
         `stage` are never read, so stale values of a rejected step cannot leak in."""
@@ -323,11 +327,11 @@ if numba is not None:
                 out[i] = y[i] + h * (A50 * k0[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i]
                                      + A54 * k4[i])
 
-    @njit(cache=True)
+    @njit(cache=True, fastmath=FAST_MATH)
     def _integrate_draw(y0, p, d, history, intervention, edges, times, rtol, atol, out, stats):
         """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
-        kinks) and storing the state at `times` into out[:, d, :] by dense output.  Returns a
-        failure code."""
+        kinks) and storing the state at `times` into out[:, :, d] (time, state, draw) by dense
+        output.  Returns a failure code."""
         n = y0.size
         levers = np.empty((history.shape[0], 3))
         origin = edges[0]
@@ -361,7 +365,7 @@ if numba is not None:
         nfev, steps, rejected = 2, 0, 0
         k_out = 0
         while k_out < times.size and times[k_out] <= t:
-            out[:, d, k_out] = y
+            out[k_out, :, d] = y
             k_out += 1
         for seg in range(1, edges.size):
             bound = edges[seg]
@@ -414,7 +418,7 @@ if numba is not None:
                 # dense output (scipy's RK45 quartic) at the storage times inside (t, t_new]
                 while k_out < times.size and times[k_out] <= t_new:
                     if times[k_out] == t_new:
-                        out[:, d, k_out] = y_new
+                        out[k_out, :, d] = y_new
                     else:
                         theta = (times[k_out] - t) / step
                         q = np.zeros(7)
@@ -424,13 +428,13 @@ if numba is not None:
                                 q[j] += RK_P[j, m] * power
                                 power *= theta
                         for i in range(n):
-                            out[i, d, k_out] = y[i] + step * (
+                            out[k_out, i, d] = y[i] + step * (
                                 q[0] * k0[i] + q[1] * k1[i] + q[2] * k2[i] + q[3] * k3[i]
                                 + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
                     k_out += 1
                 t = t_new
-                y[:] = y_new
-                k0[:] = k6
+                y, y_new = y_new, y
+                k0, k6 = k6, k0
         stats[d, 0], stats[d, 1], stats[d, 2] = nfev, steps, rejected
         return OK
 
@@ -471,7 +475,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     if numba is None:
         raise RuntimeError("sim.kernel needs numba (pip install numba); use the numpy path")
     n = y0.shape[1]
-    out = np.empty((N_STATE, n, times.size))
+    out = np.empty((times.size, N_STATE, n))  # time-major: results read whole time slices
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
     _integrate_batch(np.ascontiguousarray(y0), parameter_records(params), *lever_tables(levers, n),
@@ -481,7 +485,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
-    return out, summary, status
+    return out.transpose(1, 2, 0), summary, status
 
 
 def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: LeverSet) -> np.ndarray:

@@ -96,7 +96,7 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
 
 def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np.ndarray:
     """Increase of cumulative stock `name` over [start, start + 1) for each start; (..., draw, k)."""
-    return traj.at(starts + 1.0)[name] - traj.at(starts)[name]
+    return traj.stock_at(name, starts + 1.0) - traj.stock_at(name, starts)
 
 
 def annual_totals(traj: Trajectory, settings: SolverSettings) -> dict[str, np.ndarray]:

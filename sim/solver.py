@@ -119,8 +119,19 @@ class Trajectory:
 
     def at(self, t: float | np.ndarray) -> dict[str, np.ndarray]:
         """Stocks at stored time(s) t, shaped (*dims, n_draws[, n_times])."""
-        idx = np.searchsorted(self.times, np.round(np.asarray(t, dtype=float), 10))
-        return LAYOUT.unpack(self.states[:, :, idx])
+        return LAYOUT.unpack(self._select(slice(None), t))
+
+    def stock_at(self, name: str, t: float | np.ndarray) -> np.ndarray:
+        """One stock at stored time(s) t, shaped (*dims, n_draws[, n_times]) (copies only its rows)."""
+        rows = self._select(LAYOUT.slices[name], t)
+        return rows.reshape(LAYOUT.shapes[name] + rows.shape[1:])
+
+    def _select(self, rows: slice, t: float | np.ndarray) -> np.ndarray:
+        """States[rows] at time(s) t, (rows, n_draws[, n_times]); picks whole time slices first,
+        which is a contiguous copy when the states are time-major in memory (the compiled engine)."""
+        columns = np.searchsorted(self.times, np.round(np.asarray(t, dtype=float), 10))
+        block = np.moveaxis(self.states, 2, 0)[:, rows][columns]
+        return np.moveaxis(block, 0, -1) if block.ndim == 3 else block
 
 
 def storage_times(settings: SolverSettings) -> np.ndarray:
