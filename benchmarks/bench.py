@@ -2,9 +2,10 @@
 
 Measures in one run and prints a table, then as its last line one JSON object:
   ensemble_10k_s        wall s of a 10,000-draw ensemble 2010-2035, annual outputs (integration and
-                        the result dataset; building the parameters and writing excluded, reported apart)
+                        the result dataset; building the parameters, loading the compiled engine's
+                        machine code and writing excluded, reported apart)
   ensemble_10k_peak_mb  peak resident memory of the process that ran it (MB)
-  loop_per_draw_ms      one draw at a time with solve_ivp (>= 50 draws), same method and tolerances
+  loop_per_draw_ms      one draw at a time with solve_ivp (50 draws), same method (RK45) and tolerances
   batch_per_draw_ms     the 10k batch, per draw
   speedup               loop_per_draw_ms / batch_per_draw_ms
   max_rel_err           largest relative error of annual deaths (batch engine) against Radau at rtol
@@ -19,6 +20,7 @@ Options: --quick (1,000 draws instead of 10,000; skip calibrate and sweep).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -60,6 +62,9 @@ def child_ensemble(n: int) -> dict:
     levers = LeverSet.from_mapping({})
     settings = SolverSettings(output_step=1.0)
     build_s = time.perf_counter() - started
+    started = time.perf_counter()   # compiled engine: load (or compile) the machine code once
+    integrate(ensemble_parameters(2, seed=99), levers, settings)
+    jit_s = time.perf_counter() - started
     started = time.perf_counter()
     traj = integrate(params, levers, settings)
     integrate_s = time.perf_counter() - started
@@ -71,8 +76,10 @@ def child_ensemble(n: int) -> dict:
         write_dataset(ds, Path(tmp) / "ensemble.nc")
         write_s = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"draws": n, "build_s": build_s, "integrate_s": integrate_s, "ensemble_s": total_s,
-            "write_s": write_s, "peak_mb": peak_mb, "nfev": traj.stats["nfev"]}
+    return {"draws": n, "build_s": build_s, "jit_s": jit_s, "integrate_s": integrate_s,
+            "ensemble_s": total_s, "write_s": write_s, "peak_mb": peak_mb,
+            "nfev": traj.stats["nfev"], "engine": traj.stats["engine"],
+            "threads": traj.stats.get("threads", 1)}
 
 
 def loop_and_accuracy(n: int = 50) -> dict:
@@ -83,10 +90,11 @@ def loop_and_accuracy(n: int = 50) -> dict:
     params = ensemble_parameters(n, seed=1)
     levers = LeverSet.from_mapping({})
     settings = SolverSettings(output_step=1.0)
+    one_at_a_time = dataclasses.replace(settings, engine="numpy")   # solve_ivp, same tolerances
     started = time.perf_counter()
     for i in range(n):
         one = params.draw(i)
-        to_dataset(integrate(one, levers, settings), one, levers, settings)
+        to_dataset(integrate(one, levers, one_at_a_time), one, levers, one_at_a_time)
     loop_ms = (time.perf_counter() - started) / n * 1e3
     batch = to_dataset(integrate(params, levers, settings), params, levers, settings)
     reference_settings = SolverSettings(output_step=1.0, method="Radau", rtol=1e-10,
@@ -138,6 +146,8 @@ def main() -> None:
                 [str(BIN / "fentsim"), "-m", "hydra/launcher=joblib",
                  "scenario=naloxone_up,moud_up,china_crackdown,interdiction_surge",
                  f"scenario.intensity={intensities}", f"hydra.sweep.dir={tmp}/sweep"]), 1)
+    print(f"engine: {ens['engine']} ({ens['threads']} thread(s)); machine code loaded in "
+          f"{ens['jit_s']:.2f} s (excluded, like building the model)")
     print(f"ensemble of {n} draws: build {ens['build_s']:.2f} s (excluded), integrate "
           f"{ens['integrate_s']:.2f} s, dataset {ens['ensemble_s'] - ens['integrate_s']:.2f} s, "
           f"write {ens['write_s']:.2f} s (excluded), {ens['nfev']} rhs evaluations"

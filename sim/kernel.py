@@ -44,6 +44,13 @@ CUM_DEATHS_HEROIN_ONLY = _START["cum_deaths_heroin_only"]
 CUM_DEATHS_OTHER_SYNTHETIC = _START["cum_deaths_other_synthetic"]
 CUM_DEATHS_BACKGROUND = _START["cum_deaths_background"]
 N_SOURCES, N_ROUTES, N_STATE = len(SOURCES), len(ROUTES), LAYOUT.size
+# The flows read only the physical stocks, which come first in the layout; the cumulative stocks
+# after them are integrals of flows.  Stage states are therefore formed for the first N_DRIVING
+# rows only (the step's solution and error estimate still cover every row).
+N_DRIVING = LAYOUT.slices["remission"].stop
+assert all(sl.start >= N_DRIVING for name, sl in LAYOUT.slices.items() if name.startswith("cum_"))
+assert all(sl.stop <= N_DRIVING for name, sl in LAYOUT.slices.items()
+           if not name.startswith("cum_"))
 MAIL, LAND = ROUTES.index("mail"), ROUTES.index("land")
 
 # Lever rows of the lever tables, by name.
@@ -104,6 +111,7 @@ KNOTS = max(len(spec.history) for spec in LEVER_SPECS.values())
 COUNT, YEARS, VALUES = 0, 1, 1 + KNOTS
 # Last axis of the intervention table (draw, lever, ...): start (yr), ramp (yr), level, flags.
 START, RAMP, LEVEL, ACTIVE, SCALE = range(5)
+LEVER_FIT_COLUMNS = 5  # value at segment start, c1, c2, and a two-slot cache (see fit_levers)
 
 
 def lever_tables(levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +180,8 @@ if numba is not None:
 
         On a segment without kinks each lever is linear in t, or quadratic while a 'scale'
         intervention ramps over a changing history; the fit is then exact, and evaluating it
-        costs two multiply-adds instead of a table search.  Rows: (value at t_a, c1, c2).
+        costs two multiply-adds instead of a table search.  Rows: (value at t_a, c1, c2, and two
+        cache slots of `seizure_probability`).
         """
         span = t_b - t_a
         for i in range(coefficients.shape[0]):
@@ -183,11 +192,25 @@ if numba is not None:
             coefficients[i, 0] = v_a
             coefficients[i, 1] = (v_b - v_a) / span - c2 * span if span > 0.0 else 0.0
             coefficients[i, 2] = c2
+            coefficients[i, 3] = np.nan   # cache of `seizure_probability`: index, value
+            coefficients[i, 4] = np.nan
 
     @njit(cache=True, inline="always")
     def _lever(coefficients, i, s):
         """Lever row i at s yr after the segment start, from `fit_levers`."""
         return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
+
+    @njit(cache=True, inline="always")
+    def seizure_probability(hazard_2013, interdiction_index, levers, i, since):
+        """1 - exp(-hazard x index x effort) (1), as `sim.model.seizure_probability`.  On a segment
+        where the effort lever is flat and the index constant (most of them), the value of the
+        previous call is reused: same inputs, same bits, one expm1 fewer."""
+        if levers[i, 1] == 0.0 and levers[i, 2] == 0.0 and levers[i, 3] == interdiction_index:
+            return levers[i, 4]
+        value = -np.expm1(-hazard_2013 * interdiction_index * _lever(levers, i, since))
+        if levers[i, 1] == 0.0 and levers[i, 2] == 0.0:
+            levers[i, 3], levers[i, 4] = interdiction_index, value
+        return value
 
     @njit(cache=True)
     def us_population(t):
@@ -223,10 +246,10 @@ if numba is not None:
             interdiction_index = p["interdiction_growth_2013_2018"]
         elif progress > 0.0:
             interdiction_index = p["interdiction_growth_2013_2018"] ** progress
-        seize_mail = -np.expm1(-p["seizure_hazard_mail_2013"] * interdiction_index
-                               * _lever(levers, INTERDICTION_MAIL, since))
-        seize_land = -np.expm1(-p["seizure_hazard_land_2013"] * interdiction_index
-                               * _lever(levers, INTERDICTION_LAND, since))
+        seize_mail = seizure_probability(p["seizure_hazard_mail_2013"], interdiction_index,
+                                         levers, INTERDICTION_MAIL, since)
+        seize_land = seizure_probability(p["seizure_hazard_land_2013"], interdiction_index,
+                                         levers, INTERDICTION_LAND, since)
         shift_start = p["route_shift_midyear"] - 0.5 * p["route_shift_duration"]
         shift = min(max((t - shift_start) / p["route_shift_duration"], 0.0), 1.0)
         arrivals_total = 0.0
@@ -278,8 +301,9 @@ if numba is not None:
                              / population * 1e5)
         helped = 1.0 - (1.0 - naloxone) * (1.0 - p["rescue_without_naloxone"])
         rescue = 1.0 - p["witnessed_fraction"] * helped
-        coverage = -np.expm1(-p["test_strip_coefficient"] * _lever(levers, TEST_STRIPS, since)
-                             / population * 1e5)
+        strips_per_year = _lever(levers, TEST_STRIPS, since)
+        coverage = 0.0 if strips_per_year == 0.0 else -np.expm1(
+            -p["test_strip_coefficient"] * strips_per_year / population * 1e5)
         strips = 1.0 - p["test_strip_max_effect"] * coverage
         heroin_exposure = 1.0 - share
         fentanyl_exposure = p["fentanyl_incidence_multiplier"] * share * strips
@@ -308,32 +332,33 @@ if numba is not None:
 
     @njit(cache=True, fastmath=FAST_MATH, inline="always")
     def _stage_state(y, h, k0, k1, k2, k3, k4, stage, out):
-        """out = y + h * sum_{j < stage} A[stage, j] k_j (scipy's RK45 matrix A); stages j >=
-        `stage` are never read, so stale values of a rejected step cannot leak in."""
+        """out = y + h * sum_{j < stage} A[stage, j] k_j (scipy's RK45 matrix A) for the rows the
+        flows read (N_DRIVING); stages j >= `stage` are never read, so stale values of a rejected
+        step cannot leak in."""
         if stage == 1:
-            for i in range(y.size):
+            for i in range(N_DRIVING):
                 out[i] = y[i] + h * (A10 * k0[i])
         elif stage == 2:
-            for i in range(y.size):
+            for i in range(N_DRIVING):
                 out[i] = y[i] + h * (A20 * k0[i] + A21 * k1[i])
         elif stage == 3:
-            for i in range(y.size):
+            for i in range(N_DRIVING):
                 out[i] = y[i] + h * (A30 * k0[i] + A31 * k1[i] + A32 * k2[i])
         elif stage == 4:
-            for i in range(y.size):
+            for i in range(N_DRIVING):
                 out[i] = y[i] + h * (A40 * k0[i] + A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
         else:
-            for i in range(y.size):
+            for i in range(N_DRIVING):
                 out[i] = y[i] + h * (A50 * k0[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i]
                                      + A54 * k4[i])
 
     @njit(cache=True, fastmath=FAST_MATH)
     def _integrate_draw(y0, p, d, history, intervention, edges, times, rtol, atol, out, stats):
         """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
-        kinks) and storing the state at `times` into out[:, :, d] (time, state, draw) by dense
+        kinks) and storing the state at `times` into out[:, d, :] (state, draw, time) by dense
         output.  Returns a failure code."""
         n = y0.size
-        levers = np.empty((history.shape[0], 3))
+        levers = np.empty((history.shape[0], LEVER_FIT_COLUMNS))
         origin = edges[0]
         fit_levers(edges[0], edges[1], history, intervention, levers)
         y = y0.copy()
@@ -365,7 +390,7 @@ if numba is not None:
         nfev, steps, rejected = 2, 0, 0
         k_out = 0
         while k_out < times.size and times[k_out] <= t:
-            out[k_out, :, d] = y
+            out[:, d, k_out] = y
             k_out += 1
         for seg in range(1, edges.size):
             bound = edges[seg]
@@ -418,7 +443,7 @@ if numba is not None:
                 # dense output (scipy's RK45 quartic) at the storage times inside (t, t_new]
                 while k_out < times.size and times[k_out] <= t_new:
                     if times[k_out] == t_new:
-                        out[k_out, :, d] = y_new
+                        out[:, d, k_out] = y_new
                     else:
                         theta = (times[k_out] - t) / step
                         q = np.zeros(7)
@@ -428,7 +453,7 @@ if numba is not None:
                                 q[j] += RK_P[j, m] * power
                                 power *= theta
                         for i in range(n):
-                            out[k_out, i, d] = y[i] + step * (
+                            out[i, d, k_out] = y[i] + step * (
                                 q[0] * k0[i] + q[1] * k1[i] + q[2] * k2[i] + q[3] * k3[i]
                                 + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
                     k_out += 1
@@ -475,7 +500,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     if numba is None:
         raise RuntimeError("sim.kernel needs numba (pip install numba); use the numpy path")
     n = y0.shape[1]
-    out = np.empty((times.size, N_STATE, n))  # time-major: results read whole time slices
+    out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
     _integrate_batch(np.ascontiguousarray(y0), parameter_records(params), *lever_tables(levers, n),
@@ -485,7 +510,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
-    return out.transpose(1, 2, 0), summary, status
+    return out, summary, status
 
 
 def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: LeverSet) -> np.ndarray:
@@ -493,7 +518,7 @@ def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: L
     n = y.shape[1]
     records, (history, interventions) = parameter_records(params), lever_tables(levers, n)
     out = np.empty_like(y)
-    fits = np.empty((len(LEVER_SPECS), 3))
+    fits = np.empty((len(LEVER_SPECS), LEVER_FIT_COLUMNS))
     for d in range(n):
         column = np.empty(N_STATE)
         fit_levers(float(t), float(t), history, interventions[d], fits)

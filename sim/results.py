@@ -150,7 +150,8 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     pop_year = us_population(years + 0.5)
     synthetic = annual["fentanyl"] + annual["other_synthetic"]
     heroin = annual["heroin_only"] + coinv * annual["fentanyl"]
-    stocks = traj.at(times)
+    stocks = {name: traj.stock_at(name, times)
+              for name in ("capacity", "untreated", "in_treatment", "remission")}
     series = time_series(traj, ctx, times)
     total_arrivals = annual["arrivals"].sum(axis=0)
     supply_share = annual["arrivals"] / np.where(total_arrivals > 0, total_arrivals, np.nan)

@@ -63,7 +63,7 @@ def test_compiled_flows_equal_the_numpy_model(t):
 def test_lever_fits_are_exact_on_a_segment_without_kinks():
     levers = intervention_levers(8, seed=4)
     history, interventions = kernel.lever_tables(levers, 8)
-    fits = np.empty((history.shape[0], 3))
+    fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
     t_a, t_b = 2018.0, 2019.0   # naloxone history rises; some scale ramps overlap
     for d in range(8):
         edges = [t_a] + sorted({x for lever in levers.levers.values() if lever.start is not None
