@@ -72,11 +72,14 @@ def test_no_negative_stocks_over_random_draws():
     traj = integrate(params, LeverSet.from_mapping({}), SHORT)
     s = stocks(traj)
     for name in PHYSICAL_STOCKS:
-        # a stock decaying towards zero may undershoot by the order of the absolute tolerance
-        # (1e-6 kg, 1e-3 persons) when each draw takes its own steps; nothing more
-        floor = -10 * (SHORT.atol_mass if name in ("capacity", "in_transit", "retail")
-                       else SHORT.atol_people)
-        assert s[name].min() >= floor, f"{name} went negative: {s[name].min()}"
+        # a stock decaying towards zero may undershoot zero by the integration error, of the
+        # order of atol + rtol x its size earlier in the run (each draw takes its own steps);
+        # nothing more
+        atol = SHORT.atol_mass if name in ("capacity", "in_transit", "retail") else SHORT.atol_people
+        peak = np.abs(s[name]).max(axis=-1)
+        allowed = 10 * (atol + SHORT.rtol * peak)
+        worst = (-s[name].min(axis=-1) / allowed).max()
+        assert worst <= 1.0, f"{name} went negative: {s[name].min()}"
     assert np.all(np.isfinite(traj.states))
 
 
