@@ -78,7 +78,8 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     levers = LeverSet.from_mapping(section(cfg, "levers"))
     solver_cfg = section(cfg, "solver")
     for key, value in solver_cfg.items():
-        if key != "method" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if key not in ("method", "engine") and (isinstance(value, bool)
+                                                or not isinstance(value, (int, float))):
             raise InputError(f"solver.{key}: value {value!r} is not a number")
     try:
         solver = SolverSettings.from_mapping(solver_cfg)

@@ -141,7 +141,7 @@ def lever_tables(levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray
 
 
 if numba is not None:
-    @njit(cache=True)
+    @njit(error_model="numpy", cache=True)
     def _interp(t, xs, ys, count):
         """Piecewise-linear interpolation through the first `count` knots, flat outside."""
         if t <= xs[0]:
@@ -152,7 +152,7 @@ if numba is not None:
                 return ys[k - 1] + w * (ys[k] - ys[k - 1])
         return ys[count - 1]
 
-    @njit(cache=True, inline="always")
+    @njit(error_model="numpy", cache=True, inline="always")
     def lever_value(t, i, history, intervention):
         """Value of lever row i at time t (yr) for one draw (its `intervention` rows), as
         `sim.levers.Lever.__call__`."""
@@ -174,7 +174,7 @@ if numba is not None:
         target = level * base if intervention[i, SCALE] != 0.0 else level
         return base + weight * (target - base)
 
-    @njit(cache=True)
+    @njit(error_model="numpy", cache=True)
     def fit_levers(t_a, t_b, history, intervention, coefficients):
         """Quadratic in s = t - t_a through every lever's values at t_a, the midpoint and t_b.
 
@@ -195,12 +195,12 @@ if numba is not None:
             coefficients[i, 3] = np.nan   # cache of `seizure_probability`: index, value
             coefficients[i, 4] = np.nan
 
-    @njit(cache=True, inline="always")
+    @njit(error_model="numpy", cache=True, inline="always")
     def _lever(coefficients, i, s):
         """Lever row i at s yr after the segment start, from `fit_levers`."""
         return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
 
-    @njit(cache=True, inline="always")
+    @njit(error_model="numpy", cache=True, inline="always")
     def seizure_probability(hazard_2013, interdiction_index, levers, i, since):
         """1 - exp(-hazard x index x effort) (1), as `sim.model.seizure_probability`.  On a segment
         where the effort lever is flat and the index constant (most of them), the value of the
@@ -212,7 +212,7 @@ if numba is not None:
             levers[i, 3], levers[i, 4] = interdiction_index, value
         return value
 
-    @njit(cache=True)
+    @njit(error_model="numpy", cache=True)
     def us_population(t):
         """US resident population (persons), as `sim.model.us_population`."""
         if t > POP_YEARS[-1]:
@@ -223,7 +223,7 @@ if numba is not None:
             log_pop = _interp(t, POP_YEARS, LOG_POP, POP_YEARS.size)
         return np.exp(log_pop)
 
-    @njit(cache=True, fastmath=FAST_MATH)
+    @njit(error_model="numpy", cache=True, fastmath=FAST_MATH)
     def draw_rhs(t, y, p, levers, origin, dy):
         """dy/dt of one draw (stock units per yr) into `dy`: the flows of `sim.model.flows`.
 
@@ -330,7 +330,7 @@ if numba is not None:
         dy[CUM_DEATHS_OTHER_SYNTHETIC] = p["background_synthetic_deaths"]
         dy[CUM_DEATHS_BACKGROUND] = background * (untreated + in_treatment + remission)
 
-    @njit(cache=True, fastmath=FAST_MATH, inline="always")
+    @njit(error_model="numpy", cache=True, fastmath=FAST_MATH, inline="always")
     def _stage_state(y, h, k0, k1, k2, k3, k4, stage, out):
         """out = y + h * sum_{j < stage} A[stage, j] k_j (scipy's RK45 matrix A) for the rows the
         flows read (N_DRIVING); stages j >= `stage` are never read, so stale values of a rejected
@@ -352,7 +352,7 @@ if numba is not None:
                 out[i] = y[i] + h * (A50 * k0[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i]
                                      + A54 * k4[i])
 
-    @njit(cache=True, fastmath=FAST_MATH)
+    @njit(error_model="numpy", cache=True, fastmath=FAST_MATH)
     def _integrate_draw(y0, p, d, history, intervention, edges, times, rtol, atol, out, stats):
         """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
         kinks) and storing the state at `times` into out[:, d, :] (state, draw, time) by dense
@@ -463,7 +463,7 @@ if numba is not None:
         stats[d, 0], stats[d, 1], stats[d, 2] = nfev, steps, rejected
         return OK
 
-    @njit(cache=True, parallel=True)
+    @njit(error_model="numpy", cache=True, parallel=True)
     def _integrate_batch(y0, records, history, interventions, edges, edge_count, times, rtol,
                          atol, out, stats, status):
         for d in prange(y0.shape[1]):

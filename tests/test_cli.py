@@ -78,6 +78,7 @@ def test_cli_from_another_directory_with_overrides(tmp_path):
     ("params.relapse_rate=-1", "fentsim: error: params.relapse_rate: value -1 outside allowed range"),
     ("levers.prevention.start=2020", "fentsim: error: levers.prevention.level: required"),
     ("solver.method=Euler", "fentsim: error: solver.method: value 'Euler' not allowed"),
+    ("solver.engine=gpu", "fentsim: error: solver.engine: value 'gpu' not allowed; allowed: auto"),
     ("output.filename=result.csv", "fentsim: error: output.filename: value 'result.csv' must"),
 ])
 def test_cli_bad_input_one_line_no_result(tmp_path, override, message):
