@@ -81,6 +81,7 @@ E0, E2, E3, E4, E5, E6 = RK_E[[0, 2, 3, 4, 5, 6]]
 ERROR_EXPONENT = -1.0 / (RK45.error_estimator_order + 1.0)
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0   # as scipy.integrate._ivp.rk
 MAX_STEPS = 1_000_000                              # per draw, before giving up
+PARALLEL_CHUNK = 64   # draws handed to a thread at a time: a stalled core delays little
 
 # Floating-point licences for the hot loops: fused multiply-add, reassociation (vectorised sums)
 # and reciprocal multiplication; never 'no NaN/inf' (the step control must see NaN).
@@ -503,10 +504,16 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
-    _integrate_batch(np.ascontiguousarray(y0), parameter_records(params), *lever_tables(levers, n),
-                     *draw_edges(np.asarray(edges, dtype=float), levers, n),
-                     np.asarray(times, dtype=float), float(rtol), np.ascontiguousarray(atol), out,
-                     stats, status)
+    previous_chunk = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(PARALLEL_CHUNK)
+    try:
+        _integrate_batch(np.ascontiguousarray(y0), parameter_records(params),
+                         *lever_tables(levers, n),
+                         *draw_edges(np.asarray(edges, dtype=float), levers, n),
+                         np.asarray(times, dtype=float), float(rtol), np.ascontiguousarray(atol),
+                         out, stats, status)
+    finally:
+        numba.set_parallel_chunksize(previous_chunk)
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
