@@ -492,6 +492,47 @@ def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.nd
     return np.ascontiguousarray(both[:, :count.max()]), count
 
 
+_VERIFIED = False
+
+
+def verify_machine_code() -> None:
+    """Check the compiled flows against `sim.model.rhs` once a process; recompile if they differ.
+
+    numba's on-disk cache is keyed to this file only: constants taken from other modules (the
+    state layout, lever order, population table, scipy's tableau) are frozen into the cached
+    machine code, so after an edit elsewhere it could be stale.  A mismatch at a reference state
+    triggers a recompilation from the current sources; a mismatch after that is an error.
+    """
+    global _VERIFIED
+    if _VERIFIED:
+        return
+    from sim.model import ModelContext, initial_state, rhs
+    params, levers = ModelParameters(), LeverSet.from_mapping({
+        name: {"start": 2021.0, "ramp": 2.0, "level": 1.5, "mode": "scale"}
+        for name in ("naloxone_kits", "interdiction_land")})
+    ctx = ModelContext.build(params, levers)
+    y = initial_state(ctx) * np.linspace(0.5, 40.0, N_STATE)[:, np.newaxis]
+
+    def mismatch() -> float:
+        worst = 0.0
+        for t in (2012.0, 2015.3, 2022.0, 2030.0):
+            expected = rhs(t, y.ravel(), ctx).reshape(y.shape)
+            got = draw_derivatives(t, y, params, levers)
+            worst = max(worst, float(np.max(np.abs(got - expected)
+                                            / np.maximum(np.abs(expected), 1e-12))))
+        return worst
+
+    if mismatch() > 1e-9:
+        for dispatcher in (_interp, lever_value, fit_levers, _lever, seizure_probability,
+                           us_population, draw_rhs, _stage_state, _integrate_draw,
+                           _integrate_batch):   # callees before callers
+            dispatcher.recompile()
+        if mismatch() > 1e-9:
+            raise RuntimeError("sim.kernel: compiled flows differ from sim.model.rhs; delete "
+                               "sim/__pycache__/kernel*.nb* and report this")
+    _VERIFIED = True
+
+
 def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, edges: np.ndarray,
                     times: np.ndarray, rtol: float, atol: np.ndarray) -> tuple[np.ndarray, dict,
                                                                               np.ndarray]:
@@ -500,6 +541,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     n_times), statistics, and a failure code per draw (0 = ok)."""
     if numba is None:
         raise RuntimeError("sim.kernel needs numba (pip install numba); use the numpy path")
+    verify_machine_code()
     n = y0.shape[1]
     out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
     stats = np.zeros((n, 3), dtype=np.int64)

@@ -158,3 +158,17 @@ def test_without_numba_auto_uses_the_numpy_path(monkeypatch):
     traj = integrate(ModelParameters(), LeverSet.from_mapping({}), settings)
     assert traj.stats["engine"] == "numpy"
     assert dataclasses.replace(settings, method="Radau").uses_kernel is False
+
+
+@needs_numba
+def test_machine_code_is_checked_against_the_numpy_model(monkeypatch):
+    """A compiled kernel that disagrees with sim.model.rhs (e.g. stale cached code after an edit
+    of the layout) is recompiled, and if it still disagrees the run stops."""
+    import sim.model
+    kernel.verify_machine_code()
+    assert kernel._VERIFIED
+    original = sim.model.rhs
+    monkeypatch.setattr(sim.model, "rhs", lambda t, y, ctx: 1.01 * original(t, y, ctx))
+    monkeypatch.setattr(kernel, "_VERIFIED", False)
+    with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.rhs"):
+        kernel.verify_machine_code()
