@@ -185,24 +185,44 @@ def overdose_rates(share: np.ndarray, naloxone: np.ndarray, strips: np.ndarray,
 
 # --- the right-hand side ----------------------------------------------------------------------
 
+def auxiliaries(t: float, stocks: dict[str, np.ndarray], ctx: ModelContext) -> dict[str, np.ndarray]:
+    """The auxiliaries reported as time series, at time t, and what they are built from.
+
+    fentanyl_share (1), exports by source (kg/yr), transit_outflow by source and route (kg/yr),
+    seizure_probability by route (1), naloxone_probability (1); plus the lever values, the US
+    population (persons) and enforcement by source (1).
+    """
+    p, n = ctx.p, ctx.n_draws
+    lv = ctx.levers.values(t)
+    population = us_population(t)
+    enforcement = source_enforcement(lv, n)
+    return {
+        "levers": lv,
+        "population": population,
+        "enforcement": enforcement,
+        "fentanyl_share": fentanyl_share(np.maximum(stocks["retail"], 0.0), p),
+        "exports": exports(np.maximum(stocks["capacity"], 0.0), enforcement),
+        "transit_outflow": transit_outflow(np.maximum(stocks["in_transit"], 0.0), p),
+        "seizure_probability": seizure_probability(t, p, lv),
+        "naloxone_probability": naloxone_probability(lv["naloxone_kits"], population, p),
+    }
+
+
 def flows(t: float, stocks: dict[str, np.ndarray], ctx: ModelContext) -> dict[str, np.ndarray]:
     """All named flows and auxiliaries at time t for the current stocks (units in each function)."""
     p, n = ctx.p, ctx.n_draws
-    lv = ctx.levers.values(t)
+    aux = auxiliaries(t, stocks, ctx)
+    lv, population = aux["levers"], aux["population"]
     capacity = np.maximum(stocks["capacity"], 0.0)
-    in_transit = np.maximum(stocks["in_transit"], 0.0)
     retail = np.maximum(stocks["retail"], 0.0)
     untreated = np.maximum(stocks["untreated"], 0.0)
     in_treatment = np.maximum(stocks["in_treatment"], 0.0)
     remission = np.maximum(stocks["remission"], 0.0)
 
-    population = us_population(t)
-    share = fentanyl_share(retail, p)
-    enforcement = source_enforcement(lv, n)
-    export_flow = exports(capacity, enforcement)
-    out_of_transit = transit_outflow(in_transit, p)
-    seize = seizure_probability(t, p, lv)[np.newaxis]
-    naloxone = naloxone_probability(lv["naloxone_kits"], population, p)
+    share, enforcement = aux["fentanyl_share"], aux["enforcement"]
+    export_flow, out_of_transit = aux["exports"], aux["transit_outflow"]
+    seize = aux["seizure_probability"][np.newaxis]
+    naloxone = aux["naloxone_probability"]
     strips = test_strip_factor(lv["test_strips"], population, p)
     od_rate, fentanyl_involved = overdose_rates(share, naloxone, strips, p)
     od_deaths = od_rate * (untreated + p["treatment_overdose_ratio"] * in_treatment)

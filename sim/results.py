@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from sim.levers import LeverSet
-from sim.model import ModelContext, flows, us_population
+from sim.model import ModelContext, auxiliaries, us_population
 from sim.parameters import ModelParameters
 from sim.solver import FISCAL_YEAR_START, SolverSettings, Trajectory
 from sim.state import ROUTES, SOURCES
@@ -124,17 +124,16 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings) -> np.ndarr
 
 
 def time_series(traj: Trajectory, ctx: ModelContext, times: np.ndarray) -> dict[str, np.ndarray]:
-    """Auxiliaries (flows) at output times, each with time as the last axis."""
+    """Auxiliaries at output times, each with time as the last axis (`sim.model.auxiliaries`)."""
     keys = ("exports", "fentanyl_share", "naloxone_probability")
     cols: dict[str, list] = {k: [] for k in keys + ("seizure_probability",)}
     for t in times:
-        f = flows(float(t), traj.at(t), ctx)
+        aux = auxiliaries(float(t), traj.at(t), ctx)
         for k in keys:
-            cols[k].append(f[k])
-        out_flow = f["transit_outflow"].sum(axis=0)
+            cols[k].append(np.broadcast_to(aux[k], aux[k].shape[:-1] + (ctx.n_draws,)))
+        out_flow = aux["transit_outflow"].sum(axis=0)   # route, draw
         cols["seizure_probability"].append(
-            np.where(out_flow > 0, f["seizures"].sum(axis=0) / np.where(out_flow > 0, out_flow, 1),
-                     np.nan))
+            np.where(out_flow > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped
     return {k: np.stack(v, axis=-1) for k, v in cols.items()}
 
 

@@ -127,11 +127,14 @@ class Trajectory:
         return rows.reshape(LAYOUT.shapes[name] + rows.shape[1:])
 
     def _select(self, rows: slice, t: float | np.ndarray) -> np.ndarray:
-        """States[rows] at time(s) t, (rows, n_draws[, n_times]); picks whole time slices first,
-        which is a contiguous copy when the states are time-major in memory (the compiled engine)."""
+        """States[rows] at time(s) t, (rows, n_draws[, n_times]): a view, not a copy, when the
+        times are evenly spaced stored columns (e.g. every year boundary)."""
         columns = np.searchsorted(self.times, np.round(np.asarray(t, dtype=float), 10))
-        block = np.moveaxis(self.states, 2, 0)[:, rows][columns]
-        return np.moveaxis(block, 0, -1) if block.ndim == 3 else block
+        if columns.ndim == 1 and columns.size > 1:
+            step = columns[1] - columns[0]
+            if step > 0 and np.all(np.diff(columns) == step):
+                return self.states[rows, :, columns[0]:columns[-1] + 1:step]
+        return self.states[rows][:, :, columns]
 
 
 def storage_times(settings: SolverSettings) -> np.ndarray:
