@@ -54,6 +54,7 @@ class SweepReport:
     jobs: list[JobRecord]
     output: Path | None = None
     notes: list[str] = field(default_factory=list)
+    combined: bool = True   # False: the finished jobs were not combined (split ensemble incomplete)
 
     @property
     def ok(self) -> list[JobRecord]:
@@ -65,7 +66,8 @@ class SweepReport:
 
     def text(self) -> str:
         """Human-readable summary: counts, then one line per missing or failed job."""
-        lines = [f"sweep {self.sweep_dir}: {len(self.ok)} of {len(self.jobs)} job(s) combined"
+        done = "combined" if self.combined else "finished, none combined"
+        lines = [f"sweep {self.sweep_dir}: {len(self.ok)} of {len(self.jobs)} job(s) {done}"
                  + (f" over {', '.join(self.keys)}" if self.keys else "")]
         for job in self.problems:
             where = f" in {job.directory}" if job.directory else ""
@@ -321,6 +323,7 @@ def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
             other.record.reason = (f"config differs from that of {slices[0].record.directory} in "
                                    f"more than {CHUNK_KEY}; cannot join")
     if report.problems or not slices:
+        report.combined = False
         report.notes.append(f"  nothing written: a split ensemble ({CHUNK_KEY}) is joined only "
                             f"when every slice has finished; rerun the failed or missing ones")
         return report

@@ -110,6 +110,7 @@ def test_missing_slice_is_reported_and_nothing_written(sweep_copy, capsys):
     assert code == 1
     assert f"failed: {CHUNK_KEY}=2/4" in out and f"missing: {CHUNK_KEY}=3/4" in out
     assert "nothing written" in out and not (sweep_copy / "sweep.nc").exists()
+    assert "2 of 4 job(s) finished, none combined" in out
 
 
 def test_gap_without_multirun_record_is_one_line_error(sweep_copy, capsys):
