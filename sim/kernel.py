@@ -157,17 +157,8 @@ if numba is not None:
     def lever_value(t, i, history, intervention):
         """Value of lever row i at time t (yr) for one draw (its `intervention` rows), as
         `sim.levers.Lever.__call__`."""
-        count = int(history[i, COUNT])
-        base = history[i, VALUES]
-        if t > history[i, YEARS]:
-            base = history[i, VALUES + count - 1]
-            for k in range(1, count):
-                if t <= history[i, YEARS + k]:
-                    w = (t - history[i, YEARS + k - 1]) / (history[i, YEARS + k]
-                                                           - history[i, YEARS + k - 1])
-                    base = history[i, VALUES + k - 1] + w * (history[i, VALUES + k]
-                                                             - history[i, VALUES + k - 1])
-                    break
+        base = _interp(t, history[i, YEARS:YEARS + KNOTS], history[i, VALUES:VALUES + KNOTS],
+                       int(history[i, COUNT]))
         if intervention[i, ACTIVE] == 0.0:
             return base
         weight = min(max((t - intervention[i, START]) / intervention[i, RAMP], 0.0), 1.0)

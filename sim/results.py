@@ -130,7 +130,7 @@ def time_series(traj: Trajectory, ctx: ModelContext, times: np.ndarray) -> dict[
     for t in times:
         aux = auxiliaries(float(t), traj.at(t), ctx)
         for k in keys:
-            cols[k].append(np.broadcast_to(aux[k], aux[k].shape[:-1] + (ctx.n_draws,)))
+            cols[k].append(aux[k])
         out_flow = aux["transit_outflow"].sum(axis=0)   # route, draw
         cols["seizure_probability"].append(
             np.where(out_flow > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped

@@ -21,12 +21,12 @@ from sim.errors import SolverError
 from sim.levers import LeverSet
 from sim.model import ModelContext, initial_state
 from sim.parameters import ModelParameters
-from sim.solver import (SolverSettings, Trajectory, _NonFiniteDerivative, failure_message,
-                        guarded_rhs, integrate, segment_edges, storage_times)
+from sim.solver import (PHYSICAL_STOCKS, SolverSettings, Trajectory, _NonFiniteDerivative,
+                        failure_message, guarded_rhs, integrate, min_stock, segment_edges,
+                        storage_times)
 from sim.state import LAYOUT
 
 STIFF_METHODS = ("BDF", "Radau")
-STOCKS = ("capacity", "in_transit", "retail", "untreated", "in_treatment", "remission")
 NEGATIVE_TOLERANCE = 1e-6  # a stock below -this (kg or persons) counts as negative
 
 
@@ -67,7 +67,7 @@ def integrate_stiff(params: ModelParameters, levers: LeverSet, settings: SolverS
         stored[:, inside] = sol.y[:, np.searchsorted(t_eval, times[inside])]
         y = sol.y[:, -1]
     states = stored.reshape(LAYOUT.size, n, times.size)
-    stats["min_stock"] = float(min(states[LAYOUT.slices[s]].min() for s in STOCKS))
+    stats["min_stock"] = min_stock(states)
     return Trajectory(times, states, stats)
 
 
@@ -76,7 +76,8 @@ def trajectory_problem(traj: Trajectory) -> str:
     finite = np.all(np.isfinite(traj.states), axis=(0, 2))
     if not finite.all():
         return f"non-finite state in draw(s) {np.flatnonzero(~finite)[:10].tolist()}"
-    lowest = np.min([traj.states[LAYOUT.slices[s]].min(axis=(0, 2)) for s in STOCKS], axis=0)
+    lowest = np.min([traj.states[LAYOUT.slices[s]].min(axis=(0, 2)) for s in PHYSICAL_STOCKS],
+                    axis=0)
     negative = lowest < -NEGATIVE_TOLERANCE
     if negative.any():
         return (f"negative stock (down to {lowest.min():.3g}) in draw(s) "

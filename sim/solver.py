@@ -25,6 +25,8 @@ METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # compiled: sim.kernel (numba), RK45 per draw in parallel; numpy: solve_ivp over the whole batch;
 # auto: compiled when numba is installed and the method is RK45, else numpy.
 ENGINES = ("auto", "compiled", "numpy")
+# Stocks that are physical quantities (not running totals): never negative beyond the tolerances.
+PHYSICAL_STOCKS = ("capacity", "in_transit", "retail", "untreated", "in_treatment", "remission")
 FISCAL_YEAR_START = 273.0 / 365.0  # Oct 1 as a fraction of the (non-leap) year: FY N starts N-1+this
 
 
@@ -232,7 +234,7 @@ def _integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettin
         stored[:, inside] = sol.y[:, columns]
         y = sol.y[:, -1]
     states = stored.reshape(LAYOUT.size, n, times.size)
-    stats["min_stock"] = _min_stock(states)
+    stats["min_stock"] = min_stock(states)
     return Trajectory(times, states, stats)
 
 
@@ -250,23 +252,24 @@ def _integrate_compiled(params: ModelParameters, levers: LeverSet,
     states, stats, status = kernel.integrate_batch(
         initial_state(ctx), params, levers, edges, times, settings.rtol,
         settings.atol_vector(n).reshape(LAYOUT.size, n))
-    failed = np.flatnonzero(status != kernel.OK)
-    if failed.size:
-        first = int(failed[0])
-        reason = kernel.FAILURE_REASONS[int(status[first])]
-        detail = params.draw(first).to_dict() if params.n_draws > 1 else params.to_dict()
-        raise SolverError(f"solver failed ({reason}); failing draw(s) {failed[:10].tolist()}"
-                          f"{' ...' if failed.size > 10 else ''}; parameters of draw {first}: "
-                          f"{detail}")
-    stats.update(engine="compiled", segments=len(edges) - 1, min_stock=_min_stock(states))
+    failed = np.flatnonzero(status != kernel.OK).tolist()
+    if failed:
+        reason = kernel.FAILURE_REASONS[int(status[failed[0]])]
+        raise SolverError(f"solver failed ({reason}); {failing_draws(failed, params)}")
+    stats.update(engine="compiled", segments=len(edges) - 1, min_stock=min_stock(states))
     return Trajectory(times, states, stats)
 
 
-def _min_stock(states: np.ndarray) -> float:
-    """Lowest value of any physical (non-cumulative) stock over draws and times."""
-    return float(min(states[LAYOUT.slices[s]].min()
-                     for s in ("capacity", "in_transit", "retail", "untreated", "in_treatment",
-                               "remission")))
+def min_stock(states: np.ndarray) -> float:
+    """Lowest value of any physical stock over draws and times (kg or persons)."""
+    return float(min(states[LAYOUT.slices[s]].min() for s in PHYSICAL_STOCKS))
+
+
+def failing_draws(draws: list[int], params: ModelParameters) -> str:
+    """'failing draw(s) [...]; parameters of draw i: {...}' for the first ten failing draws."""
+    detail = params.draw(draws[0]).to_dict() if params.n_draws > 1 else params.to_dict()
+    return (f"failing draw(s) {draws[:10]}{' ...' if len(draws) > 10 else ''}; "
+            f"parameters of draw {draws[0]}: {detail}")
 
 
 def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameters,
@@ -279,9 +282,7 @@ def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameter
     bad = ~np.all(np.isfinite(state), axis=0) | ~np.all(np.isfinite(deriv), axis=0)
     draws = np.flatnonzero(bad).tolist()
     if draws:
-        detail = params.draw(draws[0]).to_dict() if params.n_draws > 1 else params.to_dict()
-        return (f"solver failed ({reason}) at t={t:.4f} yr; failing draw(s) {draws[:10]}"
-                f"{' ...' if len(draws) > 10 else ''}; parameters of draw {draws[0]}: {detail}")
+        return f"solver failed ({reason}) at t={t:.4f} yr; {failing_draws(draws, params)}"
     return (f"solver failed ({reason}) at t={t:.4f} yr for a batch of {n} draws; no single draw "
             f"has non-finite values (try a stiff method: solver.method=Radau)")
 
