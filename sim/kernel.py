@@ -64,6 +64,7 @@ MOUD_CAPACITY, TREATMENT_SEEKING = _LEVER["moud_capacity"], _LEVER["treatment_se
 PREVENTION = _LEVER["prevention"]
 
 POP_YEARS = POPULATION_YEARS.astype(float)
+assert np.all(np.diff(POP_YEARS) == 1.0)   # us_population finds its knot by index
 LOG_POP = np.log(POPULATION)
 
 # scipy's RK45 (Dormand-Prince 5(4)): stage times, stage matrix, weights, error weights, dense output.
@@ -99,8 +100,10 @@ def available() -> bool:
 
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
-    """Parameters as a structured array over draws (one named float field per parameter)."""
+    """Parameters as a structured array over draws (one named float field per parameter, plus the
+    log of the interdiction growth, so the flows take an exp instead of a power)."""
     arrays = params.as_arrays()
+    arrays["log_interdiction_growth_2013_2018"] = np.log(arrays["interdiction_growth_2013_2018"])
     records = np.empty(params.n_draws, dtype=[(name, "f8") for name in arrays])
     for name, values in arrays.items():
         records[name] = values
@@ -204,15 +207,18 @@ if numba is not None:
             levers[i, 3], levers[i, 4] = interdiction_index, value
         return value
 
-    @njit(error_model="numpy", cache=True)
+    @njit(error_model="numpy", cache=True, inline="always")
     def us_population(t):
-        """US resident population (persons), as `sim.model.us_population`."""
+        """US resident population (persons), as `sim.model.us_population`; the census years are
+        one year apart, so the knot is found by index, not by search."""
         if t > POP_YEARS[-1]:
             log_pop = LOG_POP[-1] + POPULATION_GROWTH_AFTER_2017 * (t - POP_YEARS[-1])
         elif t < POP_YEARS[0]:
             log_pop = LOG_POP[0] + POPULATION_GROWTH_AFTER_2017 * (t - POP_YEARS[0])
         else:
-            log_pop = _interp(t, POP_YEARS, LOG_POP, POP_YEARS.size)
+            k = min(int(t - POP_YEARS[0]), POP_YEARS.size - 2)
+            w = (t - POP_YEARS[k]) / (POP_YEARS[k + 1] - POP_YEARS[k])
+            log_pop = LOG_POP[k] + w * (LOG_POP[k + 1] - LOG_POP[k])
         return np.exp(log_pop)
 
     @njit(error_model="numpy", cache=True, fastmath=FAST_MATH)
@@ -237,7 +243,7 @@ if numba is not None:
         if progress >= 1.0:
             interdiction_index = p["interdiction_growth_2013_2018"]
         elif progress > 0.0:
-            interdiction_index = p["interdiction_growth_2013_2018"] ** progress
+            interdiction_index = np.exp(progress * p["log_interdiction_growth_2013_2018"])
         seize_mail = seizure_probability(p["seizure_hazard_mail_2013"], interdiction_index,
                                          levers, INTERDICTION_MAIL, since)
         seize_land = seizure_probability(p["seizure_hazard_land_2013"], interdiction_index,
@@ -344,11 +350,37 @@ if numba is not None:
                 out[i] = y[i] + h * (A50 * k0[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i]
                                      + A54 * k4[i])
 
+    @njit(error_model="numpy", cache=True, fastmath=FAST_MATH, inline="always")
+    def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6, first, out,
+                     d, q):
+        """Store rows first.. of the state at `times` inside (t, t_new] into out[:, d, :] by
+        scipy's RK45 quartic dense output (q: scratch for its 7 weights); the next index."""
+        while k < times.size and times[k] <= t_new:
+            if times[k] == t_new:
+                for i in range(first, first + out.shape[0]):
+                    out[i - first, d, k] = y_new[i]
+            else:
+                theta = (times[k] - t) / step
+                for j in range(7):
+                    q[j] = 0.0
+                    power = theta
+                    for m in range(RK_P.shape[1]):
+                        q[j] += RK_P[j, m] * power
+                        power *= theta
+                for i in range(first, first + out.shape[0]):
+                    out[i - first, d, k] = y[i] + step * (
+                        q[0] * k0[i] + q[1] * k1[i] + q[2] * k2[i] + q[3] * k3[i]
+                        + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
+            k += 1
+        return k
+
     @njit(error_model="numpy", cache=True, fastmath=FAST_MATH)
-    def _integrate_draw(y0, p, d, history, intervention, edges, times, rtol, atol, out, stats):
+    def _integrate_draw(y0, p, d, history, intervention, edges, times, fiscal_times, fiscal_first,
+                        rtol, atol, max_step, out, fiscal_out, stats):
         """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
-        kinks) and storing the state at `times` into out[:, d, :] (state, draw, time) by dense
-        output.  Returns a failure code."""
+        kinks), steps at most `max_step` (yr) long, storing the state at `times` into
+        out[:, d, :] (state, draw, time) and rows fiscal_first.. at `fiscal_times` into
+        fiscal_out[:, d, :] by dense output.  Returns a failure code."""
         n = y0.size
         levers = np.empty((history.shape[0], LEVER_FIT_COLUMNS))
         origin = edges[0]
@@ -378,12 +410,12 @@ if numba is not None:
         d2 = np.sqrt(d2 / n) / h0
         h1 = max(1e-6, h0 * 1e-3) if (d1 <= 1e-15 and d2 <= 1e-15) else \
             (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
-        h = min(100 * h0, h1, edges[1] - t)
+        h = min(100 * h0, h1, edges[1] - t, max_step)
         nfev, steps, rejected = 2, 0, 0
-        k_out = 0
-        while k_out < times.size and times[k_out] <= t:
-            out[:, d, k_out] = y
-            k_out += 1
+        q = np.empty(7)
+        k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q)
+        k_fiscal = _store_dense(fiscal_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6,
+                                fiscal_first, fiscal_out, d, q)
         for seg in range(1, edges.size):
             bound = edges[seg]
             origin = edges[seg - 1]
@@ -424,7 +456,7 @@ if numba is not None:
                             min(MAX_FACTOR, SAFETY * norm ** ERROR_EXPONENT)
                         if step_rejected:
                             factor = min(1.0, factor)
-                        h = step * factor
+                        h = min(step * factor, max_step)
                         break
                     if not norm >= 1.0:  # NaN: shrink as far as allowed
                         norm = 1e10
@@ -432,23 +464,11 @@ if numba is not None:
                     step_rejected = True
                     rejected += 1
                 steps += 1
-                # dense output (scipy's RK45 quartic) at the storage times inside (t, t_new]
-                while k_out < times.size and times[k_out] <= t_new:
-                    if times[k_out] == t_new:
-                        out[:, d, k_out] = y_new
-                    else:
-                        theta = (times[k_out] - t) / step
-                        q = np.zeros(7)
-                        for j in range(7):
-                            power = theta
-                            for m in range(RK_P.shape[1]):
-                                q[j] += RK_P[j, m] * power
-                                power *= theta
-                        for i in range(n):
-                            out[i, d, k_out] = y[i] + step * (
-                                q[0] * k0[i] + q[1] * k1[i] + q[2] * k2[i] + q[3] * k3[i]
-                                + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
-                    k_out += 1
+                # dense output at the storage times inside (t, t_new]
+                k_out = _store_dense(times, k_out, t, t_new, y, y_new, step, k0, k1, k2, k3, k4,
+                                     k5, k6, 0, out, d, q)
+                k_fiscal = _store_dense(fiscal_times, k_fiscal, t, t_new, y, y_new, step, k0, k1,
+                                        k2, k3, k4, k5, k6, fiscal_first, fiscal_out, d, q)
                 t = t_new
                 y, y_new = y_new, y
                 k0, k6 = k6, k0
@@ -456,12 +476,14 @@ if numba is not None:
         return OK
 
     @njit(error_model="numpy", cache=True, parallel=True)
-    def _integrate_batch(y0, records, history, interventions, edges, edge_count, times, rtol,
-                         atol, out, stats, status):
+    def _integrate_batch(y0, records, history, interventions, edges, edge_count, times,
+                         fiscal_times, fiscal_first, rtol, atol, max_step, out, fiscal_out, stats,
+                         status):
         for d in prange(y0.shape[1]):
             status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
-                                        edges[d, :edge_count[d]], times, rtol, atol[:, d].copy(),
-                                        out, stats)
+                                        edges[d, :edge_count[d]], times, fiscal_times,
+                                        fiscal_first, rtol, atol[:, d].copy(), max_step[d], out,
+                                        fiscal_out, stats)
 
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -515,7 +537,7 @@ def verify_machine_code() -> None:
 
     if mismatch() > 1e-9:
         for dispatcher in (_interp, lever_value, fit_levers, _lever, seizure_probability,
-                           us_population, draw_rhs, _stage_state, _integrate_draw,
+                           us_population, draw_rhs, _stage_state, _store_dense, _integrate_draw,
                            _integrate_batch):   # callees before callers
             dispatcher.recompile()
         if mismatch() > 1e-9:
@@ -525,16 +547,22 @@ def verify_machine_code() -> None:
 
 
 def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, edges: np.ndarray,
-                    times: np.ndarray, rtol: float, atol: np.ndarray) -> tuple[np.ndarray, dict,
-                                                                              np.ndarray]:
+                    times: np.ndarray, fiscal_times: np.ndarray, fiscal_rows: slice, rtol: float,
+                    atol: np.ndarray, max_step: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
     """Integrate every draw from y0 (n_state, n_draws) over the segments between `edges` (yr, plus
-    each draw's own intervention dates); states at `times` (yr), shape (n_state, n_draws,
-    n_times), statistics, and a failure code per draw (0 = ok)."""
+    each draw's own intervention dates), with steps of at most `max_step` (yr, per draw).
+
+    Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
+    `fiscal_rows` alone at `fiscal_times`, (rows, n_draws, n_fiscal); statistics; and a failure
+    code per draw (0 = ok).
+    """
     if numba is None:
         raise RuntimeError("sim.kernel needs numba (pip install numba); use the numpy path")
     verify_machine_code()
     n = y0.shape[1]
     out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
+    fiscal_out = np.empty((fiscal_rows.stop - fiscal_rows.start, n, fiscal_times.size))
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
     previous_chunk = numba.get_parallel_chunksize()
@@ -543,14 +571,16 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
         _integrate_batch(np.ascontiguousarray(y0), parameter_records(params),
                          *lever_tables(levers, n),
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
-                         np.asarray(times, dtype=float), float(rtol), np.ascontiguousarray(atol),
-                         out, stats, status)
+                         np.asarray(times, dtype=float), np.asarray(fiscal_times, dtype=float),
+                         int(fiscal_rows.start), float(rtol), np.ascontiguousarray(atol),
+                         np.ascontiguousarray(max_step, dtype=float), out, fiscal_out, stats,
+                         status)
     finally:
         numba.set_parallel_chunksize(previous_chunk)
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
-    return out, summary, status
+    return out, fiscal_out, summary, status
 
 
 def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: LeverSet) -> np.ndarray:

@@ -130,6 +130,15 @@ def retail_consumption(retail: np.ndarray, p: dict) -> np.ndarray:
     return retail / p["retail_turnover_time"]
 
 
+def fastest_drain_rate(p: dict) -> np.ndarray:
+    """Largest first-order outflow rate of any stock (1/yr), per draw: mail and land transit,
+    retail turnover, treatment exits, remission and relapse.  Explicit solvers stay stable only
+    while the step times this rate is inside their stability interval."""
+    return np.max(np.stack([1.0 / p["transit_time_mail"], 1.0 / p["transit_time_land"],
+                            1.0 / p["retail_turnover_time"], 1.0 / p["treatment_duration"],
+                            p["remission_rate"], p["relapse_rate"]]), axis=0)
+
+
 # --- demand flows -----------------------------------------------------------------------------
 
 def initiation(p: dict, lever_values: dict) -> np.ndarray:

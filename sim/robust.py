@@ -22,8 +22,8 @@ from sim.levers import LeverSet
 from sim.model import ModelContext, initial_state
 from sim.parameters import ModelParameters
 from sim.solver import (PHYSICAL_STOCKS, SolverSettings, Trajectory, _NonFiniteDerivative,
-                        failure_message, guarded_rhs, integrate, min_stock, segment_edges,
-                        storage_times)
+                        failure_message, guarded_rhs, integrate, segment_edges, solve_times,
+                        trajectory_from_columns)
 from sim.state import LAYOUT
 
 STIFF_METHODS = ("BDF", "Radau")
@@ -43,7 +43,7 @@ def integrate_stiff(params: ModelParameters, levers: LeverSet, settings: SolverS
         raise ValueError(f"method {method!r}: expected one of {STIFF_METHODS}")
     ctx = ModelContext.build(params, levers)
     n = ctx.n_draws
-    times = storage_times(settings)
+    times = solve_times(settings)
     edges = segment_edges(levers, settings)
     y = initial_state(ctx).ravel()
     stored = np.empty((y.size, times.size))
@@ -66,9 +66,7 @@ def integrate_stiff(params: ModelParameters, levers: LeverSet, settings: SolverS
             stats[key] += int(getattr(sol, key))
         stored[:, inside] = sol.y[:, np.searchsorted(t_eval, times[inside])]
         y = sol.y[:, -1]
-    states = stored.reshape(LAYOUT.size, n, times.size)
-    stats["min_stock"] = min_stock(states)
-    return Trajectory(times, states, stats)
+    return trajectory_from_columns(settings, stored.reshape(LAYOUT.size, n, times.size), stats)
 
 
 def trajectory_problem(traj: Trajectory) -> str:

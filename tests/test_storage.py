@@ -1,0 +1,68 @@
+"""What the solver stores (every stock at the output grid and year boundaries, cumulative seizures
+alone at fiscal-year starts) and the step cap that keeps explicit methods stable."""
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from sim.levers import LeverSet
+from sim.model import ModelContext, fastest_drain_rate
+from sim.parameters import ModelParameters
+from sim.results import to_dataset
+from sim.solver import (FISCAL_STOCK, FISCAL_YEAR_START, SolverSettings, fiscal_times,
+                        integrate, max_stable_step, stability_boundary, storage_times)
+from sim.state import LAYOUT
+
+ANNUAL = dict(start_year=2010, end_year=2024, output_step=1.0)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "numpy"])
+def test_fiscal_starts_hold_cumulative_seizures_only(engine):
+    settings = SolverSettings(**ANNUAL, engine=engine)
+    traj = integrate(ModelParameters(), LeverSet.from_mapping({}), settings)
+    fiscal = fiscal_times(settings)
+    assert fiscal.size == settings.years.size          # every FY that ends inside the window
+    np.testing.assert_allclose(fiscal, settings.years + FISCAL_YEAR_START, atol=1e-9)
+    assert traj.states.shape == (LAYOUT.size, 1, storage_times(settings).size)
+    assert traj.fiscal.shape == (LAYOUT.slices[FISCAL_STOCK].stop
+                                 - LAYOUT.slices[FISCAL_STOCK].start, 1, fiscal.size)
+    assert traj.stock_at(FISCAL_STOCK, fiscal).shape == LAYOUT.shapes[FISCAL_STOCK] + (1, fiscal.size)
+    with pytest.raises(KeyError, match="not stored"):
+        traj.stock_at("retail", fiscal[0])
+    with pytest.raises(KeyError, match="not stored"):
+        traj.at(2015.5)
+
+
+def test_last_fiscal_year_is_one_year_of_seizures():
+    """FY seizures of the last year must not depend on how far past it the run goes (the last FY
+    once ran to the end of the window, a quarter year too long)."""
+    levers = LeverSet.from_mapping({})
+    short = SolverSettings(**ANNUAL)
+    longer = SolverSettings(**{**ANNUAL, "end_year": ANNUAL["end_year"] + 3})
+    params = ModelParameters()
+    fy_short = to_dataset(integrate(params, levers, short), params, levers, short)["seizures_fy"]
+    fy_long = to_dataset(integrate(params, levers, longer), params, levers, longer)["seizures_fy"]
+    last = ANNUAL["end_year"]
+    np.testing.assert_allclose(fy_short.sel(year=last), fy_long.sel(year=last), rtol=1e-4)
+    np.testing.assert_allclose(fy_short.sel(year=slice(2011, last)),
+                               fy_long.sel(year=slice(2011, last)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["RK45", "RK23", "DOP853"])
+def test_stability_boundary_is_where_a_decaying_mode_starts_to_grow(method):
+    """Integrating y' = -y with steps just inside the boundary decays; just outside, it grows."""
+    boundary = stability_boundary(method)
+    for factor, grows in ((0.99, False), (1.01, True)):
+        h = factor * boundary
+        sol = solve_ivp(lambda t, y: -y, (0.0, 200 * h), [1.0], method=method, first_step=h,
+                        max_step=h, rtol=1e3, atol=1e3)   # huge tolerances: every step is h
+        assert (abs(sol.y[0, -1]) > 1.0) == grows, (method, factor, sol.y[0, -1])
+    assert stability_boundary("RK45") == pytest.approx(3.3066, abs=1e-4)
+
+
+def test_max_stable_step_follows_the_fastest_drain():
+    params = ModelParameters().replace(transit_time_mail=np.array([0.05, 0.02]))
+    ctx = ModelContext.build(params, LeverSet.from_mapping({}))
+    np.testing.assert_allclose(fastest_drain_rate(ctx.p), [20.0, 50.0])
+    np.testing.assert_allclose(max_stable_step(ctx, "RK45"), stability_boundary("RK45") / np.array([20.0, 50.0]))
+    assert np.all(np.isinf(max_stable_step(ctx, "Radau")))
