@@ -32,10 +32,11 @@ from sim.solver import SolverSettings, integrate
 from sim.targets import TargetSet, model_outputs, residuals
 
 CALIBRATION_KEYS = ("free", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
-                    "params_file", "ensemble", "walkers", "steps", "burn", "thin", "posterior_file",
+                    "rtol", "params_file", "ensemble", "walkers", "steps", "burn", "thin", "posterior_file",
                     "init_scatter")
 DEFAULTS: dict[str, Any] = {"seed": 0, "global_samples": 512, "starts": 4, "max_nfev": 60,
-                            "diff_step": 1e-3, "ftol": 1e-8, "params_file": None, "ensemble": False,
+                            "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6, "params_file": None,
+                            "ensemble": False,
                             "walkers": 64, "steps": 300, "burn": 100, "thin": 25,
                             "posterior_file": None, "init_scatter": 0.01}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a batch the solver could not integrate
@@ -120,6 +121,10 @@ def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"({opts['steps']})")
     if opts["thin"] < 1:
         raise InputError(f"calibration.thin: value {opts['thin']} not allowed; allowed: >= 1")
+    rtol = opts["rtol"]
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 0.1:
+        raise InputError(f"calibration.rtol: value {rtol!r} not allowed; allowed: a number in "
+                         f"(0, 0.1)")
     return opts
 
 
@@ -207,13 +212,16 @@ class Problem:
 
 
 def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSettings,
-                  targets: TargetSet, free_cfg: Mapping[str, Any]) -> Problem:
-    """A calibration problem; the simulation window is cut to what the targets need."""
+                  targets: TargetSet, free_cfg: Mapping[str, Any],
+                  rtol: float = DEFAULTS["rtol"]) -> Problem:
+    """A calibration problem; the simulation window is cut to what the targets need, and the
+    solver runs at `rtol` (1): forward differences of step `diff_step` need the model's numerical
+    noise far below that step, tighter than an ensemble needs (`solver.rtol`)."""
     needed = max(targets.last_year, targets.fit_end_year)
     if needed > settings.end_year:
         raise InputError(f"solver.end_year: value {settings.end_year} is before the last target "
                          f"year {needed}; allowed: >= {needed}")
-    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed})
+    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol})
     return Problem(base, levers, fit_settings, targets, parse_free(free_cfg, base))
 
 

@@ -62,7 +62,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     report = dict(cfg.get("report") or {})
     reject_unknown_keys("report", report, ("plot_years", "write_params"))
     levers = LeverSet.from_mapping({})
-    problem = build_problem(base, levers, settings, targets, free_cfg)
+    problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
     log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
         f"({targets.name}), simulating {settings.start_year}-{problem.settings.end_year}")
     result = fit(problem, opts, progress=log)

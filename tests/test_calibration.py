@@ -116,6 +116,18 @@ def test_bad_free_parameter_rejected():
                       {"heroin_sply": {"lo": 1, "hi": 2, "prior_sd": 1}})
 
 
+def test_fit_runs_the_solver_at_the_calibration_tolerance():
+    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
+    free = {"overdose_incidence": {"lo": 0.05, "hi": 0.5, "prior_sd": 1.0}}
+    loose = SolverSettings(end_year=2018, rtol=1e-3)
+    problem = build_problem(ModelParameters(), LeverSet.from_mapping({}), loose, targets, free,
+                            calibration_options({})["rtol"])
+    assert problem.settings.rtol == 1e-6 and problem.settings.end_year == 2018
+    for bad in (0, -1e-6, 0.5, "tight", True):
+        with pytest.raises(InputError, match=r"calibration\.rtol: value .* allowed: a number in"):
+            calibration_options({"rtol": bad})
+
+
 def test_posterior_ensemble_file_has_enough_draws_inside_bounds():
     names, values = read_draws(POSTERIOR)
     assert values.shape[0] >= 500

@@ -85,8 +85,8 @@ def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
     n = 24
     params, levers = random_draws(n, seed=5), intervention_levers(n, seed=6)
     results = {}
-    for engine in ("compiled", "numpy"):
-        settings = SolverSettings(output_step=0.25, engine=engine)
+    for engine in ("compiled", "numpy"):   # two approximations: at an rtol below the 1e-4 compared
+        settings = SolverSettings(output_step=0.25, engine=engine, rtol=1e-6)
         traj = integrate(params, levers, settings)
         assert traj.stats["engine"] == engine
         results[engine] = to_dataset(traj, params, levers, settings)
