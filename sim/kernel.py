@@ -375,12 +375,13 @@ if numba is not None:
         return k
 
     @njit(error_model="numpy", cache=True, fastmath=FAST_MATH)
-    def _integrate_draw(y0, p, d, history, intervention, edges, times, fiscal_times, fiscal_first,
-                        rtol, atol, max_step, out, fiscal_out, stats):
+    def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times, fiscal_times,
+                        fiscal_first, rtol, atol, max_step, out, series_out, fiscal_out, stats):
         """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
-        kinks), steps at most `max_step` (yr) long, storing the state at `times` into
-        out[:, d, :] (state, draw, time) and rows fiscal_first.. at `fiscal_times` into
-        fiscal_out[:, d, :] by dense output.  Returns a failure code."""
+        kinks), steps at most `max_step` (yr) long.  By dense output it stores the state at `times`
+        into out[:, d, :] (state, draw, time), its first rows at `series_times` into
+        series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into fiscal_out[:, d, :].
+        Returns a failure code."""
         n = y0.size
         levers = np.empty((history.shape[0], LEVER_FIT_COLUMNS))
         origin = edges[0]
@@ -414,6 +415,8 @@ if numba is not None:
         nfev, steps, rejected = 2, 0, 0
         q = np.empty(7)
         k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q)
+        k_series = _store_dense(series_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0,
+                                series_out, d, q)
         k_fiscal = _store_dense(fiscal_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6,
                                 fiscal_first, fiscal_out, d, q)
         for seg in range(1, edges.size):
@@ -467,6 +470,8 @@ if numba is not None:
                 # dense output at the storage times inside (t, t_new]
                 k_out = _store_dense(times, k_out, t, t_new, y, y_new, step, k0, k1, k2, k3, k4,
                                      k5, k6, 0, out, d, q)
+                k_series = _store_dense(series_times, k_series, t, t_new, y, y_new, step, k0, k1,
+                                        k2, k3, k4, k5, k6, 0, series_out, d, q)
                 k_fiscal = _store_dense(fiscal_times, k_fiscal, t, t_new, y, y_new, step, k0, k1,
                                         k2, k3, k4, k5, k6, fiscal_first, fiscal_out, d, q)
                 t = t_new
@@ -477,13 +482,13 @@ if numba is not None:
 
     @njit(error_model="numpy", cache=True, parallel=True)
     def _integrate_batch(y0, records, history, interventions, edges, edge_count, times,
-                         fiscal_times, fiscal_first, rtol, atol, max_step, out, fiscal_out, stats,
-                         status):
+                         series_times, fiscal_times, fiscal_first, rtol, atol, max_step, out,
+                         series_out, fiscal_out, stats, status):
         for d in prange(y0.shape[1]):
             status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
-                                        edges[d, :edge_count[d]], times, fiscal_times,
-                                        fiscal_first, rtol, atol[:, d].copy(), max_step[d], out,
-                                        fiscal_out, stats)
+                                        edges[d, :edge_count[d]], times, series_times,
+                                        fiscal_times, fiscal_first, rtol, atol[:, d].copy(),
+                                        max_step[d], out, series_out, fiscal_out, stats)
 
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -547,21 +552,24 @@ def verify_machine_code() -> None:
 
 
 def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, edges: np.ndarray,
-                    times: np.ndarray, fiscal_times: np.ndarray, fiscal_rows: slice, rtol: float,
-                    atol: np.ndarray, max_step: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+                    times: np.ndarray, series_times: np.ndarray, series_rows: slice,
+                    fiscal_times: np.ndarray, fiscal_rows: slice, rtol: float, atol: np.ndarray,
+                    max_step: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
     """Integrate every draw from y0 (n_state, n_draws) over the segments between `edges` (yr, plus
     each draw's own intervention dates), with steps of at most `max_step` (yr, per draw).
 
     Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
-    `fiscal_rows` alone at `fiscal_times`, (rows, n_draws, n_fiscal); statistics; and a failure
-    code per draw (0 = ok).
+    `series_rows` (leading rows) at `series_times` and `fiscal_rows` at `fiscal_times`, each
+    (rows, n_draws, n_times); statistics; and a failure code per draw (0 = ok).
     """
     if numba is None:
         raise RuntimeError("sim.kernel needs numba (pip install numba); use the numpy path")
     verify_machine_code()
     n = y0.shape[1]
+    assert series_rows.start == 0
     out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
+    series_out = np.empty((series_rows.stop, n, series_times.size))
     fiscal_out = np.empty((fiscal_rows.stop - fiscal_rows.start, n, fiscal_times.size))
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
@@ -571,16 +579,17 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
         _integrate_batch(np.ascontiguousarray(y0), parameter_records(params),
                          *lever_tables(levers, n),
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
-                         np.asarray(times, dtype=float), np.asarray(fiscal_times, dtype=float),
-                         int(fiscal_rows.start), float(rtol), np.ascontiguousarray(atol),
-                         np.ascontiguousarray(max_step, dtype=float), out, fiscal_out, stats,
-                         status)
+                         np.asarray(times, dtype=float), np.asarray(series_times, dtype=float),
+                         np.asarray(fiscal_times, dtype=float), int(fiscal_rows.start),
+                         float(rtol), np.ascontiguousarray(atol),
+                         np.ascontiguousarray(max_step, dtype=float), out, series_out, fiscal_out,
+                         stats, status)
     finally:
         numba.set_parallel_chunksize(previous_chunk)
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
-    return out, fiscal_out, summary, status
+    return out, series_out, fiscal_out, summary, status
 
 
 def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: LeverSet) -> np.ndarray:

@@ -124,7 +124,7 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings) -> np.ndarr
 
 
 def time_series(traj: Trajectory, ctx: ModelContext, times: np.ndarray) -> dict[str, np.ndarray]:
-    """Auxiliaries at output times, each with time as the last axis (`sim.model.auxiliaries`)."""
+    """Auxiliaries at output times, each with time as the first axis (`sim.model.auxiliaries`)."""
     keys = ("exports", "fentanyl_share", "naloxone_probability")
     cols: dict[str, list] = {k: [] for k in keys + ("seizure_probability",)}
     for t in times:
@@ -134,7 +134,7 @@ def time_series(traj: Trajectory, ctx: ModelContext, times: np.ndarray) -> dict[
         out_flow = aux["transit_outflow"].sum(axis=0)   # route, draw
         cols["seizure_probability"].append(
             np.where(out_flow > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped
-    return {k: np.stack(v, axis=-1) for k, v in cols.items()}
+    return {k: np.stack(v) for k, v in cols.items()}
 
 
 def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
@@ -171,12 +171,11 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         "supply_share": (("year", "source", "draw"), supply_share.transpose(2, 0, 1)),
         "treatment_entries": (yd, annual["treatment_entries"].T),
         "initiation": (yd, annual["initiation"].T),
-        "exports": (("time", "source", "draw"), series["exports"].transpose(2, 0, 1)),
+        "exports": (("time", "source", "draw"), series["exports"]),
         "capacity": (("time", "source", "draw"), stocks["capacity"].transpose(2, 0, 1)),
-        "seizure_probability": (("time", "route", "draw"),
-                                series["seizure_probability"].transpose(2, 0, 1)),
-        "fentanyl_share": (td, series["fentanyl_share"].T),
-        "naloxone_probability": (td, series["naloxone_probability"].T),
+        "seizure_probability": (("time", "route", "draw"), series["seizure_probability"]),
+        "fentanyl_share": (td, series["fentanyl_share"]),
+        "naloxone_probability": (td, series["naloxone_probability"]),
         "users_untreated": (td, stocks["untreated"].T),
         "users_in_treatment": (td, stocks["in_treatment"].T),
         "users_remission": (td, stocks["remission"].T),

@@ -71,10 +71,11 @@ def integrate_stiff(params: ModelParameters, levers: LeverSet, settings: SolverS
 
 def trajectory_problem(traj: Trajectory) -> str:
     """'' if every state is finite and no stock is negative, else what is wrong and for which draws."""
-    finite = np.all(np.isfinite(traj.states), axis=(0, 2))
+    blocks = [b for b in traj.physical_blocks() if b.size]
+    finite = np.all([np.all(np.isfinite(b), axis=(0, 2)) for b in blocks], axis=0)
     if not finite.all():
         return f"non-finite state in draw(s) {np.flatnonzero(~finite)[:10].tolist()}"
-    lowest = np.min([traj.states[LAYOUT.slices[s]].min(axis=(0, 2)) for s in PHYSICAL_STOCKS],
+    lowest = np.min([b[LAYOUT.slices[s]].min(axis=(0, 2)) for s in PHYSICAL_STOCKS for b in blocks],
                     axis=0)
     negative = lowest < -NEGATIVE_TOLERANCE
     if negative.any():

@@ -9,8 +9,9 @@ from sim.levers import LeverSet
 from sim.model import ModelContext, fastest_drain_rate
 from sim.parameters import ModelParameters
 from sim.results import to_dataset
-from sim.solver import (FISCAL_STOCK, FISCAL_YEAR_START, SolverSettings, fiscal_times,
-                        integrate, max_stable_step, stability_boundary, storage_times)
+from sim.solver import (FISCAL_STOCK, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
+                        SolverSettings, fiscal_times, integrate, max_stable_step, series_times,
+                        stability_boundary, storage_times)
 from sim.state import LAYOUT
 
 ANNUAL = dict(start_year=2010, end_year=2024, output_step=1.0)
@@ -31,6 +32,32 @@ def test_fiscal_starts_hold_cumulative_seizures_only(engine):
         traj.stock_at("retail", fiscal[0])
     with pytest.raises(KeyError, match="not stored"):
         traj.at(2015.5)
+
+
+def test_monthly_series_hold_the_physical_stocks_and_totals_stay_at_year_boundaries():
+    monthly = SolverSettings(start_year=2010, end_year=2014)          # default grid: monthly
+    params = ModelParameters().replace(overdose_incidence=np.array([0.1, 0.2]))
+    levers = LeverSet.from_mapping({})
+    compiled = integrate(params, levers, monthly)
+    numpy_path = integrate(params, levers, SolverSettings(start_year=2010, end_year=2014,
+                                                          engine="numpy"))
+    grid = monthly.output_times
+    np.testing.assert_array_equal(series_times(monthly), grid)
+    np.testing.assert_array_equal(compiled.times, np.arange(2010.0, 2016.0))
+    assert compiled.series.shape == (PHYSICAL_ROWS.stop, 2, grid.size)
+    for traj in (compiled, numpy_path):
+        assert set(traj.at(2012 + 5 / 12)) == set(PHYSICAL_STOCKS)       # between year ends
+        assert len(traj.at(2012.0)) == len(LAYOUT.slices)                 # a year end: all
+        with pytest.raises(KeyError, match="not stored"):
+            traj.stock_at("cum_deaths_fentanyl", grid)
+    for name in PHYSICAL_STOCKS:
+        got = compiled.stock_at(name, grid)
+        assert got.shape == LAYOUT.shapes[name] + (2, grid.size)
+        np.testing.assert_allclose(got, numpy_path.stock_at(name, grid), rtol=2e-3, atol=1e-3)
+        # a year end reads the same from either block
+        np.testing.assert_array_equal(got[..., 24], compiled.stock_at(name, 2012.0))
+    # an annual grid needs no series block: nothing is stored twice
+    assert integrate(params, levers, SolverSettings(**ANNUAL)).series.size == 0
 
 
 def test_last_fiscal_year_is_one_year_of_seizures():
