@@ -1,8 +1,9 @@
 """Integrate the model over a batch of draws with `scipy.integrate.solve_ivp`.
 
 The horizon is cut into segments at every date where a lever or a historical input has a kink, so
-the adaptive step control restarts there instead of stepping over a change blindly.  States are
-stored only at the requested times (output grid, calendar-year and fiscal-year boundaries).
+the adaptive step control restarts there instead of stepping over a change blindly.  Stocks are
+stored only where they are read (`Trajectory`): every stock at year boundaries, the physical stocks
+along a finer output grid, cumulative seizures at fiscal-year starts.
 """
 
 from __future__ import annotations
@@ -171,8 +172,9 @@ class Trajectory:
     def at(self, t: float | np.ndarray) -> dict[str, np.ndarray]:
         """Stocks at stored time(s) t, shaped (*dims, n_draws[, n_times]): every stock at year
         boundaries, the physical stocks (PHYSICAL_STOCKS) at the other output times."""
-        if _stored(self.times, np.round(np.asarray(t, dtype=float), 10)).all():
-            return LAYOUT.unpack(_select(self.states, self.times, slice(None), t))
+        wanted = np.round(np.asarray(t, dtype=float), 10)
+        if _stored(self.times, wanted).all():
+            return LAYOUT.unpack(_select(self.states, self.times, slice(None), wanted))
         rows = self.rows_at(PHYSICAL_ROWS, t)
         return {name: rows[LAYOUT.slices[name]].reshape(LAYOUT.shapes[name] + rows.shape[1:])
                 for name in PHYSICAL_STOCKS}
@@ -194,13 +196,11 @@ def _stored(times: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return times[np.minimum(np.searchsorted(times, wanted), times.size - 1)] == wanted
 
 
-def _select(block: np.ndarray, times: np.ndarray, rows: slice, t: float | np.ndarray) -> np.ndarray:
-    """block[rows] at stored time(s) t, (rows, n_draws[, n_times]): a view, not a copy, when the
-    times are evenly spaced stored columns (e.g. every year boundary)."""
-    wanted = np.round(np.asarray(t, dtype=float), 10)
-    if not _stored(times, wanted).all():
-        missing = np.setdiff1d(np.atleast_1d(wanted), times)
-        raise KeyError(f"time(s) {missing[:5].tolist()} yr not stored in this trajectory")
+def _select(block: np.ndarray, times: np.ndarray, rows: slice,
+            wanted: np.ndarray) -> np.ndarray:
+    """block[rows] at the (rounded) times `wanted`, all among `times` (callers check with
+    `_stored`), shaped (rows, n_draws[, n_times]): a view, not a copy, when they are evenly spaced
+    stored columns (e.g. every year boundary)."""
     columns = np.searchsorted(times, wanted)
     if columns.ndim == 1 and columns.size > 1:
         step = columns[1] - columns[0]
