@@ -42,9 +42,9 @@ DEATHS = ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin")
 
 def ensemble_parameters(n: int, seed: int = 0):
     """n draws resampled (with replacement) from the committed posterior, on the calibrated baseline."""
-    from sim.calibration import read_draws
-    from sim.ensemble import posterior_path
-    from sim.parameters import ModelParameters
+    from sim.calibrate.fit import read_draws
+    from sim.calibrate.ensemble import posterior_path
+    from sim.model.parameters import ModelParameters
     base = ModelParameters.from_mapping(
         yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text()))
     names, values = read_draws(posterior_path(None))
@@ -54,9 +54,9 @@ def ensemble_parameters(n: int, seed: int = 0):
 
 def child_ensemble(n: int) -> dict:
     """Run in a fresh process: time an n-draw ensemble and report its peak memory."""
-    from sim.levers import LeverSet
-    from sim.results import to_dataset
-    from sim.solver import SolverSettings, integrate
+    from sim.model.levers import LeverSet
+    from sim.results.dataset import to_dataset
+    from sim.engine.solver import SolverSettings, integrate
     started = time.perf_counter()
     params = ensemble_parameters(n)
     levers = LeverSet.from_mapping({})
@@ -71,7 +71,7 @@ def child_ensemble(n: int) -> dict:
     ds = to_dataset(traj, params, levers, settings)
     total_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
-        from sim.io import write_dataset
+        from sim.results.io import write_dataset
         started = time.perf_counter()
         write_dataset(ds, Path(tmp) / "ensemble.nc")
         write_s = time.perf_counter() - started
@@ -84,9 +84,9 @@ def child_ensemble(n: int) -> dict:
 
 def loop_and_accuracy(n: int = 50) -> dict:
     """Per-draw solve_ivp loop time, and batch error against a Radau reference, over n draws."""
-    from sim.levers import LeverSet
-    from sim.results import to_dataset
-    from sim.solver import SolverSettings, integrate
+    from sim.model.levers import LeverSet
+    from sim.results.dataset import to_dataset
+    from sim.engine.solver import SolverSettings, integrate
     params = ensemble_parameters(n, seed=1)
     levers = LeverSet.from_mapping({})
     settings = SolverSettings(output_step=1.0)

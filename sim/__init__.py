@@ -1,9 +1,28 @@
-"""fentsim: a system-dynamics (stock-and-flow ODE) model of the US illicit fentanyl epidemic."""
+"""fentsim: a system-dynamics (stock-and-flow ODE) model of the US illicit fentanyl epidemic.
 
-from sim.compare import compare
-from sim.levers import LeverSet
-from sim.parameters import ModelParameters
-from sim.run import simulate
-from sim.solver import SolverSettings
+The package is layered; imports only run down this list:
+`sim.errors`, `sim.paths` <- `sim.model` <- `sim.engine` <- `sim.results` <- `sim.calibrate`
+<- `sim.config` <- `sim.sweeps` <- `sim.study` <- `sim.cli`.
+The names below are the public Python entry points, imported on first use so that importing a
+low layer (say `sim.model.flows`) does not pull in the layers above it.
+"""
 
-__all__ = ["compare", "LeverSet", "ModelParameters", "SolverSettings", "simulate"]
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "ModelParameters": "sim.model.parameters",
+    "LeverSet": "sim.model.levers",
+    "SolverSettings": "sim.engine.solver",
+    "simulate": "sim.results.run",
+    "compare": "sim.sweeps.compare",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

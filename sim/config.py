@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from sim.errors import InputError, reject_unknown_keys
-from sim.levers import LEVER_SPECS, LeverSet
-from sim.parameters import ModelParameters
-from sim.solver import SolverSettings
+from sim.model.levers import LEVER_SPECS, LeverSet
+from sim.model.parameters import ModelParameters
+from sim.engine.solver import SolverSettings
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
             "targets", "calibration", "sweep", "compare")
@@ -93,8 +93,8 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
 
 def allowed_keys(path: str) -> list[str] | None:
     """Keys allowed under a dotted config path of a run ('' = top level); None if not known here."""
-    from sim.ensemble import ENSEMBLE_KEYS
-    from sim.scenarios import SCENARIO_KEYS
+    from sim.calibrate.ensemble import ENSEMBLE_KEYS
+    from sim.model.scenarios import SCENARIO_KEYS
 
     parts = path.split(".") if path else []
     known: dict[tuple[str, ...], Any] = {

@@ -20,11 +20,11 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sim.cli import EXIT_USER_ERROR, hydra_error_line, prepare_job
+from sim.cli.main import EXIT_USER_ERROR, hydra_error_line, prepare_job
 from sim.errors import InputError
-from sim.io import write_dataset
-from sim.rerun import config_of
-from sim.targets import load_targets
+from sim.results.io import write_dataset
+from sim.sweeps.rerun import config_of
+from sim.calibrate.targets import load_targets
 from tests.conftest import REPO
 from tests.test_cli import fentsim
 
@@ -143,7 +143,7 @@ def targets(text: str) -> None:
 def draws_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "draws.csv"
     path.write_text(text)
-    from sim.calibration import read_draws
+    from sim.calibrate.fit import read_draws
     read_draws(path)
 
 
@@ -188,7 +188,7 @@ def inputs(tmp_path_factory) -> Path:
     garbage.nc, truncated.nc, wrong.nc (NetCDF but not a result), a sweep whose only job is corrupt,
     an empty folder."""
     import sim
-    from sim.solver import SolverSettings
+    from sim.engine.solver import SolverSettings
     folder = tmp_path_factory.mktemp("inputs")
     good = write_dataset(sim.simulate(settings=SolverSettings(end_year=2022)), folder / "good.nc")
     two = sim.simulate(sim.ModelParameters(relapse_rate=np.array([0.5, 0.6])),
@@ -230,8 +230,8 @@ CLI = [
 @pytest.mark.parametrize("tool, args, message", CLI, ids=[f"{t} {' '.join(a)}" for t, a, _ in CLI])
 def test_result_files_given_to_compare_and_aggregate(tmp_path, inputs, monkeypatch, capsys, tool,
                                                      args, message):
-    from sim.cli_compare import main as compare_main
-    from sim.cli_sweep import aggregate_main
+    from sim.cli.compare import main as compare_main
+    from sim.cli.sweep import aggregate_main
     tmp_path = tmp_path / "w"
     shutil.copytree(inputs, tmp_path)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -248,7 +248,7 @@ def test_result_files_given_to_compare_and_aggregate(tmp_path, inputs, monkeypat
 
 
 def test_debug_switch_shows_the_traceback(tmp_path, monkeypatch):
-    from sim.cli_compare import main as compare_main
+    from sim.cli.compare import main as compare_main
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="not found"):
         compare_main(["missing.nc", "--debug"])

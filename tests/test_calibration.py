@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
-from sim.calibration import build_problem, calibration_options, fit, read_draws
-from sim.ensemble import build_ensemble
+from sim.calibrate.fit import build_problem, calibration_options, fit, read_draws
+from sim.calibrate.ensemble import build_ensemble
 from sim.errors import InputError
-from sim.levers import LeverSet
-from sim.parameters import ModelParameters
-from sim.solver import SolverSettings, integrate
-from sim.targets import fit_rows, load_targets, load_targets_file, model_outputs
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.engine.solver import SolverSettings, integrate
+from sim.calibrate.targets import fit_rows, load_targets, load_targets_file, model_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATED = REPO / "configs" / "params" / "calibrated.yaml"
@@ -154,7 +154,7 @@ def test_posterior_subsample_is_deterministic_and_consistent_with_targets():
 
 
 def test_cli_runs_posterior_ensemble(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sim.cli", f"hydra.run.dir={tmp_path}",
+    r = subprocess.run([sys.executable, "-m", "sim.cli.main", f"hydra.run.dir={tmp_path}",
                         "ensemble=posterior", "ensemble.size=20", "solver.end_year=2020"],
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -168,7 +168,7 @@ def test_cli_runs_posterior_ensemble(tmp_path):
 def test_calibrate_cli_small_fit_writes_report(tmp_path):
     out = tmp_path / "cal.yaml"
     r = subprocess.run(
-        [sys.executable, "-m", "sim.cli_calibrate", f"hydra.run.dir={tmp_path}",
+        [sys.executable, "-m", "sim.cli.calibrate", f"hydra.run.dir={tmp_path}",
          "~calibration.free",
          "+calibration.free={overdose_incidence:{lo:0.05,hi:0.5,prior_sd:0.3}}",
          "calibration.global_samples=4", "calibration.starts=1", "calibration.max_nfev=3",

@@ -7,14 +7,14 @@ import pytest
 import xarray as xr
 import yaml
 
-from sim.chunked import run_chunked
-from sim.ensemble import chunk_range, posterior_bootstrap, posterior_path
+from sim.sweeps.chunked import run_chunked
+from sim.calibrate.ensemble import chunk_range, posterior_bootstrap, posterior_path
 from sim.errors import InputError
-from sim.io import open_result
-from sim.levers import LeverSet
-from sim.parameters import ModelParameters
-from sim.run import simulate
-from sim.solver import SolverSettings
+from sim.results.io import open_result
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.results.run import simulate
+from sim.engine.solver import SolverSettings
 from tests.conftest import REPO
 
 SETTINGS = SolverSettings(end_year=2020, output_step=1.0)
@@ -78,10 +78,10 @@ def test_bad_chunk_spec(spec):
 
 
 def test_failed_run_leaves_no_file(params_for, tmp_path, monkeypatch):
-    import sim.chunked
+    import sim.sweeps.chunked
 
     calls = {"n": 0}
-    real = sim.chunked.simulate
+    real = sim.sweeps.chunked.simulate
 
     def fail_second(*args, **kwargs):
         calls["n"] += 1
@@ -89,7 +89,7 @@ def test_failed_run_leaves_no_file(params_for, tmp_path, monkeypatch):
             raise RuntimeError("interrupted")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sim.chunked, "simulate", fail_second)
+    monkeypatch.setattr(sim.sweeps.chunked, "simulate", fail_second)
     with pytest.raises(RuntimeError):
         run_chunked(params_for, (0, N), CHUNK, LeverSet.from_mapping({}), SETTINGS,
                     tmp_path / "e.nc", progress=None)

@@ -15,13 +15,13 @@ import pytest
 import xarray as xr
 import yaml
 
-from sim.aggregate import CHUNK_KEY
-from sim.cli import EXIT_USER_ERROR
-from sim.cli_sweep import aggregate_main
-from sim.ensemble import build_ensemble, ensemble_of
-from sim.io import open_result
-from sim.parameters import ModelParameters
-from sim.resume import CONFIG_HASH_ATTR
+from sim.sweeps.aggregate import CHUNK_KEY
+from sim.cli.main import EXIT_USER_ERROR
+from sim.cli.sweep import aggregate_main
+from sim.calibrate.ensemble import build_ensemble, ensemble_of
+from sim.results.io import open_result
+from sim.model.parameters import ModelParameters
+from sim.sweeps.resume import CONFIG_HASH_ATTR
 from tests.conftest import REPO
 from tests.test_bad_input import check_overrides
 from tests.test_cli import fentsim
@@ -82,7 +82,7 @@ def test_aggregate_command_reassembles_exactly(runs, capsys):
 
 @pytest.mark.parametrize("result", ["whole/result.nc", "split/sweep.nc", "split/2/result.nc"])
 def test_rerun_reproduces_chunked_results(runs, result):
-    from sim.rerun import rerun
+    from sim.sweeps.rerun import rerun
     outcome = rerun(open_result(runs[0] / result))
     assert not outcome.different, outcome.different
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from sim.config import build_run
-from sim.io import ENGINE
+from sim.results.io import ENGINE
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -101,8 +101,8 @@ def test_cli_help_and_cfg(tmp_path):
 def test_model_doc_lists_everything(tmp_path):
     proc = fentsim(cwd=tmp_path, command="fentsim-doc")
     assert proc.returncode == 0
-    from sim.parameters import ModelParameters
-    from sim.levers import LEVER_SPECS
+    from sim.model.parameters import ModelParameters
+    from sim.model.levers import LEVER_SPECS
     for name in ModelParameters.names() + list(LEVER_SPECS) + ["untreated", "cum_seized"]:
         assert f"| {name} |" in proc.stdout, name
 

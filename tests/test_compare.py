@@ -13,9 +13,9 @@ import pytest
 import xarray as xr
 
 import sim
-from sim.compare import compare, comparison_csv_text, comparison_table, select
+from sim.sweeps.compare import compare, comparison_csv_text, comparison_table, select
 from sim.errors import InputError
-from sim.io import ENGINE, write_dataset
+from sim.results.io import ENGINE, write_dataset
 
 BIN = Path(sys.executable).parent
 YEARS = np.arange(2018, 2033)

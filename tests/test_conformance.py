@@ -11,9 +11,9 @@ import pytest
 import xarray as xr
 
 import sim
-from sim.aggregate import combine_sweep
-from sim.io import ENGINE, open_result, write_dataset
-from sim.solver import SolverSettings
+from sim.sweeps.aggregate import combine_sweep
+from sim.results.io import ENGINE, open_result, write_dataset
+from sim.engine.solver import SolverSettings
 from tests.conftest import REPO
 
 HIGH = 3  # compliance-checker weight of a high-priority check

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from sim.costs import (CostModel, DEMAND_LEVERS, SUPPLY_LEVERS, dollars_to_level, history_at,
+from sim.study.costs import (CostModel, DEMAND_LEVERS, SUPPLY_LEVERS, dollars_to_level, history_at,
                        level_to_dollars, total_spending)
 from sim.errors import InputError
-from sim.levers import LEVER_SPECS
+from sim.model.levers import LEVER_SPECS
 
 DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/costs/default.yaml").read_text())
 

@@ -7,13 +7,13 @@ import pytest
 import yaml
 from pathlib import Path
 
-from sim.costs import CostModel
-from sim.discovery import (case_table, discovery_options, find_rules, rules_markdown,
+from sim.study.costs import CostModel
+from sim.study.discovery import (case_table, discovery_options, find_rules, rules_markdown,
                            supply_vs_demand, widen_ensemble)
 from sim.errors import InputError
-from sim.parameters import ModelParameters
-from sim.sensitivity import Factor, Outcome
-from sim.solver import SolverSettings
+from sim.model.parameters import ModelParameters
+from sim.study.sensitivity import Factor, Outcome
+from sim.engine.solver import SolverSettings
 
 COSTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/costs/default.yaml").read_text())
 

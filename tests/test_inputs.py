@@ -8,9 +8,9 @@ import yaml
 
 from sim.config import build_run
 from sim.errors import InputError
-from sim.levers import LEVER_SPECS, LeverSet
-from sim.parameters import ModelParameters
-from sim.solver import SolverSettings
+from sim.model.levers import LEVER_SPECS, LeverSet
+from sim.model.parameters import ModelParameters
+from sim.engine.solver import SolverSettings
 from tests.conftest import REPO
 
 

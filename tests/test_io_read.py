@@ -1,4 +1,4 @@
-"""sim.io.open_result reads result files through memoised h5py lookups (for speed: a sweep's
+"""sim.results.io.open_result reads result files through memoised h5py lookups (for speed: a sweep's
 aggregation reads every job's file); what it returns must equal xarray's own h5netcdf reading."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pytest
 import xarray as xr
 
 from sim.errors import InputError
-from sim.io import ENGINE, _load_with_cached_lookups, open_result, write_dataset
-from sim.parameters import ModelParameters
-from sim.run import simulate
-from sim.solver import SolverSettings
+from sim.results.io import ENGINE, _load_with_cached_lookups, open_result, write_dataset
+from sim.model.parameters import ModelParameters
+from sim.results.run import simulate
+from sim.engine.solver import SolverSettings
 
 
 def plain_read(path) -> xr.Dataset:

@@ -1,18 +1,18 @@
-"""The compiled engine (sim/kernel.py) against the numpy model and solve_ivp, and the engine switch."""
+"""The compiled engine (sim/engine/kernel.py) against the numpy model and solve_ivp, and the engine switch."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from sim import kernel
+from sim.engine import kernel
 from sim.errors import InputError, SolverError
-from sim.levers import LeverSet
-from sim.model import ModelContext, initial_state, rhs
-from sim.parameters import ModelParameters
-from sim.results import to_dataset
-from sim.solver import SolverSettings, integrate
-from sim.state import LAYOUT
+from sim.model.levers import LeverSet
+from sim.model.flows import ModelContext, initial_state, rhs
+from sim.model.parameters import ModelParameters
+from sim.results.dataset import to_dataset
+from sim.engine.solver import SolverSettings, integrate
+from sim.model.state import LAYOUT
 
 needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba not installed")
 DEATHS = ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin")
@@ -162,13 +162,13 @@ def test_without_numba_auto_uses_the_numpy_path(monkeypatch):
 
 @needs_numba
 def test_machine_code_is_checked_against_the_numpy_model(monkeypatch):
-    """A compiled kernel that disagrees with sim.model.rhs (e.g. stale cached code after an edit
+    """A compiled kernel that disagrees with sim.model.flows.rhs (e.g. stale cached code after an edit
     of the layout) is recompiled, and if it still disagrees the run stops."""
-    import sim.model
+    import sim.model.flows
     kernel.verify_machine_code()
     assert kernel._VERIFIED
-    original = sim.model.rhs
-    monkeypatch.setattr(sim.model, "rhs", lambda t, y, ctx: 1.01 * original(t, y, ctx))
+    original = sim.model.flows.rhs
+    monkeypatch.setattr(sim.model.flows, "rhs", lambda t, y, ctx: 1.01 * original(t, y, ctx))
     monkeypatch.setattr(kernel, "_VERIFIED", False)
-    with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.rhs"):
+    with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.flows.rhs"):
         kernel.verify_machine_code()

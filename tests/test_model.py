@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sim.levers import LeverSet
-from sim.parameters import ModelParameters
-from sim.results import to_dataset
-from sim.solver import SolverSettings, integrate
-from sim.state import LAYOUT
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.results.dataset import to_dataset
+from sim.engine.solver import SolverSettings, integrate
+from sim.model.state import LAYOUT
 
 SHORT = SolverSettings(end_year=2022)
 PEOPLE_STOCKS = ("untreated", "in_treatment", "remission")
@@ -176,10 +176,10 @@ def test_china_enforcement_cuts_china_exports_and_others_substitute():
 
 
 def test_solver_failure_names_the_failing_draw(monkeypatch):
-    import sim.model
+    import sim.model.flows
     from sim.errors import SolverError
 
-    original = sim.model.retail_consumption
+    original = sim.model.flows.retail_consumption
 
     def poisoned(retail, p):
         out = original(retail, p)
@@ -187,7 +187,7 @@ def test_solver_failure_names_the_failing_draw(monkeypatch):
         out[1] = np.nan  # draw 1 breaks
         return out
 
-    monkeypatch.setattr(sim.model, "retail_consumption", poisoned)
+    monkeypatch.setattr(sim.model.flows, "retail_consumption", poisoned)
     params = ModelParameters(relapse_rate=np.array([0.5, 0.6, 0.7]))
     with pytest.raises(SolverError) as err:  # the numpy path (the compiled one: test_kernel.py)
         integrate(params, LeverSet.from_mapping({}), dataclasses.replace(SHORT, engine="numpy"))

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-import sim.provenance as provenance
+import sim.results.provenance as provenance
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

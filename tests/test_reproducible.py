@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.cli import prepare_job
-from sim.io import open_result, write_dataset
-from sim.resume import config_hash
-from sim.run import simulate
+from sim.cli.main import prepare_job
+from sim.results.io import open_result, write_dataset
+from sim.sweeps.resume import config_hash
+from sim.results.run import simulate
 
 CONFIG = {"params": {"relapse_rate": 0.55}, "scenario": {"name": "naloxone_up", "intensity": 2.0},
           "levers": {"naloxone_kits": {"start": 2020, "ramp": 1.0, "level": 2.0, "mode": "scale"}},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.io import open_result, write_dataset
+from sim.results.io import open_result, write_dataset
 from tests.test_cli import fentsim
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.io import open_result, write_dataset
-from sim.resume import CONFIG_HASH_ATTR, config_hash, finished_result, stored_hash
+from sim.results.io import open_result, write_dataset
+from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash, finished_result, stored_hash
 from tests.test_sweeps import BIN, run
 
 SWEEP = ("scenario=baseline,naloxone_up,prevention", "solver.end_year=2030", "ensemble=none")

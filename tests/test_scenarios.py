@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from sim.config import build_run
 from sim.errors import InputError
-from sim.scenarios import apply_intensity
+from sim.model.scenarios import apply_intensity
 from tests.conftest import REPO
 
 CONFIGS = REPO / "configs"
@@ -72,7 +72,7 @@ def test_experiment_composes_with_its_sweep(name):
 
 @pytest.mark.parametrize("name", STUDY_EXPERIMENTS)
 def test_study_experiment_composes(name):
-    from sim.study import study_options
+    from sim.study.workflow import study_options
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("study", overrides=[f"experiment={name}"])
     plain = OmegaConf.to_container(cfg, resolve=True)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from sim.errors import InputError
-from sim.parameters import ModelParameters
-from sim.sensitivity import (Factor, Outcome, build_factors, indices_dataset, model_evaluator,
+from sim.model.parameters import ModelParameters
+from sim.study.sensitivity import (Factor, Outcome, build_factors, indices_dataset, model_evaluator,
                              morris, salib_problem, sensitivity_options, sobol)
-from sim.solver import SolverSettings
+from sim.engine.solver import SolverSettings
 
 # Ishigami (a=7, b=0.1) on [-pi, pi]^3: exact first-order and total indices (Saltelli et al. 2008).
 A, B = 7.0, 0.1

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from sim.levers import LeverSet
-from sim.model import ModelContext, fastest_drain_rate
-from sim.parameters import ModelParameters
-from sim.results import to_dataset
-from sim.solver import (FISCAL_STOCK, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
+from sim.model.levers import LeverSet
+from sim.model.flows import ModelContext, fastest_drain_rate
+from sim.model.parameters import ModelParameters
+from sim.results.dataset import to_dataset
+from sim.engine.solver import (FISCAL_STOCK, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
                         SolverSettings, fiscal_times, integrate, max_stable_step, series_times,
                         stability_boundary, storage_times)
-from sim.state import LAYOUT
+from sim.model.state import LAYOUT
 
 ANNUAL = dict(start_year=2010, end_year=2024, output_step=1.0)
 

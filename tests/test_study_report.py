@@ -11,8 +11,8 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
-from sim.study import run_study
-from sim.study_report import build_report
+from sim.study.workflow import run_study
+from sim.study.report import build_report
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent

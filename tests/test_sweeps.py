@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim.aggregate import combine_sweep, expand_product
-from sim.io import ENGINE
+from sim.sweeps.aggregate import combine_sweep, expand_product
+from sim.results.io import ENGINE
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -168,7 +168,7 @@ def test_experiment_found_from_any_directory(tmp_path):
 
 def test_expected_jobs_from_multirun_config():
     """The jobs a sweep launches, worked out from multirun.yaml as Hydra's basic sweeper does."""
-    from sim.cli_sweep import expected_jobs
+    from sim.cli.sweep import expected_jobs
     cfg = {"hydra": {"sweeper": {"params": {"scenario": "baseline,both", "scenario.intensity": "1,2"}},
                      "overrides": {"task": ["levers.naloxone_kits.level=2,3", "solver.end_year=2022"]}}}
     jobs = expected_jobs(cfg)

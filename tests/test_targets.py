@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from sim.errors import InputError
-from sim.parameters import ModelParameters
-from sim.levers import LeverSet
-from sim.solver import SolverSettings, integrate
-from sim.targets import (fit_rows, load_targets, load_targets_file, model_outputs, residuals,
+from sim.model.parameters import ModelParameters
+from sim.model.levers import LeverSet
+from sim.engine.solver import SolverSettings, integrate
+from sim.calibrate.targets import (fit_rows, load_targets, load_targets_file, model_outputs, residuals,
                          target_values)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_other_bad_entries_rejected():
 def test_bad_target_file_rejected_through_cli(tmp_path):
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-m", "sim.cli_calibrate", f"hydra.run.dir={tmp_path}",
+    r = subprocess.run([sys.executable, "-m", "sim.cli.calibrate", f"hydra.run.dir={tmp_path}",
                         "targets.entries.0.kind=percent"], capture_output=True, text=True,
                        cwd=REPO, timeout=120)
     assert r.returncode == 2
@@ -99,7 +99,7 @@ def test_bad_target_file_rejected_through_cli(tmp_path):
 
 def test_model_values_match_definitions():
     """Ratios, rates and FY totals computed from the trajectory agree with the result dataset."""
-    from sim.results import to_dataset
+    from sim.results.dataset import to_dataset
     settings = SolverSettings(end_year=2018)
     params = ModelParameters()
     levers = LeverSet.from_mapping({})

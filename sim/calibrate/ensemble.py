@@ -1,0 +1,148 @@
+"""Parameter ensembles: which draws a run integrates (the `draw` dimension of results), and how a
+large ensemble is cut into canonical chunks (`chunk_size`) and job slices (`chunk`, 'k/K')."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim import paths
+from sim.errors import InputError, reject_unknown_keys
+from sim.model.parameters import ModelParameters
+
+ENSEMBLE_KEYS = ("name", "size", "seed", "file", "chunk_size", "chunk")
+NAMES = ("none", "posterior", "posterior_bootstrap")
+REPO = paths.REPO_ROOT
+DEFAULT_POSTERIOR = "sim/data/posterior_draws.csv"
+
+ParamsForDraws = Callable[[int, int], ModelParameters]  # (first draw, end) -> parameters
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The draws of a run: parameters of any draw range [a, b), and how the run cuts them.
+
+    `chunk_size` None: one batch of all draws.  Otherwise draws 0..size-1 are integrated in
+    canonical chunks of `chunk_size` draws, and this job runs draws `draws` (whole chunks).
+    """
+
+    params_for: ParamsForDraws
+    size: int
+    seed: int | None
+    chunk_size: int | None
+    draws: tuple[int, int]
+
+    def params(self) -> ModelParameters:
+        """Parameters of this job's draws, all at once."""
+        return self.params_for(*self.draws)
+
+
+def posterior_path(value: Any) -> Path:
+    """The posterior draws file: absolute, or relative to the repository (default in sim/data)."""
+    path = Path(str(value or DEFAULT_POSTERIOR))
+    return path if path.is_absolute() else REPO / path
+
+
+def _draws_from(base: ModelParameters, names: list[str], values: np.ndarray,
+                pick: np.ndarray) -> ParamsForDraws:
+    """Parameters of draws [a, b): rows pick[a:b] of the posterior `values`, the rest from `base`."""
+    def params(a: int, b: int) -> ModelParameters:
+        return base.replace(**{k: values[pick[a:b], i] for i, k in enumerate(names)})
+    return params
+
+
+def posterior_bootstrap(base: ModelParameters, n_draws: int, seed: int,
+                        draws_file: Path) -> ParamsForDraws:
+    """Draws resampled with replacement from a posterior file; parameters of draws [a, b)."""
+    from sim.calibrate.fit import read_draws
+    names, values = read_draws(draws_file)
+    pick = np.random.default_rng(seed).integers(0, len(values), n_draws)
+    return _draws_from(base, names, values, pick)
+
+
+def _positive_int(field: str, value: Any, allowed: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{field}: value {value!r} not allowed; allowed: {allowed}")
+    return value
+
+
+def chunk_range(spec: Any, n_draws: int, chunk_size: int) -> tuple[int, int]:
+    """Draws [a, b) of job 'k/K' (k = 0..K-1): a contiguous run of whole canonical chunks."""
+    allowed = "'k/K' with 0 <= k < K, e.g. '3/16', or null (all draws)"
+    try:
+        k, total = (int(x) for x in str(spec).split("/"))
+    except ValueError:
+        raise InputError(f"ensemble.chunk: value {spec!r} not allowed; allowed: {allowed}") from None
+    if not 0 <= k < total:
+        raise InputError(f"ensemble.chunk: value {spec!r} not allowed; allowed: {allowed}")
+    n_chunks = -(-n_draws // chunk_size)
+    if total > n_chunks:
+        raise InputError(f"ensemble.chunk: value {spec!r} not allowed: {n_draws} draws make "
+                         f"{n_chunks} chunk(s) of {chunk_size}; allowed: K <= {n_chunks}")
+    first, last = (k * n_chunks) // total, ((k + 1) * n_chunks) // total
+    return min(first * chunk_size, n_draws), min(last * chunk_size, n_draws)
+
+
+def _chunking(cfg: Mapping[str, Any], size: int) -> tuple[int | None, tuple[int, int]]:
+    """(chunk_size or None, this job's draws) from `ensemble.chunk_size` and `ensemble.chunk`."""
+    chunk_size, chunk = cfg.get("chunk_size"), cfg.get("chunk")
+    if chunk_size is None:
+        if chunk is not None:
+            raise InputError(f"ensemble.chunk: value {chunk!r} not allowed without "
+                             f"ensemble.chunk_size; allowed: null, or set ensemble.chunk_size")
+        return None, (0, size)
+    chunk_size = _positive_int("ensemble.chunk_size", chunk_size,
+                               "a positive integer (draws per batch) or null")
+    return chunk_size, (0, size) if chunk is None else chunk_range(chunk, size, chunk_size)
+
+
+def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
+    """Validate the `ensemble` config and return the draws it selects (see `Ensemble`).
+
+    name 'none': the draw(s) of `base`.
+    name 'posterior': `size` draws of the posterior file (MCMC draws of the calibrated parameters),
+    chosen without replacement by `seed`; parameters not in the file come from `base`.
+    name 'posterior_bootstrap': `size` draws resampled with replacement (any size).
+    """
+    from sim.calibrate.fit import read_draws  # local: keeps sim.calibrate.ensemble light for plain runs
+
+    cfg = dict(cfg or {})
+    reject_unknown_keys("ensemble", cfg, ENSEMBLE_KEYS)
+    name = cfg.get("name", "none")
+    size = cfg.get("size", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InputError(f"ensemble.size: value {size!r} must be a positive integer")
+    if name == "none":
+        for key in ("chunk_size", "chunk"):
+            if cfg.get(key) is not None:
+                raise InputError(f"ensemble.{key}: value {cfg[key]!r} not allowed with "
+                                 f"ensemble.name 'none'; allowed: null")
+        return Ensemble(lambda a, b: base, base.n_draws, None, None, (0, base.n_draws))
+    if name not in NAMES:
+        raise InputError(f"ensemble.name: value {name!r} not allowed; allowed: {', '.join(NAMES)}")
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"ensemble.seed: value {seed!r} must be an integer >= 0")
+    chunk_size, draws = _chunking(cfg, size)
+    path = posterior_path(cfg.get("file"))
+    if base.n_draws != 1:
+        raise InputError(f"ensemble.name: {name!r} needs single-valued params, got "
+                         f"{base.n_draws} draws")
+    if name == "posterior_bootstrap":
+        return Ensemble(posterior_bootstrap(base, size, seed, path), size, seed, chunk_size, draws)
+    names, values = read_draws(path)
+    if size > len(values):
+        raise InputError(f"ensemble.size: value {size} exceeds the {len(values)} draws in "
+                         f"{path.name}; allowed: 1..{len(values)}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(values), size=size, replace=False))
+    return Ensemble(_draws_from(base, names, values, pick), size, seed, chunk_size, draws)
+
+
+def build_ensemble(base: ModelParameters, cfg: Mapping[str, Any]) -> tuple[ModelParameters, int | None]:
+    """The parameter draws of this job (all at once) and the seed used (or None)."""
+    ensemble = ensemble_of(base, cfg)
+    return ensemble.params(), ensemble.seed

@@ -1,0 +1,101 @@
+"""Figure of a calibrated baseline against its targets (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sim.model.levers import LeverSet  # noqa: E402
+from sim.model.flows import us_population  # noqa: E402
+from sim.model.parameters import ModelParameters  # noqa: E402
+from sim.engine.solver import SolverSettings, integrate  # noqa: E402
+from sim.model.state import SOURCES  # noqa: E402
+from sim.calibrate.targets import TargetSet, model_outputs  # noqa: E402
+
+PANELS = (("deaths_synthetic", "synthetic-opioid deaths (deaths/yr)"),
+          ("deaths_fentanyl", "fentanyl-involved deaths (deaths/yr)"),
+          ("death_rate_heroin", "heroin death rate (per 100,000/yr)"),
+          ("seizures", "CBP seizures, fiscal year (kg/yr)"))
+
+
+def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings,
+             targets: TargetSet, path: Path, window: tuple[int, int] = (2010, 2020)) -> Path:
+    """Model (lines) against target figures (points, with acceptance ranges) over `window`; PNG."""
+    plot_settings = SolverSettings(**{**settings.__dict__, "end_year": max(window[1],
+                                                                           targets.last_year)})
+    traj = integrate(params, levers, plot_settings)
+    out = model_outputs(traj, params.as_arrays()["heroin_coinvolvement"], plot_settings)
+    years = plot_settings.years
+    keep = (years >= window[0]) & (years <= window[1])
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    axes = axes.ravel()
+    for ax, (name, title) in zip(axes, PANELS):
+        ax.plot(years[keep], out[name][0, keep], "-", color="C0", label="model")
+        ax.set_title(title, fontsize=10)
+        ax.axvline(targets.fit_end_year + 0.5, color="grey", lw=0.8, ls=":")
+        if name == "seizures":
+            ax.set_yscale("log")
+    pop = us_population(years + 0.5)
+    for t in targets.targets:
+        if t.kind in ("largest_source", "positive_share"):
+            continue
+        lo, hi = t.tolerance or (np.nan, np.nan)
+        if t.kind == "rate":  # shown as deaths (crude rate x population)
+            y = t.years[0]
+            f = pop[list(years).index(y)] / 1e5
+            axes[0].errorbar([y], [t.value * f], yerr=[[t.value * f - lo * f], [hi * f - t.value * f]],
+                             fmt="s", color="C3", capsize=3)
+        elif t.kind == "count" and t.output in ("deaths_synthetic", "deaths_fentanyl"):
+            ax = axes[0 if t.output == "deaths_synthetic" else 1]
+            ax.errorbar([t.years[0]], [t.value], yerr=None if t.tolerance is None else
+                        [[t.value - lo], [hi - t.value]], fmt="o", color="C3", capsize=3)
+        elif t.kind == "fy_total":
+            axes[3].errorbar([t.years[0]], [t.value], yerr=None if t.tolerance is None else
+                             [[t.value - lo], [hi - t.value]], fmt="o", color="C3", capsize=3)
+        elif t.kind == "count" and t.output == "deaths_heroin":
+            y = t.years[0]
+            f = pop[list(years).index(y)] / 1e5
+            axes[2].plot([y], [t.value / f], "o", color="C3")
+    # ratio targets: panel of model ratios against the target ranges
+    ax = axes[4]
+    labels, model_vals, obs, lows, highs = [], [], [], [], []
+    col = {int(y): i for i, y in enumerate(years)}
+    for t in targets.targets:
+        if t.kind != "ratio":
+            continue
+        series = out[t.output][0]
+        for a, b in zip(t.years[:-1], t.years[1:]):
+            labels.append(f"{t.output.replace('death_rate_', 'rate ').replace('deaths_', '')}\n{b}/{a}")
+            model_vals.append(series[col[b]] / series[col[a]])
+            obs.append(t.value)
+            lo, hi = t.tolerance or (t.value, t.value)
+            lows.append(lo)
+            highs.append(hi)
+    x = np.arange(len(labels))
+    if labels:
+        ax.bar(x, np.array(highs) - np.array(lows), bottom=lows, color="C3", alpha=0.25,
+               label="acceptance range")
+        ax.plot(x, obs, "_", color="C3", ms=20, label="figure")
+        ax.plot(x, model_vals, "o", color="C0", label="model")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.legend(fontsize=8)
+    ax.set_title("year-over-year ratios (1)", fontsize=10)
+    ax = axes[5]
+    for k, s in enumerate(SOURCES):
+        ax.plot(years[keep], out["supply_share"][k, 0, keep], label=s)
+    ax.set_title("share of fentanyl arriving in the US, by source (1)", fontsize=10)
+    ax.legend(fontsize=8)
+    axes[0].plot([], [], "o", color="C3", label="target (acceptance range)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"fentsim calibrated baseline vs targets ({targets.name}); dotted line: end of "
+                 f"fitting data", fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

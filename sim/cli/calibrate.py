@@ -1,0 +1,139 @@
+"""`fentsim-calibrate`: fit the baseline to the targets (and sample a posterior ensemble).
+
+A Hydra app sharing the config groups of `fentsim` (params, solver, targets) plus `calibration`.
+Writes `calibration.params_file` (the calibrated baseline, all parameters), and into Hydra's output
+dir the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and fit.yaml.  With
+`calibration.ensemble=true` it also writes `calibration.posterior_file` (emcee draws).
+"""
+
+from __future__ import annotations
+
+import csv
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from sim import paths
+from sim.calibrate.fit import (build_problem, calibration_options, fit, params_yaml, posterior_csv,
+                             sample_posterior)
+from sim.cli.main import CONFIG_DIR, plain_config, user_errors
+from sim.errors import InputError, reject_unknown_keys
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.results.provenance import git_commit
+from sim.calibrate.report import plot_fit
+from sim.engine.solver import SolverSettings
+from sim.calibrate.targets import fit_rows, format_table, load_targets
+
+REPO = paths.REPO_ROOT
+SECTIONS = ("params", "solver", "targets", "calibration", "report")
+
+
+def repo_path(value: Any, key: str) -> Path:
+    """A repo-relative (or absolute) output path from the config."""
+    if not isinstance(value, str) or not value:
+        raise InputError(f"calibration.{key}: value {value!r} not allowed; allowed: a file path")
+    path = Path(value)
+    return path if path.is_absolute() else REPO / path
+
+
+def log(message: str) -> None:
+    print(f"[calibrate] {message}", flush=True)
+
+
+def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Fit, report, write the calibrated params (and the posterior); returns a summary."""
+    reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
+    base = ModelParameters.from_mapping(cfg.get("params") or {})
+    try:
+        settings = SolverSettings.from_mapping(cfg.get("solver") or {})
+    except TypeError as exc:
+        raise InputError(f"solver: {exc}") from None
+    targets = load_targets(cfg.get("targets") or {}, settings.end_year)
+    calib = dict(cfg.get("calibration") or {})
+    free_cfg = calib.pop("free", None)
+    opts = calibration_options(calib)
+    report = dict(cfg.get("report") or {})
+    reject_unknown_keys("report", report, ("plot_years", "write_params"))
+    levers = LeverSet.from_mapping({})
+    problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
+    log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
+        f"({targets.name}), simulating {settings.start_year}-{problem.settings.end_year}")
+    result = fit(problem, opts, progress=log)
+    calibrated = base.replace(**result.values)
+    outputs = problem.outputs(result.z[None])
+    rows = fit_rows(targets, outputs, problem.settings.years)
+    table = format_table(rows)
+    print(table)
+    log(f"best cost {result.cost:.4g}; {result.model_runs} batched model runs "
+        f"({problem.n_draws_run} draws) in {result.seconds:.1f} s")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "fit_table.md").write_text(format_table(rows, markdown=True) + "\n")
+    with (out_dir / "fit_table.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["target", "kind", "definition", "observed", "model", "relative_error",
+                    "tolerance_lo", "tolerance_hi", "units", "ok"])
+        for r in rows:
+            lo, hi = r.tolerance or (None, None)
+            w.writerow([r.label, r.kind, r.definition, r.observed, r.model, r.relative_error,
+                        lo, hi, r.units, r.ok])
+    years = report.get("plot_years", [2010, 2020])
+    png = plot_fit(calibrated, levers, settings, targets, out_dir / "fit.png",
+                   (int(years[0]), int(years[1])))
+    summary = {"targets": targets.name, "cost": result.cost, "free": result.values,
+               "starts": result.starts, "seconds": round(result.seconds, 1),
+               "model_runs": result.model_runs, "draws_run": problem.n_draws_run,
+               "all_within_tolerance": all(r.ok is not False for r in rows)}
+    header = (f"Calibrated baseline: every parameter (literature defaults + fitted values).\n"
+              f"Written by `fentsim-calibrate` (targets={targets.name}, seed={opts['seed']}, "
+              f"cost {result.cost:.4g}); do not edit by hand.\n"
+              f"Fitted: {', '.join(problem.names)}.\n"
+              f"Units, bounds and sources: `fentsim-doc` or sim/model/parameters.py.")
+    text = params_yaml(calibrated, header)
+    (out_dir / "calibrated.yaml").write_text(text)
+    if report.get("write_params", True) and opts["params_file"]:
+        path = repo_path(opts["params_file"], "params_file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        log(f"wrote {path}")
+    if opts["ensemble"]:
+        post = sample_posterior(problem, result.z, opts, progress=log)
+        log(f"posterior: {len(post.draws)} draws, acceptance {post.acceptance:.2f}, "
+            f"{post.seconds:.0f} s, {post.info}")
+        head = {"fentsim posterior draws": "emcee affine-invariant ensemble sampler",
+                "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
+                "acceptance": round(post.acceptance, 3),
+                "regenerate": "fentsim-calibrate calibration.ensemble=true",
+                "other parameters": "from the params config of the run (calibrated baseline)"}
+        text = posterior_csv(post, head)
+        (out_dir / "posterior_draws.csv").write_text(text)
+        path = repo_path(opts["posterior_file"], "posterior_file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        log(f"wrote {path}")
+        summary["posterior"] = {"draws": len(post.draws), "acceptance": post.acceptance,
+                                "seconds": round(post.seconds, 1), **post.info}
+    (out_dir / "fit.yaml").write_text(yaml.safe_dump(
+        {**summary, "git_commit": git_commit(), "python": platform.python_version(),
+         "written": time.strftime("%Y-%m-%d %H:%M:%S")}, sort_keys=False))
+    log(f"wrote fit report to {out_dir} ({png.name}, fit_table.md, fit_table.csv, fit.yaml)")
+    return summary
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="calibrate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """fentsim-calibrate: fit the baseline to the targets; write params and a fit report."""
+    with user_errors("fentsim-calibrate"):
+        np.seterr(all="ignore")
+        run_calibration(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

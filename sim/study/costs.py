@@ -1,0 +1,190 @@
+"""Funding in dollars: unit costs that turn annual spending (US$/yr) into lever levels.  Hydra-free.
+
+Every lever has a unit cost (configs/costs/default.yaml: central value, range, units, source or
+"assumption").  The conversion is linear and exact in both directions:
+
+    level   = history(start) + spending / cost_per_unit        (lever in mode 'set')
+    spending = (level - history(start)) * cost_per_unit          (US$/yr)
+    cost_per_unit = cost * per_unit                              (US$/yr per unit of the lever)
+
+`history(start)` is the lever's historical value when the intervention starts (every historical
+path is flat from 2020 on), so spending is the *extra* annual spending above history.  Costs and
+spending may be arrays over draws (unit-cost uncertainty sampled per draw).  A spending that takes a
+lever beyond its allowed range is an InputError naming the lever, the spending and the maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.errors import InputError, reject_unknown_keys
+from sim.model.levers import LEVER_SPECS, Lever
+
+COST_KEYS = ("cost", "low", "high", "units", "per_unit", "source")
+CONFIG_KEYS = ("sample", "dollar_year", "levers")
+SUPPLY_LEVERS = ("enforcement_china", "enforcement_india", "enforcement_other",
+                 "interdiction_mail", "interdiction_land")
+DEMAND_LEVERS = ("naloxone_kits", "test_strips", "moud_capacity", "treatment_seeking", "prevention")
+
+
+def side(lever: str) -> str:
+    """'supply' or 'demand'."""
+    return "supply" if lever in SUPPLY_LEVERS else "demand"
+
+
+@dataclass(frozen=True)
+class UnitCost:
+    """Unit cost of one lever: central value and range (in `units`), conversion factor, source."""
+
+    lever: str
+    cost: float
+    low: float
+    high: float
+    units: str
+    per_unit: float
+    source: str
+
+    @property
+    def cost_per_unit(self) -> float:
+        """US$/yr for one unit of the lever (central cost)."""
+        return self.cost * self.per_unit
+
+    @property
+    def lever_units(self) -> str:
+        return LEVER_SPECS[self.lever].units
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Unit costs of every costed lever, and whether their ranges are sampled per draw."""
+
+    costs: dict[str, UnitCost]
+    sample: bool = True
+    dollar_year: int = 2020
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CostModel:
+        """Build from the `costs` config section; unknown keys and bad values are InputErrors."""
+        cfg = dict(cfg or {})
+        reject_unknown_keys("costs", cfg, CONFIG_KEYS)
+        entries = cfg.get("levers") or {}
+        if not isinstance(entries, Mapping) or not entries:
+            raise InputError(f"costs.levers: value {entries!r} not allowed; allowed: a mapping "
+                             f"lever -> {{{', '.join(COST_KEYS)}}}")
+        reject_unknown_keys("costs.levers", entries, LEVER_SPECS)
+        costs = {}
+        for name, entry in entries.items():
+            entry = dict(entry or {})
+            reject_unknown_keys(f"costs.levers.{name}", entry, COST_KEYS)
+            values = {}
+            for key in ("cost", "low", "high", "per_unit"):
+                raw = entry.get(key, 1.0 if key == "per_unit" else entry.get("cost"))
+                if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0 \
+                        or not np.isfinite(raw):
+                    raise InputError(f"costs.levers.{name}.{key}: value {raw!r} not allowed; "
+                                     f"allowed: a number > 0")
+                values[key] = float(raw)
+            if not values["low"] <= values["cost"] <= values["high"]:
+                raise InputError(f"costs.levers.{name}.cost: value {values['cost']:g} outside its "
+                                 f"range [low {values['low']:g}, high {values['high']:g}]")
+            for key in ("units", "source"):
+                if not isinstance(entry.get(key), str) or not entry[key].strip():
+                    raise InputError(f"costs.levers.{name}.{key}: required text (units of the "
+                                     f"cost / its source or 'assumption')")
+            costs[name] = UnitCost(name, values["cost"], values["low"], values["high"],
+                                   entry["units"], values["per_unit"], entry["source"])
+        sample = cfg.get("sample", True)
+        if not isinstance(sample, bool):
+            raise InputError(f"costs.sample: value {sample!r} not allowed; allowed: true, false")
+        return cls(costs, sample, int(cfg.get("dollar_year", 2020)))
+
+    def __getitem__(self, lever: str) -> UnitCost:
+        if lever not in self.costs:
+            raise InputError(f"lever {lever!r}: no unit cost in the costs config; allowed: "
+                             f"{', '.join(self.costs)}")
+        return self.costs[lever]
+
+    def cost_per_unit(self, lever: str, n_draws: int = 1, seed: int = 0) -> np.ndarray:
+        """US$/yr per unit of `lever` for each draw: central value, or uniform in [low, high].
+
+        The per-draw sample depends only on (seed, lever), so every policy sees the same costs.
+        """
+        uc = self[lever]
+        if not self.sample:
+            return np.full(n_draws, uc.cost_per_unit)
+        stream = np.random.default_rng([seed, sorted(LEVER_SPECS).index(lever)])
+        return stream.uniform(uc.low, uc.high, n_draws) * uc.per_unit
+
+    def levels(self, lever: str, spending: Any, start: float, cost_per_unit: Any = None,
+               clip: bool = False) -> Any:
+        """Lever level (mode 'set') bought by annual `spending` (US$/yr) from year `start`."""
+        cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
+        return dollars_to_level(lever, spending, start, cpu, clip)
+
+    def spending(self, lever: str, level: Any, start: float, cost_per_unit: Any = None) -> Any:
+        """Annual spending (US$/yr) that buys lever `level` (mode 'set') from year `start`."""
+        cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
+        return level_to_dollars(lever, level, start, cpu)
+
+    def max_spending(self, lever: str, start: float, cost_per_unit: Any = None) -> Any:
+        """Largest annual spending (US$/yr, per draw if costs are) the lever can absorb."""
+        cpu = self[lever].cost_per_unit if cost_per_unit is None else cost_per_unit
+        return level_to_dollars(lever, LEVER_SPECS[lever].bounds[1], start, cpu)
+
+
+def history_at(lever: str, start: float) -> float:
+    """The lever's historical value at `start` (yr)."""
+    if lever not in LEVER_SPECS:
+        raise InputError(f"lever {lever!r}: unknown; allowed: {', '.join(LEVER_SPECS)}")
+    return Lever(LEVER_SPECS[lever]).history_at(float(start))
+
+
+def dollars_to_level(lever: str, spending: Any, start: float, cost_per_unit: Any,
+                     clip: bool = False) -> Any:
+    """Lever level (mode 'set', lever units) bought by extra annual `spending` (US$/yr).
+
+    Beyond the lever's maximum: an InputError, or with `clip` the maximum (the rest buys nothing).
+    """
+    spending = np.asarray(spending, dtype=float)
+    if np.any(~np.isfinite(spending)) or np.any(spending < 0):
+        raise InputError(f"spending on {lever}: value {spending.min():g} not allowed; allowed: a "
+                         f"finite number >= 0 US$/yr")
+    level = history_at(lever, start) + spending / np.asarray(cost_per_unit, dtype=float)
+    hi = LEVER_SPECS[lever].bounds[1]
+    if clip:
+        level = np.minimum(level, hi)
+    elif np.any(level > hi):
+        most = float(np.min(level_to_dollars(lever, hi, start, cost_per_unit)))
+        raise InputError(f"spending on {lever}: value {float(np.max(spending)):,.0f} US$/yr takes "
+                         f"the lever above its maximum {hi:g} {LEVER_SPECS[lever].units}; allowed: "
+                         f"at most {most:,.0f} US$/yr")
+    return level if level.ndim else float(level)
+
+
+def level_to_dollars(lever: str, level: Any, start: float, cost_per_unit: Any) -> Any:
+    """Extra annual spending (US$/yr) that buys lever `level` (mode 'set', lever units)."""
+    level = np.asarray(level, dtype=float)
+    base = history_at(lever, start)
+    if np.any(level < base):
+        raise InputError(f"level of {lever}: value {float(np.min(level)):g} below its history "
+                         f"{base:g} {LEVER_SPECS[lever].units} at {start:g}; allowed: >= history "
+                         f"(spending cannot be negative)")
+    out = (level - base) * np.asarray(cost_per_unit, dtype=float)
+    return out if out.ndim else float(out)
+
+
+def total_spending(annual: Any, start: float, ramp: float, end_year: int) -> Any:
+    """Spending (US$) from `start` to the end of `end_year` on a lever ramped linearly over `ramp` yr.
+
+    The lever (and so its extra spending) rises linearly from 0 to `annual` over the ramp, then
+    stays: total = annual * (end_year + 1 - start - ramp / 2), for a ramp that ends inside the window.
+    """
+    years = float(end_year + 1) - float(start) - float(ramp) / 2.0
+    if years <= 0:
+        raise InputError(f"window end {end_year}: before the intervention ramp ends "
+                         f"(start {start:g}, ramp {ramp:g} yr)")
+    return np.asarray(annual, dtype=float) * years

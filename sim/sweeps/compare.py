@@ -1,0 +1,257 @@
+"""Compare two result sets: deaths averted, relative change, change in seizures and supply.  Hydra-free.
+
+`compare(a, b)` measures A against the reference B over a window of calendar years (inclusive):
+
+    deaths_averted  = sum over window of B's deaths - A's deaths     (positive: A saves lives)
+    relative_change = (A's deaths - B's deaths) / B's deaths
+    seizures_change = A's fiscal-year seizures - B's, summed over routes and the window (kg)
+    supply_change   = A's arrivals - B's, summed over sources and the window (kg)
+
+Draws are paired: A and B must have the same `draw` coordinate (the same parameter ensemble).  A may
+be a sweep dataset (extra dimensions such as `scenario`); B is broadcast over them, so B can be a
+selection of the same sweep (`select(sweep, {"scenario": "baseline"})`).  Summaries over draws are
+median and the 90% interval (5th-95th percentile), in variables `<name>_quantiles`.
+
+The result's attrs are new: the provenance of each input is recorded under `a_*` / `b_*` keys and
+never passed off as the comparison's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import yaml
+
+from sim.errors import InputError
+from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
+
+DEFAULT_WINDOW = (2020, 2030)
+DEFAULT_VARIABLE = "deaths_overdose"
+QUANTILES = (0.05, 0.5, 0.95)
+METRICS = ("deaths_a", "deaths_b", "deaths_averted", "relative_change", "seizures_change",
+           "supply_change")
+RESULT_DIMS = ("year", "time", "draw", "source", "route", "parameter")
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """Dimensions of a (sweep) dataset that are not the model's own (e.g. scenario, intensity)."""
+    return [d for d in ds.dims if d not in RESULT_DIMS and d != "quantile"]
+
+
+def parse_selection(items: Sequence[str]) -> dict[str, Any]:
+    """['scenario=baseline', 'scenario.intensity=1'] -> {'scenario': 'baseline', ...}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"selection {item!r}: expected KEY=VALUE, e.g. scenario=baseline")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def select(ds: xr.Dataset, selection: Mapping[str, Any], label: str = "selection") -> xr.Dataset:
+    """`ds` at the given values of its sweep dimensions, with those dimensions dropped."""
+    if not selection:
+        return ds
+    picks = {}
+    for key, value in selection.items():
+        if key not in ds.dims:
+            allowed = ", ".join(sweep_dims(ds)) or "none (not a sweep dataset)"
+            raise InputError(f"{label}.{key}: not a dimension of the dataset; allowed: {allowed}")
+        coord = ds[key].values
+        matches = [i for i, c in enumerate(coord) if _same_value(c, value)]
+        if not matches:
+            allowed = ", ".join(str(c) for c in coord)
+            raise InputError(f"{label}.{key}: value {value!r} not in the dataset; allowed: {allowed}")
+        picks[key] = matches[0]
+    return ds.isel(picks).drop_vars(list(picks), errors="ignore")
+
+
+def _same_value(coord: Any, value: Any) -> bool:
+    if isinstance(coord, (np.floating, float, np.integer, int)) and isinstance(value, (int, float)):
+        return float(coord) == float(value)
+    return str(coord) == str(value)
+
+
+def _check_window(window: Sequence[int], *datasets: xr.Dataset) -> tuple[int, int]:
+    if len(window) != 2:
+        raise InputError(f"window: value {list(window)!r} must be two years START END")
+    try:
+        start, end = int(window[0]), int(window[1])
+    except (TypeError, ValueError):
+        raise InputError(f"window: value {list(window)!r} must be two integer years") from None
+    if start > end:
+        raise InputError(f"window: start {start} is after end {end}")
+    for name, ds in zip("ab", datasets):
+        years = ds["year"].values
+        if start < years.min() or end > years.max():
+            raise InputError(f"window: {start}-{end} outside the years of {name.upper()} "
+                             f"({years.min()}-{years.max()}); allowed: a window inside both")
+    return start, end
+
+
+def _check_inputs(a: xr.Dataset, b: xr.Dataset, variable: str) -> None:
+    for name, ds in (("A", a), ("B", b)):
+        for var in (variable, "seizures_fy", "arrivals"):
+            if var not in ds:
+                raise InputError(f"{name}: variable {var!r} missing; expected a fentsim result or "
+                                 f"sweep dataset (variables deaths_*, seizures_fy, arrivals)")
+    if "draw" in a.dims and "draw" in b.dims:
+        da, db = a["draw"].values, b["draw"].values
+        if da.shape != db.shape or not np.array_equal(da, db):
+            raise InputError(f"draw: A has {da.size} draw(s), B has {db.size}; the comparison "
+                             f"pairs draws, so run both with the same ensemble")
+    extra = [d for d in sweep_dims(b) if d not in a.dims]
+    if extra:
+        raise InputError(f"B: has sweep dimension(s) {', '.join(extra)} that A lacks; select one "
+                         f"value of each for the baseline (e.g. --baseline {extra[0]}=...)")
+
+
+def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = ()) -> xr.DataArray:
+    da = da.sel(year=slice(start, end))
+    return da.sum(["year", *[d for d in over if d in da.dims]], min_count=1)
+
+
+def _provenance(ds: xr.Dataset, prefix: str, label: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {f"{prefix}_label": label or ""}
+    for key in ("title", "git_commit", "config", "seed", "sweep_dir", "sweep_keys"):
+        if key in ds.attrs:
+            value = ds.attrs[key]
+            out[f"{prefix}_{key}"] = value if isinstance(value, (int, float)) else str(value)
+    return out
+
+
+def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
+            variable: str = DEFAULT_VARIABLE, *, a_label: str | None = None,
+            b_label: str | None = None) -> xr.Dataset:
+    """Effect of A relative to reference B over `window` (inclusive calendar years), per draw and
+    summarised (median, 90% interval).  See the module doc for the definitions."""
+    _check_inputs(a, b, variable)
+    start, end = _check_window(window, a, b)
+    deaths_a = _window_sum(a[variable], start, end)
+    deaths_b = _window_sum(b[variable], start, end)
+    seized_a = _window_sum(a["seizures_fy"], start, end, ["route"])
+    seized_b = _window_sum(b["seizures_fy"], start, end, ["route"])
+    supply_a = _window_sum(a["arrivals"], start, end, ["source"])
+    supply_b = _window_sum(b["arrivals"], start, end, ["source"])
+    deaths_b_full = deaths_b.broadcast_like(deaths_a)
+    per_draw = {
+        "deaths_a": (deaths_a, "deaths", f"{variable} of A summed over {start}-{end}"),
+        "deaths_b": (deaths_b_full, "deaths", f"{variable} of B (reference) summed over {start}-{end}"),
+        "deaths_averted": (deaths_b - deaths_a, "deaths",
+                           f"deaths averted by A relative to B over {start}-{end} ({variable}; "
+                           f"positive = fewer deaths in A)"),
+        "relative_change": ((deaths_a - deaths_b) / deaths_b.where(deaths_b != 0), "1",
+                            f"relative change of {variable} over {start}-{end}, (A - B) / B"),
+        "seizures_change": (seized_a - seized_b, "kg",
+                            f"change in fentanyl seized (federal fiscal years {start}-{end}, all "
+                            f"routes), A - B"),
+        "supply_change": (supply_a - supply_b, "kg",
+                          f"change in fentanyl arriving in the US (not seized), calendar years "
+                          f"{start}-{end}, all sources, A - B"),
+    }
+    data = {}
+    for name, (da, units, long_name) in per_draw.items():
+        da = da.broadcast_like(deaths_a).astype(float)
+        data[name] = da.variable.copy(deep=True)
+        data[name].attrs = {"units": units, "long_name": long_name}
+    out = xr.Dataset(data, coords={d: deaths_a[d].variable for d in deaths_a.dims})
+    for name in per_draw:
+        if "draw" in out[name].dims:
+            q = out[name].quantile(list(QUANTILES), dim="draw", skipna=True)
+        else:
+            q = out[name].expand_dims(quantile=list(QUANTILES))
+        out[f"{name}_quantiles"] = q.transpose("quantile", ...)
+        out[f"{name}_quantiles"].attrs = {
+            "units": out[name].attrs["units"],
+            "long_name": f"{out[name].attrs['long_name']}: 5%, 50% (median), 95% over draws"}
+    out["quantile"].attrs = {"units": "1", "long_name": "quantile over parameter draws"}
+    if "draw" in out.coords:
+        out["draw"].attrs = {"units": "1", "long_name": "parameter draw index (paired in A and B)"}
+    for d in sweep_dims(out):
+        out[d].attrs = {"units": "1", "long_name": f"swept override {d}"}
+    out.attrs = {
+        "title": "fentsim comparison: effect of A relative to reference B",
+        "Conventions": "CF-1.11",
+        "window_start": start,
+        "window_end": end,
+        "variable": variable,
+        "definition": "deaths_averted = B - A summed over the window; relative_change = (A - B)/B; "
+                      "seizures_change, supply_change = A - B; draws paired",
+        **_provenance(a, "a", a_label),
+        **_provenance(b, "b", b_label),
+    }
+    return out
+
+
+def _cells(cmp: xr.Dataset) -> list[dict[str, Any]]:
+    dims = sweep_dims(cmp)
+    if not dims:
+        return [{}]
+    grids = np.meshgrid(*[cmp[d].values for d in dims], indexing="ij")
+    return [{d: g.ravel()[i] for d, g in zip(dims, grids)} for i in range(grids[0].size)]
+
+
+def _fmt(value: float, spec: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    text = format(value, spec)
+    if not text.strip("+-0.,%"):  # rounds to zero: no sign
+        text = format(0.0, spec.replace("+", ""))
+    return text
+
+
+def _interval(cmp: xr.Dataset, name: str, cell: Mapping[str, Any], spec: str) -> str:
+    q = cmp[f"{name}_quantiles"].sel(cell).values
+    if "draw" not in cmp.dims or cmp.sizes["draw"] == 1:
+        return _fmt(q[1], spec)
+    return f"{_fmt(q[1], spec)} [{_fmt(q[0], spec)} to {_fmt(q[2], spec)}]"
+
+
+def comparison_table(cmp: xr.Dataset) -> str:
+    """Text table: one row per cell of the sweep dimensions, medians with 90% intervals."""
+    dims = sweep_dims(cmp)
+    n = cmp.sizes.get("draw", 1)
+    head = (f"{cmp.attrs['variable']} over {cmp.attrs['window_start']}-{cmp.attrs['window_end']}, "
+            f"A relative to B (A: {cmp.attrs.get('a_label') or 'A'}; B: "
+            f"{cmp.attrs.get('b_label') or 'B'}); {n} paired draw(s)"
+            + ("; median [5% to 95%]" if n > 1 else ""))
+    header = [*dims, "deaths averted", "relative change", "seizures change (kg)",
+              "supply change (kg)"]
+    rows = []
+    for cell in _cells(cmp):
+        rows.append([str(cell[d]) for d in dims] + [
+            _interval(cmp, "deaths_averted", cell, ",.0f"),
+            _interval(cmp, "relative_change", cell, "+.1%"),
+            _interval(cmp, "seizures_change", cell, ",.0f"),
+            _interval(cmp, "supply_change", cell, ",.0f"),
+        ])
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([head, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def comparison_csv_text(cmp: xr.Dataset) -> str:
+    """Long-format CSV: sweep coordinates, metric, units, median, q05, q95 (one row per cell+metric)."""
+    dims = sweep_dims(cmp)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*dims, "metric", "units", "window_start", "window_end", "n_draws",
+                     "median", "q05", "q95"])
+    n = cmp.sizes.get("draw", 1)
+    for cell in _cells(cmp):
+        for name in METRICS:
+            q = cmp[f"{name}_quantiles"].sel(cell).values
+            writer.writerow([*(cell[d] for d in dims), name, cmp[name].attrs["units"],
+                             cmp.attrs["window_start"], cmp.attrs["window_end"], n,
+                             *(repr(float(v)) for v in (q[1], q[0], q[2]))])
+    return buf.getvalue()
