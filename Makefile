@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,fast]"
+	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
 # The main job: the headline experiment (calibrated baseline and supply- vs demand-side scenarios over

@@ -10,8 +10,8 @@ import pytest
 from sim.errors import SolverError
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
-from sim.engine.robust import integrate_robust, integrate_stiff, trajectory_problem
-from sim.engine.solver import SolverSettings, integrate
+from sim.engine.solver import (SolverSettings, integrate, integrate_numpy, integrate_robust,
+                               trajectory_problem)
 from sim.model.state import LAYOUT
 from tests.test_model import random_parameters
 
@@ -78,7 +78,7 @@ def test_stiff_corner_implicit_fallback_matches_and_keeps_mass_balance(monkeypat
                                                           "level": 1000, "mode": "scale"}})
     settings = SolverSettings(end_year=2014)
     explicit = integrate(params, levers, settings)
-    stiff = integrate_stiff(params, levers, settings)
+    stiff = integrate_numpy(params, levers, settings, method="BDF")
     assert stiff.stats["method"] == "BDF" and trajectory_problem(stiff) == ""
     for traj in (explicit, stiff):
         kg, persons = balances(traj)
@@ -86,24 +86,24 @@ def test_stiff_corner_implicit_fallback_matches_and_keeps_mass_balance(monkeypat
     np.testing.assert_allclose(stiff.states, explicit.states, rtol=2e-3, atol=1e-2)
 
     # when the explicit method fails, integrate_robust falls back to the implicit one
-    import sim.engine.robust
+    import sim.engine.solver
 
     def failing(*args, **kwargs):
         raise SolverError("solver failed (step size too small) at t=2011.0 yr; failing draw(s) [0]")
 
-    monkeypatch.setattr(sim.engine.robust, "integrate", failing)
+    monkeypatch.setattr(sim.engine.solver, "integrate", failing)
     robust = integrate_robust(params, levers, settings)
     assert robust.stats["fallback_from"] == "RK45"
     np.testing.assert_array_equal(robust.states, stiff.states)
 
 
 def test_failure_of_both_methods_names_the_draw(monkeypatch):
-    import sim.engine.robust
+    import sim.engine.solver
 
     def failing(*args, **kwargs):
         raise SolverError("solver failed (x) at t=2011.0 yr; failing draw(s) [1]")
 
-    monkeypatch.setattr(sim.engine.robust, "integrate", failing)
-    monkeypatch.setattr(sim.engine.robust, "integrate_stiff", failing)
+    monkeypatch.setattr(sim.engine.solver, "integrate", failing)
+    monkeypatch.setattr(sim.engine.solver, "integrate_numpy", failing)
     with pytest.raises(SolverError, match=r"failing draw\(s\) \[1\]"):
         integrate_robust(ModelParameters(), LeverSet.from_mapping({}), SolverSettings(end_year=2011))

@@ -1,4 +1,5 @@
-"""The compiled engine (sim/engine/kernel.py) against the numpy model and solve_ivp, and the engine switch."""
+"""The compiled engine (sim/engine/kernel.py): its flows are `sim.model.flows.evaluate` (compiled and as
+Python), its trajectories agree with solve_ivp and a Radau reference, and the engine switch."""
 
 import dataclasses
 
@@ -8,13 +9,13 @@ import pytest
 from sim.engine import kernel
 from sim.errors import InputError, SolverError
 from sim.model.levers import LeverSet
-from sim.model.flows import ModelContext, initial_state, rhs
+from sim.engine.batch import BatchModel
+from sim.model import flows
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import to_dataset
 from sim.engine.solver import SolverSettings, integrate
 from sim.model.state import LAYOUT
 
-needs_numba = pytest.mark.skipif(not kernel.available(), reason="numba not installed")
 DEATHS = ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin")
 
 
@@ -45,21 +46,27 @@ def intervention_levers(n: int, seed: int) -> LeverSet:
     })
 
 
-@needs_numba
 @pytest.mark.parametrize("t", [2010.0, 2013.9, 2016.7, 2019.5, 2021.3, 2023.25, 2030.0])
-def test_compiled_flows_equal_the_numpy_model(t):
+def test_every_engine_evaluates_the_one_statement_of_the_model(t):
+    """The kernel's derivatives and the batch path's equal `flows.evaluate` run as plain Python
+    (the source itself, not a compiled copy) at random states, parameters and interventions."""
     n = 16
     params, levers = random_draws(n, seed=1), intervention_levers(n, seed=2)
-    ctx = ModelContext.build(params, levers)
+    model = BatchModel(params, levers)
     rng = np.random.default_rng(3)
-    y = initial_state(ctx) * rng.uniform(0.3, 40.0, (LAYOUT.size, n))
+    y = model.initial_state(2010.0) * rng.uniform(0.3, 40.0, (LAYOUT.size, n))
     y[LAYOUT.slices["retail"]] *= rng.uniform(0, 1, n) < 0.8   # some zero stocks
-    expected = rhs(t, y.ravel(), ctx).reshape(LAYOUT.size, n)
-    got = kernel.draw_derivatives(t, y, params, levers)
-    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-12)
+    expected = np.empty((LAYOUT.size, n))
+    lever_values = levers.value_matrix(t, n)
+    for d in range(n):
+        flows.evaluate.py_func(t, y[:, d].copy(), model.records[d], lever_values[d],
+                               expected[:, d], np.empty(flows.N_AUX))
+    kernel_dy = kernel.draw_derivatives(t, y, params, levers)
+    batch_dy = model.derivatives(t, y.ravel()).reshape(LAYOUT.size, n)
+    np.testing.assert_allclose(kernel_dy, expected, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(batch_dy, expected, rtol=1e-11, atol=1e-12)
 
 
-@needs_numba
 def test_lever_fits_are_exact_on_a_segment_without_kinks():
     levers = intervention_levers(8, seed=4)
     history, interventions = kernel.lever_tables(levers, 8)
@@ -80,7 +87,6 @@ def test_lever_fits_are_exact_on_a_segment_without_kinks():
                     assert value == pytest.approx(exact, rel=1e-12, abs=1e-9), (name, d, t)
 
 
-@needs_numba
 def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
     n = 24
     params, levers = random_draws(n, seed=5), intervention_levers(n, seed=6)
@@ -97,7 +103,6 @@ def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
                                rtol=1e-5)
 
 
-@needs_numba
 def test_compiled_engine_is_accurate_against_a_tight_reference():
     n = 12
     params = random_draws(n, seed=7)
@@ -111,7 +116,6 @@ def test_compiled_engine_is_accurate_against_a_tight_reference():
     assert worst < 1e-4
 
 
-@needs_numba
 def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
     params, levers = random_draws(6, seed=8), intervention_levers(6, seed=9)
     settings = SolverSettings(output_step=1.0, engine="compiled")
@@ -128,15 +132,14 @@ def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
     np.testing.assert_array_equal(alone[:, 0], batch[:, 3])
 
 
-@needs_numba
 def test_failing_draw_is_named(monkeypatch):
-    records = kernel.parameter_records
+    records = flows.parameter_records
 
     def poisoned(params):  # parameters pass validation; a non-finite rate appears in draw 2 only
         out = records(params)
         out["overdose_incidence"][2] = np.inf
         return out
-    monkeypatch.setattr(kernel, "parameter_records", poisoned)
+    monkeypatch.setattr(flows, "parameter_records", poisoned)
     with pytest.raises(SolverError, match=r"failing draw\(s\) \[2\]; parameters of draw 2"):
         integrate(random_draws(5, seed=10), LeverSet.from_mapping({}),
                   SolverSettings(engine="compiled"))
@@ -149,26 +152,30 @@ def test_engine_choice_is_validated():
         SolverSettings(engine="compiled", method="Radau")
 
 
-def test_without_numba_auto_uses_the_numpy_path(monkeypatch):
-    monkeypatch.setattr(kernel, "numba", None)
-    with pytest.raises(InputError, match="solver.engine: value 'compiled' needs numba"):
-        SolverSettings(engine="compiled")
-    settings = SolverSettings(end_year=2012)
+def test_auto_engine_runs_other_methods_on_the_numpy_path():
+    settings = SolverSettings(end_year=2012, method="Radau")
     assert not settings.uses_kernel
     traj = integrate(ModelParameters(), LeverSet.from_mapping({}), settings)
-    assert traj.stats["engine"] == "numpy"
-    assert dataclasses.replace(settings, method="Radau").uses_kernel is False
+    assert traj.stats["engine"] == "numpy" and traj.stats["method"] == "Radau"
 
 
-@needs_numba
-def test_machine_code_is_checked_against_the_numpy_model(monkeypatch):
-    """A compiled kernel that disagrees with sim.model.flows.rhs (e.g. stale cached code after an edit
-    of the layout) is recompiled, and if it still disagrees the run stops."""
-    import sim.model.flows
+def test_machine_code_is_checked_against_the_source(monkeypatch):
+    """Compiled flows that disagree with `flows.evaluate` run as Python (e.g. stale cached machine
+    code after an edit of the layout) are recompiled, and if they still disagree the run stops."""
     kernel.verify_machine_code()
     assert kernel._VERIFIED
-    original = sim.model.flows.rhs
-    monkeypatch.setattr(sim.model.flows, "rhs", lambda t, y, ctx: 1.01 * original(t, y, ctx))
+    recompiled = []
+    source = flows.evaluate.py_func
+
+    class Drifted:   # the source now says 1 % more of every flow than the machine code
+        def py_func(t, y, p, lv, dy, aux):
+            source(t, y, p, lv, dy, aux)
+            dy *= 1.01
+
+    monkeypatch.setattr(kernel, "_compiled_functions", lambda: [type("D", (), {
+        "recompile": lambda self: recompiled.append(1)})()])
+    monkeypatch.setattr(kernel.flows, "evaluate", Drifted)
     monkeypatch.setattr(kernel, "_VERIFIED", False)
-    with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.flows.rhs"):
+    with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.flows"):
         kernel.verify_machine_code()
+    assert recompiled == [1]

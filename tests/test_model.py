@@ -176,18 +176,17 @@ def test_china_enforcement_cuts_china_exports_and_others_substitute():
 
 
 def test_solver_failure_names_the_failing_draw(monkeypatch):
-    import sim.model.flows
+    import sim.engine.batch
     from sim.errors import SolverError
 
-    original = sim.model.flows.retail_consumption
+    original = sim.engine.batch.BatchModel.derivatives
 
-    def poisoned(retail, p):
-        out = original(retail, p)
-        out = np.array(out, dtype=float)
-        out[1] = np.nan  # draw 1 breaks
-        return out
+    def poisoned(self, t, y):
+        out = original(self, t, y).reshape(-1, self.n_draws)
+        out[:, 1] = np.nan  # draw 1 breaks
+        return out.ravel()
 
-    monkeypatch.setattr(sim.model.flows, "retail_consumption", poisoned)
+    monkeypatch.setattr(sim.engine.batch.BatchModel, "derivatives", poisoned)
     params = ModelParameters(relapse_rate=np.array([0.5, 0.6, 0.7]))
     with pytest.raises(SolverError) as err:  # the numpy path (the compiled one: test_kernel.py)
         integrate(params, LeverSet.from_mapping({}), dataclasses.replace(SHORT, engine="numpy"))

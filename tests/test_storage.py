@@ -6,7 +6,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from sim.model.levers import LeverSet
-from sim.model.flows import ModelContext, fastest_drain_rate
+from sim.engine.batch import BatchModel
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import to_dataset
 from sim.engine.solver import (FISCAL_STOCK, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
@@ -89,7 +89,7 @@ def test_stability_boundary_is_where_a_decaying_mode_starts_to_grow(method):
 
 def test_max_stable_step_follows_the_fastest_drain():
     params = ModelParameters().replace(transit_time_mail=np.array([0.05, 0.02]))
-    ctx = ModelContext.build(params, LeverSet.from_mapping({}))
-    np.testing.assert_allclose(fastest_drain_rate(ctx.p), [20.0, 50.0])
-    np.testing.assert_allclose(max_stable_step(ctx, "RK45"), stability_boundary("RK45") / np.array([20.0, 50.0]))
-    assert np.all(np.isinf(max_stable_step(ctx, "Radau")))
+    model = BatchModel(params, LeverSet.from_mapping({}))
+    np.testing.assert_allclose(model.fastest_drain_rate(), [20.0, 50.0])
+    np.testing.assert_allclose(max_stable_step(model, "RK45"), stability_boundary("RK45") / np.array([20.0, 50.0]))
+    assert np.all(np.isinf(max_stable_step(model, "Radau")))

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sim.model.levers import LeverSet  # noqa: E402
-from sim.model.flows import us_population  # noqa: E402
+from sim.model.flows import us_population_at  # noqa: E402
 from sim.model.parameters import ModelParameters  # noqa: E402
 from sim.engine.solver import SolverSettings, integrate  # noqa: E402
 from sim.model.state import SOURCES  # noqa: E402
@@ -40,7 +40,7 @@ def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings
         ax.axvline(targets.fit_end_year + 0.5, color="grey", lw=0.8, ls=":")
         if name == "seizures":
             ax.set_yscale("log")
-    pop = us_population(years + 0.5)
+    pop = us_population_at(np.asarray(years, dtype=float) + 0.5)
     for t in targets.targets:
         if t.kind in ("largest_source", "positive_share"):
             continue

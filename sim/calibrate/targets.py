@@ -28,7 +28,7 @@ import numpy as np
 
 from sim import paths
 from sim.errors import InputError, reject_unknown_keys
-from sim.model.flows import us_population
+from sim.model.flows import heroin_involved, us_population_at
 from sim.results.dataset import annual_totals, fiscal_year_seizures
 from sim.engine.solver import SolverSettings, Trajectory
 from sim.model.state import SOURCES
@@ -265,10 +265,10 @@ def model_outputs(traj: Trajectory, coinvolvement: np.ndarray,
     `coinvolvement` is the parameter heroin_coinvolvement (draw,).
     """
     annual = annual_totals(traj, settings)
-    pop = us_population(settings.years + 0.5)
+    pop = us_population_at(settings.years + 0.5)
     fent = annual["fentanyl"]
     synthetic = fent + annual["other_synthetic"]
-    heroin = annual["heroin_only"] + np.asarray(coinvolvement)[:, None] * fent
+    heroin = heroin_involved(annual["heroin_only"], fent, np.asarray(coinvolvement)[:, None])
     arrivals = annual["arrivals"]
     total = arrivals.sum(axis=0)
     return {

@@ -14,10 +14,11 @@ from sim.model.parameters import ModelParameters
 from sim.results.dataset import OUTPUT_VARIABLES
 from sim.model.state import STOCKS
 
-FLOW_FUNCTIONS = ("fentanyl_share", "exports", "capacity_change", "mail_fraction", "shipments",
-                  "interdiction_index", "seizure_probability", "transit_outflow",
+FLOW_FUNCTIONS = ("us_population", "fentanyl_share", "capacity_change", "mail_fraction",
+                  "interdiction_index", "seizure_probability", "transit_time",
                   "retail_consumption", "initiation", "treatment_entries", "naloxone_probability",
-                  "rescue_factor", "test_strip_factor", "overdose_rates")
+                  "rescue_factor", "test_strip_factor", "overdose_rates", "heroin_involved",
+                  "evaluate", "initial_state")
 
 
 def model_doc() -> str:
@@ -25,7 +26,7 @@ def model_doc() -> str:
     out = ["# fentsim model reference", "", "## Stocks", "",
            "| stock | dims | units | meaning |", "|---|---|---|---|"]
     out += [f"| {s.name} | {', '.join(s.dims) or '-'} | {s.units} | {s.doc} |" for s in STOCKS]
-    out += ["", "## Flows and auxiliaries (sim/model/flows.py)", "", "| function | definition |", "|---|---|"]
+    out += ["", "## Flows and auxiliaries (sim/model/flows.py, one draw; every engine evaluates these)", "", "| function | definition |", "|---|---|"]
     for name in FLOW_FUNCTIONS:
         doc = inspect.getdoc(getattr(model, name)) or ""
         out.append(f"| {name} | {' '.join(doc.split())} |")

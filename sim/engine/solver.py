@@ -1,4 +1,10 @@
-"""Integrate the model over a batch of draws with `scipy.integrate.solve_ivp`.
+"""Integrate the model over a batch of draws: the compiled engine or `scipy.integrate.solve_ivp`.
+
+Two engines integrate the one statement of the model (`sim.model.flows`): the compiled per-draw
+RK45 (`sim.engine.kernel`, the default) and solve_ivp over the whole batch (`integrate_numpy`,
+the reference, any scipy method; implicit methods get the batch's block-diagonal Jacobian
+pattern).  `integrate_robust` falls back to an implicit method when the configured one fails or
+leaves a non-finite or negative stock (the stiff corners of the parameter space).
 
 The horizon is cut into segments at every date where a lever or a historical input has a kink, so
 the adaptive step control restarts there instead of stepping over a change blindly.  Stocks are
@@ -18,10 +24,10 @@ from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
 from sim.engine import kernel
+from sim.engine.batch import BatchModel
 from sim.errors import InputError, SolverError, reject_unknown_keys
+from sim.model.flows import INTERDICTION_RAMP_END, INTERDICTION_RAMP_START
 from sim.model.levers import LeverSet
-from sim.model.flows import (INTERDICTION_RAMP_END, INTERDICTION_RAMP_START, ModelContext,
-                       fastest_drain_rate, initial_state, rhs)
 from sim.model.parameters import ModelParameters
 from sim.model.state import LAYOUT
 
@@ -273,7 +279,7 @@ def stability_boundary(method: str) -> float:
     return brentq(lambda x: amplification(-x), grid[first - 1], grid[first])
 
 
-def max_stable_step(ctx: ModelContext, method: str) -> np.ndarray:
+def max_stable_step(model: BatchModel, method: str) -> np.ndarray:
     """Largest step (yr) per draw at which an explicit `method` keeps the model's fastest drain
     (`sim.model.flows.fastest_drain_rate`) stable; +inf for implicit methods.
 
@@ -282,8 +288,8 @@ def max_stable_step(ctx: ModelContext, method: str) -> np.ndarray:
     instead of 21 (6 % fewer evaluations, same accuracy; measured on the posterior).
     """
     if method not in EXPLICIT:
-        return np.full(ctx.n_draws, np.inf)
-    return stability_boundary(method) / fastest_drain_rate(ctx.p)
+        return np.full(model.n_draws, np.inf)
+    return stability_boundary(method) / model.fastest_drain_rate()
 
 
 class _NonFiniteDerivative(Exception):
@@ -294,9 +300,9 @@ class _NonFiniteDerivative(Exception):
         self.t, self.y = t, y
 
 
-def guarded_rhs(t: float, y: np.ndarray, ctx: ModelContext) -> np.ndarray:
-    """`rhs` that stops the integration at the first non-finite derivative."""
-    dy = rhs(t, y, ctx)
+def guarded_rhs(t: float, y: np.ndarray, model: BatchModel) -> np.ndarray:
+    """The batch's derivatives; stops the integration at the first non-finite one."""
+    dy = model.derivatives(t, y)
     if not np.isfinite(dy.sum()):
         raise _NonFiniteDerivative(t, y.copy())
     return dy
@@ -336,30 +342,41 @@ def _integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettin
     """`integrate` without the thread limit."""
     if settings.uses_kernel:
         return _integrate_compiled(params, levers, settings)
-    ctx = ModelContext.build(params, levers)
-    n = ctx.n_draws
+    return integrate_numpy(params, levers, settings)
+
+
+def integrate_numpy(params: ModelParameters, levers: LeverSet, settings: SolverSettings,
+                    method: str | None = None) -> Trajectory:
+    """All draws as one system with `solve_ivp` and `method` (default: the settings' method),
+    segment by segment between the inputs' kinks; implicit methods get the block-diagonal
+    Jacobian pattern of the batch (`draw_sparsity`)."""
+    method = method or settings.method
+    model = BatchModel(params, levers)
+    n = model.n_draws
     times = solve_times(settings)
     edges = segment_edges(levers, settings)
-    y = initial_state(ctx).ravel()
+    y = model.initial_state(settings.t_start).ravel()
     atol = settings.atol_vector(n)
     stored = np.empty((LAYOUT.size * n, times.size))
     stored[:, 0] = y
-    stats = {"engine": "numpy", "nfev": 0, "njev": 0, "nlu": 0, "segments": len(edges) - 1}
-    options = {"jac_sparsity": draw_sparsity(n)} if settings.method in IMPLICIT and n > 1 else {}
-    options["max_step"] = float(max_stable_step(ctx, settings.method).min())
+    stats = {"engine": "numpy", "method": method, "nfev": 0, "njev": 0, "nlu": 0,
+             "segments": len(edges) - 1}
+    options = {"jac_sparsity": draw_sparsity(n)} if method in IMPLICIT and n > 1 else {}
+    options["max_step"] = float(max_stable_step(model, method).min())
     for a, b in zip(edges[:-1], edges[1:]):
         inside = (times > a) & (times <= b)
         t_eval = np.unique(np.concatenate([times[inside], [b]]))
         try:
-            sol = solve_ivp(guarded_rhs, (a, b), y, method=settings.method, t_eval=t_eval,
-                            args=(ctx,), rtol=settings.rtol, atol=atol, **options)
+            sol = solve_ivp(guarded_rhs, (a, b), y, method=method, t_eval=t_eval,
+                            args=(model,), rtol=settings.rtol, atol=atol, **options)
         except _NonFiniteDerivative as stop:
-            raise SolverError(failure_message("non-finite derivative", stop.t, stop.y, params,
-                                              ctx)) from None
+            raise SolverError(failure_message(f"{method}: non-finite derivative", stop.t, stop.y,
+                                              params, model)) from None
         if not sol.success or not np.all(np.isfinite(sol.y)):
             t_fail = sol.t[-1] if sol.t.size else a
             y_fail = sol.y[:, -1] if sol.y.size else y
-            raise SolverError(failure_message(sol.message, t_fail, y_fail, params, ctx))
+            raise SolverError(failure_message(f"{method}: {sol.message}", t_fail, y_fail, params,
+                                              model))
         for key in ("nfev", "njev", "nlu"):
             stats[key] += int(getattr(sol, key))
         columns = np.searchsorted(t_eval, times[inside])
@@ -375,15 +392,15 @@ def _integrate_compiled(params: ModelParameters, levers: LeverSet,
     Each draw's segments are the historical kinks plus its own intervention dates, never another
     draw's, so a draw's numbers do not depend on which batch or chunk it is integrated in.
     """
-    ctx = ModelContext.build(params, levers)
-    n = ctx.n_draws
+    model = BatchModel(params, levers)
+    n = model.n_draws
     times = storage_times(settings)
     edges = segment_edges(LeverSet.from_mapping({}), settings)   # kernel adds each draw's own
     series, fiscal = series_times(settings), fiscal_times(settings)
     states, series_states, fiscal_states, stats, status = kernel.integrate_batch(
-        initial_state(ctx), params, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
+        model.initial_state(settings.t_start), params, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
         LAYOUT.slices[FISCAL_STOCK], settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
-        max_stable_step(ctx, settings.method))
+        max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:
         reason = kernel.FAILURE_REASONS[int(status[failed[0]])]
@@ -408,12 +425,12 @@ def failing_draws(draws: list[int], params: ModelParameters) -> str:
 
 
 def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameters,
-                    ctx: ModelContext) -> str:
+                    model: BatchModel) -> str:
     """One line naming the failing draw(s) at time t (yr) and the parameters of the first."""
-    n = ctx.n_draws
+    n = model.n_draws
     state = y.reshape(LAYOUT.size, n)
     with np.errstate(all="ignore"):
-        deriv = rhs(t, y, ctx).reshape(LAYOUT.size, n)
+        deriv = model.derivatives(t, y).reshape(LAYOUT.size, n)
     bad = ~np.all(np.isfinite(state), axis=0) | ~np.all(np.isfinite(deriv), axis=0)
     draws = np.flatnonzero(bad).tolist()
     if draws:
@@ -425,3 +442,47 @@ def failure_message(reason: str, t: float, y: np.ndarray, params: ModelParameter
 def settings_dict(settings: SolverSettings) -> dict:
     """Plain-value settings for provenance."""
     return asdict(settings)
+
+
+STIFF_METHODS = ("BDF", "Radau")
+NEGATIVE_TOLERANCE = 1e-6  # a stock below -this (kg or persons) counts as negative
+
+
+def trajectory_problem(traj: Trajectory) -> str:
+    """'' if every state is finite and no stock is negative, else what is wrong and for which draws."""
+    blocks = [b for b in traj.physical_blocks() if b.size]
+    finite = np.all([np.all(np.isfinite(b), axis=(0, 2)) for b in blocks], axis=0)
+    if not finite.all():
+        return f"non-finite state in draw(s) {np.flatnonzero(~finite)[:10].tolist()}"
+    lowest = np.min([b[LAYOUT.slices[s]].min(axis=(0, 2)) for s in PHYSICAL_STOCKS for b in blocks],
+                    axis=0)
+    negative = lowest < -NEGATIVE_TOLERANCE
+    if negative.any():
+        return (f"negative stock (down to {lowest.min():.3g}) in draw(s) "
+                f"{np.flatnonzero(negative)[:10].tolist()}")
+    return ""
+
+
+def integrate_robust(params: ModelParameters, levers: LeverSet, settings: SolverSettings,
+                     fallback: str = "BDF") -> Trajectory:
+    """`integrate` with the configured method; if that fails or leaves a non-finite or negative
+    stock, the whole batch again by `integrate_numpy` with the implicit `fallback` (stats record
+    it).  Stiff corners (very short transit or retail times, interdiction far above history) are
+    handled by the solver choice, never by clipping."""
+    if fallback not in STIFF_METHODS:
+        raise ValueError(f"method {fallback!r}: expected one of {STIFF_METHODS}")
+    try:
+        traj = integrate(params, levers, settings)
+        problem = trajectory_problem(traj)
+    except SolverError as exc:
+        problem = str(exc)
+    if not problem:
+        return traj
+    with threadpool_limits(limits=1, user_api="blas"):
+        stiff = integrate_numpy(params, levers, settings, method=fallback)
+    left = trajectory_problem(stiff)
+    if left:
+        raise SolverError(f"solver failed with {settings.method} ({problem[:200]}) and with "
+                          f"{fallback} ({left})")
+    stiff.stats["fallback_from"] = settings.method
+    return stiff

@@ -175,6 +175,13 @@ class LeverSet:
         """Every lever's value at time t."""
         return {name: lever(t) for name, lever in self.levers.items()}
 
+    def value_matrix(self, t: float, n_draws: int) -> np.ndarray:
+        """Every lever's value at time t as a (draw, lever) array, levers in LEVER_SPECS order."""
+        out = np.empty((n_draws, len(LEVER_SPECS)))
+        for i, name in enumerate(LEVER_SPECS):
+            out[:, i] = self.levers[name](t)
+        return out
+
     def breakpoints(self) -> list[float]:
         """Sorted unique kink dates of all levers."""
         return sorted({b for lever in self.levers.values() for b in lever.breakpoints()})

@@ -10,9 +10,10 @@ import numpy as np
 import xarray as xr
 
 from sim.model.levers import LeverSet
-from sim.model.flows import ModelContext, auxiliaries, us_population
+from sim.engine.batch import BatchModel
+from sim.model.flows import heroin_involved, us_population_at
 from sim.model.parameters import ModelParameters
-from sim.engine.solver import FISCAL_YEAR_START, SolverSettings, Trajectory
+from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
 from sim.model.state import ROUTES, SOURCES
 
 # name: (units, long_name) of every output variable
@@ -123,35 +124,36 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings) -> np.ndarr
     return out
 
 
-def time_series(traj: Trajectory, ctx: ModelContext, times: np.ndarray) -> dict[str, np.ndarray]:
-    """Auxiliaries at output times, each with time as the first axis (`sim.model.flows.auxiliaries`)."""
-    keys = ("exports", "fentanyl_share", "naloxone_probability")
-    cols: dict[str, list] = {k: [] for k in keys + ("seizure_probability",)}
+def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
+    """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) at output times, time first."""
+    keys = ("exports", "fentanyl_share", "naloxone_probability", "seizure_probability")
+    cols: dict[str, list] = {k: [] for k in keys}
     for t in times:
-        aux = auxiliaries(float(t), traj.at(t), ctx)
-        for k in keys:
+        aux = model.auxiliaries(float(t), traj.rows_at(PHYSICAL_ROWS, t))
+        for k in keys[:-1]:
             cols[k].append(aux[k])
-        out_flow = aux["transit_outflow"].sum(axis=0)   # route, draw
+        shipped = aux["transit_outflow"].sum(axis=0)   # route, draw
         cols["seizure_probability"].append(
-            np.where(out_flow > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped
+            np.where(shipped > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped
     return {k: np.stack(v) for k, v in cols.items()}
 
 
 def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                settings: SolverSettings) -> xr.Dataset:
     """The public result dataset of a run (see `OUTPUT_VARIABLES`); provenance is added by the caller."""
-    ctx = ModelContext.build(params, levers)
-    n = ctx.n_draws
+    model = BatchModel(params, levers)
+    n = model.n_draws
+    p = params.as_arrays()
     years = settings.years
     times = settings.output_times
     annual = annual_totals(traj, settings)
-    coinv = ctx.p["heroin_coinvolvement"][:, None]
-    pop_year = us_population(years + 0.5)
+    coinv = np.broadcast_to(p["heroin_coinvolvement"], (n,))[:, None]
+    pop_year = us_population_at(years + 0.5)
     synthetic = annual["fentanyl"] + annual["other_synthetic"]
-    heroin = annual["heroin_only"] + coinv * annual["fentanyl"]
+    heroin = heroin_involved(annual["heroin_only"], annual["fentanyl"], coinv)
     stocks = {name: traj.stock_at(name, times)
               for name in ("capacity", "untreated", "in_treatment", "remission")}
-    series = time_series(traj, ctx, times)
+    series = time_series(traj, model, times)
     total_arrivals = annual["arrivals"].sum(axis=0)
     supply_share = annual["arrivals"] / np.where(total_arrivals > 0, total_arrivals, np.nan)
 
@@ -180,7 +182,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         "users_in_treatment": (td, stocks["in_treatment"].T),
         "users_remission": (td, stocks["remission"].T),
         "parameter_value": (("draw", "parameter"),
-                            np.stack([ctx.p[name] for name in ModelParameters.names()], axis=1)),
+                            np.stack([np.broadcast_to(p[name], (n,)) for name in ModelParameters.names()], axis=1)),
     }
     ds = xr.Dataset(
         {name: xr.Variable(dims, np.asarray(values, dtype=float)) for name, (dims, values) in data.items()},

@@ -1,0 +1,92 @@
+"""The model over a batch of draws: the compiled `sim.model.flows` functions looped over draws.
+
+`BatchModel` is what the solve_ivp path integrates (`derivatives`, the flat state of a batch in
+the layout `solve_ivp` expects) and what the result dataset reads its auxiliaries from
+(`auxiliaries`).  Nothing here restates a flow: every number comes from `flows.evaluate`,
+`flows.initial_state` and `flows.fastest_drain_rate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from sim.model import flows
+from sim.model.compiled import jit
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.model.state import LAYOUT
+
+
+@jit(parallel=True)
+def evaluate_draws(t, states, records, levers, derivatives, auxiliaries):
+    """`flows.evaluate` for every draw at time t (yr): states (draw, state), records (draw),
+    levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux)."""
+    for d in prange(states.shape[0]):
+        flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d])
+
+
+@jit
+def initial_states(t0, records, levers, out):
+    """`flows.initial_state` of every draw into out (draw, state)."""
+    for d in range(records.shape[0]):
+        flows.initial_state(t0, records[d], levers[d], out[d])
+
+
+@jit
+def drain_rates(records):
+    """`flows.fastest_drain_rate` of every draw (1/yr)."""
+    out = np.empty(records.shape[0])
+    for d in range(records.shape[0]):
+        out[d] = flows.fastest_drain_rate(records[d])
+    return out
+
+
+class BatchModel:
+    """Parameters and levers of a batch of draws, with the model's functions over the batch."""
+
+    def __init__(self, params: ModelParameters, levers: LeverSet, n_draws: int | None = None) -> None:
+        self.n_draws = n = n_draws or params.n_draws
+        if params.n_draws not in (1, n):
+            raise ValueError(f"{params.n_draws} parameter draws for a batch of {n}")
+        records = flows.parameter_records(params)
+        self.records = np.ascontiguousarray(np.broadcast_to(records, (n,)))
+        self.levers = levers
+
+    def lever_values(self, t: float) -> np.ndarray:
+        """Lever values at t (yr), (draw, lever) in the order of LEVER_SPECS."""
+        return self.levers.value_matrix(t, self.n_draws)
+
+    def evaluate(self, t: float, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Derivatives (draw, state) and auxiliaries (draw, aux) at t for states (draw, state)."""
+        n = self.n_draws
+        derivatives, auxiliaries = np.empty((n, flows.N_STATE)), np.empty((n, flows.N_AUX))
+        evaluate_draws(float(t), np.ascontiguousarray(states), self.records,
+                       self.lever_values(t), derivatives, auxiliaries)
+        return derivatives, auxiliaries
+
+    def derivatives(self, t: float, y: np.ndarray) -> np.ndarray:
+        """dy/dt of the flat batch state (state-major, as `solve_ivp` holds it)."""
+        derivatives, _ = self.evaluate(t, y.reshape(flows.N_STATE, self.n_draws).T)
+        return derivatives.T.ravel()
+
+    def auxiliaries(self, t: float, physical: np.ndarray) -> dict[str, np.ndarray]:
+        """The reported auxiliaries at t from the physical stocks (rows, draw), each shaped
+        (*dims, draw) as laid out in `flows.AUX_LAYOUT`."""
+        states = np.zeros((self.n_draws, flows.N_STATE))
+        states[:, :physical.shape[0]] = physical.T
+        _, auxiliaries = self.evaluate(t, states)
+        return flows.AUX_LAYOUT.unpack(auxiliaries.T)
+
+    def initial_state(self, t0: float) -> np.ndarray:
+        """State at t0 (yr) as a (state, draw) array."""
+        out = np.empty((self.n_draws, flows.N_STATE))
+        initial_states(float(t0), self.records, self.lever_values(t0), out)
+        return np.ascontiguousarray(out.T)
+
+    def fastest_drain_rate(self) -> np.ndarray:
+        """Largest first-order outflow rate of any stock (1/yr), per draw."""
+        return drain_rates(self.records)
+
+
+assert LAYOUT.size == flows.N_STATE
