@@ -210,13 +210,44 @@ def survey_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None
         path = job / _result_name(job, result_filename)
         if not path.is_file():
             error = job / JOB_ERROR_FILENAME
+            log = task_log(job, sweep_dir)
             rec.status = "failed"
             rec.reason = (error.read_text(encoding="utf-8").strip() if error.is_file() else
-                          f"no {path.name} (job failed, was killed or is still running; see its log)")
+                          f"no {path.name} (job failed, was killed or is still running"
+                          + ("" if log else "; see its log") + ")")
+            if log is not None:
+                rec.reason += f"; log: {log}"
             continue
         rec.status, rec.reason = "ok", ""
         results[idx] = path
     return Survey(sweep_dir, keys, records, results)
+
+
+def task_log(job: Path, sweep_dir: Path) -> Path | None:
+    """The stderr log of a job run by a submitit launcher (SLURM or local), if it can be found.
+
+    Such a job's `.hydra/hydra.yaml` holds its submitit id (`hydra.job.id`, e.g. `123_4` for task
+    4 of array job 123) and `hydra.launcher.submitit_folder` (`${hydra.sweep.dir}/.submitit/%j` by
+    default); submitit writes the task's stderr to `<that folder>/<id>_<rank>_log.err`.
+    """
+    try:
+        with open(job / ".hydra" / "hydra.yaml", encoding="utf-8") as f:
+            hydra = (yaml.safe_load(f) or {}).get("hydra") or {}
+        job_id = str((hydra.get("job") or {}).get("id") or "")
+        folder = str((hydra.get("launcher") or {}).get("submitit_folder") or "")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    if not job_id or not folder or "/" in job_id:
+        return None
+    candidates = [sweep_dir / ".submitit" / job_id]
+    if "${" not in folder.replace("${hydra.sweep.dir}", ""):
+        candidates.insert(0, Path(folder.replace("${hydra.sweep.dir}", str(sweep_dir))
+                                  .replace("%j", job_id)))
+    for where in candidates:
+        logs = sorted(where.glob(f"{job_id}_*_log.err"))
+        if logs:
+            return logs[0].resolve()
+    return None
 
 
 def no_result_error(survey: Survey) -> InputError:
