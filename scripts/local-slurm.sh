@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on this machine, for proving the cluster path (`hydra/launcher=slurm`).
 #
+#   scripts/local-slurm.sh install  # only install the Debian packages if missing
 #   scripts/local-slurm.sh start    # install if missing, configure, start, wait until the node is idle
 #   scripts/local-slurm.sh status   # the daemons and `sinfo` (exit 0 running, 3 not running)
 #   scripts/local-slurm.sh stop     # cancel its jobs, stop exactly the daemons it started
@@ -47,7 +48,11 @@ install_if_missing() {
     command -v slurmd >/dev/null || missing+=(slurmd)
     command -v sinfo >/dev/null || missing+=(slurm-client)
     command -v munged >/dev/null || missing+=(munge)
-    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        [[ $1 == verbose ]] && say "installed: $(slurmctld -V) and $(munged --version 2>&1 | head -n 1)"
+        return 0
+    fi
+    mkdir -p "$DIR/log"
     [[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${PACKAGES[*]}) or run as root"
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
     say "installing ${PACKAGES[*]} (apt-get)"
@@ -63,6 +68,7 @@ install_if_missing() {
     } > "$log" 2>&1 || rc=$?
     [[ $made_policy -eq 1 ]] && rm -f "$policy"
     [[ $rc -eq 0 ]] || die "apt-get failed (exit $rc); see $log"
+    say "installed: $(slurmctld -V) and $(munged --version 2>&1 | head -n 1)"
 }
 
 write_config() {
@@ -115,7 +121,7 @@ node_state() {
 start() {
     mkdir -p "$DIR"/{log,run,state,spool,munge}
     chmod 755 "$DIR/munge"
-    install_if_missing
+    install_if_missing quiet
     local running=0
     pid_of "$MUNGE_PID" >/dev/null && running=$((running + 1))
     pid_of "$CTLD_PID" >/dev/null && running=$((running + 1))
@@ -240,8 +246,9 @@ status() {
 }
 
 case ${1:-} in
+    install) install_if_missing verbose ;;
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status   (folder: \$FENTSIM_SLURM_DIR, now $DIR)" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|status   (folder: \$FENTSIM_SLURM_DIR, now $DIR)" >&2; exit 2 ;;
 esac

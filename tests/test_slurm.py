@@ -37,6 +37,13 @@ def cluster_problem() -> str | None:
     conf = SLURM_DIR / "slurm.conf"
     if not conf.is_file():
         return f"no local SLURM cluster ({conf} not found; start one: scripts/local-slurm.sh start)"
+    pid_file = SLURM_DIR / "run" / "slurmctld.pid"  # as scripts/local-slurm.sh writes it
+    try:
+        alive = Path(f"/proc/{int(pid_file.read_text().strip())}").exists()
+    except (OSError, ValueError):
+        alive = False
+    if not alive:
+        return f"the local SLURM cluster of {conf} is not running (scripts/local-slurm.sh start)"
     if shutil.which("sinfo") is None:
         return "sinfo not found (SLURM client not installed; scripts/local-slurm.sh start installs it)"
     try:
