@@ -222,8 +222,10 @@ stop() {
             done
         fi
     fi
-    stop_one "$SLURMD_PID" slurmd
-    stop_one "$CTLD_PID" slurmctld
+    # the two SLURM daemons together (each takes a second or two to shut down), then munge
+    stop_one "$SLURMD_PID" slurmd &
+    stop_one "$CTLD_PID" slurmctld &
+    wait
     stop_one "$MUNGE_PID" munged
 }
 
