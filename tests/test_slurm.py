@@ -10,10 +10,12 @@ failure instead.  Run them with `pytest -m slurm`.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +149,59 @@ def test_slurm_failed_task_is_reported_with_its_log(slurm_env, tmp_path):
     assert "Traceback" not in agg.stderr
 
 
-# -- the same reporting without a cluster (runs in the main suite) ---------------------------------
+@pytest.mark.slurm
+def test_slurm_killed_task_stops_the_sweep_with_one_line(slurm_env, tmp_path):
+    """Without accounting, a task SLURM ends without a result is seen (squeue), not waited for."""
+    sweep = tmp_path / "sweep"
+    long = ("scenario=baseline,naloxone_up", "ensemble=large", "ensemble.size=2000000")
+    proc = subprocess.Popen([str(BIN / "fentsim"), "-m", *long, *LAUNCHER, f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, env=slurm_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    squeue = ["squeue", "--noheader", "--array", "--format=%i %T"]
+    try:
+        running: list[str] = []
+        for _ in range(120):
+            time.sleep(0.5)
+            rows = subprocess.run(squeue, capture_output=True, text=True, env=slurm_env).stdout.split("\n")
+            running = [r.split()[0] for r in rows if r.endswith(" RUNNING") and "_" in r]
+            if running or proc.poll() is not None:
+                break
+        assert running, f"no task of the sweep started: {proc.poll()}"
+        array_id = running[0].split("_")[0]
+        subprocess.run(["scancel", array_id], check=True, env=slurm_env)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run(["scancel", f"--user={getpass.getuser()}"], env=slurm_env)
+    assert proc.returncode == 1, err
+    line = next(line for line in err.splitlines() if "ended without a result" in line)
+    assert f"SLURM task {array_id}_" in line and "(state: CANCELLED)" in line, line
+    assert Path(line.split("; log: ", 1)[1].split(";")[0]).is_file(), line
+    assert_quiet(subprocess.CompletedProcess([], 1, out, err))
+
+
+# -- without a cluster (these run in the main suite) ----------------------------------------------
+
+def test_squeue_watcher_reads_job_states():
+    """The launcher's state querier for clusters without accounting parses squeue's listing."""
+    from hydra_plugins.fentsim_slurm import NOT_IN_QUEUE, _squeue_watcher_class, uncompleted_message
+
+    watcher = _squeue_watcher_class()(delay_s=600)
+    for job in ("12_0", "12_1", "12_2", "13"):
+        watcher.register_job(job)
+    info = watcher.read_info("12_0|COMPLETED|vm\n12_[1-2%2]|PENDING|\n")
+    watcher._info_dict.update(info)
+    assert [watcher.get_state(j, mode="cache") for j in ("12_0", "12_1", "12_2", "13")] == \
+        ["COMPLETED", "PENDING", "PENDING", NOT_IN_QUEUE]
+    assert watcher.is_done("12_0", mode="cache") and watcher.is_done("13", mode="cache")
+    assert not watcher.is_done("12_1", mode="cache")
+    assert watcher._make_command()[0] == "squeue"
+    text = ("Job 6_0 (task: 0) with path /s/.submitit/6_0/6_0_0_result.pkl\nhas not produced any "
+            "output (state: TIMEOUT)\nError stream produced:\n...")
+    assert uncompleted_message(text) == ("SLURM task 6_0 ended without a result (state: TIMEOUT); "
+                                         "log: /s/.submitit/6_0/6_0_0_log.err")
+
 
 def test_submitit_local_failed_task_is_reported_with_its_log(tmp_path):
     sweep = tmp_path / "sweep"
