@@ -17,7 +17,7 @@
 # uses the next one), FENTSIM_SLURM_TIMEOUT (s to wait for the node, default 60).
 set -euo pipefail
 
-DIR=${FENTSIM_SLURM_DIR:-/tmp/fentsim-slurm}
+DIR=$(realpath -m -- "${FENTSIM_SLURM_DIR:-/tmp/fentsim-slurm}")  # absolute: the daemons run from /
 PORT=${FENTSIM_SLURM_PORT:-16817}
 TIMEOUT=${FENTSIM_SLURM_TIMEOUT:-60}
 CONF=$DIR/slurm.conf
@@ -172,8 +172,8 @@ start() {
 }
 
 wait_for_pid() {  # the daemons fork: wait up to 10 s for the pid file to name a live process
-    local file=$1 name=$2 log=$3 i
-    for i in $(seq 50); do
+    local file=$1 name=$2 log=$3
+    for _ in $(seq 50); do
         pid_of "$file" >/dev/null && return 0
         sleep 0.2
     done
@@ -181,13 +181,13 @@ wait_for_pid() {  # the daemons fork: wait up to 10 s for the pid file to name a
 }
 
 stop_one() {
-    local file=$1 name=$2 pid i
+    local file=$1 name=$2 pid
     if ! pid=$(pid_of "$file"); then
         rm -f "$file"
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         [[ -e /proc/$pid ]] || break
         sleep 0.1
     done
