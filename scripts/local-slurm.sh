@@ -28,6 +28,12 @@ export SLURM_CONF=$CONF
 say() { echo "local-slurm: $*"; }
 die() { echo "local-slurm: error: $*" >&2; exit 1; }
 
+# the last error a daemon logged, without the harmless MPI-plugin ones
+last_error() {
+    grep -hE 'error:|fatal:' "$1" 2>/dev/null | grep -vE 'pmix|MPI' | tail -n 1 |
+        sed -E -e 's/^\[[^]]*\] *//' -e 's/^(error|fatal): *//' -e 's/^/: /' || true
+}
+
 # pid of a daemon of ours: from its pid file, alive, and its command line names $DIR
 pid_of() {
     local file=$1 pid
@@ -143,12 +149,14 @@ start() {
             say "started munged (pid $(pid_of "$MUNGE_PID" || echo '?'))"
         fi
         if ! pid_of "$CTLD_PID" >/dev/null; then
-            slurmctld -f "$CONF" || die "slurmctld did not start; see $DIR/log/slurmctld.log"
+            slurmctld -f "$CONF" ||
+                die "slurmctld did not start$(last_error "$DIR/log/slurmctld.log"); see $DIR/log/slurmctld.log"
             wait_for_pid "$CTLD_PID" slurmctld "$DIR/log/slurmctld.log"
             say "started slurmctld (pid $(pid_of "$CTLD_PID"))"
         fi
         if ! pid_of "$SLURMD_PID" >/dev/null; then
-            slurmd -f "$CONF" -N "$NODE" || die "slurmd did not start; see $DIR/log/slurmd.log"
+            slurmd -f "$CONF" -N "$NODE" ||
+                die "slurmd did not start$(last_error "$DIR/log/slurmd.log"); see $DIR/log/slurmd.log"
             wait_for_pid "$SLURMD_PID" slurmd "$DIR/log/slurmd.log"
             say "started slurmd (pid $(pid_of "$SLURMD_PID"))"
         fi
@@ -177,7 +185,7 @@ wait_for_pid() {  # the daemons fork: wait up to 10 s for the pid file to name a
         pid_of "$file" >/dev/null && return 0
         sleep 0.2
     done
-    die "$name did not start; see $log"
+    die "$name did not start$(last_error "$log"); see $log (scripts/local-slurm.sh stop cleans up)"
 }
 
 stop_one() {
