@@ -32,6 +32,7 @@ from sim.model.flows import heroin_involved, us_population_at
 from sim.results.dataset import annual_totals, fiscal_year_seizures
 from sim.engine.solver import SolverSettings, Trajectory
 from sim.model.state import SOURCES
+from sim.results.tables import table
 
 DATA_DIR = paths.DATA_DIR
 KINDS = ("count", "rate", "ratio", "fy_total", "largest_source", "positive_share")
@@ -366,11 +367,7 @@ def format_table(rows: Sequence[FitRow], markdown: bool = False) -> str:
         ok = {True: "yes", False: "NO", None: "-"}[r.ok]
         body.append([r.label, r.kind, f"{r.observed:.4g}", f"{r.model:.4g}",
                      "-" if claim else f"{100 * r.relative_error:+.1f}%", accept, ok, r.definition])
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(b) + " |" for b in body]
-        return "\n".join(lines)
-    widths = [max(len(x[i]) for x in body + [header]) for i in range(len(header) - 1)]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body])
+    if not markdown:  # the console table leaves the (long) definitions to the Markdown file
+        header, body = header[:-1], [b[:-1] for b in body]
+    return table(header, body, markdown=markdown,
+                 align=["left", "left", *["right"] * (len(header) - 3), "left"])

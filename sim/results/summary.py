@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from sim.results.tables import table
+
 
 def interval_text(values: np.ndarray, fmt: str = "{:,.0f}") -> str:
     """'median' for one draw, 'median [5%-95%]' for several."""
@@ -57,7 +59,5 @@ def summary_table(ds: xr.Dataset, years: Sequence[int]) -> str:
             interval_text(share, "{:.3f}"),
             interval_text(ds.seizures_fy.sel(year=year).sum("route", min_count=1).values, "{:,.1f}"),
         ))
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
     note = f"{n} draw(s)" + ("; median [5%-95%]" if n > 1 else "")
-    return "\n".join([note, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return note + "\n" + table(header, rows)

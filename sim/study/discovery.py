@@ -33,6 +33,7 @@ from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.study.sensitivity import Factor, Outcome
 from sim.engine.solver import SolverSettings
+from sim.results.tables import table
 
 DISCOVERY_KEYS = ("spending", "supply", "demand", "max_depth", "min_leaf_fraction", "seed")
 
@@ -215,7 +216,7 @@ def rules_markdown(rules: Sequence[Rule], y: np.ndarray, accuracy: float, ds: xr
         side = "supply" if wins == n else "demand"
         lines.append(f"No box to report: {side} wins in every case.")
         return "\n".join(lines) + "\n"
-    lines += ["| rule (supply beats demand when) | cases | coverage | density |", "|---|---|---|---|"]
-    for r in rules:
-        lines.append(f"| {r.text} | {r.cases} | {r.coverage:.0%} | {r.density:.0%} |")
+    lines.append(table(["rule (supply beats demand when)", "cases", "coverage", "density"],
+                       [[r.text, r.cases, f"{r.coverage:.0%}", f"{r.density:.0%}"] for r in rules],
+                       markdown=True, align=["left", "right", "right", "right"]))
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from sim.errors import InputError
 from sim.results.io import open_result
 from sim.sweeps.plots import _save, plt
 from sim.results.summary import interval_text
+from sim.results.tables import table
 
 PIECES = ("sensitivity.nc", "funding.nc", "discovery.nc")
 SIDE_COLOURS = {"supply": ("#b2182b", "#d6604d", "#f4a582", "#e08214", "#8c510a"),
@@ -70,8 +71,7 @@ def plot_frontier(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
-        ["| " + " | ".join(r) + " |" for r in rows]
+    return table(header, rows, markdown=True, align="left").splitlines()
 
 
 def sensitivity_section(ds: xr.Dataset) -> list[str]:

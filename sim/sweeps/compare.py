@@ -29,6 +29,7 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
+from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
 
 DEFAULT_WINDOW = (2020, 2030)
@@ -235,9 +236,7 @@ def comparison_table(cmp: xr.Dataset) -> str:
             _interval(cmp, "seizures_change", cell, ",.0f"),
             _interval(cmp, "supply_change", cell, ",.0f"),
         ])
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([head, line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    return head + "\n" + table(header, rows)
 
 
 def comparison_csv_text(cmp: xr.Dataset) -> str:
