@@ -46,7 +46,7 @@ def ensemble_parameters(n: int, seed: int = 0):
     from sim.calibrate.ensemble import posterior_path
     from sim.model.parameters import ModelParameters
     base = ModelParameters.from_mapping(
-        yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text()))
+        yaml.safe_load((REPO / "sim/configs/params/calibrated.yaml").read_text()))
     names, values = read_draws(posterior_path(None))
     pick = np.random.default_rng(seed).integers(0, len(values), n)
     return base.replace(**{k: values[pick, i] for i, k in enumerate(names)})

@@ -27,7 +27,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 FENTSIM = Path(sys.executable).parent / "fentsim"
-DEFAULT_CHUNK = yaml.safe_load((REPO / "configs/ensemble/large.yaml").read_text())["ensemble"]["chunk_size"]
+DEFAULT_CHUNK = yaml.safe_load((REPO / "sim/configs/ensemble/large.yaml").read_text())["ensemble"]["chunk_size"]
 
 
 def run(draws: int, chunk_size: int, output: Path, overrides: list[str]) -> dict:

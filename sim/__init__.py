@@ -1,10 +1,12 @@
 """fentsim: a system-dynamics (stock-and-flow ODE) model of the US illicit fentanyl epidemic.
 
 The package is layered; imports only run down this list:
-`sim.errors`, `sim.paths` <- `sim.model` <- `sim.engine` <- `sim.results` <- `sim.calibrate`
-<- `sim.config` <- `sim.sweeps` <- `sim.study` <- `sim.cli`.
+`sim.errors`, `sim.paths`, `sim.compose` <- `sim.model` <- `sim.engine` <- `sim.results`
+<- `sim.calibrate` <- `sim.config` <- `sim.sweeps` <- `sim.study` <- `sim.api` <- `sim.cli`.
 The names below are the public Python entry points, imported on first use so that importing a
-low layer (say `sim.model.flows`) does not pull in the layers above it.
+low layer (say `sim.model.flows`) does not pull in the layers above it.  `sim.run`, `sim.sweep`
+and the loaders (`sim.api`) run the calibrated model exactly as the `fentsim` command does;
+`sim.simulate` is the bare model (literature parameter defaults unless given others).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ _PUBLIC = {
     "LeverSet": "sim.model.levers",
     "SolverSettings": "sim.engine.solver",
     "simulate": "sim.results.run",
-    "compare": "sim.sweeps.compare",
+    "run": "sim.api",
+    "sweep": "sim.api",
+    "compare": "sim.api",
+    "config": "sim.api",
+    "load_scenario": "sim.api",
+    "load_params": "sim.api",
+    "load_posterior": "sim.api",
+    "open_result": "sim.results.io",
 }
 
 __all__ = sorted(_PUBLIC)

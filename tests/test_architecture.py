@@ -1,7 +1,8 @@
 """The package's folders are its layers, and every import runs down them (no exception).
 
-Layers, lowest first: sim.errors and sim.paths; sim.model; sim.engine; sim.results; sim.calibrate;
-sim.config; sim.sweeps; sim.study; sim.cli.  Imports inside functions count too.  Hydra is
+Layers, lowest first: sim.errors, sim.paths and sim.compose (Hydra-free composition of the YAML
+configs); sim.model; sim.engine; sim.results; sim.calibrate; sim.config; sim.sweeps; sim.study;
+sim.api (the Python API); sim.cli.  Imports inside functions count too.  Hydra is
 imported by the command-line layer alone.
 """
 
@@ -14,8 +15,8 @@ import pytest
 
 SIM = Path(__file__).resolve().parents[1] / "sim"
 LAYERS = ["sim.errors", "sim.paths", "sim.model", "sim.engine", "sim.results", "sim.calibrate",
-          "sim.config", "sim.sweeps", "sim.study", "sim.cli"]
-ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0}
+          "sim.config", "sim.sweeps", "sim.study", "sim.api", "sim.cli"]
+ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0, "sim.compose": 0}
 
 
 def layer(module: str) -> int:
@@ -61,6 +62,7 @@ def test_imports_run_down_the_layers(module, path):
 
 
 def test_no_flat_modules_left():
-    """Every module lives in a layer's folder, except the root modules and sim.config."""
-    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "config"}
+    """Every module lives in a layer's folder, except the root modules, sim.config and sim.api."""
+    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "compose", "config",
+                                                 "api"}
     assert not flat, f"modules outside the layer folders: {sorted(flat)}"

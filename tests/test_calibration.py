@@ -20,12 +20,12 @@ from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import fit_rows, load_targets, load_targets_file, model_outputs
 
 REPO = Path(__file__).resolve().parent.parent
-CALIBRATED = REPO / "configs" / "params" / "calibrated.yaml"
+CALIBRATED = REPO / "sim" / "configs" / "params" / "calibrated.yaml"
 POSTERIOR = REPO / "sim" / "data" / "posterior_draws.csv"
 SETTINGS = SolverSettings(end_year=2018)
 
 
-CALIBRATED_BOTH = REPO / "configs" / "params" / "calibrated_both.yaml"  # targets=both
+CALIBRATED_BOTH = REPO / "sim" / "configs" / "params" / "calibrated_both.yaml"  # targets=both
 
 
 def calibrated_params(path: Path = CALIBRATED) -> ModelParameters:
@@ -38,7 +38,7 @@ def outputs_of(params: ModelParameters) -> dict:
 
 
 def test_calibrated_baseline_is_the_default_and_lists_every_parameter():
-    defaults = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())["defaults"]
+    defaults = yaml.safe_load((REPO / "sim" / "configs" / "config.yaml").read_text())["defaults"]
     assert {"params": "calibrated"} in defaults
     assert list(yaml.safe_load(CALIBRATED.read_text())) == ModelParameters.names()
 
@@ -67,7 +67,7 @@ def test_calibrated_baseline_meets_acceptance_criteria(path):
         assert share[0, y[year]] > share[1:, y[year]].max(), year
     assert share[1, y[2018]] > 0
     # and the same through the target machinery: every row of the fit table is within range
-    rows = fit_rows(load_targets_file(REPO / "configs/targets/article.yaml", 2018), out,
+    rows = fit_rows(load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018), out,
                     SETTINGS.years)
     assert all(r.ok for r in rows), [(r.label, r.model) for r in rows if not r.ok]
 
@@ -107,7 +107,7 @@ def test_calibration_recovers_known_parameters():
 
 
 def test_bad_free_parameter_rejected():
-    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
+    targets = load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018)
     with pytest.raises(InputError, match=r"calibration\.free\.potency_ratio: bounds \[0, 60\]"):
         build_problem(ModelParameters(), LeverSet.from_mapping({}), SETTINGS, targets,
                       {"potency_ratio": {"lo": 0, "hi": 60, "prior_sd": 1}})
@@ -117,7 +117,7 @@ def test_bad_free_parameter_rejected():
 
 
 def test_fit_runs_the_solver_at_the_calibration_tolerance():
-    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
+    targets = load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018)
     free = {"overdose_incidence": {"lo": 0.05, "hi": 0.5, "prior_sd": 1.0}}
     loose = SolverSettings(end_year=2018, rtol=1e-3)
     problem = build_problem(ModelParameters(), LeverSet.from_mapping({}), loose, targets, free,

@@ -17,7 +17,7 @@ from sim.results.io import ENGINE
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
-CONFIGS = REPO / "configs"
+CONFIGS = REPO / "sim" / "configs"
 
 
 def fentsim(*args: str, cwd: Path, command: str = "fentsim") -> subprocess.CompletedProcess:

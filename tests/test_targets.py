@@ -16,7 +16,7 @@ from sim.calibrate.targets import (fit_rows, load_targets, load_targets_file, mo
                          target_values)
 
 REPO = Path(__file__).resolve().parent.parent
-ARTICLE = REPO / "configs" / "targets" / "article.yaml"
+ARTICLE = REPO / "sim" / "configs" / "targets" / "article.yaml"
 
 
 def article_cfg() -> dict:
@@ -35,10 +35,10 @@ def test_article_targets_load_with_definitions():
 
 
 def test_us_series_and_both_sets():
-    us = load_targets(yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text()), 2035)
+    us = load_targets(yaml.safe_load((REPO / "sim/configs/targets/us_series.yaml").read_text()), 2035)
     assert us.n_rows == 22 and us.last_year == 2018  # FY2018 seizures (CBP)
     both = article_cfg()
-    both.update(csv_series=yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text())
+    both.update(csv_series=yaml.safe_load((REPO / "sim/configs/targets/us_series.yaml").read_text())
                 ["csv_series"], name="both")
     assert load_targets(both, 2035).n_rows == 34
 

@@ -1,12 +1,13 @@
-"""Hydra plugins that make the repository's `experiments/` folder the `experiment` config group.
+"""Hydra plugins that make fentsim's experiment folders the `experiment` config group.
 
 `fentsim -m experiment=supply_vs_demand` then works from any working directory.  Two pieces:
 
 - `ExperimentsConfigSource` (scheme `fentsim-experiments://`): a config source whose only group is
-  `experiment`, backed by the files `experiments/<name>.yaml` (the folder keeps its plural name);
-- `FentsimSearchPathPlugin`: appends that source to the search path of the fentsim app only (it
-  acts when the search path already holds fentsim's `configs/` folder, so other Hydra apps in the
-  same environment are not touched).
+  `experiment`, backed by the files `<folder>/<name>.yaml` of one folder (any folder name);
+- `FentsimSearchPathPlugin`: appends one such source per folder of `sim.paths.experiment_dirs()`
+  (the user's folders in FENTSIM_EXPERIMENTS first, then the packaged `sim/experiments/`) to the
+  search path of the fentsim apps only (it acts when the search path already holds fentsim's
+  `sim/configs/` folder, so other Hydra apps in the same environment are not touched).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSou
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import OmegaConf
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS_DIR = REPO / "configs"
-EXPERIMENTS_DIR = REPO / "experiments"
+from sim.paths import CONFIG_DIR as CONFIGS_DIR
+from sim.paths import experiment_dirs
+
 GROUP = "experiment"
 SCHEME = "fentsim-experiments"
 
@@ -91,11 +92,14 @@ class ExperimentsConfigSource(ConfigSource):
 
 
 class FentsimSearchPathPlugin(SearchPathPlugin):
-    """Add the `experiment` group (the repository's experiments/ folder) to fentsim's search path."""
+    """Add the `experiment` group (fentsim's experiment folders) to fentsim's search path."""
 
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        if EXPERIMENTS_DIR.is_dir() and any(_is_fentsim_configs(e.path) for e in search_path.get_path()):
-            search_path.append(provider="fentsim-experiments", path=f"{SCHEME}://{EXPERIMENTS_DIR}")
+        if not any(_is_fentsim_configs(e.path) for e in search_path.get_path()):
+            return
+        for folder in experiment_dirs():
+            if folder.is_dir():
+                search_path.append(provider="fentsim-experiments", path=f"{SCHEME}://{folder}")
 
 
 def _is_fentsim_configs(path: str | None) -> bool:

@@ -11,6 +11,7 @@ run again, so re-running an interrupted sweep with the same `hydra.sweep.dir` re
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -27,19 +28,20 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim import paths
+from sim.api import label, prepare_run
 from sim.sweeps.aggregate import JOB_ERROR_FILENAME
-from sim.config import RunConfig, build_run, check_output, unknown_key_error
-from sim.calibrate.ensemble import Ensemble, ensemble_of
+from sim.config import RunConfig, check_output, unknown_key_error
+from sim.calibrate.ensemble import Ensemble
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, write_dataset, write_text_atomic
 from sim.model.parameters import ModelParameters
 from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash, finished_result
 from sim.results.run import simulate
-from sim.model.scenarios import apply_intensity
-from sim.results.summary import summary_table
+from sim.results.summary import headline, summary_table
 
 CONFIG_DIR = str(paths.CONFIG_DIR)
 EXIT_USER_ERROR = 2
+log = logging.getLogger(__name__)
 
 
 DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
@@ -94,11 +96,10 @@ def output_path(cfg: dict[str, Any]) -> Path:
 def validate_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed job config: scenario intensity applied, run objects and draws built.
 
-    Every user input is checked here, before anything is computed or written.
+    Every user input is checked here, before anything is computed or written (the Python API,
+    `sim.api.run`, runs the same function).
     """
-    cfg = apply_intensity(cfg)
-    run = build_run(cfg)
-    return cfg, run, ensemble_of(run.params, run.ensemble)
+    return prepare_run(cfg)
 
 
 def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelParameters, int | None]:
@@ -108,36 +109,82 @@ def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelPa
 
 
 def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
-    """Run one configured job: build, simulate, write atomically, print the summary.
+    """Run one configured job: build, simulate, write atomically, log the summary.
 
     `scenario.intensity` scales the lever interventions first (sim/model/scenarios.py); the config
     recorded in the result is the one actually run.  With `resume`, a result already written for
     the same resolved config (same hash) is kept and the job is skipped.  With
     `ensemble.chunk_size`, the job's draws run in canonical chunks written incrementally
     (sim/sweeps/chunked.py), and the summary is read back from the file.
+
+    The result carries scalar coordinates: its scenario, intensity and, in a sweep, every swept
+    key's value (`sim.api.run_labels`).  In a sweep the console gets one line a job ("job k of
+    N", its overrides and headline number) and the job's log file the whole summary.
     """
     cfg, run, ensemble = validate_job(cfg)
     out = output_path(cfg)
     digest = config_hash(cfg)
+    job = sweep_job()
     if resume and finished_result(out, digest):
-        print(f"skipped: {out} already holds this job's result (config hash {digest[:12]})")
+        log.info(f"{job.prefix}skipped: {out} already holds this job's result (config hash "
+                 f"{digest[:12]})")
         return out
+    detail = logging.DEBUG if job.in_sweep else logging.INFO
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
+    command = "fentsim " + " ".join(job.overrides)
     if ensemble.chunk_size is None:
         ds = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
-        ds.attrs[CONFIG_HASH_ATTR] = digest
+        ds = label(ds, cfg, job.swept, command)
         write_dataset(ds, out)
-        print(summary_table(ds, years))
     else:
         from sim.sweeps.chunked import run_chunked  # local: h5py/h5netcdf only for chunked runs
 
+        labelled = label(xr.Dataset(), cfg, job.swept, command)
         run_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size, run.levers,
-                    run.solver, out, config=cfg, seed=ensemble.seed,
-                    attrs={CONFIG_HASH_ATTR: digest})
-        with xr.open_dataset(out, engine=ENGINE, decode_times=False) as ds:  # lazy: row by row
-            print(summary_table(ds, years))
-    print(f"wrote {out}")
+                    run.solver, out, config=cfg, seed=ensemble.seed, attrs=labelled.attrs,
+                    coords=dict(labelled.coords),
+                    progress=lambda m: log.log(detail, m))
+        ds = xr.open_dataset(out, engine=ENGINE, decode_times=False)  # lazy: row by row
+    with contextlib.closing(ds):
+        log.log(detail, summary_table(ds, years))
+        log.log(detail, f"wrote {out}")
+        if job.in_sweep:
+            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: {headline(ds)}")
     return out
+
+
+class SweepJob:
+    """Where a job stands: in a sweep or not, 'job k of N', its overrides and swept values."""
+
+    def __init__(self, in_sweep: bool, number: int = 0, total: int | None = None,
+                 overrides: list[str] | None = None, swept: dict[str, Any] | None = None) -> None:
+        self.in_sweep, self.number, self.total = in_sweep, number, total
+        self.overrides, self.swept = overrides or [], swept or {}
+
+    @property
+    def prefix(self) -> str:
+        if not self.in_sweep:
+            return ""
+        return f"job {self.number + 1}" + (f" of {self.total}" if self.total else "") + ": "
+
+
+def sweep_job() -> SweepJob:
+    """This job's place in its sweep, from Hydra's config and the sweep's multirun.yaml."""
+    from sim.sweeps.aggregate import parse_override, swept_keys
+
+    if not HydraConfig.initialized():
+        return SweepJob(False)
+    hc = HydraConfig.get()
+    overrides = [str(o) for o in hc.overrides.task]
+    if hc.mode != RunMode.MULTIRUN:
+        return SweepJob(False, overrides=overrides)
+    from sim.cli.sweep import load_expected  # local: sim.cli.sweep imports this module
+
+    expected = load_expected(Path(hc.sweep.dir)) or [overrides]
+    given = dict(parse_override(o) for o in overrides)
+    keys = swept_keys(expected) if len(expected) > 1 else []
+    return SweepJob(True, int(hc.job.num), len(expected), overrides,
+                    {k: given[k] for k in keys if k in given})
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")

@@ -99,6 +99,12 @@ class AggregateSweep(Callback):
         self.variable = variable
         self.enabled = enabled
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """One line before the jobs start: how many, and where they write."""
+        jobs = expected_jobs(config)
+        count = f"{len(jobs)} job(s)" if jobs is not None else "jobs"
+        print(f"fentsim: sweep of {count} into {Path(config.hydra.sweep.dir).resolve()}", flush=True)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
             return

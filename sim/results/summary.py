@@ -61,3 +61,15 @@ def summary_table(ds: xr.Dataset, years: Sequence[int]) -> str:
         ))
     note = f"{n} draw(s)" + ("; median [5%-95%]" if n > 1 else "")
     return note + "\n" + table(header, rows)
+
+
+def headline(ds: xr.Dataset, window: Sequence[int] = (2020, 2030)) -> str:
+    """One number for a run: overdose deaths summed over `window` (clipped to the simulated
+    years), median [5%-95%] over draws; e.g. 'overdose deaths 2020-2030: 612,345 [...]'."""
+    years = ds["year"].values
+    start, end = max(int(window[0]), int(years.min())), min(int(window[1]), int(years.max()))
+    if start > end:
+        start = end = int(years.max())
+    total = ds["deaths_overdose"].sel(year=slice(start, end)).sum("year")
+    span = f"{start}-{end}" if end > start else f"{start}"
+    return f"overdose deaths {span}: {interval_text(total.values)}"

@@ -10,9 +10,10 @@ draws, and `concatenate` joins the slices exactly into the whole, a block of dra
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from sim.results.io import ENGINE, atomic_path, coordinate_encoding
 from sim.model.levers import LeverSet
 from sim.results.run import simulate
 from sim.engine.solver import SolverSettings
+
+log = logging.getLogger(__name__)
 
 
 def _draw_axis(var: xr.Variable) -> int:
@@ -70,9 +73,10 @@ def _set_attrs(path: Path, attrs: dict[str, Any]) -> None:
 
 def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
            levers: LeverSet, settings: SolverSettings, *, config: dict[str, Any] | None = None,
-           seed: int | None = None) -> Iterator[xr.Dataset]:
+           seed: int | None = None, coords: Mapping[str, Any] | None = None) -> Iterator[xr.Dataset]:
     """Integrate draws [a, b) in canonical chunks of `chunk_size`; yield each chunk's dataset
-    (draw coordinate = draw numbers).  `a` must sit on a chunk boundary (use `chunk_range`).
+    (draw coordinate = draw numbers; `coords`, e.g. the scenario, added as scalar coordinates).
+    `a` must sit on a chunk boundary (use `chunk_range`).
 
     Drop each chunk before asking for the next, or two are in memory at once.  Bad draws or
     chunk size raise InputError at once, before anything is integrated.
@@ -88,7 +92,7 @@ def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
         for start in range(a, b, chunk_size):
             stop = min(start + chunk_size, b)
             ds = simulate(params_for(start, stop), levers, settings, config=config, seed=seed)
-            yield ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64))
+            yield ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64), **(coords or {}))
             del ds
     return each()
 
@@ -118,16 +122,17 @@ def simulate_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_s
 def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
                 levers: LeverSet, settings: SolverSettings, path: str | os.PathLike, *,
                 config: dict[str, Any] | None = None, seed: int | None = None,
-                attrs: dict[str, Any] | None = None,
-                progress: Callable[[str], None] | None = print) -> Path:
+                attrs: dict[str, Any] | None = None, coords: Mapping[str, Any] | None = None,
+                progress: Callable[[str], None] | None = log.info) -> Path:
     """Integrate draws [a, b) in canonical chunks of `chunk_size` (see `chunks`), writing each
-    into `path` as it is done; `attrs` are added to the file's.  The file appears only when
-    complete (written under a temporary name, then renamed).
+    into `path` as it is done; `attrs` are added to the file's, `coords` are scalar coordinates.
+    The file appears only when complete (written under a temporary name, then renamed).
     """
     a, b = draws
     path = Path(path)
     started = time.perf_counter()
-    each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed)
+    each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed,
+                  coords=coords)
     with atomic_path(path) as tmp:
         first: dict[str, Any] = {}
         chunk_nfev = []
