@@ -167,6 +167,7 @@ def test_cli_runs_posterior_ensemble(tmp_path):
 
 def test_calibrate_cli_small_fit_writes_report(tmp_path):
     out = tmp_path / "cal.yaml"
+    committed = CALIBRATED.read_bytes()
     r = subprocess.run(
         [sys.executable, "-m", "sim.cli.calibrate", f"hydra.run.dir={tmp_path}",
          "~calibration.free",
@@ -176,7 +177,24 @@ def test_calibrate_cli_small_fit_writes_report(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "synthetic_deaths_2017" in r.stdout and "rel. error" in r.stdout
-    for name in ("fit_table.md", "fit_table.csv", "fit.png", "fit.yaml", "calibrated.yaml"):
+    for name in ("fit_table.md", "fit_table.csv", "fit.png", "fit.yaml", "calibrated.yaml",
+                 "fentsim-calibrate.log"):
         assert (tmp_path / name).is_file(), name
+    assert "rel. error" in (tmp_path / "fentsim-calibrate.log").read_text()  # progress is logged
     written = yaml.safe_load(out.read_text())
     assert list(written) == ModelParameters.names()
+    assert f"wrote the calibrated baseline to {out}" in r.stdout
+    assert CALIBRATED.read_bytes() == committed  # the packaged baseline is never replaced unasked
+
+
+def test_calibration_replaces_tracked_files_only_when_promoted():
+    from sim.cli.calibrate import PROMOTED, targets_of
+    from sim.calibrate.fit import calibration_options
+
+    default = calibration_options({})
+    assert targets_of(default, "params_file") == [] and targets_of(default, "posterior_file") == []
+    promoted = calibration_options({"promote": True, "posterior_file": "/tmp/p.csv"})
+    assert targets_of(promoted, "params_file") == [CALIBRATED.resolve()] == [PROMOTED["params_file"]]
+    assert targets_of(promoted, "posterior_file") == [PROMOTED["posterior_file"], Path("/tmp/p.csv")]
+    with pytest.raises(InputError, match="calibration.promote: value 'yes' not allowed"):
+        calibration_options({"promote": "yes"})

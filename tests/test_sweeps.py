@@ -3,6 +3,7 @@ missing or failed jobs; figures from a sweep dataset; experiments found from any
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,8 +150,11 @@ def test_combine_two_swept_keys_on_a_grid(joblib_sweep, tmp_path):
         shutil.copytree(src / "0", job)
         (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     ds, report = combine_sweep(sweep, expected)
-    assert ds.deaths_overdose.dims[:2] == ("scenario", "levers.naloxone_kits.level")
-    assert list(ds["levers.naloxone_kits.level"].values) == [2, 3]
+    # dimension names are Python identifiers; sweep_dims maps them back to the override keys
+    assert ds.deaths_overdose.dims[:2] == ("scenario", "levers_naloxone_kits_level")
+    assert list(ds.levers_naloxone_kits_level.values) == [2, 3]
+    assert json.loads(ds.attrs["sweep_dims"])["levers_naloxone_kits_level"] == \
+        "levers.naloxone_kits.level"
     assert [j.status for j in report.jobs] == ["ok", "ok", "missing", "missing"]
     assert np.isnan(ds.deaths_overdose.sel(scenario="naloxone_up")).all()
 

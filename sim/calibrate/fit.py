@@ -33,12 +33,12 @@ from sim.calibrate.targets import TargetSet, model_outputs, residuals
 
 CALIBRATION_KEYS = ("free", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
                     "rtol", "params_file", "ensemble", "walkers", "steps", "burn", "thin", "posterior_file",
-                    "init_scatter")
+                    "init_scatter", "promote")
 DEFAULTS: dict[str, Any] = {"seed": 0, "global_samples": 512, "starts": 4, "max_nfev": 60,
                             "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6, "params_file": None,
                             "ensemble": False,
                             "walkers": 64, "steps": 300, "burn": 100, "thin": 25,
-                            "posterior_file": None, "init_scatter": 0.01}
+                            "posterior_file": None, "init_scatter": 0.01, "promote": False}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a batch the solver could not integrate
 
 
@@ -119,6 +119,9 @@ def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if opts["burn"] >= opts["steps"] and opts["ensemble"]:
         raise InputError(f"calibration.burn: value {opts['burn']} not allowed; allowed: < steps "
                          f"({opts['steps']})")
+    if not isinstance(opts["promote"], bool):
+        raise InputError(f"calibration.promote: value {opts['promote']!r} not allowed; allowed: "
+                         f"true (replace the packaged baseline) or false")
     if opts["thin"] < 1:
         raise InputError(f"calibration.thin: value {opts['thin']} not allowed; allowed: >= 1")
     rtol = opts["rtol"]

@@ -1,15 +1,20 @@
 """`fentsim-calibrate`: fit the baseline to the targets (and sample a posterior ensemble).
 
 A Hydra app sharing the config groups of `fentsim` (params, solver, targets) plus `calibration`.
-Writes `calibration.params_file` (the calibrated baseline, all parameters), and into Hydra's output
-dir the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and fit.yaml.  With
-`calibration.ensemble=true` it also writes `calibration.posterior_file` (emcee draws).
+Writes into its run folder (Hydra's output dir) the calibrated baseline (calibrated.yaml, all
+parameters), the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and
+fit.yaml; with `calibration.ensemble=true` also posterior_draws.csv (emcee draws).  Tracked files
+are replaced only when asked: `calibration.promote=true` replaces the packaged baseline
+(sim/configs/params/calibrated.yaml, and sim/data/posterior_draws.csv with the ensemble) and says
+what it replaced; `calibration.params_file=PATH` / `calibration.posterior_file=PATH` copy there.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import platform
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -27,25 +32,47 @@ from sim.cli.main import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
+from sim.results.io import write_text_atomic
 from sim.results.provenance import git_commit
 from sim.calibrate.report import plot_fit
 from sim.engine.solver import SolverSettings
 from sim.calibrate.targets import fit_rows, format_table, load_targets
 
-REPO = paths.REPO_ROOT
 SECTIONS = ("params", "solver", "targets", "calibration", "report")
+PROMOTED = {"params_file": paths.CONFIG_DIR / "params" / "calibrated.yaml",
+            "posterior_file": paths.DATA_DIR / "posterior_draws.csv"}
+logger = logging.getLogger(__name__)
+log = logger.info
 
 
-def repo_path(value: Any, key: str) -> Path:
-    """A repo-relative (or absolute) output path from the config."""
+def output_path(value: Any, key: str) -> Path:
+    """An output path from the config (relative to the working directory)."""
     if not isinstance(value, str) or not value:
-        raise InputError(f"calibration.{key}: value {value!r} not allowed; allowed: a file path")
-    path = Path(value)
-    return path if path.is_absolute() else REPO / path
+        raise InputError(f"calibration.{key}: value {value!r} not allowed; allowed: a file path "
+                         f"or null")
+    return Path(value).expanduser().resolve()
 
 
-def log(message: str) -> None:
-    print(f"[calibrate] {message}", flush=True)
+def targets_of(opts: dict[str, Any], key: str) -> list[Path]:
+    """Where a copy of an output goes besides the run folder: the packaged file (promote) and/or
+    an explicit path; [] by default."""
+    out = [PROMOTED[key]] if opts["promote"] else []
+    if opts[key] is not None:
+        path = output_path(opts[key], key)
+        out += [path] if path not in out else []
+    return out
+
+
+def replace_file(path: Path, text: str, what: str) -> None:
+    """Write `text` to `path` and log what it replaced (the old file's recorded cost, if any)."""
+    old = path.read_text() if path.is_file() else None
+    write_text_atomic(text, path)
+    if old is None:
+        log(f"wrote {what} to {path}")
+        return
+    cost = re.search(r"cost ([0-9.eE+-]+)", old)
+    log(f"replaced {what} {path}" + (f" (its cost was {cost.group(1)})" if cost else "")
+        + ("; identical" if old == text else ""))
 
 
 def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -61,7 +88,8 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     free_cfg = calib.pop("free", None)
     opts = calibration_options(calib)
     report = dict(cfg.get("report") or {})
-    reject_unknown_keys("report", report, ("plot_years", "write_params"))
+    reject_unknown_keys("report", report, ("plot_years",))
+    copies = {key: targets_of(opts, key) for key in PROMOTED}
     levers = LeverSet.from_mapping({})
     problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
     log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
@@ -70,8 +98,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     calibrated = base.replace(**result.values)
     outputs = problem.outputs(result.z[None])
     rows = fit_rows(targets, outputs, problem.settings.years)
-    table = format_table(rows)
-    print(table)
+    log("\n" + format_table(rows))
     log(f"best cost {result.cost:.4g}; {result.model_runs} batched model runs "
         f"({problem.n_draws_run} draws) in {result.seconds:.1f} s")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,11 +125,8 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
               f"Units, bounds and sources: `fentsim-doc` or sim/model/parameters.py.")
     text = params_yaml(calibrated, header)
     (out_dir / "calibrated.yaml").write_text(text)
-    if report.get("write_params", True) and opts["params_file"]:
-        path = repo_path(opts["params_file"], "params_file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        log(f"wrote {path}")
+    for path in copies["params_file"]:
+        replace_file(path, text, "the calibrated baseline")
     if opts["ensemble"]:
         post = sample_posterior(problem, result.z, opts, progress=log)
         log(f"posterior: {len(post.draws)} draws, acceptance {post.acceptance:.2f}, "
@@ -110,20 +134,22 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         head = {"fentsim posterior draws": "emcee affine-invariant ensemble sampler",
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 "acceptance": round(post.acceptance, 3),
-                "regenerate": "fentsim-calibrate calibration.ensemble=true",
+                "regenerate": "fentsim-calibrate calibration.ensemble=true calibration.promote=true",
                 "other parameters": "from the params config of the run (calibrated baseline)"}
         text = posterior_csv(post, head)
         (out_dir / "posterior_draws.csv").write_text(text)
-        path = repo_path(opts["posterior_file"], "posterior_file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        log(f"wrote {path}")
+        for path in copies["posterior_file"]:
+            replace_file(path, text, "the posterior draws")
         summary["posterior"] = {"draws": len(post.draws), "acceptance": post.acceptance,
                                 "seconds": round(post.seconds, 1), **post.info}
     (out_dir / "fit.yaml").write_text(yaml.safe_dump(
         {**summary, "git_commit": git_commit(), "python": platform.python_version(),
          "written": time.strftime("%Y-%m-%d %H:%M:%S")}, sort_keys=False))
-    log(f"wrote fit report to {out_dir} ({png.name}, fit_table.md, fit_table.csv, fit.yaml)")
+    log(f"wrote the calibrated params and fit report to {out_dir} (calibrated.yaml, {png.name}, "
+        f"fit_table.md, fit_table.csv, fit.yaml"
+        + (", posterior_draws.csv)" if opts["ensemble"] else ")")
+        + ("" if any(copies.values()) else "; nothing else replaced (calibration.promote=true "
+                                               "replaces the packaged baseline)"))
     return summary
 
 

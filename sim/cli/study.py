@@ -35,8 +35,7 @@ def _app(prog: str, steps: tuple[str, ...] | None) -> Callable[[], None]:
         with user_errors(prog):
             np.seterr(all="ignore")
             out = Path(HydraConfig.get().runtime.output_dir)
-            run_study(plain_config(cfg), out, steps and (*steps, "report"),
-                      log=lambda m: print(f"[{prog}] {m}", flush=True))
+            run_study(plain_config(cfg), out, steps and (*steps, "report"))
 
     main.__doc__ = f"{prog}: {'all steps' if steps is None else steps[0]} of the study"
     return main

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -80,8 +81,12 @@ def posterior_draws(ensemble: Mapping[str, Any]) -> tuple[list[str], np.ndarray]
 
 
 def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Path]:
-    """Validate everything first, then run `steps` (default: study.steps) and write the outputs."""
+              log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Validate everything first, then run `steps` (default: study.steps) and write the outputs.
+
+    Progress goes to `log` (default: this module's logger, which the commands write to the
+    console and to the run's log file)."""
+    log = log or logging.getLogger(__name__).info
     reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
     opts = study_options(cfg)
     steps = list(steps or opts["steps"])

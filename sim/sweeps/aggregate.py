@@ -2,8 +2,10 @@
 
 A sweep directory (Hydra multirun) holds one folder per job, each with `.hydra/overrides.yaml`
 (the job's overrides, written when the job starts) and, if the job finished, its result file.  The
-combined dataset has one dimension per swept key (e.g. `scenario`, `scenario.intensity`,
-`levers.naloxone_kits.level`) in front of the result's own dimensions (draw, year, time, ...).
+combined dataset has one dimension per swept key in front of the result's own dimensions (draw,
+year, time, ...), named as a Python identifier (`sim.compose.dimension_name`: `scenario`,
+`scenario_intensity`, `levers_naloxone_kits_level`); the attribute `sweep_dims` maps each back to
+its override key.
 Cells whose job is missing or failed hold NaN and are named in `job_status`.
 
 The expected jobs (from `multirun.yaml`) are worked out by the caller (the CLI, which may use
@@ -25,6 +27,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from sim.compose import dimension_name
 from sim.errors import InputError
 from sim.results.io import ENGINE, open_result
 
@@ -392,6 +395,7 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
                 seen.append(idx[i])
         levels.append(seen)
     shape = tuple(len(v) for v in levels)
+    dims = tuple(dimension_name(k) for k in keys)
     positions = {idx: tuple(_position(levels[i], v) for i, v in enumerate(idx)) for idx in records}
 
     data_vars = {}
@@ -399,7 +403,7 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
         full = np.full(shape + var.shape, np.nan, dtype=float)
         for idx, ds in datasets.items():
             full[positions[idx]] = ds[name].values
-        data_vars[name] = xr.Variable(tuple(keys) + var.dims, full, attrs=dict(var.attrs))
+        data_vars[name] = xr.Variable(dims + var.dims, full, attrs=dict(var.attrs))
     status = np.full(shape, "missing", dtype=object)
     reason = np.full(shape, "", dtype=object)
     job_dir = np.full(shape, "", dtype=object)
@@ -412,7 +416,6 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
         if idx in datasets:
             job_config[pos] = str(datasets[idx].attrs.get("config", ""))
             job_commit[pos] = str(datasets[idx].attrs.get("git_commit", ""))
-    dims = tuple(keys)
     data_vars["job_status"] = xr.Variable(dims, status, attrs={
         "units": "1", "long_name": "status of the job for this cell: ok, failed or missing"})
     data_vars["job_reason"] = xr.Variable(dims, reason, attrs={
@@ -425,9 +428,9 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
         "units": "1", "long_name": "git commit the job ran at"})
 
     coords = {name: ref[name].variable for name in ref.coords}
-    for key, values in zip(keys, levels):
-        coords[key] = xr.Variable((key,), _coordinate(values),
-                                  attrs={"long_name": f"swept override {key}", "units": "1"})
+    for key, dim, values in zip(keys, dims, levels):
+        coords[dim] = xr.Variable((dim,), _coordinate(values),
+                                  attrs={"long_name": f"swept override {key}", "override": key})
     ds = xr.Dataset(data_vars, coords=coords)
     n_ok = sum(1 for r in records.values() if r.status == "ok")
     ds.attrs = {
@@ -435,6 +438,7 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
         "Conventions": "CF-1.11",
         "sweep_dir": str(sweep_dir),
         "sweep_keys": json.dumps(keys),
+        "sweep_dims": json.dumps(dict(zip(dims, keys))),
         "jobs_expected": len(records),
         "jobs_combined": n_ok,
         "jobs_missing_or_failed": len(records) - n_ok,

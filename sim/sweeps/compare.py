@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from sim.compose import dimension_name
 from sim.errors import InputError
 from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
@@ -46,7 +47,8 @@ def sweep_dims(ds: xr.Dataset) -> list[str]:
 
 
 def parse_selection(items: Sequence[str]) -> dict[str, Any]:
-    """['scenario=baseline', 'scenario.intensity=1'] -> {'scenario': 'baseline', ...}."""
+    """['scenario=baseline', 'scenario.intensity=1'] -> {'scenario': 'baseline', ...} (a key may
+    be the override key or its dimension name, `scenario_intensity`)."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -65,6 +67,7 @@ def select(ds: xr.Dataset, selection: Mapping[str, Any], label: str = "selection
         return ds
     picks = {}
     for key, value in selection.items():
+        key = key if key in ds.dims else dimension_name(key)  # scenario.intensity -> scenario_intensity
         if key not in ds.dims:
             allowed = ", ".join(sweep_dims(ds)) or "none (not a sweep dataset)"
             raise InputError(f"{label}.{key}: not a dimension of the dataset; allowed: {allowed}")
