@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import xarray as xr
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -104,7 +106,12 @@ def test_model_doc_lists_everything(tmp_path):
     from sim.model.parameters import ModelParameters
     from sim.model.levers import LEVER_SPECS
     for name in ModelParameters.names() + list(LEVER_SPECS) + ["untreated", "cum_seized"]:
-        assert f"| {name} |" in proc.stdout, name
+        assert re.search(rf"^\| {name} +\|", proc.stdout, re.M), name
+    # the value runs use (calibrated) next to the literature value
+    row = re.search(r"^\| fentanyl_incidence_multiplier +\| ([^|]+)\| ([^|]+)\|", proc.stdout, re.M)
+    calibrated = yaml.safe_load((CONFIGS / "params" / "calibrated.yaml").read_text())
+    assert float(row.group(1)) == pytest.approx(calibrated["fentanyl_incidence_multiplier"], rel=1e-5)
+    assert float(row.group(2)) == ModelParameters().fentanyl_incidence_multiplier
 
 
 def group_options(group: str) -> list[str]:

@@ -154,11 +154,18 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="calibrate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> None:
     """fentsim-calibrate: fit the baseline to the targets; write params and a fit report."""
     with user_errors("fentsim-calibrate"):
         np.seterr(all="ignore")
         run_calibration(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+
+
+def main() -> None:
+    """Entry point of `fentsim-calibrate` (short --help, one-line errors: sim/cli/app.py)."""
+    from sim.cli.app import run_app
+
+    run_app(app, "fentsim-calibrate")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ from sim.results.io import open_result, write_dataset, write_text_atomic
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="fentsim-compare",
-        description="Deaths averted by A relative to B over a window (median and 90%% interval over "
-                    "paired draws), relative change, change in seizures and supply.")
+        description="Deaths averted by A relative to B over a window (median and 90% interval over "
+                    "paired draws), relative change, change in seizures and supply.",
+        epilog="examples: fentsim-compare sweep.nc --baseline scenario=baseline;  "
+               "fentsim-compare A.nc B.nc --window 2020 2035 --output cmp.nc --figures figs/")
     parser.add_argument("a", type=Path, help="result or sweep dataset (NetCDF) to evaluate")
     parser.add_argument("b", type=Path, nargs="?", default=None,
                         help="reference result or sweep dataset (default: A at --baseline)")

@@ -1,11 +1,15 @@
 """The model's documentation as text: stocks, flows, parameters and levers with units and sources.
 
-Run as `fentsim-doc` (or `python -m sim.cli.doc`).
+Run as `fentsim-doc` (or `python -m sim.cli.doc`).  The parameter table shows the value runs use
+(the calibrated baseline, `params=calibrated`, the default of every command) next to the
+literature value (`params=literature`, the calibration's prior centre).
 """
 
 from __future__ import annotations
 
+import argparse
 import inspect
+from collections.abc import Sequence
 from dataclasses import fields
 
 from sim.model import flows as model
@@ -13,6 +17,8 @@ from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import OUTPUT_VARIABLES
 from sim.model.state import STOCKS
+from sim.compose import compose
+from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "fentanyl_share", "capacity_change", "mail_fraction",
                   "interdiction_index", "seizure_probability", "transit_time",
@@ -21,36 +27,56 @@ FLOW_FUNCTIONS = ("us_population", "fentanyl_share", "capacity_change", "mail_fr
                   "evaluate", "initial_state")
 
 
-def model_doc() -> str:
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def model_doc(params: str = "calibrated") -> str:
     """Markdown tables of every stock, flow, parameter, lever and output variable."""
+    used = compose("config", [f"params={params}"])["params"]
+    md = {"markdown": True, "align": "left"}
     out = ["# fentsim model reference", "", "## Stocks", "",
-           "| stock | dims | units | meaning |", "|---|---|---|---|"]
-    out += [f"| {s.name} | {', '.join(s.dims) or '-'} | {s.units} | {s.doc} |" for s in STOCKS]
-    out += ["", "## Flows and auxiliaries (sim/model/flows.py, one draw; every engine evaluates these)", "", "| function | definition |", "|---|---|"]
-    for name in FLOW_FUNCTIONS:
-        doc = inspect.getdoc(getattr(model, name)) or ""
-        out.append(f"| {name} | {' '.join(doc.split())} |")
-    out += ["", "## Parameters", "",
-            "| parameter | default | units | bounds | meaning | source |", "|---|---|---|---|---|---|"]
-    for f in fields(ModelParameters):
-        m = f.metadata
-        out.append(f"| {f.name} | {f.default:g} | {m['units']} | [{m['bounds'][0]:g}, "
-                   f"{m['bounds'][1]:g}] | {m['doc']} | {m['source']} |")
-    out += ["", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
-            "| lever | units | bounds | history (year: value) | meaning | source |",
-            "|---|---|---|---|---|---|"]
-    for spec in LEVER_SPECS.values():
-        hist = ", ".join(f"{y:g}: {v:g}" for y, v in spec.history)
-        out.append(f"| {spec.name} | {spec.units} | [{spec.bounds[0]:g}, {spec.bounds[1]:g}] | "
-                   f"{hist} | {spec.doc} | {spec.source} |")
-    out += ["", "## Output variables", "", "| variable | units | meaning |", "|---|---|---|"]
-    out += [f"| {k} | {u} | {d} |" for k, (u, d) in OUTPUT_VARIABLES.items()]
+           table(["stock", "dims", "units", "meaning"],
+                 [[s.name, ", ".join(s.dims) or "-", s.units, s.doc] for s in STOCKS], **md),
+           "", "## Flows and auxiliaries (sim/model/flows.py, one draw; every engine evaluates these)", "",
+           table(["function", "definition"],
+                 [[name, " ".join((inspect.getdoc(getattr(model, name)) or "").split())]
+                  for name in FLOW_FUNCTIONS], **md),
+           "", "## Parameters", "",
+           f"`{params}` is the value every run uses (`params={params}`, the calibrated baseline "
+           f"unless chosen otherwise); `literature` is the published or assumed value, the "
+           f"centre of the calibration's prior (`params=literature`).", "",
+           table(["parameter", params, "literature", "units", "bounds", "meaning", "source"],
+                 [[f.name, _g(float(used.get(f.name, f.default))), _g(f.default),
+                   f.metadata["units"], f"[{_g(f.metadata['bounds'][0])}, "
+                   f"{_g(f.metadata['bounds'][1])}]", f.metadata["doc"], f.metadata["source"]]
+                  for f in fields(ModelParameters)], **md),
+           "", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
+           table(["lever", "units", "bounds", "history (year: value)", "meaning", "source"],
+                 [[spec.name, spec.units, f"[{_g(spec.bounds[0])}, {_g(spec.bounds[1])}]",
+                   ", ".join(f"{y:g}: {v:g}" for y, v in spec.history), spec.doc, spec.source]
+                  for spec in LEVER_SPECS.values()], **md),
+           "", "## Output variables", "",
+           table(["variable", "units", "meaning"],
+                 [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()], **md)]
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Print the model reference."""
-    print(model_doc(), end="")
+    parser = argparse.ArgumentParser(
+        prog="fentsim-doc",
+        description="Print the model reference as Markdown: every stock, flow, parameter (the "
+                    "value runs use next to the literature value, units, bounds, source), lever "
+                    "and output variable.",
+        epilog="example: fentsim-doc > model.md;  fentsim-doc --params calibrated_both")
+    parser.add_argument("--params", default="calibrated", metavar="NAME",
+                        help="parameter set shown as the value runs use (default calibrated)")
+    args = parser.parse_args(argv)
+    from sim.cli.main import user_errors
+
+    with user_errors("fentsim-doc"):
+        print(model_doc(args.params), end="")
 
 
 if __name__ == "__main__":

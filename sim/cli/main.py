@@ -216,23 +216,12 @@ def app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Entry point of `fentsim`: the Hydra app, with Hydra's own errors made one line.
+    """Entry point of `fentsim`: the Hydra app with a short --help and one-line errors
+    (sim/cli/app.py: Hydra runs with HYDRA_FULL_ERROR=1 and its errors are caught there; the
+    user's own choice is kept in FENTSIM_DEBUG)."""
+    from sim.cli.app import run_app
 
-    Hydra prints composition errors (unknown override key, unknown config option, bad override
-    syntax) over several lines unless HYDRA_FULL_ERROR=1; so the app runs with HYDRA_FULL_ERROR=1
-    and the errors are caught here.  The user's own choice is kept in FENTSIM_DEBUG.
-    """
-    debug = debug_requested()
-    os.environ[DEBUG_ENV] = "1" if debug else "0"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        app()
-    except (ConfigCompositionException, MissingConfigException, OverrideParseException,
-            OmegaConfBaseException) as exc:
-        if debug:
-            raise
-        print(f"fentsim: error: {hydra_error_line(exc)}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+    run_app(app, "fentsim")
 
 
 if __name__ == "__main__":

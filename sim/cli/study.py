@@ -38,7 +38,14 @@ def _app(prog: str, steps: tuple[str, ...] | None) -> Callable[[], None]:
             run_study(plain_config(cfg), out, steps and (*steps, "report"))
 
     main.__doc__ = f"{prog}: {'all steps' if steps is None else steps[0]} of the study"
-    return main
+
+    def entry() -> None:
+        from sim.cli.app import run_app  # short --help, one-line errors
+
+        run_app(main, prog)
+
+    entry.__doc__ = main.__doc__
+    return entry
 
 
 main = _app("fentsim-study", None)
