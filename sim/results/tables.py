@@ -1,9 +1,11 @@
 """The one table formatter of the project: plain text for the console, Markdown for reports.
 
 Every table fentsim prints or writes (run summaries, comparisons, calibration fits, study reports,
-the model reference) goes through `table`, which hands the layout to `tabulate`.  Cells are given
-as already formatted strings (numbers are never re-parsed), so each caller keeps its own number
-format; columns are right-aligned unless `align` says otherwise.
+the model reference) goes through `table`.  Plain tables are laid out by `tabulate` (aligned
+columns under a rule of dashes); Markdown tables are written compactly (`| a | b |`, alignment in
+the rule), so report files stay small and diff well.  Cells are given as already formatted
+strings (numbers are never re-parsed), so each caller keeps its own number format; columns are
+right-aligned unless `align` says otherwise.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-PLAIN = "simple"     # header, dashes, columns separated by two spaces
-MARKDOWN = "github"  # | a | b | with a |---| rule
+PLAIN = "simple"     # tabulate's format: header, dashes, columns separated by two spaces
+RULE = {"left": "---", "right": "--:", "center": ":-:"}
 
 
 def _cell(value: Any, markdown: bool) -> str:
@@ -35,5 +37,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: boo
     aligns = [align] * len(header) if isinstance(align, str) else list(align)
     if len(aligns) != len(header):
         raise ValueError(f"align: {len(aligns)} value(s) for {len(header)} column(s)")
-    return tabulate(body, headers=header, tablefmt=MARKDOWN if markdown else PLAIN,
-                    disable_numparse=True, colalign=aligns)
+    if markdown:
+        return "\n".join("| " + " | ".join(row) + " |"
+                         for row in [header, [RULE[a] for a in aligns], *body])
+    return tabulate(body, headers=header, tablefmt=PLAIN, disable_numparse=True, colalign=aligns)
