@@ -223,8 +223,9 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
                                 for k, v in swept.items())]
         cfg = config(experiment=experiment, overrides=cell_texts, **kwargs)
         cells[index] = run_config(cfg, swept=swept, command=_command(cell_texts))
-    joined = xr.combine_nested(cells.tolist(), concat_dim=[dimension_name(k) for k in keys],
-                               combine_attrs="drop_conflicts")
+    dims = [dimension_name(k) for k in keys]
+    joined = xr.combine_nested(cells.tolist(), concat_dim=dims, combine_attrs="drop_conflicts")
+    joined = joined.transpose(*dims, ...)  # the swept dimensions first, as in sweep.nc
     joined.attrs["sweep_keys"] = json.dumps(keys)
     joined.attrs["sweep_dims"] = json.dumps({dimension_name(k): k for k in keys})
     return joined

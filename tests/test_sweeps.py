@@ -180,3 +180,18 @@ def test_expected_jobs_from_multirun_config():
     assert jobs[0] == ["scenario=baseline", "scenario.intensity=1", "levers.naloxone_kits.level=2",
                        "solver.end_year=2022"]
     assert jobs[-1][:3] == ["scenario=both", "scenario.intensity=2", "levers.naloxone_kits.level=3"]
+
+
+def test_job_results_combine_in_xarray_without_preprocess(joblib_sweep):
+    """Each result.nc carries its scenario as a scalar coordinate and decimal-year time, so plain
+    xarray joins the job files (as open_mfdataset(combine="nested") would) into sweep.nc's data."""
+    proc, sweep = joblib_sweep
+    assert proc.returncode == 0, proc.stderr
+    jobs = [xr.open_dataset(sweep / str(i) / "result.nc", engine=ENGINE) for i in (0, 1)]
+    joined = xr.combine_nested(jobs, concat_dim="scenario", combine_attrs="drop_conflicts")
+    combined = load(sweep / "sweep.nc")
+    assert list(joined.scenario.values) == ["baseline", "naloxone_up"]
+    np.testing.assert_array_equal(joined.deaths_overdose.values, combined.deaths_overdose.values)
+    assert joined.time.dtype == float and joined.fentanyl_share.sel(time=2017.5).sizes["scenario"] == 2
+    assert "history" in combined.attrs and "history" in jobs[0].attrs
+    assert combined.deaths_overdose.attrs["units"] == "count/yr"

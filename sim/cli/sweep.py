@@ -69,6 +69,10 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
         print(rep.text())
         return not rep.problems
     ds, rep = combine_cells(survey)
+    from sim.api import history_line  # local: sim.api is only needed once a sweep is combined
+
+    ds.attrs["history"] = history_line(f"fentsim-aggregate {sweep_dir} (jobs combined over "
+                                       f"{', '.join(survey.keys) or 'no swept key'})")
     rep.output = write_dataset(ds, output)
     print(rep.text())
     if report:

@@ -50,19 +50,18 @@ OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
 
 
 # units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
-# (UDUNITS-2) units written in the `units` attribute; the readable form stays in `units_label`.
+# (UDUNITS-2) units written in the `units` attribute: `count` (UDUNITS' dimensionless count), so
+# xarray's plots label deaths "[count/yr]"; the readable form stays in `units_label`.
 CF_UNITS: dict[str, str] = {
-    "deaths/yr": "1/yr",
-    "persons/yr": "1/yr",
-    "persons": "1",
+    "deaths/yr": "count/yr",
+    "persons/yr": "count/yr",
+    "persons": "count",
     "deaths per 100000 persons per yr": "1e-5/yr",
 }
-# The time coordinate holds decimal years (2017.5 = mid-2017) and is written as CF time: years of
-# 365 days since year 0 in the 365-day calendar, so the stored numbers are the decimal years
-# themselves.  sim.results.io.open_result keeps them as numbers; a plain xr.open_dataset decodes them to
-# cftime.DatetimeNoLeap dates (pass decode_times=False to keep the numbers).
-TIME_UNITS = "common_years since 0000-01-01 00:00:00"
-TIME_CALENDAR = "noleap"
+# The time coordinate holds decimal years (2017.5 = mid-2017) with units "year" (no "since"), so
+# no reader decodes it to dates: `xr.open_dataset(path).sel(time=2017.5)` works as is.  (The one
+# knowing departure from CF, which wants "<unit> since <epoch>" on a time axis.)
+TIME_UNITS = "year"
 
 
 def cf_units(units: str) -> str:
@@ -82,9 +81,8 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
     if "year" in ds.coords:
         ds["year"].attrs.update(units="1", long_name="calendar year (or federal fiscal year for *_fy)")
     if "time" in ds.coords:
-        ds["time"].attrs.update(units=TIME_UNITS, calendar=TIME_CALENDAR, standard_name="time",
-                                axis="T", long_name="time in decimal years (2010.0 = 1 Jan 2010; "
-                                                    "365-day years)")
+        ds["time"].attrs.update(units=TIME_UNITS, standard_name="time", axis="T",
+                                long_name="time in decimal years (2010.0 = 1 Jan 2010; 365-day years)")
     if "draw" in ds.coords:
         ds["draw"].attrs.update(units="1", long_name="parameter draw index")
     for name, long_name in (("source", "fentanyl source country or group"),

@@ -122,8 +122,9 @@ def _load_with_cached_lookups(path: Path) -> xr.Dataset:
 def open_result(path: str | os.PathLike) -> xr.Dataset:
     """Load a result file fully into memory; a missing or unreadable file is an InputError.
 
-    `time` stays in decimal years (decode_times=False): the file stores them as CF time in
-    'common_years since 0000-01-01' (365-day calendar), which are the same numbers.
+    `time` stays in decimal years: files store them with units "year" (no reference date, so
+    no reader decodes them); decode_times=False keeps files written before that (CF time in
+    'common_years since 0000-01-01') in decimal years too.
     """
     path = Path(path)
     if not path.is_file():
