@@ -86,3 +86,19 @@ def test_study_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
     assert res.stderr.strip().splitlines() == [
         res.stderr.strip()] and "study.outcome.variable: value 'deaths' not allowed" in res.stderr
     assert not list(out.glob("*.nc")) and not (out / "study_config.yaml").exists()
+
+
+def test_figures_read_well(study_dir, monkeypatch):
+    """frontier: supply and demand apart, log axes with thousands separators; sensitivity: ST and
+    S1 in separate panels (whiskers never cross the other index's bar)."""
+    import sim.study.report as report
+    from sim.results.io import open_result
+
+    monkeypatch.setattr(report, "_save", lambda fig, path: fig)
+    fig = report.plot_frontier(open_result(study_dir / "funding.nc"), "unused.png")
+    supply, demand = fig.axes
+    assert supply.get_yscale() == demand.get_yscale() == supply.get_xscale() == "log"
+    assert [t.get_text() for t in supply.get_xticklabels()] == ["100", "1,000"]
+    assert {t.get_text() for t in supply.get_legend().get_texts()} == {"interdiction_land"}
+    fig = report.plot_sensitivity(open_result(study_dir / "sensitivity.nc"), "unused.png")
+    assert [ax.get_title() for ax in fig.axes] == ["total effect (ST)", "first order (S1)"]

@@ -19,6 +19,8 @@ import yaml
 from sim.sweeps.compare import write_text_atomic
 from sim.errors import InputError
 from sim.results.io import open_result
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
 from sim.sweeps.plots import _save, plt
 from sim.results.summary import interval_text
 from sim.results.tables import table
@@ -28,45 +30,74 @@ SIDE_COLOURS = {"supply": ("#b2182b", "#d6604d", "#f4a582", "#e08214", "#8c510a"
                 "demand": ("#2166ac", "#4393c3", "#92c5de", "#1b7837", "#5aae61")}
 
 
+def _outcome_words(ds: xr.Dataset) -> str:
+    """'cumulative deaths_overdose 2020-2030 (deaths)' -> 'overdose deaths 2020-2030'."""
+    text = str(ds.attrs.get("outcome", "deaths")).replace("cumulative ", "").split(" (")[0]
+    for name, words in (("deaths_overdose", "overdose deaths"), ("deaths_synthetic",
+                        "synthetic-opioid deaths"), ("deaths_fentanyl", "fentanyl-involved deaths"),
+                        ("deaths_heroin", "heroin-involved deaths")):
+        text = text.replace(name, words)
+    return text
+
+
 def plot_sensitivity(ds: xr.Dataset, path: str | os.PathLike, top: int = 20) -> Path:
-    """Horizontal bars of total and first-order Sobol indices (95% CIs), top factors by ST."""
+    """Total (ST) and first-order (S1) Sobol indices with 95% intervals, side by side (one panel
+    each, so no whisker crosses another bar), top factors by ST."""
     order = np.argsort(-np.nan_to_num(ds["ST"].values))[:top][::-1]
     names = [f"{ds['factor'].values[i]}{' (lever)' if ds['factor_kind'].values[i] == 'lever' else ''}"
              for i in order]
     y = np.arange(len(order))
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(order) + 1.5))
-    ax.barh(y + 0.2, ds["ST"].values[order], 0.4, xerr=ds["ST_conf"].values[order],
-            label="total (ST)", color="#4393c3")
-    ax.barh(y - 0.2, ds["S1"].values[order], 0.4, xerr=ds["S1_conf"].values[order],
-            label="first order (S1)", color="#f4a582")
-    ax.set_yticks(y, names, fontsize=8)
-    ax.set_xlabel("Sobol index (1), bars: 95% bootstrap CI")
-    ax.set_title(f"Sensitivity of {ds.attrs.get('outcome', '')}", fontsize=9)
-    ax.axvline(0, color="k", lw=0.5)
-    ax.legend(fontsize=8, loc="lower right")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.3 * len(order) + 1.8), sharey=True, sharex=True)
+    for ax, (key, label, colour, dark) in zip(axes, (
+            ("ST", "total effect (ST)", "#92c5de", "#2166ac"),
+            ("S1", "first order (S1)", "#f4a582", "#b2182b"))):
+        ax.barh(y, ds[key].values[order], 0.6, color=colour)
+        ax.errorbar(ds[key].values[order], y, xerr=ds[f"{key}_conf"].values[order], fmt="none",
+                    ecolor=dark, elinewidth=1.0, capsize=2.5)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("Sobol index (share of variance)")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, names, fontsize=8)
+    fig.suptitle(f"Sensitivity of {_outcome_words(ds)} to each factor: Sobol indices, whiskers "
+                 f"95% bootstrap intervals", fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_frontier(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Deaths averted against annual spending, one line per lever (median, 5-95% band)."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    used = {"supply": 0, "demand": 0}
+    """Deaths averted against annual spending, one line per lever (median, 5-95% band); supply
+    and demand levers in two panels; both axes logarithmic (values span decades)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
     x = ds["spending"].values
-    for lever in ds["lever"].values:
-        side = str(ds["lever_side"].sel(lever=lever).values)
-        colour = SIDE_COLOURS[side][used[side] % 5]
-        used[side] += 1
-        q = ds["deaths_averted_quantiles"].sel(lever=lever)
-        style = "-" if side == "supply" else "--"
-        ax.plot(x, q.sel(quantile=0.5), style, marker="o", ms=3, color=colour,
-                label=f"{lever} ({side})")
-        ax.fill_between(x, q.sel(quantile=0.05), q.sel(quantile=0.95), color=colour, alpha=0.12)
-    ax.set_xscale("log")
-    ax.set_xlabel("extra spending (million US$/yr)")
-    ax.set_ylabel(f"deaths averted {ds.attrs.get('outcome', '').replace('cumulative ', '')}")
-    ax.set_title("Supply vs demand frontier: median and 90% interval over draws", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
+    comma = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    positive = ds["deaths_averted_quantiles"].values
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    for ax, side in zip(axes, ("supply", "demand")):
+        levers = [lv for lv in ds["lever"].values if str(ds["lever_side"].sel(lever=lv).values) == side]
+        for i, lever in enumerate(levers):
+            colour = SIDE_COLOURS[side][i % 5]
+            q = ds["deaths_averted_quantiles"].sel(lever=lever)
+            ax.plot(x, q.sel(quantile=0.5), marker="o", ms=3, color=colour, label=str(lever))
+            ax.fill_between(x, q.sel(quantile=0.05), q.sel(quantile=0.95), color=colour, alpha=0.12)
+        ax.set_xscale("log")
+        ax.set_yscale("log", nonpositive="mask")
+        ax.set_xticks(x)
+        ax.xaxis.set_major_formatter(comma)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(comma)
+        ax.set_xlabel("extra spending on the lever (million US$ per year)")
+        ax.set_title(f"{side}-side levers", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(alpha=0.3)
+    if positive.size:
+        axes[0].set_ylim(max(1.0, positive.min() / 2), positive.max() * 2)
+    axes[0].set_ylabel(f"deaths averted ({_outcome_words(ds)})")
+    n = ds.sizes.get("draw", 1)
+    fig.suptitle(f"Deaths averted by each lever funded alone: median and 90% interval over {n} "
+                 f"draws (log scales; none or fewer than 1 not shown)", fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 

@@ -1,14 +1,16 @@
 """Figures (PNG, matplotlib Agg backend) from sweep datasets and comparisons.  Hydra-free.
 
-- `plot_trajectories`: annual deaths per scenario, median line and 5-95% band over draws;
-  one panel per value of the other sweep dimensions (e.g. per intensity).
-- `plot_averted`: deaths averted per scenario (lever) and intensity, median with 90% interval.
+- `plot_trajectories`: small multiples of annual deaths, one panel per scenario against the
+  baseline, one line per intensity, the 5-95% band over draws for one of them;
+- `plot_averted`: deaths averted per scenario (lever) and intensity, median with 90% interval;
+  the reference itself (zero by definition) is not drawn.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from sim.sweeps.compare import sweep_dims  # noqa: E402
+from sim.sweeps.compare import QUANTILES, sweep_dims  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.results.io import atomic_path  # noqa: E402
 
@@ -43,62 +45,101 @@ def _group_dim(dims: Sequence[str], prefer: str) -> str | None:
     return dims[0] if dims else None
 
 
-def _panels(ds: xr.Dataset, dims: Sequence[str]) -> list[dict]:
-    if not dims:
-        return [{}]
-    grids = np.meshgrid(*[ds[d].values for d in dims], indexing="ij")
-    cells = [{d: g.ravel()[i] for d, g in zip(dims, grids)} for i in range(grids[0].size)]
-    return cells[:MAX_PANELS]
+# short names in words for titles (the variables' long_names are definitions, too long for a title)
+TITLES = {"deaths_overdose": "Opioid overdose deaths", "deaths_synthetic": "Synthetic-opioid deaths",
+          "deaths_fentanyl": "Fentanyl-involved deaths", "deaths_heroin": "Heroin-involved deaths"}
+REFERENCE = "baseline"
+
+
+def title_of(ds: xr.Dataset, variable: str) -> str:
+    """A title in words for a variable, e.g. 'Opioid overdose deaths'."""
+    return TITLES.get(variable, str(ds[variable].attrs.get("long_name", variable)).split(",")[0])
+
+
+def units_of(ds: xr.Dataset, variable: str) -> str:
+    """The readable units of a variable (`units_label`, else `units`), e.g. 'deaths/yr'."""
+    attrs = ds[variable].attrs
+    return str(attrs.get("units_label", attrs.get("units", "")))
+
+
+def label_of(dim: str) -> str:
+    """A dimension as words: 'scenario_intensity' -> 'scenario intensity'."""
+    return dim.replace("_", " ")
+
+
+def _band(ax: plt.Axes, x: np.ndarray, line: xr.DataArray, color: Any, label: str,
+          band: bool, **style: Any) -> None:
+    """Median over draws as a line, and (if `band` and several draws) the 5-95% band."""
+    if "draw" in line.dims and line.sizes["draw"] > 1:
+        med = line.median("draw").values
+        if band:
+            lo, hi = line.quantile([0.05, 0.95], dim="draw").values
+            ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+    else:
+        med = np.asarray(line.values).reshape(len(x), -1)[:, 0]
+    ax.plot(x, med, color=color, label=label, **style)
 
 
 def plot_trajectories(ds: xr.Dataset, path: str | os.PathLike, variable: str = "deaths_overdose",
                       group: str = "scenario", years: Sequence[int] | None = None) -> Path:
-    """Annual `variable` per value of `group` (median, 5-95% band over draws); PNG at `path`."""
+    """Small multiples of annual `variable`: one panel per value of `group` (e.g. scenario), each
+    against the reference `baseline` (grey); within a panel one line per value of the first
+    numeric sweep dimension (e.g. intensity), the 5-95% band over draws for the middle one."""
     if variable not in ds:
         raise InputError(f"variable: {variable!r} not in the dataset")
-    dims = sweep_dims(ds)
-    gdim = _group_dim(dims, group)
-    others = [d for d in dims if d != gdim]
-    panels = _panels(ds, others)
-    ncol = min(3, len(panels))
-    nrow = int(np.ceil(len(panels) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(8.0, 5.0 * ncol), 3.8 * nrow), squeeze=False,
-                             sharey=True)
     da = ds[variable]
     if years is not None:
         da = da.sel(year=slice(int(years[0]), int(years[1])))
+    dims = sweep_dims(ds)
+    gdim = _group_dim(dims, group)
+    numeric = [d for d in dims if d != gdim and np.issubdtype(ds[d].dtype, np.number)]
+    shade = numeric[0] if numeric else None
+    rest = [d for d in dims if d not in (gdim, shade)]
+    if rest:  # further dimensions: their first value
+        da = da.isel({d: 0 for d in rest})
     x = da["year"].values
-    labels = ds[gdim].values if gdim else [None]
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
-    for ax, cell in zip(axes.ravel(), panels):
-        sub = da.sel(cell) if cell else da
-        for i, label in enumerate(labels):
-            line = sub.sel({gdim: label}) if gdim else sub
-            if "draw" in line.dims:
-                if np.all(np.isnan(line.values)):
-                    continue
-                med = line.median("draw").values
-                lo = line.quantile(0.05, dim="draw").values
-                hi = line.quantile(0.95, dim="draw").values
-            else:
-                med = lo = hi = line.values
-            color = colors[i % 10]
-            ax.plot(x, med, color=color, lw=1.6, label=str(label) if label is not None else variable)
-            if line.sizes.get("draw", 1) > 1:
-                ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
-        ax.set_title(", ".join(f"{k}={v}" for k, v in cell.items()) or variable, fontsize=9)
-        ax.set_xlabel("year")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=6))
+    groups = [str(v) for v in ds[gdim].values] if gdim else [None]
+    reference = REFERENCE if REFERENCE in groups and len(groups) > 1 else None
+    panels = [g for g in groups if g != reference][:MAX_PANELS * 2]
+    shades = list(ds[shade].values) if shade else [None]
+    middle = shades[len(shades) // 2] if 1.0 not in shades else 1.0
+    cmap = plt.get_cmap("viridis")
+    colors = {v: cmap(0.15 + 0.7 * i / max(len(shades) - 1, 1)) for i, v in enumerate(shades)}
+    ncol = min(3, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.1 * nrow + 0.8), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax, g in zip(axes.ravel(), panels):
+        sub = da.sel({gdim: g}) if gdim else da
+        if reference is not None:
+            ref = da.sel({gdim: reference})
+            ref = ref.sel({shade: middle}) if shade else ref
+            _band(ax, x, ref, "0.55", f"{reference}", True, lw=1.4, ls="--")
+        for v in shades:
+            line = sub.sel({shade: v}) if shade else sub
+            if np.all(np.isnan(line.values)):
+                continue
+            name = f"{label_of(shade)} {v:g}" if shade else (g or variable)
+            _band(ax, x, line, colors[v] if shade else "C0", name, v == middle, lw=1.8)
+        ax.set_title(g or title_of(ds, variable), fontsize=10)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    axes[0, 0].set_ylabel(f"{variable} ({ds[variable].attrs.get('units_label', ds[variable].attrs.get('units', ''))})")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(units_of(ds, variable).replace("/yr", " per year"))
+    for ax in axes[-1, :]:
+        ax.set_xlabel("year")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     n = ds.sizes.get("draw", 1)
-    axes[0, 0].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    fig.suptitle(f"{ds[variable].attrs.get('long_name', variable)}: median"
-                 + (f" and 5-95% band over {n} draws" if n > 1 else " (single draw)"), fontsize=9)
-    fig.tight_layout()
+    band = (f"; median and 5-95% band over {n} draws" + (f" ({label_of(shade)} {middle:g})"
+                                                           if shade else "")) if n > 1 else ""
+    extra = f" ({', '.join(f'{label_of(d)} {ds[d].values[0]}' for d in rest)})" if rest else ""
+    fig.suptitle(f"{title_of(ds, variable)} per year by {label_of(gdim or 'run')}{extra}{band}",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, path)
 
 
@@ -129,20 +170,25 @@ def plot_averted(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenari
             offset = (i - (len(groups) - 1) / 2) * width
             ax.errorbar(x + offset, med, yerr=[med - lo, hi - med], marker="o", ms=4, capsize=3,
                         color=colors[i % 10], label=str(g) if g is not None else None)
-        ax.set_xlabel(xdim)
+        ax.set_xlabel(label_of(xdim))
     else:
         med = np.atleast_1d(q.sel(quantile=0.5).values)
         lo = np.atleast_1d(q.sel(quantile=0.05).values)
         hi = np.atleast_1d(q.sel(quantile=0.95).values)
-        pos = np.arange(len(groups))
-        ax.bar(pos, med, yerr=[med - lo, hi - med], color=colors[: len(groups)], capsize=3)
-        ax.set_xticks(pos, [str(g) for g in groups], rotation=30, ha="right")
+        vals = np.atleast_1d(q.values.reshape(len(QUANTILES), -1).T)
+        keep = [i for i in range(len(groups)) if not np.all(np.nan_to_num(vals[i]) == 0)]
+        pos = np.arange(len(keep))  # the reference (zero in every draw) gets no bar
+        ax.bar(pos, med[keep], yerr=[med[keep] - lo[keep], hi[keep] - med[keep]],
+               color=[colors[i % 10] for i in keep], capsize=3)
+        ax.set_xticks(pos, [str(groups[i]) for i in keep], rotation=30, ha="right")
     ax.axhline(0, color="k", lw=0.8)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.set_ylabel(f"deaths averted {window} ({cmp.attrs.get('variable', '')})")
-    title = f"Deaths averted {window} relative to {cmp.attrs.get('b_label') or 'reference'}"
+    variable = str(cmp.attrs.get("variable", ""))
+    ax.set_ylabel(f"deaths averted {window}")
+    title = (f"{TITLES.get(variable, variable)} averted {window} relative to "
+             f"{cmp.attrs.get('b_label') or 'reference'}")
     if rest:
-        title += "\n(" + ", ".join(f"{d}={cmp[d].values[0]}" for d in rest) + ")"
+        title += "\n(" + ", ".join(f"{label_of(d)} {cmp[d].values[0]}" for d in rest) + ")"
     n = cmp.sizes.get("draw", 1)
     ax.set_title(title + (f"; median and 90% interval, {n} draws" if n > 1 else "; single draw"),
                  fontsize=9)
