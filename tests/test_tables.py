@@ -13,6 +13,7 @@ def test_plain_table_aligns_columns_without_reparsing_numbers():
     assert lines[0].split() == ["year", "deaths"] and set(lines[1].replace(" ", "")) == {"-"}
     assert lines[3].endswith("0.50")            # right-aligned, kept as written (not 0.5)
     assert len({len(line) for line in lines}) == 1
+    assert table(["year", "deaths"], []).split() == ["year", "deaths", "------", "--------"]
 
 
 def test_markdown_table_is_compact_and_escapes_pipes():

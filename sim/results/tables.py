@@ -40,4 +40,5 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, markdown: boo
     if markdown:
         return "\n".join("| " + " | ".join(row) + " |"
                          for row in [header, [RULE[a] for a in aligns], *body])
-    return tabulate(body, headers=header, tablefmt=PLAIN, disable_numparse=True, colalign=aligns)
+    return tabulate(body, headers=header, tablefmt=PLAIN, disable_numparse=True,
+                    colalign=aligns if body else None)  # (tabulate fails on colalign without rows)
