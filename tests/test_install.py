@@ -5,6 +5,7 @@ installs it into a fresh virtual environment whose dependencies come from this o
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,7 +24,12 @@ def sh(*args: str | Path, cwd: Path) -> str:
 
 
 def test_wheel_installs_and_runs_from_any_folder(tmp_path):
-    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", REPO,
+    src = tmp_path / "src"  # a clean copy: no build/ left over from earlier builds
+    for name in ("sim", "hydra_plugins"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", src,
        cwd=tmp_path)
     wheel = next((tmp_path / "dist").glob("fentsim-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
