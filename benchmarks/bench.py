@@ -10,7 +10,7 @@ Measures in one run and prints a table, then as its last line one JSON object:
   speedup               loop_per_draw_ms / batch_per_draw_ms
   max_rel_err           largest relative error of annual deaths (batch engine) against Radau at rtol
                         1e-10, over 50 draws
-  calibrate_s           one MAP calibration (`fentsim-calibrate`, nothing written to configs/)
+  calibrate_s           one MAP calibration (`fentsim-calibrate`, nothing written to sim/configs/)
   sweep_32_s            a 32-job `fentsim -m` sweep with the joblib launcher
 Targets (2 cores): ensemble_10k_s <= 1.5, peak <= 1000 MB, speedup >= 200, max_rel_err <= 1e-4,
 calibrate_s <= 60, sweep_32_s <= 60.  Numbers are wall-clock on a possibly shared machine.
@@ -139,7 +139,7 @@ def main() -> None:
     if not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             out["calibrate_s"] = round(timed_command(
-                [str(BIN / "fentsim-calibrate"), "report.write_params=false",
+                [str(BIN / "fentsim-calibrate"),  
                  f"hydra.run.dir={tmp}/calibrate"]), 1)
             intensities = ",".join(str(k) for k in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0))
             out["sweep_32_s"] = round(timed_command(

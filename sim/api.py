@@ -139,7 +139,7 @@ def label(ds: xr.Dataset, cfg: Mapping[str, Any], swept: Mapping[str, Any] | Non
     labels = run_labels(cfg, swept)
     ds = ds.assign_coords({k: ((), v) for k, v in labels.items()})
     for name in labels:
-        ds[name].attrs.update(long_name=("scenario (configs/scenario)" if name == "scenario" else
+        ds[name].attrs.update(long_name=("scenario (sim/configs/scenario)" if name == "scenario" else
                                          f"value of the override {name}"))
     ds.attrs[CONFIG_HASH_ATTR] = config_hash(cfg)
     ds.attrs["history"] = history_line(command)

@@ -178,7 +178,7 @@ def assumptions_section(funding: xr.Dataset | None) -> list[str]:
         costs = yaml.safe_load(funding.attrs["unit_costs"])
         rows = [[k, f"{v['cost']:,.4g} [{v['low']:,.4g}-{v['high']:,.4g}]", v["units"],
                  f"{v['per_unit']:g}", v["source"]] for k, v in costs.items()]
-        out += ["Unit costs (configs/costs):", "",
+        out += ["Unit costs (sim/configs/costs):", "",
                 *_table(["lever", "cost [range]", "units", "per lever unit", "source"], rows), ""]
     return out
 
