@@ -139,7 +139,7 @@ def main() -> None:
     if not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             out["calibrate_s"] = round(timed_command(
-                [str(BIN / "fentsim-calibrate"),  
+                [str(BIN / "fentsim-calibrate"),  # writes into its run folder only
                  f"hydra.run.dir={tmp}/calibrate"]), 1)
             intensities = ",".join(str(k) for k in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0))
             out["sweep_32_s"] = round(timed_command(
