@@ -170,7 +170,7 @@ class SweepJob:
 
 def sweep_job() -> SweepJob:
     """This job's place in its sweep, from Hydra's config and the sweep's multirun.yaml."""
-    from sim.sweeps.aggregate import parse_override, swept_keys
+    from sim.sweeps.aggregate import CHUNK_KEY, parse_override, swept_keys
 
     if not HydraConfig.initialized():
         return SweepJob(False)
@@ -182,7 +182,8 @@ def sweep_job() -> SweepJob:
 
     expected = load_expected(Path(hc.sweep.dir)) or [overrides]
     given = dict(parse_override(o) for o in overrides)
-    keys = swept_keys(expected) if len(expected) > 1 else []
+    # (a slice of a split ensemble is no cell: its result joins the others along draw)
+    keys = [k for k in swept_keys(expected) if k != CHUNK_KEY] if len(expected) > 1 else []
     return SweepJob(True, int(hc.job.num), len(expected), overrides,
                     {k: given[k] for k in keys if k in given})
 
