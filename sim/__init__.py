@@ -7,6 +7,7 @@ The names below are the public Python entry points, imported on first use so tha
 low layer (say `sim.model.flows`) does not pull in the layers above it.  `sim.run`, `sim.sweep`
 and the loaders (`sim.api`) run the calibrated model exactly as the `fentsim` command does;
 `sim.simulate` is the bare model (literature parameter defaults unless given others).
+(`sim.api.config` gives the composed config; `sim.config` is the module that validates it.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ _PUBLIC = {
     "run": "sim.api",
     "sweep": "sim.api",
     "compare": "sim.api",
-    "config": "sim.api",
     "load_scenario": "sim.api",
     "load_params": "sim.api",
     "load_posterior": "sim.api",

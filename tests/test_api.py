@@ -81,3 +81,12 @@ def test_loaders_and_mistakes():
         sim.run(solver={"end_yer": 2030})
     with pytest.raises(InputError, match="is a sweep, not a single run; allowed: sim.sweep"):
         sim.run(experiment="supply_vs_demand")
+
+
+def test_public_names_resolve():
+    import sim.api
+
+    for name in sim.__all__:
+        assert getattr(sim, name) is not None, name
+    assert sim.run is sim.api.run and sim.compare is sim.api.compare
+    assert sim.api.config("china_crackdown")["levers"]["enforcement_china"]["level"] == 0.6

@@ -55,7 +55,8 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(reference, tmp_path):
     again = run("fentsim", *sweep_command(sweep)[1:], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"skipped: {sweep / '0' / 'result.nc'}" in again.stdout
-    assert f"wrote {sweep / '2' / 'result.nc'}" in again.stdout  # corrupt: run again
+    assert "job 3 of 3: scenario=prevention" in again.stdout  # corrupt: run again (one line)
+    assert f"wrote {sweep / '2' / 'result.nc'}" in (sweep / "2" / "fentsim.log").read_text()
     assert "3 of 3 job(s) combined over scenario" in again.stdout
     resumed = open_result(sweep / "sweep.nc")
     assert list(resumed.job_status.values) == ["ok", "ok", "ok"]
