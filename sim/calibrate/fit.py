@@ -189,7 +189,7 @@ class Problem:
             self.seconds += time.perf_counter() - started
             self.n_model_runs += 1
             self.n_draws_run += params.n_draws
-        return model_outputs(traj, params.as_arrays()["heroin_coinvolvement"], self.settings)
+        return model_outputs(traj, params, self.settings, self.levers)
 
     def target_residuals(self, z: np.ndarray) -> np.ndarray:
         """Target residuals (n, m) of a batch."""
@@ -221,7 +221,10 @@ def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSetti
     if needed > settings.end_year:
         raise InputError(f"solver.end_year: value {settings.end_year} is before the last target "
                          f"year {needed}; allowed: >= {needed}")
-    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol})
+    # mid-year outputs (NFLIS shares) need an output grid of half years at least
+    step = min(settings.output_step, 0.5) if (0.5 / settings.output_step) % 1 == 0 else 0.5
+    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol,
+                                     "output_step": step})
     return Problem(base, levers, fit_settings, targets, parse_free(free_cfg, base))
 
 

@@ -29,7 +29,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from sim import paths
 from sim.sweeps.aggregate import JOB_ERROR_FILENAME
 from sim.config import RunConfig, build_run, check_output, unknown_key_error
-from sim.calibrate.ensemble import Ensemble, ensemble_of
+from sim.calibrate.ensemble import DEFAULT_PARAMS, Ensemble, ensemble_of, posterior_file_for
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, write_dataset, write_text_atomic
 from sim.model.parameters import ModelParameters
@@ -91,12 +91,28 @@ def output_path(cfg: dict[str, Any]) -> Path:
     return Path(HydraConfig.get().runtime.output_dir) / str(output["filename"])
 
 
+def with_posterior_of_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A posterior ensemble without `ensemble.file` uses the posterior of the selected `params`
+    (sim/data/posterior_<params>.csv); the file is written into the config, so the result records
+    it.  Outside a Hydra run (compose API) the default calibration's posterior is used."""
+    ensemble = dict(cfg.get("ensemble") or {})
+    if not str(ensemble.get("name", "none")).startswith("posterior") or ensemble.get("file"):
+        return cfg
+    try:
+        params_name = HydraConfig.get().runtime.choices.get("params") or DEFAULT_PARAMS
+    except ValueError:   # HydraConfig not set
+        params_name = DEFAULT_PARAMS
+    ensemble["file"] = posterior_file_for(str(params_name))
+    return {**cfg, "ensemble": ensemble}
+
+
 def validate_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed job config: scenario intensity applied, run objects and draws built.
 
     Every user input is checked here, before anything is computed or written.
     """
     cfg = apply_intensity(cfg)
+    cfg = with_posterior_of_params(cfg)
     run = build_run(cfg)
     return cfg, run, ensemble_of(run.params, run.ensemble)
 
