@@ -58,7 +58,7 @@ class SolverSettings:
     output_step: float = 1.0 / 12   # yr: spacing of time-series outputs
     method: str = "RK45"
     engine: str = "auto"            # auto | compiled | numpy (see ENGINES)
-    rtol: float = 1e-4              # 1: relative tolerance
+    rtol: float = 1e-5              # 1: relative tolerance
     atol_mass: float = 1e-6         # kg (and kg/yr): absolute tolerance of supply stocks
     atol_people: float = 1e-3       # persons (and deaths): absolute tolerance of people stocks
 
