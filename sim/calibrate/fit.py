@@ -359,6 +359,9 @@ def sample_posterior(problem: Problem, z_map: np.ndarray, opts: Mapping[str, Any
     seed = int(opts["seed"])
     walkers, steps, burn, thin = (int(opts[k]) for k in ("walkers", "steps", "burn", "thin"))
     k = len(problem.free)
+    if walkers < 2 * k:   # emcee's stretch move needs at least twice as many walkers as dimensions
+        progress(f"walkers raised from {walkers} to {2 * k + 2} (twice the {k} free parameters)")
+        walkers = 2 * k + 2
     rng = np.random.default_rng(seed + 1)
     scale = float(opts["init_scatter"]) * np.maximum(problem.prior_sd, 1e-3)
     init = np.clip(z_map + scale * rng.standard_normal((walkers, k)), problem.z_lo + 1e-9,
