@@ -22,7 +22,8 @@ import xarray as xr
 
 from sim import paths
 from sim.calibrate.ensemble import sample_priors
-from sim.calibrate.fit import build_problem, calibration_options, fit, sample_posterior
+from sim.calibrate.fit import (build_problem, calibration_options, fit, sample_posterior,
+                              with_prior_parameters)
 from sim.calibrate.targets import load_targets, model_outputs
 from sim.engine.solver import SolverSettings, integrate
 from sim.errors import InputError
@@ -142,7 +143,8 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any], calibrat
     problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
     progress(f"fitting {len(problem.free)} parameters to {targets.n_rows} comparisons up to {cutoff}")
     result = fit(problem, opts, progress=progress)
-    post = sample_posterior(problem, result.z, opts, progress=progress)
+    wider, z_start = with_prior_parameters(problem, result.z)
+    post = sample_posterior(wider, z_start, opts, progress=progress)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
     values = {name: post.draws[pick, i] for i, name in enumerate(post.names)}

@@ -328,6 +328,46 @@ def fit(problem: Problem, opts: Mapping[str, Any],
 
 # --- posterior ensemble ------------------------------------------------------------------------
 
+# Parameters sampled by the posterior besides the fitted ones (not fitted at the MAP): the
+# substitution constants no series identifies (role subst) and other stated uncertainties (unc).
+PRIOR_ROLES = ("subst", "unc")
+FLAT_PRIOR_SD = 1e6   # prior sd standing for a flat (uniform) prior within the bounds
+
+
+def prior_parameter(name: str) -> FreeParameter:
+    """A parameter of role subst or unc as a free parameter of the posterior, with its documented
+    prior: lognormal (normal in log units), normal, or uniform (flat within its range)."""
+    meta = ModelParameters.metadata(name)
+    kind, *args = meta["prior"]
+    blo, bhi = meta["bounds"]
+    if kind == "lognormal":
+        median, sd = args
+        lo, hi = max(blo, median * np.exp(-4 * sd)), min(bhi, median * np.exp(4 * sd))
+        return FreeParameter(name, lo, hi, True, median, sd)
+    if kind == "normal":
+        mean, sd = args
+        return FreeParameter(name, max(blo, mean - 4 * sd), min(bhi, mean + 4 * sd), False, mean, sd)
+    if kind == "uniform":
+        lo, hi = args
+        return FreeParameter(name, lo, hi, False, 0.5 * (lo + hi), FLAT_PRIOR_SD)
+    raise ValueError(f"parameter {name}: no prior to sample ({meta['prior']})")
+
+
+def with_prior_parameters(problem: Problem, z_map: np.ndarray) -> tuple[Problem, np.ndarray]:
+    """The problem with every PRIOR_ROLES parameter added as free (sampled with its prior by the
+    posterior, so the joint draws stay consistent with the data: a constant the data do not
+    inform keeps its prior spread, one that moves the history is constrained by it), and the MAP
+    extended with those parameters' values in `problem.base`."""
+    names = set(problem.names)
+    extra = [prior_parameter(n) for n in ModelParameters.names()
+             if ModelParameters.metadata(n).get("role") in PRIOR_ROLES and n not in names]
+    z_extra = np.array([np.clip(f.to_z(float(np.asarray(getattr(problem.base, f.name)).reshape(-1)[0])),
+                                *f.z_bounds) for f in extra])
+    wider = Problem(problem.base, problem.levers, problem.settings, problem.targets,
+                    list(problem.free) + extra)
+    return wider, np.concatenate([z_map, z_extra])
+
+
 def log_posterior(problem: Problem, z: np.ndarray) -> np.ndarray:
     """Log posterior (up to a constant) of each row of z; -inf outside the bounds."""
     z = np.atleast_2d(z)
@@ -363,7 +403,8 @@ def sample_posterior(problem: Problem, z_map: np.ndarray, opts: Mapping[str, Any
         progress(f"walkers raised from {walkers} to {2 * k + 2} (twice the {k} free parameters)")
         walkers = 2 * k + 2
     rng = np.random.default_rng(seed + 1)
-    scale = float(opts["init_scatter"]) * np.maximum(problem.prior_sd, 1e-3)
+    scale = float(opts["init_scatter"]) * np.minimum(np.maximum(problem.prior_sd, 1e-3),
+                                                     problem.z_hi - problem.z_lo)
     init = np.clip(z_map + scale * rng.standard_normal((walkers, k)), problem.z_lo + 1e-9,
                    problem.z_hi - 1e-9)
     sampler = emcee.EnsembleSampler(walkers, k, lambda z: log_posterior(problem, z),

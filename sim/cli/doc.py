@@ -12,13 +12,13 @@ from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import OUTPUT_VARIABLES
-from sim.model.state import STOCKS
+from sim.model.state import CHANNELS, STOCKS
 
-FLOW_FUNCTIONS = ("us_population", "fentanyl_share", "capacity_change", "mail_fraction",
-                  "interdiction_index", "seizure_probability", "transit_time",
-                  "retail_consumption", "initiation", "treatment_entries", "naloxone_probability",
-                  "rescue_factor", "test_strip_factor", "overdose_rates", "heroin_involved",
-                  "evaluate", "initial_state")
+FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
+                  "initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
+                  "logistic_growth", "nested_logit_shares", "market", "demand",
+                  "treatment_entries", "product_shares", "naloxone_probability", "rescue_factor",
+                  "test_strip_factor", "overdose_hazards", "evaluate", "initial_state")
 
 
 def model_doc() -> str:
@@ -30,12 +30,21 @@ def model_doc() -> str:
     for name in FLOW_FUNCTIONS:
         doc = inspect.getdoc(getattr(model, name)) or ""
         out.append(f"| {name} | {' '.join(doc.split())} |")
+    out += ["", "## Supply channels", "", "| channel | source | form | route | meaning |",
+            "|---|---|---|---|---|"]
+    out += [f"| {c.name} | {c.source} | {c.form} | {c.route} | {c.doc} |" for c in CHANNELS]
     out += ["", "## Parameters", "",
-            "| parameter | default | units | bounds | meaning | source |", "|---|---|---|---|---|---|"]
+            "Roles: fixed (literature constant), fit (calibrated; in the posterior), subst "
+            "(substitution constant no 2010-2021 series identifies: sampled with its prior in every "
+            "posterior), unc (other uncertainty, sampled with its prior).", "",
+            "| parameter | default | units | bounds | role | prior | meaning and evidence |",
+            "|---|---|---|---|---|---|---|"]
     for f in fields(ModelParameters):
         m = f.metadata
+        prior = m.get("prior", ("fixed",))
+        prior_text = prior[0] if len(prior) == 1 else f"{prior[0]}({', '.join(f'{v:g}' for v in prior[1:])})"
         out.append(f"| {f.name} | {f.default:g} | {m['units']} | [{m['bounds'][0]:g}, "
-                   f"{m['bounds'][1]:g}] | {m['doc']} | {m['source']} |")
+                   f"{m['bounds'][1]:g}] | {m.get('role', 'fixed')} | {prior_text} | {m['doc']} |")
     out += ["", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
             "| lever | units | bounds | history (year: value) | meaning | source |",
             "|---|---|---|---|---|---|"]
