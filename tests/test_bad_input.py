@@ -33,9 +33,9 @@ SHORT = "solver.end_year=2012"
 
 OVERRIDES = [
     (["params.relapse_rate=-1"], "params.relapse_rate: value -1 outside allowed range [0, 5] 1/yr"),
-    (["params.fentanyl_incidence_multiplier=9"], "params.fentanyl_incidence_multiplier: value 9 outside"),
+    (["params.fentanyl_incidence_multiplier=12"], "params.fentanyl_incidence_multiplier: value 12 outside"),
     (["params.remission_rate=fast"], "params.remission_rate: value 'fast' is not a number"),
-    (["params.heroin_supply=nan"], "params.heroin_supply: value nan outside allowed range"),
+    (["params.consumption_per_user=nan"], "params.consumption_per_user: value nan outside allowed range"),
     (["+params.relaps_rate=0.5"], "params.relaps_rate: unknown key (did you mean 'relapse_rate'?)"),
     (["params.foo=1"], "params.foo: unknown key; allowed: background_death_rate"),
     (["levers.prevention.strt=2020"], "levers.prevention.strt: unknown key (did you mean 'start'?)"),

@@ -41,7 +41,7 @@ def test_chunks_are_written_into_one_file(whole, params_for):
     assert list(whole.draw.values) == list(range(N))
     # the second chunk (draws 4..7) equals a direct batch run of those draws, bit for bit
     direct = simulate(params_for(4, 8), LeverSet.from_mapping({}), SETTINGS)
-    for var in ("deaths_synthetic", "seizures_fy", "exports", "parameter_value"):
+    for var in ("deaths_synthetic", "seizures_fy", "capacity", "parameter_value"):
         np.testing.assert_array_equal(whole[var].isel(draw=slice(4, 8)).values,
                                       direct[var].values, err_msg=var)
     for var in whole.data_vars:

@@ -45,7 +45,10 @@ def test_cli_writes_dataset_meeting_the_contract(cli_run):
             "deaths_synthetic": ("year", "draw"), "deaths_fentanyl": ("year", "draw"),
             "deaths_heroin": ("year", "draw"), "death_rate_synthetic": ("year", "draw"),
             "death_rate_heroin": ("year", "draw"), "seizures_fy": ("year", "route", "draw"),
-            "exports": ("time", "source", "draw"), "capacity": ("time", "source", "draw"),
+            "seizures_fy_product": ("year", "route", "draw"),
+            "deaths_fentanyl_and_heroin": ("year", "draw"), "deaths_overdose": ("year", "draw"),
+            "arrivals": ("year", "channel", "draw"), "capacity": ("time", "channel", "draw"),
+            "heroin_arrivals": ("time", "draw"), "price_index": ("time", "draw"),
             "fentanyl_share": ("time", "draw"), "users_untreated": ("time", "draw"),
             "users_in_treatment": ("time", "draw"), "users_remission": ("time", "draw"),
         }
@@ -55,7 +58,9 @@ def test_cli_writes_dataset_meeting_the_contract(cli_run):
             assert ds[name].attrs.get("units") and ds[name].attrs.get("long_name"), name
         assert ds.sizes["draw"] == 1
         assert ds.year.dtype.kind == "i"
-        assert list(ds.source.values) == ["china", "india", "other"]
+        assert list(ds.channel.values)[0] == "china_finished_mail"
+        assert list(ds.channel.values)[-1] == "heroin_land"
+        assert float(ds.price_index.sel(time=2015.0)) == 1.0
         assert list(ds.route.values) == ["mail", "land"]
         assert ds.deaths_synthetic.sel(year=2017).item() > 1000
         for key in ("config", "git_commit", "package_versions", "seed", "solver_method",

@@ -21,20 +21,22 @@ BIN = Path(sys.executable).parent
 YEARS = np.arange(2018, 2033)
 
 
-def known(deaths_per_year, seized_per_route=(1.0, 2.0), arrivals_per_source=(10.0, 0.0, 5.0),
+def known(deaths_per_year, seized_per_route=(1.0, 2.0), arrivals_per_channel=(10.0, 0.0, 5.0),
           draws=2, tag="x") -> xr.Dataset:
     """A tiny result-like dataset: constant yearly values, draw d multiplies deaths by (1 + d)."""
     factor = 1.0 + np.arange(draws)
     deaths = np.outer(np.full(YEARS.size, float(deaths_per_year)), factor)
     seized = np.broadcast_to(np.array(seized_per_route)[None, :, None], (YEARS.size, 2, draws))
-    arrivals = np.broadcast_to(np.array(arrivals_per_source)[None, :, None], (YEARS.size, 3, draws))
+    arrivals = np.broadcast_to(np.array(list(arrivals_per_channel) + [100.0])[None, :, None],
+                               (YEARS.size, 4, draws))   # the last channel is heroin
     ds = xr.Dataset(
         {"deaths_overdose": (("year", "draw"), deaths, {"units": "deaths/yr", "long_name": "d"}),
          "deaths_synthetic": (("year", "draw"), deaths / 2, {"units": "deaths/yr", "long_name": "s"}),
          "seizures_fy": (("year", "route", "draw"), seized.copy(), {"units": "kg/yr", "long_name": "z"}),
-         "arrivals": (("year", "source", "draw"), arrivals.copy(), {"units": "kg/yr", "long_name": "a"})},
+         "arrivals": (("year", "channel", "draw"), arrivals.copy(), {"units": "HE kg/yr", "long_name": "a"})},
         coords={"year": YEARS, "draw": np.arange(draws), "route": ["mail", "land"],
-                "source": ["china", "india", "other"]},
+                "channel": ["china_finished_mail", "india_finished_mail", "other_land", "heroin_land"],
+                "channel_form": ("channel", ["finished", "finished", "finished", "heroin"])},
         attrs={"config": f"config of {tag}", "git_commit": f"commit-{tag}", "title": f"run {tag}"})
     return ds
 

@@ -71,7 +71,8 @@ def test_units_parse_with_udunits_and_keep_a_readable_label(result_file):
     assert ds.deaths_synthetic.attrs["units_label"] == "deaths/yr"
     assert ds.death_rate_synthetic.attrs["units"] == "1e-5/yr"
     assert ds.users_untreated.attrs["units_label"] == "persons"
-    assert ds.exports.attrs["units"] == "kg/yr" and "units_label" not in ds.exports.attrs
+    assert ds.capacity.attrs["units"] == "kg/yr" and ds.capacity.attrs["units_label"] == "HE kg/yr"
+    assert ds.heroin_arrivals.attrs["units"] == "kg/yr" and "units_label" not in ds.heroin_arrivals.attrs
 
 
 def test_time_stays_decimal_years_in_any_reader(result_file):

@@ -54,19 +54,20 @@ def test_thousand_random_draws_stay_finite_and_non_negative(batch):
     assert np.isfinite(traj.states).all()
 
 
-STIFF = dict(transit_time_mail=0.005, transit_time_land=0.01, retail_turnover_time=0.01,
+STIFF = dict(capacity_adjustment_time=0.5, know_how_finished_rate=5.0, know_how_synthesis_rate=5.0,
              treatment_duration=0.1, treatment_seeking_rate=10.0, relapse_rate=5.0,
-             seizure_hazard_mail_2013=5.0)
+             seizure_prob_mail_2013=0.2)
 
 
 def balances(traj) -> tuple[float, float]:
     """Largest relative error of the kilogram and people balances over the run."""
     s = LAYOUT.unpack(traj.states)
-    transit, seized = s["in_transit"].sum(axis=(0, 1)), s["cum_seized"].sum(axis=(0, 1))
-    arrived, exported = s["cum_arrivals"].sum(axis=(0, 1)), s["cum_exports"].sum(axis=0)
-    kg = np.abs(exported - (transit - transit[..., :1] + seized + arrived)).max() / exported.max()
+    shipped = s["cum_output"].sum(axis=0)
+    fates = (s["cum_withheld"] + s["cum_seized"] + s["cum_arrivals"]).sum(axis=0)
+    kg = np.abs(shipped - fates).max() / shipped.max()
     people = sum(s[k] for k in ("untreated", "in_treatment", "remission"))
-    deaths = s["cum_deaths_fentanyl"] + s["cum_deaths_heroin_only"] + s["cum_deaths_background"]
+    deaths = (s["cum_deaths_heroin_only"] + s["cum_deaths_both"] + s["cum_deaths_fentanyl_only"]
+              + s["cum_deaths_background"])
     flow = s["cum_initiation"] - deaths
     persons = np.abs(people - people[..., :1] - flow).max() / people.max()
     return float(kg), float(persons)

@@ -47,7 +47,7 @@ def test_known_conversions():
     assert costs.levels("moud_capacity", 6e8, 2020.0) == pytest.approx(1443820 + 1e5)
     assert np.all(costs.cost_per_unit("test_strips", 4) == 1.5)
     # China's history is 0.3 after May 2019; $100M/yr at $1B per unit share buys 0.1 more
-    assert costs.levels("enforcement_china", 1e8, 2020.0) == pytest.approx(0.4)
+    assert costs.levels("enforcement_china_finished", 1e8, 2020.0) == pytest.approx(0.4)
     assert total_spending(1e6, 2020.0, 1.0, 2030) == pytest.approx(10.5e6)
 
 
@@ -68,10 +68,10 @@ def test_bad_costs_and_spending_are_one_line_errors():
         entry = {k: v for k, v in DEFAULT["levers"]["test_strips"].items() if k != "source"}
         CostModel.from_mapping({"levers": {"test_strips": entry}})
     costs = CostModel.from_mapping(DEFAULT)
-    with pytest.raises(InputError, match=r"spending on enforcement_china: value 1,000,000,000 .* "
+    with pytest.raises(InputError, match=r"spending on enforcement_china_finished: value 1,000,000,000 .* "
                                          r"at most 690,000,000 US\$/yr"):
-        costs.levels("enforcement_china", 1e9, 2020.0)
-    assert costs.levels("enforcement_china", 1e9, 2020.0, clip=True) == pytest.approx(0.99)
+        costs.levels("enforcement_china_finished", 1e9, 2020.0)
+    assert costs.levels("enforcement_china_finished", 1e9, 2020.0, clip=True) == pytest.approx(0.99)
     with pytest.raises(InputError, match=r"spending on naloxone_kits: value -5"):
         costs.levels("naloxone_kits", -5, 2020.0)
     with pytest.raises(InputError, match=r"level of prevention: value -0.1 below its history"):

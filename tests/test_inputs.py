@@ -16,8 +16,8 @@ from tests.conftest import REPO
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"relapse_rate": -0.1}, "params.relapse_rate: value -0.1 outside allowed range [0, 5] 1/yr"),
-    ({"fentanyl_incidence_multiplier": 9}, "params.fentanyl_incidence_multiplier: value 9 outside"),
-    ({"heroin_supply": float("nan")}, "params.heroin_supply: value nan outside"),
+    ({"fentanyl_incidence_multiplier": 12}, "params.fentanyl_incidence_multiplier: value 12 outside"),
+    ({"consumption_per_user": float("nan")}, "params.consumption_per_user: value nan outside"),
     ({"remission_rate": "fast"}, "params.remission_rate: value 'fast' is not a number"),
     ({"relapse_rate": np.array([0.5, 7.0])}, "params.relapse_rate: value 7 (draw 1) outside"),
 ])
@@ -68,10 +68,12 @@ def test_lever_profile_ramps_linearly_to_level():
     assert 2021.0 in levers.breakpoints() and 2023.0 in levers.breakpoints()
 
 
-def test_lever_history_has_china_scheduling_event():
-    china = LeverSet.from_mapping({})["enforcement_china"]
-    assert china(2019.0) == 0.0
-    assert china(2020.0) > 0.0
+def test_lever_history_has_china_scheduling_events():
+    """February 2018: NPP and ANPP controlled (precursors); 1 May 2019: class-wide scheduling."""
+    levers = LeverSet.from_mapping({})
+    finished, precursor = levers["enforcement_china_finished"], levers["enforcement_china_precursor"]
+    assert finished(2019.0) == 0.0 and finished(2020.0) > 0.0
+    assert precursor(2018.0) == 0.0 and precursor(2018.5) > 0.0
 
 
 def test_lever_level_can_vary_by_draw():

@@ -8,7 +8,7 @@ import pytest
 
 from sim.engine import kernel
 from sim.errors import InputError, SolverError
-from sim.model.levers import LeverSet
+from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.engine.batch import BatchModel
 from sim.model import flows
 from sim.model.parameters import ModelParameters
@@ -27,9 +27,7 @@ def random_draws(n: int, seed: int) -> ModelParameters:
     for name in ModelParameters.names():
         lo, hi = ModelParameters.metadata(name)["bounds"]
         value = float(getattr(base, name))
-        spread = 0.0 if name == "route_shift_midyear" else 0.3
-        changes[name] = np.clip(value * rng.uniform(1 - spread, 1 + spread, n), lo, hi)
-    changes["route_shift_midyear"] = rng.uniform(2014, 2020, n)
+        changes[name] = np.clip(value * rng.uniform(0.7, 1.3, n), lo, hi)
     return base.replace(**changes)
 
 
@@ -39,7 +37,8 @@ def intervention_levers(n: int, seed: int) -> LeverSet:
     return LeverSet.from_mapping({
         "naloxone_kits": {"start": rng.uniform(2016, 2024, n), "ramp": rng.uniform(0.5, 3, n),
                           "level": rng.uniform(0.5, 3, n), "mode": "scale"},
-        "enforcement_india": {"start": 2020.5, "level": rng.uniform(0, 0.9, n)},
+        "enforcement_india_finished": {"start": 2020.5, "level": rng.uniform(0, 0.9, n)},
+        "enforcement_china_precursor": {"start": 2021.5, "ramp": 0.5, "level": rng.uniform(0, 0.9, n)},
         "interdiction_mail": {"start": 2021.0, "ramp": 2.0, "level": 3.0, "mode": "scale"},
         "test_strips": {"start": 2022.0, "level": 5e6},
         "prevention": {"start": rng.uniform(2019, 2030, n), "level": 0.2},
@@ -55,7 +54,7 @@ def test_every_engine_evaluates_the_one_statement_of_the_model(t):
     model = BatchModel(params, levers)
     rng = np.random.default_rng(3)
     y = model.initial_state(2010.0) * rng.uniform(0.3, 40.0, (LAYOUT.size, n))
-    y[LAYOUT.slices["retail"]] *= rng.uniform(0, 1, n) < 0.8   # some zero stocks
+    y[LAYOUT.slices["capacity"]] *= rng.uniform(0, 1, (LAYOUT.stocks["capacity"].size, n)) < 0.8  # some zero
     expected = np.empty((LAYOUT.size, n))
     lever_values = levers.value_matrix(t, n)
     for d in range(n):
@@ -73,11 +72,12 @@ def test_lever_fits_are_exact_on_a_segment_without_kinks():
     fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
     t_a, t_b = 2018.0, 2019.0   # naloxone history rises; some scale ramps overlap
     for d in range(8):
-        edges = [t_a] + sorted({x for lever in levers.levers.values() if lever.start is not None
-                                for x in np.ravel([np.broadcast_to(lever.start, (8,))[d],
-                                                   (np.broadcast_to(lever.start, (8,))
-                                                    + np.broadcast_to(lever.ramp, (8,)))[d]])
-                                if t_a < x < t_b}) + [t_b]
+        own = {x for lever in levers.levers.values() if lever.start is not None
+               for x in np.ravel([np.broadcast_to(lever.start, (8,))[d],
+                                  (np.broadcast_to(lever.start, (8,))
+                                   + np.broadcast_to(lever.ramp, (8,)))[d]])}
+        history = {x for spec in LEVER_SPECS.values() for x, _ in spec.history}
+        edges = [t_a] + sorted(x for x in own | history if t_a < x < t_b) + [t_b]
         for a, b in zip(edges[:-1], edges[1:]):
             kernel.fit_levers(a, b, history, interventions[d], fits)
             for t in np.linspace(a, b, 7):

@@ -83,11 +83,12 @@ def test_intensity_scales_departure_from_history():
     cfg = OmegaConf.to_container(composed("scenario=both", "scenario.intensity=2"), resolve=True)
     out = apply_intensity(cfg)["levers"]
     assert out["naloxone_kits"]["level"] == pytest.approx(3.0)       # scale: 1 + 2 (2 - 1)
-    assert out["enforcement_china"]["level"] == pytest.approx(0.9)   # set: 0.3 + 2 (0.6 - 0.3)
+    assert out["enforcement_china_finished"]["level"] == pytest.approx(0.9)   # set: 0.3 + 2 (0.6 - 0.3)
+    assert out["enforcement_china_precursor"]["level"] == pytest.approx(0.85)  # 0.15 + 2 (0.5 - 0.15)
     assert out["test_strips"]["level"] == pytest.approx(1.0e7)       # set from history 0
     zero = apply_intensity({**cfg, "scenario": {**cfg["scenario"], "intensity": 0}})["levers"]
     assert zero["moud_capacity"]["level"] == pytest.approx(1.0)
-    assert zero["enforcement_china"]["level"] == pytest.approx(0.3)
+    assert zero["enforcement_china_finished"]["level"] == pytest.approx(0.3)
     assert cfg["levers"]["naloxone_kits"]["level"] == 2.0  # input not mutated
 
 

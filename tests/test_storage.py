@@ -9,7 +9,7 @@ from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import to_dataset
-from sim.engine.solver import (FISCAL_STOCK, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
+from sim.engine.solver import (FISCAL_ROWS, FISCAL_STOCKS, FISCAL_YEAR_START, PHYSICAL_ROWS, PHYSICAL_STOCKS,
                         SolverSettings, fiscal_times, integrate, max_stable_step, series_times,
                         stability_boundary, storage_times)
 from sim.model.state import LAYOUT
@@ -25,11 +25,11 @@ def test_fiscal_starts_hold_cumulative_seizures_only(engine):
     assert fiscal.size == settings.years.size          # every FY that ends inside the window
     np.testing.assert_allclose(fiscal, settings.years + FISCAL_YEAR_START, atol=1e-9)
     assert traj.states.shape == (LAYOUT.size, 1, storage_times(settings).size)
-    assert traj.fiscal.shape == (LAYOUT.slices[FISCAL_STOCK].stop
-                                 - LAYOUT.slices[FISCAL_STOCK].start, 1, fiscal.size)
-    assert traj.stock_at(FISCAL_STOCK, fiscal).shape == LAYOUT.shapes[FISCAL_STOCK] + (1, fiscal.size)
+    assert traj.fiscal.shape == (FISCAL_ROWS.stop - FISCAL_ROWS.start, 1, fiscal.size)
+    for stock in FISCAL_STOCKS:
+        assert traj.stock_at(stock, fiscal).shape == LAYOUT.shapes[stock] + (1, fiscal.size)
     with pytest.raises(KeyError, match="not stored"):
-        traj.stock_at("retail", fiscal[0])
+        traj.stock_at("untreated", fiscal[0])
     with pytest.raises(KeyError, match="not stored"):
         traj.at(2015.5)
 
@@ -49,7 +49,7 @@ def test_monthly_series_hold_the_physical_stocks_and_totals_stay_at_year_boundar
         assert set(traj.at(2012 + 5 / 12)) == set(PHYSICAL_STOCKS)       # between year ends
         assert len(traj.at(2012.0)) == len(LAYOUT.slices)                 # a year end: all
         with pytest.raises(KeyError, match="not stored"):
-            traj.stock_at("cum_deaths_fentanyl", grid)
+            traj.stock_at("cum_deaths_fentanyl_only", grid)
     for name in PHYSICAL_STOCKS:
         got = compiled.stock_at(name, grid)
         assert got.shape == LAYOUT.shapes[name] + (2, grid.size)
@@ -88,8 +88,10 @@ def test_stability_boundary_is_where_a_decaying_mode_starts_to_grow(method):
 
 
 def test_max_stable_step_follows_the_fastest_drain():
-    params = ModelParameters().replace(transit_time_mail=np.array([0.05, 0.02]))
+    params = ModelParameters().replace(know_how_finished_rate=np.array([1.0, 4.0]),
+                                       know_how_synthesis_rate=0.5, capacity_adjustment_time=2.0)
     model = BatchModel(params, LeverSet.from_mapping({}))
-    np.testing.assert_allclose(model.fastest_drain_rate(), [20.0, 50.0])
-    np.testing.assert_allclose(max_stable_step(model, "RK45"), stability_boundary("RK45") / np.array([20.0, 50.0]))
+    rates = model.fastest_drain_rate()
+    assert rates[1] == 4.0 and rates[0] < 4.0
+    np.testing.assert_allclose(max_stable_step(model, "RK45"), stability_boundary("RK45") / rates)
     assert np.all(np.isinf(max_stable_step(model, "Radau")))

@@ -51,7 +51,7 @@ def test_joblib_sweep_combines_into_scenario_dimension(joblib_sweep):
     ds = load(sweep / "sweep.nc")
     assert list(ds["scenario"].values) == ["baseline", "naloxone_up"]
     assert ds.deaths_synthetic.dims == ("scenario", "year", "draw")
-    assert ds.exports.dims == ("scenario", "time", "source", "draw")
+    assert ds.capacity.dims == ("scenario", "time", "channel", "draw")
     assert list(ds.job_status.values) == ["ok", "ok"]
     for name in ds.data_vars:
         assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
@@ -102,17 +102,17 @@ def test_aggregate_after_removed_job_output_reports_and_combines_rest(joblib_swe
 
 def test_sweep_with_failing_job_finishes_the_others_and_reports(tmp_path):
     sweep = tmp_path / "sweep"
-    # china_crackdown at intensity 3 takes enforcement to 1.2 > 0.99: that job fails on input
+    # china_crackdown at intensity 3 takes enforcement to 1.2 > 0.999: that job fails on input
     proc = run("fentsim", "-m", "scenario=baseline,china_crackdown", "scenario.intensity=3",
                *SMALL, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                f"hydra.sweep.dir={sweep}", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "levers.enforcement_china.level: value 1.2 outside allowed range" in proc.stderr
+    assert "levers.enforcement_china_finished.level: value 1.2 outside allowed range" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "1 of 2 job(s) combined" in proc.stdout
     ds = load(sweep / "sweep.nc")
     assert list(ds.job_status.values) == ["ok", "failed"]
-    assert "enforcement_china" in ds.job_reason.sel(scenario="china_crackdown").item()
+    assert "enforcement_china_finished" in ds.job_reason.sel(scenario="china_crackdown").item()
 
 
 def test_report_figures_from_sweep_dataset(joblib_sweep, tmp_path):

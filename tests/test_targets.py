@@ -35,12 +35,13 @@ def test_article_targets_load_with_definitions():
 
 
 def test_us_series_and_both_sets():
-    us = load_targets(yaml.safe_load((REPO / "sim/configs/targets/us_series.yaml").read_text()), 2035)
-    assert us.n_rows == 22 and us.last_year == 2018  # FY2018 seizures (CBP)
+    us = load_targets(yaml.safe_load((REPO / "sim" / "configs/targets/us_series.yaml").read_text()), 2035)
+    # 12 synthetic + 12 heroin + 4 fentanyl-mention + 10 NFLIS + 3 CBP (FY2019-FY2021) points
+    assert us.n_rows == 41 and us.last_year == 2021
     both = article_cfg()
-    both.update(csv_series=yaml.safe_load((REPO / "sim/configs/targets/us_series.yaml").read_text())
-                ["csv_series"], name="both")
-    assert load_targets(both, 2035).n_rows == 34
+    both.update(csv_series=yaml.safe_load((REPO / "sim" / "configs/targets/us_series.yaml").read_text())
+                ["csv_series"], name="both", fit_end_year=2021)
+    assert load_targets(both, 2035).n_rows == 41 + 14
 
 
 def bad(mutate) -> str:
@@ -105,21 +106,22 @@ def test_model_values_match_definitions():
     levers = LeverSet.from_mapping({})
     traj = integrate(params, levers, settings)
     ds = to_dataset(traj, params, levers, settings)
-    out = model_outputs(traj, np.array([params.heroin_coinvolvement]), settings)
+    out = model_outputs(traj, params, settings)
     t = load_targets_file(ARTICLE, 2018)
     rows = {r.label: r.model for r in fit_rows(t, out, settings.years)}
     syn = ds.deaths_synthetic.sel(draw=0)
     assert rows["synthetic_deaths_2017"] == pytest.approx(float(syn.sel(year=2017)))
     assert rows["synthetic_rate_2016"] == pytest.approx(float(ds.death_rate_synthetic.sel(
         year=2016, draw=0)))
-    fent = ds.deaths_fentanyl.sel(draw=0)
+    fent = (ds.deaths_fentanyl + ds.deaths_pharma_fentanyl).sel(draw=0)
     assert rows["fentanyl_deaths_doubling_2013_2016 2015/2014"] == pytest.approx(
         float(fent.sel(year=2015) / fent.sel(year=2014)))
-    assert rows["cbp_seizures_fy2018"] == pytest.approx(float(ds.seizures_fy.sel(
+    assert rows["cbp_seizures_fy2018"] == pytest.approx(float(ds.seizures_fy_product.sel(
         year=2018, draw=0).sum("route")))
-    share = ds.supply_share.sel(draw=0, year=slice(2010, 2018))
-    margin = float((share.sel(source="china") - share.sel(source=["india", "other"]).max(
-        "source")).min())
+    fentanyl = ds.arrivals.sel(draw=0, year=slice(2010, 2018)).where(ds.channel_form != "heroin", 0)
+    share = fentanyl.groupby(ds.channel_source).sum() / fentanyl.sum("channel")
+    margin = float((share.sel(channel_source="china")
+                    - share.sel(channel_source=["india", "other"]).max("channel_source")).min())
     assert rows["china_largest_source"] == pytest.approx(margin)
     r = residuals(t, out, settings.years)
     assert r.shape == (12, 1) and np.all(np.isfinite(r))

@@ -14,10 +14,22 @@ from sim import paths
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.parameters import ModelParameters
 
-ENSEMBLE_KEYS = ("name", "size", "seed", "file", "chunk_size", "chunk")
+ENSEMBLE_KEYS = ("name", "size", "seed", "file", "chunk_size", "chunk", "sample_priors")
+# Parameters drawn from their priors in every ensemble (not fitted): the substitution constants
+# the 2010-2021 data do not identify (role subst) and other stated uncertainties (role unc).
+PRIOR_ROLES = ("subst", "unc")
+PRIOR_STREAM = 7919  # second seed word of the prior draws, apart from the posterior pick
 NAMES = ("none", "posterior", "posterior_bootstrap")
 REPO = paths.REPO_ROOT
-DEFAULT_POSTERIOR = "sim/data/posterior_draws.csv"
+DEFAULT_PARAMS = "calibrated"
+
+
+def posterior_file_for(params_name: str) -> str:
+    """The posterior draws file of a calibration (`params` config name), repo-relative."""
+    return f"sim/data/posterior_{params_name}.csv"
+
+
+DEFAULT_POSTERIOR = posterior_file_for(DEFAULT_PARAMS)
 
 ParamsForDraws = Callable[[int, int], ModelParameters]  # (first draw, end) -> parameters
 
@@ -47,21 +59,48 @@ def posterior_path(value: Any) -> Path:
     return path if path.is_absolute() else REPO / path
 
 
+def sample_priors(n_draws: int, seed: int, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """n_draws values of every parameter whose role is in PRIOR_ROLES (not in `skip`), from its
+    documented prior (lognormal, uniform or normal, clipped to the bounds), seeded by `seed`."""
+    rng = np.random.default_rng([seed, PRIOR_STREAM])
+    out = {}
+    for name in ModelParameters.names():
+        meta = ModelParameters.metadata(name)
+        if meta.get("role") not in PRIOR_ROLES or name in skip:
+            continue
+        kind, *args = meta["prior"]
+        if kind == "lognormal":
+            values = args[0] * np.exp(args[1] * rng.standard_normal(n_draws))
+        elif kind == "uniform":
+            values = rng.uniform(args[0], args[1], n_draws)
+        elif kind == "normal":
+            values = args[0] + args[1] * rng.standard_normal(n_draws)
+        else:
+            continue
+        out[name] = np.clip(values, *meta["bounds"])
+    return out
+
+
 def _draws_from(base: ModelParameters, names: list[str], values: np.ndarray,
-                pick: np.ndarray) -> ParamsForDraws:
-    """Parameters of draws [a, b): rows pick[a:b] of the posterior `values`, the rest from `base`."""
+                pick: np.ndarray, priors: dict[str, np.ndarray] | None = None) -> ParamsForDraws:
+    """Parameters of draws [a, b): rows pick[a:b] of the posterior `values`, the prior draws
+    `priors` (name -> values over all draws), the rest from `base`."""
     def params(a: int, b: int) -> ModelParameters:
-        return base.replace(**{k: values[pick[a:b], i] for i, k in enumerate(names)})
+        changes = {k: v[a:b] for k, v in (priors or {}).items()}
+        changes.update({k: values[pick[a:b], i] for i, k in enumerate(names)})
+        return base.replace(**changes)
     return params
 
 
 def posterior_bootstrap(base: ModelParameters, n_draws: int, seed: int,
-                        draws_file: Path) -> ParamsForDraws:
-    """Draws resampled with replacement from a posterior file; parameters of draws [a, b)."""
+                        draws_file: Path, with_priors: bool = True) -> ParamsForDraws:
+    """Draws resampled with replacement from a posterior file (and the prior draws of the
+    unidentified constants); parameters of draws [a, b)."""
     from sim.calibrate.fit import read_draws
     names, values = read_draws(draws_file)
     pick = np.random.default_rng(seed).integers(0, len(values), n_draws)
-    return _draws_from(base, names, values, pick)
+    priors = sample_priors(n_draws, seed, tuple(names)) if with_priors else None
+    return _draws_from(base, names, values, pick, priors)
 
 
 def _positive_int(field: str, value: Any, allowed: str) -> int:
@@ -105,7 +144,9 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
 
     name 'none': the draw(s) of `base`.
     name 'posterior': `size` draws of the posterior file (MCMC draws of the calibrated parameters),
-    chosen without replacement by `seed`; parameters not in the file come from `base`.
+    chosen without replacement by `seed`; the substitution constants and other uncertainties
+    (PRIOR_ROLES) drawn from their priors unless `sample_priors` is false; every other parameter
+    from `base`.
     name 'posterior_bootstrap': `size` draws resampled with replacement (any size).
     """
     from sim.calibrate.fit import read_draws  # local: keeps sim.calibrate.ensemble light for plain runs
@@ -132,14 +173,20 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if base.n_draws != 1:
         raise InputError(f"ensemble.name: {name!r} needs single-valued params, got "
                          f"{base.n_draws} draws")
+    with_priors = cfg.get("sample_priors", True)
+    if not isinstance(with_priors, bool):
+        raise InputError(f"ensemble.sample_priors: value {with_priors!r} not allowed; allowed: "
+                         f"true or false")
     if name == "posterior_bootstrap":
-        return Ensemble(posterior_bootstrap(base, size, seed, path), size, seed, chunk_size, draws)
+        return Ensemble(posterior_bootstrap(base, size, seed, path, with_priors), size, seed,
+                        chunk_size, draws)
     names, values = read_draws(path)
     if size > len(values):
         raise InputError(f"ensemble.size: value {size} exceeds the {len(values)} draws in "
                          f"{path.name}; allowed: 1..{len(values)}")
     pick = np.sort(np.random.default_rng(seed).choice(len(values), size=size, replace=False))
-    return Ensemble(_draws_from(base, names, values, pick), size, seed, chunk_size, draws)
+    priors = sample_priors(size, seed, tuple(names)) if with_priors else None
+    return Ensemble(_draws_from(base, names, values, pick, priors), size, seed, chunk_size, draws)
 
 
 def build_ensemble(base: ModelParameters, cfg: Mapping[str, Any]) -> tuple[ModelParameters, int | None]:

@@ -33,12 +33,12 @@ from sim.calibrate.targets import TargetSet, model_outputs, residuals
 
 CALIBRATION_KEYS = ("free", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
                     "rtol", "params_file", "ensemble", "walkers", "steps", "burn", "thin", "posterior_file",
-                    "init_scatter", "promote")
+                    "init_scatter", "promote", "warm_start")
 DEFAULTS: dict[str, Any] = {"seed": 0, "global_samples": 512, "starts": 4, "max_nfev": 60,
                             "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6, "params_file": None,
                             "ensemble": False,
                             "walkers": 64, "steps": 300, "burn": 100, "thin": 25,
-                            "posterior_file": None, "init_scatter": 0.01, "promote": False}
+                            "posterior_file": None, "init_scatter": 0.01, "promote": False, "warm_start": None}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a batch the solver could not integrate
 
 
@@ -192,7 +192,7 @@ class Problem:
             self.seconds += time.perf_counter() - started
             self.n_model_runs += 1
             self.n_draws_run += params.n_draws
-        return model_outputs(traj, params.as_arrays()["heroin_coinvolvement"], self.settings)
+        return model_outputs(traj, params, self.settings, self.levers)
 
     def target_residuals(self, z: np.ndarray) -> np.ndarray:
         """Target residuals (n, m) of a batch."""
@@ -224,7 +224,10 @@ def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSetti
     if needed > settings.end_year:
         raise InputError(f"solver.end_year: value {settings.end_year} is before the last target "
                          f"year {needed}; allowed: >= {needed}")
-    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol})
+    # mid-year outputs (NFLIS shares) need an output grid of half years at least
+    step = min(settings.output_step, 0.5) if (0.5 / settings.output_step) % 1 == 0 else 0.5
+    fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol,
+                                     "output_step": step})
     return Problem(base, levers, fit_settings, targets, parse_free(free_cfg, base))
 
 
@@ -238,6 +241,27 @@ class FitResult:
     starts: list[dict[str, Any]]
     seconds: float
     model_runs: int
+
+
+def warm_start_point(problem: Problem, path: str | Path) -> np.ndarray:
+    """z of the free parameters' values in a params YAML (absolute, or relative to sim/configs; an
+    extra local start: a previous fit's
+    optimum; the priors stay centred on the literature values, so the objective is unchanged)."""
+    import yaml
+
+    from sim import paths
+    path = Path(path)
+    path = path if path.is_absolute() else paths.CONFIG_DIR / path
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        raise InputError(f"calibration.warm_start: value {str(path)!r} is not a readable params "
+                         f"YAML file") from None
+    z = problem.z0.copy()
+    for i, free in enumerate(problem.free):
+        if free.name in values:
+            z[i] = float(free.to_z(float(values[free.name])))
+    return np.clip(z, problem.z_lo + 1e-9, problem.z_hi - 1e-9)
 
 
 def sample_prior(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -259,6 +283,12 @@ def fit(problem: Problem, opts: Mapping[str, Any],
     starts = candidates[order[:int(opts["starts"])]]
     progress(f"global stage: {len(candidates)} prior samples in one batch, best cost "
              f"{costs[order[0]]:.4g} (median {np.median(costs):.4g})")
+    if opts.get("warm_start"):
+        warm = warm_start_point(problem, opts["warm_start"])
+        starts = np.vstack([warm[None], starts])
+        costs = np.concatenate([problem.cost(warm[None]), costs])
+        order = np.concatenate([[0], order + 1])
+        progress(f"warm start from {opts['warm_start']}: cost {costs[0]:.4g}")
     h = float(opts["diff_step"])
     cache: dict[bytes, np.ndarray] = {}
 
@@ -302,6 +332,46 @@ def fit(problem: Problem, opts: Mapping[str, Any],
 
 # --- posterior ensemble ------------------------------------------------------------------------
 
+# Parameters sampled by the posterior besides the fitted ones (not fitted at the MAP): the
+# substitution constants no series identifies (role subst) and other stated uncertainties (unc).
+PRIOR_ROLES = ("subst", "unc")
+FLAT_PRIOR_SD = 1e6   # prior sd standing for a flat (uniform) prior within the bounds
+
+
+def prior_parameter(name: str) -> FreeParameter:
+    """A parameter of role subst or unc as a free parameter of the posterior, with its documented
+    prior: lognormal (normal in log units), normal, or uniform (flat within its range)."""
+    meta = ModelParameters.metadata(name)
+    kind, *args = meta["prior"]
+    blo, bhi = meta["bounds"]
+    if kind == "lognormal":
+        median, sd = args
+        lo, hi = max(blo, median * np.exp(-4 * sd)), min(bhi, median * np.exp(4 * sd))
+        return FreeParameter(name, lo, hi, True, median, sd)
+    if kind == "normal":
+        mean, sd = args
+        return FreeParameter(name, max(blo, mean - 4 * sd), min(bhi, mean + 4 * sd), False, mean, sd)
+    if kind == "uniform":
+        lo, hi = args
+        return FreeParameter(name, lo, hi, False, 0.5 * (lo + hi), FLAT_PRIOR_SD)
+    raise ValueError(f"parameter {name}: no prior to sample ({meta['prior']})")
+
+
+def with_prior_parameters(problem: Problem, z_map: np.ndarray) -> tuple[Problem, np.ndarray]:
+    """The problem with every PRIOR_ROLES parameter added as free (sampled with its prior by the
+    posterior, so the joint draws stay consistent with the data: a constant the data do not
+    inform keeps its prior spread, one that moves the history is constrained by it), and the MAP
+    extended with those parameters' values in `problem.base`."""
+    names = set(problem.names)
+    extra = [prior_parameter(n) for n in ModelParameters.names()
+             if ModelParameters.metadata(n).get("role") in PRIOR_ROLES and n not in names]
+    z_extra = np.array([np.clip(f.to_z(float(np.asarray(getattr(problem.base, f.name)).reshape(-1)[0])),
+                                *f.z_bounds) for f in extra])
+    wider = Problem(problem.base, problem.levers, problem.settings, problem.targets,
+                    list(problem.free) + extra)
+    return wider, np.concatenate([z_map, z_extra])
+
+
 def log_posterior(problem: Problem, z: np.ndarray) -> np.ndarray:
     """Log posterior (up to a constant) of each row of z; -inf outside the bounds."""
     z = np.atleast_2d(z)
@@ -333,8 +403,12 @@ def sample_posterior(problem: Problem, z_map: np.ndarray, opts: Mapping[str, Any
     seed = int(opts["seed"])
     walkers, steps, burn, thin = (int(opts[k]) for k in ("walkers", "steps", "burn", "thin"))
     k = len(problem.free)
+    if walkers < 2 * k:   # emcee's stretch move needs at least twice as many walkers as dimensions
+        progress(f"walkers raised from {walkers} to {2 * k + 2} (twice the {k} free parameters)")
+        walkers = 2 * k + 2
     rng = np.random.default_rng(seed + 1)
-    scale = float(opts["init_scatter"]) * np.maximum(problem.prior_sd, 1e-3)
+    scale = float(opts["init_scatter"]) * np.minimum(np.maximum(problem.prior_sd, 1e-3),
+                                                     problem.z_hi - problem.z_lo)
     init = np.clip(z_map + scale * rng.standard_normal((walkers, k)), problem.z_lo + 1e-9,
                    problem.z_hi - 1e-9)
     sampler = emcee.EnsembleSampler(walkers, k, lambda z: log_posterior(problem, z),

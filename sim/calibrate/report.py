@@ -20,7 +20,7 @@ from sim.calibrate.targets import TargetSet, model_outputs  # noqa: E402
 PANELS = (("deaths_synthetic", "synthetic-opioid deaths (deaths/yr)"),
           ("deaths_fentanyl", "fentanyl-involved deaths (deaths/yr)"),
           ("death_rate_heroin", "heroin death rate (per 100,000/yr)"),
-          ("seizures", "CBP seizures, fiscal year (kg/yr)"))
+          ("seizures_product", "CBP seizures (gross weight), fiscal year (kg/yr)"))
 
 
 def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings,
@@ -29,7 +29,7 @@ def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings
     plot_settings = SolverSettings(**{**settings.__dict__, "end_year": max(window[1],
                                                                            targets.last_year)})
     traj = integrate(params, levers, plot_settings)
-    out = model_outputs(traj, params.as_arrays()["heroin_coinvolvement"], plot_settings)
+    out = model_outputs(traj, params, plot_settings, levers)
     years = plot_settings.years
     keep = (years >= window[0]) & (years <= window[1])
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
@@ -38,7 +38,7 @@ def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings
         ax.plot(years[keep], out[name][0, keep], "-", color="C0", label="model")
         ax.set_title(title, fontsize=10)
         ax.axvline(targets.fit_end_year + 0.5, color="grey", lw=0.8, ls=":")
-        if name == "seizures":
+        if name == "seizures_product":
             ax.set_yscale("log")
     pop = us_population_at(np.asarray(years, dtype=float) + 0.5)
     for t in targets.targets:

@@ -7,12 +7,13 @@ written out) and/or `csv_series` (series read from a CSV in `sim/data`).  Each e
   rate            `output` per 100,000 US residents in `year` (crude: deaths / mid-year population)
   ratio           `output` in years[i+1] / years[i], one comparison per consecutive pair of `years`
   fy_total        total of `output` over federal fiscal year `year` (1 Oct of year-1 .. 30 Sep)
-  largest_source  `source` has the largest share of US arrivals in every year of the range `years`,
-                  by at least `value` (1)
-  positive_share  `source` has a share of US arrivals above `value` (1) in every year of `years`
+  midyear         value of `output` (a share) on 1 July of `year`
+  largest_source  `source` has the largest share of fentanyl arriving in the US (its channels
+                  together) in every year of the range `years`, by at least `value` (1)
+  positive_share  `source` has a share of fentanyl arrivals above `value` (1) in every year of `years`
 
-Model values are computed straight from the cumulative stocks of a `Trajectory` (no dataset), for
-all draws of a batch at once.  Numeric comparisons (count, rate, ratio, fy_total) enter the fit as
+Model values come from the same functions that build the result dataset (`annual_totals`,
+`fiscal_year_seizures`, the reported auxiliaries), for all draws of a batch at once.  Numeric comparisons (count, rate, ratio, fy_total) enter the fit as
 log(model / observed) / sigma; the two claims enter as hinge penalties (shortfall / sigma).
 """
 
@@ -28,27 +29,36 @@ import numpy as np
 
 from sim import paths
 from sim.errors import InputError, reject_unknown_keys
-from sim.model.flows import heroin_involved, us_population_at
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters
+from sim.engine.batch import BatchModel
+from sim.engine.solver import PHYSICAL_ROWS, SolverSettings, Trajectory
+from sim.model.flows import us_population_at
+from sim.model.state import CHANNELS, SOURCES
 from sim.results.dataset import annual_totals, fiscal_year_seizures
-from sim.engine.solver import SolverSettings, Trajectory
-from sim.model.state import SOURCES
 from sim.results.tables import table
 
 DATA_DIR = paths.DATA_DIR
-KINDS = ("count", "rate", "ratio", "fy_total", "largest_source", "positive_share")
+KINDS = ("count", "rate", "ratio", "fy_total", "midyear", "largest_source", "positive_share")
 # output name -> (units, kinds it may be used with)
 OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "deaths_synthetic": ("deaths/yr", ("count", "rate", "ratio")),
     "deaths_fentanyl": ("deaths/yr", ("count", "rate", "ratio")),
+    "deaths_fentanyl_all": ("deaths/yr", ("count", "rate", "ratio")),
     "deaths_heroin": ("deaths/yr", ("count", "rate", "ratio")),
     "death_rate_synthetic": ("deaths per 100000 persons per yr", ("ratio",)),
     "death_rate_heroin": ("deaths per 100000 persons per yr", ("ratio",)),
     "seizures": ("kg/yr", ("fy_total", "ratio")),
+    "seizures_product": ("kg/yr", ("fy_total", "ratio")),
+    "nflis_share": ("1", ("midyear",)),
     "supply_share": ("1", ("largest_source", "positive_share")),
 }
 ENTRY_KEYS = ("id", "kind", "output", "year", "years", "value", "units", "sigma", "tolerance",
               "definition", "source", "note")
 SET_KEYS = ("name", "fit_end_year", "entries", "csv_series")
+# keys of one series of `csv_series`: output, kind, sigma (1), sigma_by_year {year: sigma},
+# tolerance (relative half-width of the acceptance range), years (a subset to use)
+SERIES_KEYS = ("output", "kind", "sigma", "sigma_by_year", "tolerance", "years")
 FIRST_YEAR = 2010
 
 
@@ -204,14 +214,26 @@ def csv_targets(spec: Mapping[str, Any], end_year: int, fit_end_year: int) -> li
     out = []
     for key, sel in series.items():
         sel = dict(sel or {})
-        reject_unknown_keys(f"targets.csv_series.series.{key}", sel, ("output", "kind", "sigma"))
+        where = f"targets.csv_series.series.{key}"
+        reject_unknown_keys(where, sel, SERIES_KEYS)
+        years = sel.get("years")
+        tolerance = sel.get("tolerance")
+        if tolerance is not None and not (isinstance(tolerance, (int, float))
+                                          and not isinstance(tolerance, bool) and 0 < tolerance < 1):
+            raise InputError(f"{where}.tolerance: value {tolerance!r} not allowed; allowed: a "
+                             f"relative half-width in (0, 1), e.g. 0.1 for +-10 %")
+        by_year = dict(sel.get("sigma_by_year") or {})
         for r in rows:
-            if r["series"] != key or int(r["year"]) > fit_end_year:
+            year = int(r["year"])
+            if r["series"] != key or year > fit_end_year or (years and year not in years):
                 continue
+            value = float(r["value"])
             entry = {"id": f"us_{key}_{r['year']}", "kind": sel.get("kind", "count"),
-                     "output": sel.get("output"), "year": int(r["year"]), "value": float(r["value"]),
-                     "sigma": sel.get("sigma"), "units": r["units"],
+                     "output": sel.get("output"), "year": year, "value": value,
+                     "sigma": by_year.get(year, sel.get("sigma")), "units": r["units"],
                      "definition": f"{key} {r['year']} ({r['source']})"}
+            if tolerance is not None:
+                entry["tolerance"] = [value * (1 - tolerance), value * (1 + tolerance)]
             out.append(parse_target(entry, "targets.csv_series", end_year, fit_end_year))
     return out
 
@@ -258,29 +280,43 @@ def load_targets_file(path: str | Path, end_year: int) -> TargetSet:
 
 # --- model values -----------------------------------------------------------------------------
 
-def model_outputs(traj: Trajectory, coinvolvement: np.ndarray,
-                  settings: SolverSettings) -> dict[str, np.ndarray]:
+def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSettings,
+                  levers: LeverSet | None = None) -> dict[str, np.ndarray]:
     """Every target output for all draws: arrays (draw, year) over `settings.years`.
 
-    supply_share is (source, draw, year); seizures are federal fiscal-year totals over routes.
-    `coinvolvement` is the parameter heroin_coinvolvement (draw,).
+    deaths_fentanyl_all counts illicit and diverted pharmaceutical fentanyl (what death
+    certificates mention); seizures (pure) and seizures_product (gross weight, CBP's basis) are
+    fiscal-year totals over routes; nflis_share is read on 1 July (the output grid must hold
+    mid-years: settings.output_step 0.5 or finer); supply_share is (source, draw, year), each
+    fentanyl source's channels together over all fentanyl arrivals.
     """
     annual = annual_totals(traj, settings)
+    n = traj.states.shape[1]
     pop = us_population_at(settings.years + 0.5)
-    fent = annual["fentanyl"]
-    synthetic = fent + annual["other_synthetic"]
-    heroin = heroin_involved(annual["heroin_only"], fent, np.asarray(coinvolvement)[:, None])
-    arrivals = annual["arrivals"]
-    total = arrivals.sum(axis=0)
+    potency = np.broadcast_to(params.as_arrays()["potency_ratio"], (n,))
+    pure, product = fiscal_year_seizures(traj, settings, potency)
+    arrivals = annual["arrivals"]                       # channel, draw, year
+    by_source = np.stack([arrivals[[k for k, c in enumerate(CHANNELS) if c.source == s]].sum(axis=0)
+                          for s in SOURCES])
+    total = by_source.sum(axis=0)
+    model = BatchModel(params, levers or LeverSet.from_mapping({}), n)
+    mid = settings.years + 0.5
+    nflis = np.full((n, mid.size), np.nan)
+    inside = mid < settings.t_end
+    for i in np.flatnonzero(inside):
+        nflis[:, i] = model.auxiliaries(float(mid[i]), traj.rows_at(PHYSICAL_ROWS, mid[i]))["nflis_share"]
     return {
-        "deaths_synthetic": synthetic,
-        "deaths_fentanyl": fent,
-        "deaths_heroin": heroin,
-        "death_rate_synthetic": synthetic / pop * 1e5,
-        "death_rate_heroin": heroin / pop * 1e5,
-        "seizures": np.nansum(fiscal_year_seizures(traj, settings), axis=0),
-        "supply_share": arrivals / np.where(total > 0, total, np.nan),
-        "population": np.broadcast_to(pop, fent.shape),
+        "deaths_synthetic": annual["deaths_synthetic"],
+        "deaths_fentanyl": annual["deaths_fentanyl"],
+        "deaths_fentanyl_all": annual["deaths_fentanyl"] + annual["deaths_pharma_fentanyl"],
+        "deaths_heroin": annual["deaths_heroin"],
+        "death_rate_synthetic": annual["deaths_synthetic"] / pop * 1e5,
+        "death_rate_heroin": annual["deaths_heroin"] / pop * 1e5,
+        "seizures": np.nansum(pure, axis=0),
+        "seizures_product": np.nansum(product, axis=0),
+        "nflis_share": nflis,
+        "supply_share": by_source / np.where(total > 0, total, np.nan),
+        "population": np.broadcast_to(pop, (n, pop.size)),
     }
 
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from sim import paths
 from sim.calibrate.fit import (build_problem, calibration_options, fit, params_yaml, posterior_csv,
-                             sample_posterior)
+                             sample_posterior, with_prior_parameters)
 from sim.cli.main import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
@@ -40,7 +40,7 @@ from sim.calibrate.targets import fit_rows, format_table, load_targets
 
 SECTIONS = ("params", "solver", "targets", "calibration", "report")
 PROMOTED = {"params_file": paths.CONFIG_DIR / "params" / "calibrated.yaml",
-            "posterior_file": paths.DATA_DIR / "posterior_draws.csv"}
+            "posterior_file": paths.DATA_DIR / "posterior_calibrated.csv"}
 logger = logging.getLogger(__name__)
 log = logger.info
 
@@ -128,7 +128,11 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     for path in copies["params_file"]:
         replace_file(path, text, "the calibrated baseline")
     if opts["ensemble"]:
-        post = sample_posterior(problem, result.z, opts, progress=log)
+        wider, z_start = with_prior_parameters(problem, result.z)
+        log(f"posterior over {len(wider.free)} parameters: the {len(problem.free)} fitted and "
+            f"{len(wider.free) - len(problem.free)} substitution constants and other "
+            f"uncertainties with their priors")
+        post = sample_posterior(wider, z_start, opts, progress=log)
         log(f"posterior: {len(post.draws)} draws, acceptance {post.acceptance:.2f}, "
             f"{post.seconds:.0f} s, {post.info}")
         head = {"fentsim posterior draws": "emcee affine-invariant ensemble sampler",

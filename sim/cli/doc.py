@@ -16,19 +16,24 @@ from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.results.dataset import OUTPUT_VARIABLES
-from sim.model.state import STOCKS
+from sim.model.state import CHANNELS, STOCKS
 from sim.compose import compose
 from sim.results.tables import table
 
-FLOW_FUNCTIONS = ("us_population", "fentanyl_share", "capacity_change", "mail_fraction",
-                  "interdiction_index", "seizure_probability", "transit_time",
-                  "retail_consumption", "initiation", "treatment_entries", "naloxone_probability",
-                  "rescue_factor", "test_strip_factor", "overdose_rates", "heroin_involved",
-                  "evaluate", "initial_state")
+FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
+                  "initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
+                  "logistic_growth", "nested_logit_shares", "market", "demand",
+                  "treatment_entries", "product_shares", "naloxone_probability", "rescue_factor",
+                  "test_strip_factor", "overdose_hazards", "evaluate", "initial_state")
 
 
 def _g(value: float) -> str:
     return f"{value:g}"
+
+
+def _prior(prior: tuple) -> str:
+    """A prior as text: 'lognormal(0.1, 0.7)', 'uniform(0.5, 2)', 'fixed'."""
+    return prior[0] if len(prior) == 1 else f"{prior[0]}({', '.join(f'{v:g}' for v in prior[1:])})"
 
 
 def model_doc(params: str = "calibrated") -> str:
@@ -42,14 +47,22 @@ def model_doc(params: str = "calibrated") -> str:
            table(["function", "definition"],
                  [[name, " ".join((inspect.getdoc(getattr(model, name)) or "").split())]
                   for name in FLOW_FUNCTIONS], **md),
+           "", "## Supply channels", "",
+           table(["channel", "source", "form", "route", "meaning"],
+                 [[c.name, c.source, c.form, c.route, c.doc] for c in CHANNELS], **md),
            "", "## Parameters", "",
+           "Roles: fixed (literature constant), fit (calibrated; in the posterior), subst "
+           "(substitution constant no 2010-2021 series identifies: sampled with its prior in "
+           "every posterior), unc (other uncertainty, sampled with its prior).", "",
            f"`{params}` is the value every run uses (`params={params}`, the calibrated baseline "
            f"unless chosen otherwise); `literature` is the published or assumed value, the "
            f"centre of the calibration's prior (`params=literature`).", "",
-           table(["parameter", params, "literature", "units", "bounds", "meaning", "source"],
+           table(["parameter", params, "literature", "units", "bounds", "role", "prior",
+                  "meaning and evidence"],
                  [[f.name, _g(float(used.get(f.name, f.default))), _g(f.default),
                    f.metadata["units"], f"[{_g(f.metadata['bounds'][0])}, "
-                   f"{_g(f.metadata['bounds'][1])}]", f.metadata["doc"], f.metadata["source"]]
+                   f"{_g(f.metadata['bounds'][1])}]", f.metadata.get("role", "fixed"),
+                   _prior(f.metadata.get("prior", ("fixed",))), f.metadata["doc"]]
                   for f in fields(ModelParameters)], **md),
            "", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
            table(["lever", "units", "bounds", "history (year: value)", "meaning", "source"],

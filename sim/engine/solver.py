@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from sim.engine import kernel
 from sim.engine.batch import BatchModel
 from sim.errors import InputError, SolverError, reject_unknown_keys
-from sim.model.flows import INTERDICTION_RAMP_END, INTERDICTION_RAMP_START
+from sim.model.flows import KINKS
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.model.state import LAYOUT
@@ -36,12 +36,17 @@ METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # auto: compiled when numba is installed and the method is RK45, else numpy.
 ENGINES = ("auto", "compiled", "numpy")
 # Stocks that are physical quantities (not running totals): never negative beyond the tolerances.
-PHYSICAL_STOCKS = ("capacity", "in_transit", "retail", "untreated", "in_treatment", "remission")
+PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis", "untreated",
+                   "in_treatment", "remission")
 PHYSICAL_ROWS = slice(0, max(LAYOUT.slices[s].stop for s in PHYSICAL_STOCKS))
 assert PHYSICAL_ROWS.stop == sum(LAYOUT.slices[s].stop - LAYOUT.slices[s].start
                                  for s in PHYSICAL_STOCKS)   # they are the first rows of the state
 FISCAL_YEAR_START = 273.0 / 365.0  # Oct 1 as a fraction of the (non-leap) year: FY N starts N-1+this
-FISCAL_STOCK = "cum_seized"  # the one stock read at fiscal-year starts (FY seizures, CBP's basis)
+# The stocks read at fiscal-year starts (FY seizures, CBP's basis), adjacent in the layout.
+FISCAL_STOCKS = ("cum_seized", "cum_seized_product")
+FISCAL_ROWS = slice(LAYOUT.slices[FISCAL_STOCKS[0]].start, LAYOUT.slices[FISCAL_STOCKS[-1]].stop)
+assert FISCAL_ROWS.stop - FISCAL_ROWS.start == sum(LAYOUT.stocks[s].size for s in FISCAL_STOCKS)
+ATOL_FRACTION = 1e-10  # absolute tolerance of dimensionless stocks (know-how, 0-1)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class SolverSettings:
     output_step: float = 1.0 / 12   # yr: spacing of time-series outputs
     method: str = "RK45"
     engine: str = "auto"            # auto | compiled | numpy (see ENGINES)
-    rtol: float = 1e-4              # 1: relative tolerance
+    rtol: float = 1e-5              # 1: relative tolerance
     atol_mass: float = 1e-6         # kg (and kg/yr): absolute tolerance of supply stocks
     atol_people: float = 1e-3       # persons (and deaths): absolute tolerance of people stocks
 
@@ -113,8 +118,9 @@ class SolverSettings:
         """Absolute tolerance for every entry of the flat state."""
         rows = np.empty(LAYOUT.size)
         for name, sl in LAYOUT.slices.items():
-            mass = LAYOUT.stocks[name].units.startswith("kg")
-            rows[sl] = self.atol_mass if mass else self.atol_people
+            units = LAYOUT.stocks[name].units
+            rows[sl] = (self.atol_mass if "kg" in units else ATOL_FRACTION if units == "1"
+                        else self.atol_people)
         return np.repeat(rows, n_draws)
 
     @classmethod
@@ -130,7 +136,7 @@ class Trajectory:
     """Stocks of a batch at stored times, in three blocks shaped (rows, n_draws, n_times).
 
     `states`: every stock at `times` (calendar-year boundaries); `series`: the physical stocks
-    (rows PHYSICAL_ROWS) at `series_times` (a finer output grid); `fiscal`: FISCAL_STOCK
+    (rows PHYSICAL_ROWS) at `series_times` (a finer output grid); `fiscal`: FISCAL_STOCKS
     alone at `fiscal_times` (federal fiscal-year starts).  Running totals are only ever read as
     differences over whole (fiscal) years, so they are not stored at every output time: for
     monthly outputs this cuts the memory of an ensemble by 2.3x, for annual ones by 1.7x.
@@ -150,7 +156,7 @@ class Trajectory:
         if self.series is not None:
             blocks.append((PHYSICAL_ROWS, self.series_times, self.series))
         if self.fiscal is not None:
-            blocks.append((LAYOUT.slices[FISCAL_STOCK], self.fiscal_times, self.fiscal))
+            blocks.append((FISCAL_ROWS, self.fiscal_times, self.fiscal))
         return blocks
 
     def rows_at(self, rows: slice, t: float | np.ndarray) -> np.ndarray:
@@ -228,7 +234,7 @@ def series_times(settings: SolverSettings) -> np.ndarray:
 
 
 def fiscal_times(settings: SolverSettings) -> np.ndarray:
-    """Federal fiscal-year starts (yr) inside the window, where only FISCAL_STOCK is stored."""
+    """Federal fiscal-year starts (yr) inside the window, where only FISCAL_STOCKS are stored."""
     starts = np.arange(settings.start_year, settings.end_year + 2, dtype=float) - 1 + FISCAL_YEAR_START
     starts = np.round(starts[(starts >= settings.t_start) & (starts <= settings.t_end)], 10)
     return np.setdiff1d(starts, np.union1d(storage_times(settings), series_times(settings)))
@@ -248,12 +254,12 @@ def trajectory_from_columns(settings: SolverSettings, states: np.ndarray, stats:
     stats["min_stock"] = min_stock(states)
     return Trajectory(years, states[:, :, np.searchsorted(every, years)], stats,
                       series, states[PHYSICAL_ROWS][:, :, np.searchsorted(every, series)],
-                      fiscal, states[LAYOUT.slices[FISCAL_STOCK]][:, :, np.searchsorted(every, fiscal)])
+                      fiscal, states[FISCAL_ROWS][:, :, np.searchsorted(every, fiscal)])
 
 
 def segment_edges(levers: LeverSet, settings: SolverSettings) -> np.ndarray:
     """Start, end and every kink date of the inputs strictly inside the window (yr)."""
-    kinks = levers.breakpoints() + [INTERDICTION_RAMP_START, INTERDICTION_RAMP_END]
+    kinks = levers.breakpoints() + list(KINKS)
     inside = [k for k in kinks if settings.t_start < k < settings.t_end]
     return np.unique(np.round([settings.t_start, *inside, settings.t_end], 10))
 
@@ -399,7 +405,7 @@ def _integrate_compiled(params: ModelParameters, levers: LeverSet,
     series, fiscal = series_times(settings), fiscal_times(settings)
     states, series_states, fiscal_states, stats, status = kernel.integrate_batch(
         model.initial_state(settings.t_start), params, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
-        LAYOUT.slices[FISCAL_STOCK], settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
+        FISCAL_ROWS, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
         max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:

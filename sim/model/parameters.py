@@ -20,14 +20,23 @@ import numpy as np
 from sim.errors import InputError, reject_unknown_keys
 
 
-def param(default: float, units: str, bounds: tuple[float, float], source: str, doc: str,
-          scale: str = "linear") -> Any:
-    """Declare a parameter field with its units, bounds [lo, hi], source and meaning.
+ROLES = ("fixed", "fit", "subst", "unc")
 
+
+def param(default: float, units: str, bounds: tuple[float, float], evidence: str, *,
+          prior: tuple = ("fixed",), role: str = "fixed", scale: str = "linear") -> Any:
+    """Declare a parameter field: default, units, bounds [lo, hi], meaning and evidence, prior and role.
+
+    prior: ('fixed',) | ('lognormal', median, sd of log) | ('uniform', lo, hi) | ('normal', mean, sd).
+    role: 'fixed' (a literature constant, not varied); 'fit' (calibrated, in the posterior);
+    'subst' (a substitution constant the 2010-2021 data do not identify: sampled from its prior in
+    every ensemble, never fitted); 'unc' (uncertain, sampled from its prior, not fitted).
     `scale` is 'log' for rates and scales (calibration and sampling work in log space).
     """
+    assert role in ROLES, role
     return field(default=default, metadata={
-        "units": units, "bounds": bounds, "source": source, "doc": doc, "scale": scale})
+        "units": units, "bounds": bounds, "source": evidence, "doc": evidence, "scale": scale,
+        "prior": tuple(prior), "role": role})
 
 
 SOURCE_LIM = "FDA SOURCE model (Lim et al. 2022), via design brief"
@@ -38,129 +47,270 @@ ASSUMPTION = "assumption (order of magnitude); calibrated or varied in the ensem
 class ModelParameters:
     """All constants and uncertainties of the stock-and-flow model, with units."""
 
-    # --- supply: sources -------------------------------------------------------------------
     potency_ratio: float = param(
-        50.0, "1", (10.0, 100.0), "TIME 2019 article: '50 times stronger than heroin'",
-        "heroin-equivalent mass per kg of pure fentanyl")
-    heroin_supply: float = param(
-        45000.0, "kg/yr", (5000.0, 500000.0),
-        "assumption near RAND estimates of US heroin consumption (~45 t/yr pure)",
-        "heroin reaching US retail markets (pure mass), constant over time", "log")
-    capacity_2010_china: float = param(
-        1.0, "kg/yr", (0.0, 1e4), ASSUMPTION,
-        "fentanyl production capacity in China directed at the US market, 1 Jan 2010", "log")
-    capacity_2010_india: float = param(
-        0.05, "kg/yr", (0.0, 1e4), ASSUMPTION,
-        "fentanyl production capacity in India directed at the US market, 1 Jan 2010", "log")
-    capacity_2010_other: float = param(
-        0.2, "kg/yr", (0.0, 1e4), ASSUMPTION,
-        "capacity of other producers (e.g. Mexican synthesis) directed at the US market, 1 Jan 2010",
-        "log")
-    capacity_growth_rate: float = param(
-        1.2, "1/yr", (0.05, 5.0), ASSUMPTION,
-        "per-capita growth of capacity while the opioid market is not yet fentanyl (times 1 - share)",
-        "log")
-    capacity_entry_rate: float = param(
-        0.5, "kg/yr^2", (0.0, 100.0), ASSUMPTION,
-        "growth of a dormant source's capacity when the market is unsaturated (times 1 - share)")
-    enforcement_erosion_rate: float = param(
-        0.5, "1/yr", (0.0, 5.0), ASSUMPTION,
-        "rate at which source-country enforcement dismantles capacity (times enforcement level)")
-    # --- supply: routes, transit, interdiction ---------------------------------------------
-    mail_fraction_china_early: float = param(
-        0.9, "1", (0.0, 1.0), "article: 'much of the drug has come through the mail'; assumption",
-        "share of China's exports sent by mail/express before the route shift")
-    mail_fraction_china_late: float = param(
-        0.2, "1", (0.0, 1.0), "assumption: later mostly precursors to Mexico, then over land",
-        "share of China's exports sent by mail/express after the route shift")
-    route_shift_midyear: float = param(
-        2017.0, "yr", (2012.0, 2025.0), ASSUMPTION,
-        "midpoint of China's shift from mail to land routes (linear over route_shift_duration)")
-    route_shift_duration: float = param(
-        4.0, "yr", (0.5, 10.0), ASSUMPTION, "duration of China's mail-to-land route shift")
-    mail_fraction_india: float = param(
-        0.9, "1", (0.0, 1.0), "assumption: pharmaceutical exports by mail/express",
-        "share of India's exports sent by mail/express")
-    mail_fraction_other: float = param(
-        0.0, "1", (0.0, 1.0), "assumption: other producers ship over land",
-        "share of other producers' exports sent by mail/express")
-    transit_time_mail: float = param(
-        0.05, "yr", (0.005, 1.0), ASSUMPTION, "mean time a shipment spends in the mail route", "log")
-    transit_time_land: float = param(
-        0.25, "yr", (0.01, 2.0), ASSUMPTION,
-        "mean time from export to US border over land (incl. synthesis from precursors)", "log")
-    seizure_hazard_mail_2013: float = param(
-        0.003, "1", (1e-6, 5.0), ASSUMPTION,
-        "interdiction hazard of the mail route in FY2013 (seizure prob. = 1 - exp(-hazard))", "log")
-    seizure_hazard_land_2013: float = param(
-        0.003, "1", (1e-6, 5.0), ASSUMPTION,
-        "interdiction hazard of the land route in FY2013 (seizure prob. = 1 - exp(-hazard))", "log")
-    interdiction_growth_2013_2018: float = param(
-        30.0, "1", (1.0, 1e4), "calibrated to CBP seizures FY2013 (~1 kg) and FY2018 (~1000 kg)",
-        "growth factor of interdiction hazard from mid-2013 to mid-2018 (log-linear, flat after)",
-        "log")
-    retail_turnover_time: float = param(
-        0.1, "yr", (0.01, 1.0), ASSUMPTION, "mean residence of fentanyl in the retail supply", "log")
-    # --- demand: people --------------------------------------------------------------------
+        50.0, '1', (10.0, 100.0),
+        "TIME 2019 article: '50 times stronger than heroin' (by mass)",
+        prior=('fixed',), role='fixed', scale='linear')
+    fentanyl_cost_ratio: float = param(
+        0.1, '1', (0.005, 1.0),
+        'RAND 2019, Pardo et al., The Future of Fentanyl and Other Synthetic Opioids: fentanyl is far cheaper per morphine-equivalent dose than heroin to produce and smuggle (an order of magnitude or more); base cost per HE kg relative to heroin',
+        prior=('lognormal', 0.1, 0.7), role='unc', scale='log')
+    cost_sensitivity: float = param(
+        1.5, '1', (0.3, 5.0),
+        'logit scale beta of the fentanyl-vs-heroin choice on log delivered cost; stated assumption (no series identifies it separately from the nest preference)',
+        prior=('lognormal', 1.5, 0.4), role='subst', scale='log')
+    nest_dissimilarity: float = param(
+        0.6, '1', (0.15, 1.0),
+        'lambda of the nested logit: within the fentanyl nest channels substitute with scale beta/lambda (lambda=1: plain logit, channels no closer substitutes than heroin). stated assumption',
+        prior=('uniform', 0.25, 1.0), role='subst', scale='linear')
+    fentanyl_nest_preference: float = param(
+        -0.5, '1', (-8.0, 6.0),
+        'a_F: log attractiveness of the fentanyl nest vs heroin at equal cost (calibrated; broad prior)',
+        prior=('normal', 0.0, 3.0), role='fit', scale='linear')
+    asc_china_precursor: float = param(
+        -0.5, '1', (-6.0, 6.0),
+        'log attractiveness of China->Mexico precursor channel relative to China finished mail',
+        prior=('normal', 0.0, 1.5), role='fit', scale='linear')
+    asc_india_finished: float = param(
+        -3.0, '1', (-8.0, 0.0),
+        "log attractiveness of India's finished fentanyl relative to China's: how readily India replaces China; article: India a second, smaller source (two large seizures 2018)",
+        prior=('uniform', -5.0, -1.0), role='subst', scale='linear')
+    asc_india_precursor: float = param(
+        -2.5, '1', (-8.0, 0.0),
+        'log attractiveness of Indian precursors -> Mexico relative to China finished mail',
+        prior=('uniform', -5.0, -0.5), role='subst', scale='linear')
+    asc_other: float = param(
+        -2.0, '1', (-8.0, 1.0),
+        'log attractiveness of other producers relative to China finished mail (substitution pool; RAND 2019: synthesis can move to any country with a chemical industry)',
+        prior=('uniform', -4.0, 0.0), role='subst', scale='linear')
+    risk_premium: float = param(
+        2.0, '1', (0.0, 20.0),
+        'Reuter & Kleiman 1986 (risks and prices: enforcement works as a tax on the trade): cost multiplier per unit seizure probability, c ~ (1 + rho s) / (1 - s)',
+        prior=('lognormal', 2.0, 0.6), role='unc', scale='log')
+    enforcement_cost_exponent: float = param(
+        1.0, '1', (0.0, 3.0),
+        'gamma_e: delivered cost of a channel x (1 - e)^(-gamma_e) under source enforcement e; stated assumption',
+        prior=('uniform', 0.5, 2.0), role='subst', scale='linear')
+    heroin_cost_change: float = param(
+        -0.3, '1', (-2.0, 1.0),
+        "log change of heroin's base delivered cost from 2010 to 2017 (linear, flat after): DEA/ONDCP price and purity series show cheaper, purer heroin as Mexican poppy cultivation grew",
+        prior=('normal', -0.3, 0.3), role='fit', scale='linear')
+    capacity_adjustment_time: float = param(
+        2.0, 'yr', (0.5, 5.0),
+        "tau_adj: time for a channel's capacity to close the gap to its share of demand (DESIGN: 1-3 yr)",
+        prior=('lognormal', 1.75, 0.3), role='subst', scale='log')
+    know_how_finished_2010: float = param(
+        2e-05, '1', (1e-09, 0.5),
+        'diffusion level of the finished-fentanyl mail trade on 1 Jan 2010 (calibrated)',
+        prior=('lognormal', 2e-05, 2.5), role='fit', scale='log')
+    know_how_finished_rate: float = param(
+        1.2, '1/yr', (0.1, 5.0),
+        'logistic diffusion rate of the finished-fentanyl mail trade (calibrated: S-shaped takeover 2013-2018, NFLIS)',
+        prior=('lognormal', 1.0, 0.7), role='fit', scale='log')
+    know_how_synthesis_2010: float = param(
+        1e-06, '1', (1e-11, 0.5),
+        'diffusion level of Mexican synthesis from imported precursors, 1 Jan 2010',
+        prior=('lognormal', 1e-06, 3.0), role='fit', scale='log')
+    know_how_synthesis_rate: float = param(
+        1.0, '1/yr', (0.1, 5.0),
+        'logistic diffusion rate of Mexican synthesis (route shift mail -> land 2018-2021)',
+        prior=('lognormal', 1.0, 0.7), role='fit', scale='log')
+    seizure_prob_mail_2013: float = param(
+        0.04, '1', (0.001, 0.2),
+        "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2)",
+        prior=('uniform', 0.005, 0.15), role='fit', scale='log')
+    seizure_rise_mail_2018: float = param(
+        0.3, '1', (0.0, 1.0),
+        'rise of the mail seizure probability FY2013 -> FY2018 as a fraction of the room left below SEIZURE_PROB_MAX (screening effort grew; never falls)',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_rise_mail_2021: float = param(
+        0.3, '1', (0.0, 1.0),
+        'rise FY2018 -> FY2021, fraction of the room left: STOP Act advance electronic data on international mail phased in Oct 2018-2021',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_prob_land_2013: float = param(
+        0.02, '1', (0.001, 0.2),
+        'probability a land-route fentanyl shipment is seized, mid FY2013',
+        prior=('uniform', 0.005, 0.15), role='fit', scale='log')
+    seizure_rise_land_2018: float = param(
+        0.2, '1', (0.0, 1.0),
+        'rise of the land seizure probability FY2013 -> FY2018, fraction of the room left',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_rise_land_2021: float = param(
+        0.2, '1', (0.0, 1.0),
+        'rise FY2018 -> FY2021, fraction of the room left (more non-intrusive scanning at SW ports)',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_prob_heroin: float = param(
+        0.05, '1', (0.001, 0.25),
+        'probability a heroin shipment is seized (land; constant history x interdiction_land): CBP heroin seizures roughly flat (~2 t/yr) FY2013-FY2018 against ~40-50 t consumed (RAND 2014)',
+        prior=('uniform', 0.02, 0.12), role='fit', scale='log')
+    purity_mail: float = param(
+        0.6, '1', (0.05, 1.0),
+        'purity of fentanyl seized in mail/express (DEA NDTA: Chinese mail shipments often high purity)',
+        prior=('uniform', 0.3, 0.95), role='fit', scale='linear')
+    purity_powder_land: float = param(
+        0.1, '1', (0.02, 0.5),
+        'purity of fentanyl powder seized at land ports (DESIGN/DEA NDTA: about 5-20%)',
+        prior=('uniform', 0.05, 0.2), role='fit', scale='linear')
+    purity_pill: float = param(
+        0.015, '1', (0.005, 0.05),
+        'fentanyl content of counterfeit pills by weight (DEA: ~1-2 mg per ~100 mg pill)',
+        prior=('uniform', 0.01, 0.02), role='fit', scale='linear')
+    pill_share_2019: float = param(
+        0.1, '1', (0.0, 0.6),
+        'share of land-route fentanyl (pure mass) in pills up to 2019',
+        prior=('uniform', 0.02, 0.3), role='fit', scale='linear')
+    pill_share_2021: float = param(
+        0.35, '1', (0.0, 0.9),
+        'share in pills from mid 2021 (DEA NDTA: counterfeit pill seizures rising sharply 2019-2021)',
+        prior=('uniform', 0.1, 0.6), role='fit', scale='linear')
+    consumption_per_user: float = param(
+        0.05, 'HE kg/person/yr', (0.005, 0.5),
+        "q0: HE consumption per using person per year at price index 1 (heroin era); ~45 t pure heroin per ~1M users (RAND What America's Users Spend on Illegal Drugs, 2014)",
+        prior=('lognormal', 0.05, 0.5), role='fit', scale='log')
+    price_elasticity: float = param(
+        -0.5, '1', (-1.5, -0.1),
+        'eps: price elasticity of opioid demand (Olmstead et al. 2015; Gallet 2014 meta-analysis: heroin about -0.3 to -1.0)',
+        prior=('uniform', -1.0, -0.3), role='unc', scale='linear')
+    od_consumption_exponent: float = param(
+        0.25, '1', (0.0, 1.5),
+        'eta: overdose hazard x (consumption per user / q0)^eta -- how much a supply shortfall or a price rise lowers overdose risk per user.  stated assumption; a supply-response constant that 2010-2021 does not identify (a free fit drives it to 0 because the capacity lag makes scarcity vary over 2010-2021), so it is held at its prior median in the fit and sampled from its prior in every ensemble',
+        prior=('uniform', 0.0, 0.5), role='subst', scale='linear')
+    treatment_use_ratio: float = param(
+        0.3, '1', (0.0, 1.0),
+        "illicit consumption of a person in MOUD relative to untreated (set equal to SOURCE's 0.3 overdose ratio)",
+        prior=('fixed',), role='fixed', scale='linear')
+    initiation_2010: float = param(
+        150000.0, 'persons/yr', (10000.0, 1000000.0),
+        'new illicit-opioid OUD per year in 2010 (SOURCE: ~1e5/yr around 2015; calibrated)',
+        prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
+    initiation_2014: float = param(
+        150000.0, 'persons/yr', (10000.0, 1000000.0),
+        'same in 2014 (piecewise log-linear; prescription pathway falls after ~2011)',
+        prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
+    initiation_2018: float = param(
+        150000.0, 'persons/yr', (10000.0, 1000000.0),
+        'same in 2018',
+        prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
+    initiation_2021: float = param(
+        150000.0, 'persons/yr', (10000.0, 1000000.0),
+        'same in 2021, held after 2021',
+        prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
     untreated_2010: float = param(
-        6.0e5, "persons", (0.0, 1e7), "assumption fitted to 2010 heroin deaths (~3,000)",
-        "people with opioid use disorder using illicit opioids, untreated, 1 Jan 2010", "log")
+        600000.0, 'persons', (10000.0, 5000000.0),
+        'untreated illicit-opioid OUD population, 1 Jan 2010',
+        prior=('lognormal', 600000.0, 0.5), role='fit', scale='log')
     in_treatment_2010: float = param(
-        3.0e5, "persons", (0.0, 5e6), ASSUMPTION, "people of that population in MOUD, 1 Jan 2010")
+        300000.0, 'persons', (0.0, 5000000.0),
+        'people of that population in MOUD, 1 Jan 2010 (stated assumption)',
+        prior=('fixed',), role='fixed', scale='linear')
     remission_2010: float = param(
-        3.0e5, "persons", (0.0, 1e7), ASSUMPTION, "people in remission, 1 Jan 2010")
-    initiation_rate: float = param(
-        2.0e5, "persons/yr", (0.0, 2e6), "SOURCE model: about 1e5/yr around 2015; assumption",
-        "new people with illicit opioid use disorder per year (before prevention)")
+        300000.0, 'persons', (0.0, 10000000.0),
+        'people in remission, 1 Jan 2010 (stated assumption)',
+        prior=('fixed',), role='fixed', scale='linear')
     treatment_seeking_rate: float = param(
-        0.6, "1/yr", (0.0, 10.0), ASSUMPTION,
-        "rate at which untreated people seek MOUD when slots are free", "log")
+        0.6, '1/yr', (0.0, 10.0),
+        'rate untreated people seek MOUD when slots are free (stated assumption)',
+        prior=('fixed',), role='fixed', scale='linear')
     moud_share_illicit: float = param(
-        0.5, "1", (0.01, 1.0), ASSUMPTION,
-        "share of national MOUD capacity open to this (illicit-opioid) population")
+        0.5, '1', (0.01, 1.0),
+        'share of national MOUD capacity open to this population (stated assumption)',
+        prior=('fixed',), role='fixed', scale='log')
     treatment_duration: float = param(
-        0.8, "yr", (0.1, 5.0), SOURCE_LIM + ": episodes last about 0.6-1 yr",
-        "mean duration of a MOUD episode", "log")
+        0.8, 'yr', (0.1, 5.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): episodes 0.6-1 yr',
+        prior=('fixed',), role='fixed', scale='linear')
     treatment_success_fraction: float = param(
-        0.5, "1", (0.0, 1.0), ASSUMPTION, "share of MOUD exits that go to remission (rest relapse)")
+        0.5, '1', (0.0, 1.0),
+        'share of MOUD exits to remission (stated assumption)',
+        prior=('fixed',), role='fixed', scale='linear')
     remission_rate: float = param(
-        0.068, "1/yr", (0.0, 1.0), SOURCE_LIM, "remission without treatment")
+        0.068, '1/yr', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     relapse_rate: float = param(
-        0.58, "1/yr", (0.0, 5.0), SOURCE_LIM, "relapse from remission to untreated use")
+        0.58, '1/yr', (0.0, 5.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     background_death_rate: float = param(
-        0.0143, "1/yr", (0.0, 0.1), SOURCE_LIM, "non-overdose mortality of people with OUD")
-    # --- demand: overdose ------------------------------------------------------------------
+        0.0143, '1/yr', (0.0, 0.1),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     overdose_incidence: float = param(
-        0.167, "1/yr", (0.01, 1.0), SOURCE_LIM,
-        "overdoses per untreated person-year with no fentanyl in the supply", "log")
+        0.167, '1/yr', (0.03, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): overdoses per heroin-using person-year',
+        prior=('lognormal', 0.167, 0.3), role='fit', scale='log')
     fentanyl_incidence_multiplier: float = param(
-        3.0, "1", (2.0, 7.0), SOURCE_LIM + " (kappa in 2-7)",
-        "overdose incidence of fentanyl exposure relative to heroin (kappa)")
+        4.0, '1', (1.5, 9.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): kappa 2-7',
+        prior=('uniform', 2.0, 7.0), role='fit', scale='linear')
     case_fatality_heroin: float = param(
-        0.046, "1", (0.0, 1.0), SOURCE_LIM, "probability an unaided heroin overdose is fatal")
+        0.046, '1', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     case_fatality_fentanyl: float = param(
-        0.298, "1", (0.0, 1.0), SOURCE_LIM, "probability an unaided fentanyl overdose is fatal")
+        0.298, '1', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
+    adulterated_risk_weight: float = param(
+        0.5, '1', (0.0, 1.0),
+        'w: heroin adulterated with fentanyl has incidence i0((1-w)+w kappa) and fatality (1-w)cf_H + w cf_F (stated assumption)',
+        prior=('uniform', 0.2, 1.0), role='fit', scale='linear')
+    adulteration_mixing: float = param(
+        0.6, '1', (0.0, 1.0),
+        'phi: 0 = fentanyl and heroin sold apart, 1 = random mixing (calibrated to heroin deaths)',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
     witnessed_fraction: float = param(
-        0.764, "1", (0.0, 1.0), SOURCE_LIM, "share of overdoses where someone can help (0.764)")
+        0.764, '1', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     rescue_without_naloxone: float = param(
-        0.424, "1", (0.0, 1.0), SOURCE_LIM, "survival through other help (EMS etc.) when witnessed")
+        0.424, '1', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
     naloxone_coefficient: float = param(
-        0.000343, "1/(kits per 100k per yr)", (0.0, 0.01), SOURCE_LIM,
-        "p_naloxone = 1 - exp(-coefficient x kits per 100,000 residents per year)")
+        0.000343, '1/(kits per 100k per yr)', (0.0, 0.01),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): p_nal = 1 - exp(-0.000343 kits per 100k)',
+        prior=('fixed',), role='fixed', scale='linear')
     test_strip_max_effect: float = param(
-        0.25, "1", (0.0, 1.0), "assumption (behaviour change after a positive strip, Peiper 2019)",
-        "largest relative cut in fentanyl overdose incidence from universal test-strip use")
+        0.25, '1', (0.0, 1.0),
+        'largest cut in fentanyl-product incidence from universal strip use (Peiper et al. 2019; stated assumption)',
+        prior=('fixed',), role='fixed', scale='linear')
     test_strip_coefficient: float = param(
-        0.0005, "1/(strips per 100k per yr)", (0.0, 0.1), ASSUMPTION,
-        "coverage = 1 - exp(-coefficient x strips per 100,000 residents per year)")
+        0.0005, '1/(strips per 100k per yr)', (0.0, 0.1),
+        'stated assumption',
+        prior=('fixed',), role='fixed', scale='linear')
     treatment_overdose_ratio: float = param(
-        0.3, "1", (0.0, 1.0), SOURCE_LIM, "overdose death rate in MOUD relative to untreated")
-    heroin_coinvolvement: float = param(
-        0.4, "1", (0.0, 1.0), ASSUMPTION, "share of fentanyl-involved deaths that also involve heroin")
+        0.3, '1', (0.0, 1.0),
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
+        prior=('fixed',), role='fixed', scale='linear')
+    covid_shock_size: float = param(
+        0.3, '1', (0.0, 2.0),
+        'relative rise of overdose risk at the peak of the COVID-19 disruption (from March 2020; events file; estimated)',
+        prior=('lognormal', 0.25, 0.7), role='fit', scale='log')
+    covid_shock_decay: float = param(
+        0.3, '1/yr', (0.0, 5.0),
+        'exponential decay rate of the COVID-19 risk shock after its peak (estimated)',
+        prior=('lognormal', 0.3, 1.0), role='fit', scale='log')
     background_synthetic_deaths: float = param(
-        1186.0, "deaths/yr", (0.0, 5000.0),
-        "NCHS: 3,105 synthetic-opioid minus 1,919 fentanyl-mention deaths in 2013",
-        "deaths involving synthetic opioids other than fentanyl (tramadol etc.)")
+        1186.0, 'deaths/yr', (0.0, 5000.0),
+        'NCHS 2013: 3,105 T40.4 deaths minus 1,919 fentanyl-mention deaths (NVSR 67(9))',
+        prior=('normal', 1186.0, 100.0), role='fit', scale='linear')
+    pharma_fentanyl_deaths_2010: float = param(
+        1800.0, 'deaths/yr', (0.0, 5000.0),
+        'deaths from diverted pharmaceutical fentanyl, 2010 (NCHS 2010 T40.4 3,007 minus the background of other synthetics)',
+        prior=('lognormal', 1800.0, 0.3), role='fit', scale='log')
+    pharma_fentanyl_deaths_floor: float = param(
+        700.0, 'deaths/yr', (0.0, 3000.0),
+        'level the diverted-pharmaceutical deaths decline to',
+        prior=('lognormal', 700.0, 0.5), role='fit', scale='log')
+    nflis_pharma_share_2010: float = param(
+        0.005, '1', (0.0, 0.05),
+        'share of heroin+fentanyl NFLIS reports that are diverted pharmaceutical fentanyl in 2010 (falls with the pharmaceutical-fentanyl death path): NFLIS share 0.006 (2010), 0.005 (2011)',
+        prior=('lognormal', 0.005, 0.5), role='fit', scale='log')
+    pharma_fentanyl_decline_rate: float = param(
+        0.5, '1/yr', (0.0, 5.0),
+        'rate of decline of diverted-pharmaceutical fentanyl deaths from 2010',
+        prior=('lognormal', 0.5, 0.7), role='fit', scale='log')
 
     def __post_init__(self) -> None:
         sizes = set()

@@ -3,6 +3,11 @@
 The state of a batch is a 2-D array (n_state, n_draws); `StateLayout.unpack` returns views shaped
 (*dims, n_draws) for each stock, and `pack` does the reverse.  The flat vector handed to
 `scipy.integrate.solve_ivp` is that array raveled in C order.
+
+Supply runs through CHANNELS, each a (source, form, route): China's finished fentanyl by mail,
+China's precursors to synthesis in Mexico and then over land, India likewise, other producers over
+land, and heroin (Mexico, Colombia) over land.  Capacities and flows of channels are in
+heroin-equivalent (HE) kg: fentanyl kg x potency (the article's 50), heroin kg as they are.
 """
 
 from __future__ import annotations
@@ -11,14 +16,45 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SOURCES = ("china", "india", "other")
+
+@dataclass(frozen=True)
+class Channel:
+    """One supply channel: where it starts, what it carries and how it reaches the US."""
+
+    name: str
+    source: str      # china, india, other, mexico_colombia
+    form: str        # finished (fentanyl), precursor (synthesised in Mexico), heroin
+    route: str       # mail (international mail and express) or land (southwest ports of entry)
+    know_how: str    # which diffusion stock opens it: finished, synthesis or none
+    doc: str
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel("china_finished_mail", "china", "finished", "mail", "finished",
+            "finished fentanyl made in China, sent by international mail or express consignment"),
+    Channel("china_precursor_land", "china", "precursor", "land", "synthesis",
+            "Chinese precursors (NPP, ANPP, 4-AP, ...) -> synthesis in Mexico -> land ports"),
+    Channel("india_finished_mail", "india", "finished", "mail", "finished",
+            "finished fentanyl from India's chemical industry, mail or express"),
+    Channel("india_precursor_land", "india", "precursor", "land", "synthesis",
+            "Indian precursors -> synthesis in Mexico -> land ports"),
+    Channel("other_land", "other", "finished", "land", "synthesis",
+            "other producers (synthesis from other precursor sources), over land"),
+    Channel("heroin_land", "mexico_colombia", "heroin", "land", "none",
+            "heroin from Mexico (and Colombia), over land"),
+)
+CHANNEL_NAMES = tuple(c.name for c in CHANNELS)
+FENTANYL_CHANNELS = tuple(c.name for c in CHANNELS if c.form != "heroin")
+SOURCES = ("china", "india", "other")          # sources of fentanyl
 ROUTES = ("mail", "land")
-DIM_SIZES = {"source": len(SOURCES), "route": len(ROUTES)}
+PRODUCTS = ("heroin_only", "heroin_with_fentanyl", "fentanyl_only")
+DIM_SIZES = {"channel": len(CHANNELS), "route": len(ROUTES), "product": len(PRODUCTS)}
+assert CHANNELS[-1].form == "heroin" and all(c.form != "heroin" for c in CHANNELS[:-1])
 
 
 @dataclass(frozen=True)
 class Stock:
-    """One stock: name, dimensions (besides draw), units and meaning."""
+    """One stock (or reported variable): name, dimensions (besides draw), units and meaning."""
 
     name: str
     dims: tuple[str, ...]
@@ -34,25 +70,37 @@ class Stock:
         return tuple(DIM_SIZES[d] for d in self.dims)
 
 
+# Physical stocks first (the flows read only them), running totals (cum_*) after.
 STOCKS: tuple[Stock, ...] = (
-    Stock("capacity", ("source",), "kg/yr", "production capacity directed at the US market"),
-    Stock("in_transit", ("source", "route"), "kg", "fentanyl shipped and not yet arrived or seized"),
-    Stock("retail", (), "kg", "fentanyl in the US retail supply"),
+    Stock("capacity", ("channel",), "HE kg/yr",
+          "shipments of each channel toward the US market (heroin-equivalent kg per year)"),
+    Stock("know_how_finished", (), "1", "diffusion of the finished-fentanyl mail trade (0-1)"),
+    Stock("know_how_synthesis", (), "1",
+          "diffusion of fentanyl synthesis in Mexico from imported precursors, pill pressing (0-1)"),
     Stock("untreated", (), "persons", "people with opioid use disorder using illicit opioids, untreated"),
     Stock("in_treatment", (), "persons", "people of that population in MOUD"),
     Stock("remission", (), "persons", "people in remission"),
-    Stock("cum_exports", ("source",), "kg", "cumulative exports since the start"),
-    Stock("cum_seized", ("source", "route"), "kg", "cumulative seizures since the start"),
-    Stock("cum_arrivals", ("source", "route"), "kg", "cumulative arrivals in the US since the start"),
-    Stock("cum_consumed", (), "kg", "cumulative fentanyl consumed from retail since the start"),
-    Stock("cum_initiation", (), "persons", "cumulative initiation since the start"),
-    Stock("cum_treatment_entries", (), "persons", "cumulative MOUD entries since the start"),
-    Stock("cum_deaths_fentanyl", (), "deaths", "cumulative fentanyl-involved overdose deaths"),
-    Stock("cum_deaths_heroin_only", (), "deaths",
-          "cumulative overdose deaths involving heroin and not fentanyl"),
+    Stock("cum_output", ("channel",), "HE kg", "cumulative shipments by channel"),
+    Stock("cum_withheld", ("channel",), "HE kg",
+          "cumulative shipments withheld by source-country enforcement"),
+    Stock("cum_seized", ("channel",), "HE kg", "cumulative US seizures (pure) by channel"),
+    Stock("cum_seized_product", ("route",), "kg",
+          "cumulative gross weight of fentanyl product seized (powder and pills, as CBP reports)"),
+    Stock("cum_arrivals", ("channel",), "HE kg", "cumulative arrivals on the US retail market"),
+    Stock("cum_demand", (), "HE kg", "cumulative demand at the cost-based price"),
+    Stock("cum_deaths_heroin_only", (), "deaths", "overdose deaths from heroin-only product"),
+    Stock("cum_deaths_both", (), "deaths",
+          "overdose deaths from heroin adulterated with fentanyl (both involved)"),
+    Stock("cum_deaths_fentanyl_only", (), "deaths", "overdose deaths from fentanyl-only product"),
+    Stock("cum_od_deaths_in_treatment", (), "deaths",
+          "part of the overdose deaths above among people in MOUD"),
+    Stock("cum_deaths_pharma_fentanyl", (), "deaths",
+          "deaths from diverted pharmaceutical fentanyl (exogenous path)"),
     Stock("cum_deaths_other_synthetic", (), "deaths",
-          "cumulative deaths involving synthetic opioids other than fentanyl (background)"),
-    Stock("cum_deaths_background", (), "deaths", "cumulative non-overdose deaths of the population"),
+          "deaths from synthetic opioids other than fentanyl (exogenous constant)"),
+    Stock("cum_deaths_background", (), "deaths", "non-overdose deaths of the modelled population"),
+    Stock("cum_initiation", (), "persons", "cumulative initiation"),
+    Stock("cum_treatment_entries", (), "persons", "cumulative MOUD entries"),
 )
 
 

@@ -11,42 +11,58 @@ import xarray as xr
 
 from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
-from sim.model.flows import heroin_involved, us_population_at
+from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
-from sim.model.state import ROUTES, SOURCES
+from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
 # name: (units, long_name) of every output variable
 OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
     "deaths_synthetic": ("deaths/yr", "deaths involving synthetic opioids other than methadone "
-                         "(fentanyl-involved plus background), calendar year"),
-    "deaths_fentanyl": ("deaths/yr", "fentanyl-involved overdose deaths, calendar year"),
-    "deaths_heroin": ("deaths/yr", "heroin-involved overdose deaths (incl. co-involvement with "
-                      "fentanyl), calendar year"),
-    "deaths_overdose": ("deaths/yr", "all opioid overdose deaths of the modelled population plus "
-                        "background synthetic-opioid deaths, calendar year"),
+                         "(T40.4: illicit fentanyl, diverted pharmaceutical fentanyl and other "
+                         "synthetics), calendar year"),
+    "deaths_fentanyl": ("deaths/yr", "overdose deaths involving illicit fentanyl (fentanyl-only and "
+                        "adulterated heroin products), calendar year"),
+    "deaths_heroin": ("deaths/yr", "overdose deaths involving heroin (heroin-only and adulterated "
+                      "products), calendar year"),
+    "deaths_fentanyl_and_heroin": ("deaths/yr", "overdose deaths involving both fentanyl and heroin "
+                                   "(adulterated heroin), calendar year"),
+    "deaths_overdose": ("deaths/yr", "all opioid overdose deaths of the modelled population "
+                        "(fentanyl + heroin - both), calendar year"),
+    "deaths_pharma_fentanyl": ("deaths/yr", "deaths from diverted pharmaceutical fentanyl "
+                               "(exogenous path), calendar year"),
     "death_rate_synthetic": ("deaths per 100000 persons per yr", "synthetic-opioid (other than "
                              "methadone) overdose death rate per 100,000 residents (crude)"),
     "death_rate_heroin": ("deaths per 100000 persons per yr",
                           "heroin overdose death rate per 100,000 residents (crude)"),
     "population": ("persons", "US resident population at mid-year"),
-    "seizures_fy": ("kg/yr", "fentanyl seized in federal fiscal year `year` "
+    "seizures_fy": ("kg/yr", "pure fentanyl seized by US authorities in federal fiscal year `year` "
                     "(1 Oct of year-1 to 30 Sep of year)"),
-    "arrivals": ("kg/yr", "fentanyl arriving in the US (not seized) by source, calendar year"),
-    "supply_share": ("1", "share of each source in fentanyl arriving in the US, calendar year"),
+    "seizures_fy_product": ("kg/yr", "gross weight of fentanyl product (powder and pills) seized in "
+                            "federal fiscal year `year`: what CBP reports"),
+    "arrivals": ("HE kg/yr", "opioids arriving on the US retail market by channel "
+                 "(heroin-equivalent kg), calendar year"),
+    "supply_share": ("1", "share of each channel in heroin-equivalent arrivals, calendar year"),
     "treatment_entries": ("persons/yr", "MOUD entries, calendar year"),
     "initiation": ("persons/yr", "initiation into illicit opioid use disorder, calendar year"),
-    "exports": ("kg/yr", "fentanyl exports toward the US market by source"),
-    "capacity": ("kg/yr", "fentanyl production capacity directed at the US market by source"),
-    "seizure_probability": ("1", "probability that a shipment is seized, by route"),
-    "fentanyl_share": ("1", "fentanyl share of the opioid supply (heroin-equivalent mass)"),
+    "capacity": ("HE kg/yr", "shipments of each channel toward the US market"),
+    "seizure_probability": ("1", "probability that a fentanyl shipment is seized, by route"),
+    "fentanyl_share": ("1", "fentanyl share of the retail opioid supply (heroin-equivalent terms)"),
+    "nflis_share": ("1", "expected fentanyl share of heroin and fentanyl forensic reports (NFLIS)"),
+    "heroin_arrivals": ("kg/yr", "heroin arriving on the US retail market (pure)"),
+    "fentanyl_arrivals": ("kg/yr", "fentanyl arriving on the US retail market (pure)"),
+    "price_index": ("1", "price index per heroin-equivalent dose, scarcity included "
+                    "(1 Jan 2015 = 1)"),
+    "demand": ("HE kg/yr", "opioid demand at the cost-based price"),
     "naloxone_probability": ("1", "probability naloxone is at hand at an overdose"),
+    "risk_environment": ("1", "exogenous overdose-risk multiplier (COVID-19 shock from March 2020)"),
     "users_untreated": ("persons", "people with opioid use disorder using illicit opioids, untreated"),
     "users_in_treatment": ("persons", "people of that population in MOUD"),
     "users_remission": ("persons", "people in remission"),
     "parameter_value": ("1", "value of each model parameter in each draw (units in "
                         "`parameter_units`)"),
 }
+PRICE_REFERENCE_TIME = 2015.0  # yr: price_index is divided by its value at this time
 
 
 # units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
@@ -57,6 +73,8 @@ CF_UNITS: dict[str, str] = {
     "persons/yr": "count/yr",
     "persons": "count",
     "deaths per 100000 persons per yr": "1e-5/yr",
+    "HE kg/yr": "kg/yr",   # heroin-equivalent kg: fentanyl kg x potency
+    "HE kg": "kg",
 }
 # The time coordinate holds decimal years (2017.5 = mid-2017) with units "year" (no "since"), so
 # no reader decodes it to dates: `xr.open_dataset(path).sel(time=2017.5)` works as is.  (The one
@@ -85,8 +103,14 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
                                 long_name="time in decimal years (2010.0 = 1 Jan 2010; 365-day years)")
     if "draw" in ds.coords:
         ds["draw"].attrs.update(units="1", long_name="parameter draw index")
-    for name, long_name in (("source", "fentanyl source country or group"),
+    for name, long_name in (("channel", "supply channel (source, form, route)"),
+                            ("channel_source", "source country or group of each channel"),
+                            ("channel_form", "what each channel carries: finished fentanyl, "
+                                             "precursors synthesised in Mexico, or heroin"),
+                            ("channel_route", "route of each channel"),
                             ("route", "smuggling route (mail/express or land border)"),
+                            ("product", "product used: heroin only, heroin with fentanyl, "
+                                        "fentanyl only"),
                             ("parameter", "model parameter name"),
                             ("parameter_units", "units of each model parameter")):
         if name in ds.coords:
@@ -99,41 +123,60 @@ def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np
 
 
 def annual_totals(traj: Trajectory, settings: SolverSettings) -> dict[str, np.ndarray]:
-    """Calendar-year totals (draw, year) of deaths and flows, from cumulative stocks."""
+    """Calendar-year totals from the cumulative stocks: deaths (draw, year) by kind, arrivals
+    (channel, draw, year, HE kg), treatment entries and initiation (draw, year)."""
     starts = settings.years.astype(float)
-    fent = _boundary_differences(traj, "cum_deaths_fentanyl", starts)
-    heroin_only = _boundary_differences(traj, "cum_deaths_heroin_only", starts)
-    other = _boundary_differences(traj, "cum_deaths_other_synthetic", starts)
-    arrivals = _boundary_differences(traj, "cum_arrivals", starts).sum(axis=1)  # source, draw, year
-    return {"fentanyl": fent, "heroin_only": heroin_only, "other_synthetic": other,
-            "arrivals": arrivals,
-            "treatment_entries": _boundary_differences(traj, "cum_treatment_entries", starts),
-            "initiation": _boundary_differences(traj, "cum_initiation", starts)}
+    change = lambda name: _boundary_differences(traj, name, starts)  # noqa: E731
+    heroin_only, both = change("cum_deaths_heroin_only"), change("cum_deaths_both")
+    fentanyl_only, pharma = change("cum_deaths_fentanyl_only"), change("cum_deaths_pharma_fentanyl")
+    other = change("cum_deaths_other_synthetic")
+    return {"deaths_fentanyl": fentanyl_only + both, "deaths_heroin": heroin_only + both,
+            "deaths_fentanyl_and_heroin": both, "deaths_overdose": heroin_only + both + fentanyl_only,
+            "deaths_pharma_fentanyl": pharma,
+            "deaths_synthetic": fentanyl_only + both + pharma + other,
+            "arrivals": change("cum_arrivals"),
+            "treatment_entries": change("cum_treatment_entries"),
+            "initiation": change("cum_initiation")}
 
 
-def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings) -> np.ndarray:
-    """Seizures (route, draw, year) in each FY; NaN where the FY starts before the simulation."""
+def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings,
+                         potency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fentanyl seized in each FY, (route, draw, year) in kg: pure (seizures of the fentanyl
+    channels in HE kg / potency) and gross product weight; NaN where the FY is not simulated."""
     years = settings.years.astype(float)
     starts = years - 1 + FISCAL_YEAR_START
     ok = (starts >= settings.t_start) & (starts + 1 <= settings.t_end)
-    out = np.full((len(ROUTES), traj.states.shape[1], years.size), np.nan)
-    seized = _boundary_differences(traj, "cum_seized", starts[ok]).sum(axis=0)  # route, draw, year
-    out[:, :, ok] = seized
-    return out
+    n = traj.states.shape[1]
+    pure = np.full((len(ROUTES), n, years.size), np.nan)
+    product = np.full((len(ROUTES), n, years.size), np.nan)
+    seized = _boundary_differences(traj, "cum_seized", starts[ok]) / potency[:, None]  # channel
+    for r, route in enumerate(ROUTES):
+        rows = [k for k, c in enumerate(CHANNELS) if c.route == route and c.form != "heroin"]
+        pure[r][:, ok] = seized[rows].sum(axis=0)
+    product[:, :, ok] = _boundary_differences(traj, "cum_seized_product", starts[ok])
+    return pure, product
+
+
+SERIES = ("seizure_probability", "fentanyl_share", "nflis_share", "heroin_arrivals",
+          "fentanyl_arrivals", "price_index", "demand", "naloxone_probability", "risk_environment")
 
 
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
-    """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) at output times, time first."""
-    keys = ("exports", "fentanyl_share", "naloxone_probability", "seizure_probability")
-    cols: dict[str, list] = {k: [] for k in keys}
+    """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) named in SERIES at output times, time
+    first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated)."""
+    cols: dict[str, list] = {k: [] for k in SERIES}
     for t in times:
         aux = model.auxiliaries(float(t), traj.rows_at(PHYSICAL_ROWS, t))
-        for k in keys[:-1]:
+        for k in SERIES:
             cols[k].append(aux[k])
-        shipped = aux["transit_outflow"].sum(axis=0)   # route, draw
-        cols["seizure_probability"].append(
-            np.where(shipped > 0, aux["seizure_probability"], np.nan))  # NaN: nothing shipped
-    return {k: np.stack(v) for k, v in cols.items()}
+    out = {k: np.stack(v) for k, v in cols.items()}
+    try:
+        reference = model.auxiliaries(PRICE_REFERENCE_TIME,
+                                      traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME))
+        out["price_index"] = out["price_index"] / reference["price_index"]
+    except KeyError:   # the window does not reach the reference time
+        out["price_index"] = np.full_like(out["price_index"], np.nan)
+    return out
 
 
 def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
@@ -145,50 +188,48 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     years = settings.years
     times = settings.output_times
     annual = annual_totals(traj, settings)
-    coinv = np.broadcast_to(p["heroin_coinvolvement"], (n,))[:, None]
     pop_year = us_population_at(years + 0.5)
-    synthetic = annual["fentanyl"] + annual["other_synthetic"]
-    heroin = heroin_involved(annual["heroin_only"], annual["fentanyl"], coinv)
     stocks = {name: traj.stock_at(name, times)
               for name in ("capacity", "untreated", "in_treatment", "remission")}
     series = time_series(traj, model, times)
     total_arrivals = annual["arrivals"].sum(axis=0)
     supply_share = annual["arrivals"] / np.where(total_arrivals > 0, total_arrivals, np.nan)
+    seized_pure, seized_product = fiscal_year_seizures(
+        traj, settings, np.broadcast_to(p["potency_ratio"], (n,)))
 
     yd = ("year", "draw")
     td = ("time", "draw")
-    data = {
-        "deaths_synthetic": (yd, synthetic.T),
-        "deaths_fentanyl": (yd, annual["fentanyl"].T),
-        "deaths_heroin": (yd, heroin.T),
-        "deaths_overdose": (yd, (annual["fentanyl"] + annual["heroin_only"]
-                                 + annual["other_synthetic"]).T),
-        "death_rate_synthetic": (yd, synthetic.T / pop_year[:, None] * 1e5),
-        "death_rate_heroin": (yd, heroin.T / pop_year[:, None] * 1e5),
+    data = {name: (yd, annual[name].T) for name in (
+        "deaths_synthetic", "deaths_fentanyl", "deaths_heroin", "deaths_fentanyl_and_heroin",
+        "deaths_overdose", "deaths_pharma_fentanyl", "treatment_entries", "initiation")}
+    data.update({
+        "death_rate_synthetic": (yd, annual["deaths_synthetic"].T / pop_year[:, None] * 1e5),
+        "death_rate_heroin": (yd, annual["deaths_heroin"].T / pop_year[:, None] * 1e5),
         "population": (("year",), pop_year),
-        "seizures_fy": (("year", "route", "draw"), fiscal_year_seizures(traj, settings).transpose(2, 0, 1)),
-        "arrivals": (("year", "source", "draw"), annual["arrivals"].transpose(2, 0, 1)),
-        "supply_share": (("year", "source", "draw"), supply_share.transpose(2, 0, 1)),
-        "treatment_entries": (yd, annual["treatment_entries"].T),
-        "initiation": (yd, annual["initiation"].T),
-        "exports": (("time", "source", "draw"), series["exports"]),
-        "capacity": (("time", "source", "draw"), stocks["capacity"].transpose(2, 0, 1)),
+        "seizures_fy": (("year", "route", "draw"), seized_pure.transpose(2, 0, 1)),
+        "seizures_fy_product": (("year", "route", "draw"), seized_product.transpose(2, 0, 1)),
+        "arrivals": (("year", "channel", "draw"), annual["arrivals"].transpose(2, 0, 1)),
+        "supply_share": (("year", "channel", "draw"), supply_share.transpose(2, 0, 1)),
+        "capacity": (("time", "channel", "draw"), stocks["capacity"].transpose(2, 0, 1)),
         "seizure_probability": (("time", "route", "draw"), series["seizure_probability"]),
-        "fentanyl_share": (td, series["fentanyl_share"]),
-        "naloxone_probability": (td, series["naloxone_probability"]),
         "users_untreated": (td, stocks["untreated"].T),
         "users_in_treatment": (td, stocks["in_treatment"].T),
         "users_remission": (td, stocks["remission"].T),
         "parameter_value": (("draw", "parameter"),
-                            np.stack([np.broadcast_to(p[name], (n,)) for name in ModelParameters.names()], axis=1)),
-    }
+                            np.stack([np.broadcast_to(p[name], (n,))
+                                      for name in ModelParameters.names()], axis=1)),
+    })
+    data.update({name: (td, series[name]) for name in SERIES if name != "seizure_probability"})
     ds = xr.Dataset(
         {name: xr.Variable(dims, np.asarray(values, dtype=float)) for name, (dims, values) in data.items()},
         coords={
             "year": ("year", years.astype(np.int64)),
             "time": ("time", times),
             "draw": ("draw", np.arange(n, dtype=np.int64)),
-            "source": ("source", np.array(SOURCES, dtype=object)),
+            "channel": ("channel", np.array(CHANNEL_NAMES, dtype=object)),
+            "channel_source": ("channel", np.array([c.source for c in CHANNELS], dtype=object)),
+            "channel_form": ("channel", np.array([c.form for c in CHANNELS], dtype=object)),
+            "channel_route": ("channel", np.array([c.route for c in CHANNELS], dtype=object)),
             "route": ("route", np.array(ROUTES, dtype=object)),
             "parameter": ("parameter", np.array(ModelParameters.names(), dtype=object)),
             "parameter_units": ("parameter", np.array(
@@ -197,6 +238,6 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     )
     for name, (units, long_name) in OUTPUT_VARIABLES.items():
         set_variable_attrs(ds, name, units, long_name)
+    ds["price_index"].attrs["reference_time"] = PRICE_REFERENCE_TIME
     set_coordinate_attrs(ds)
     return ds
-

@@ -26,8 +26,9 @@ from sim.model.levers import LEVER_SPECS, Lever
 
 COST_KEYS = ("cost", "low", "high", "units", "per_unit", "source")
 CONFIG_KEYS = ("sample", "dollar_year", "levers")
-SUPPLY_LEVERS = ("enforcement_china", "enforcement_india", "enforcement_other",
-                 "interdiction_mail", "interdiction_land")
+SUPPLY_LEVERS = ("enforcement_china_finished", "enforcement_china_precursor",
+                 "enforcement_india_finished", "enforcement_india_precursor", "enforcement_other",
+                 "enforcement_heroin", "interdiction_mail", "interdiction_land")
 DEMAND_LEVERS = ("naloxone_kits", "test_strips", "moud_capacity", "treatment_seeking", "prevention")
 
 

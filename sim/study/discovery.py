@@ -42,7 +42,7 @@ def discovery_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validated `discovery` section with defaults."""
     cfg = dict(cfg or {})
     reject_unknown_keys("discovery", cfg, DISCOVERY_KEYS)
-    out = {"spending": [100, 300, 1000], "supply": ["enforcement_china", "interdiction_mail",
+    out = {"spending": [100, 300, 1000], "supply": ["enforcement_china_finished", "interdiction_mail",
                                                      "interdiction_land"],
            "demand": ["naloxone_kits", "test_strips", "moud_capacity", "treatment_seeking"],
            "max_depth": 3, "min_leaf_fraction": 0.05, "seed": 0}

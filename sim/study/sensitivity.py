@@ -1,7 +1,7 @@
 """Global sensitivity analysis (SALib): Sobol indices and Morris screening.  Hydra-free.
 
 Factors are every uncertain model parameter and every lever.  A parameter varies uniformly over a
-range: the posterior's 1st-99th percentile for the calibrated parameters (sim/data/posterior_draws.csv)
+range: the posterior's 1st-99th percentile for the calibrated parameters (sim/data/posterior_calibrated.csv)
 and +/- `relative_range` around the calibrated value for the others (multiplicatively, i.e. uniform in
 log space, for parameters declared with a log scale), clipped to the parameter's bounds; `ranges`
 overrides any of them.  A lever varies its intervention level (from `start`, ramped over `ramp` yr)

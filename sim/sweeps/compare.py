@@ -5,7 +5,7 @@
     deaths_averted  = sum over window of B's deaths - A's deaths     (positive: A saves lives)
     relative_change = (A's deaths - B's deaths) / B's deaths
     seizures_change = A's fiscal-year seizures - B's, summed over routes and the window (kg)
-    supply_change   = A's arrivals - B's, summed over sources and the window (kg)
+    supply_change   = A's fentanyl arrivals - B's, over the fentanyl channels and the window (HE kg)
 
 Draws are paired: A and B must have the same `draw` coordinate (the same parameter ensemble).  A may
 be a sweep dataset (extra dimensions such as `scenario`); B is broadcast over them, so B can be a
@@ -38,7 +38,7 @@ DEFAULT_VARIABLE = "deaths_overdose"
 QUANTILES = (0.05, 0.5, 0.95)
 METRICS = ("deaths_a", "deaths_b", "deaths_averted", "relative_change", "seizures_change",
            "supply_change")
-RESULT_DIMS = ("year", "time", "draw", "source", "route", "parameter")
+RESULT_DIMS = ("year", "time", "draw", "channel", "route", "product", "parameter")
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
@@ -134,6 +134,12 @@ def _provenance(ds: xr.Dataset, prefix: str, label: str | None) -> dict[str, Any
     return out
 
 
+
+def fentanyl_arrivals(ds: xr.Dataset) -> xr.DataArray:
+    """Arrivals of the fentanyl channels (year, channel, draw; HE kg/yr), heroin's left out."""
+    return ds["arrivals"].where(ds["channel_form"] != "heroin", 0.0)
+
+
 def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
             variable: str = DEFAULT_VARIABLE, *, a_label: str | None = None,
             b_label: str | None = None) -> xr.Dataset:
@@ -145,8 +151,8 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     deaths_b = _window_sum(b[variable], start, end)
     seized_a = _window_sum(a["seizures_fy"], start, end, ["route"])
     seized_b = _window_sum(b["seizures_fy"], start, end, ["route"])
-    supply_a = _window_sum(a["arrivals"], start, end, ["source"])
-    supply_b = _window_sum(b["arrivals"], start, end, ["source"])
+    supply_a = _window_sum(fentanyl_arrivals(a), start, end, ["channel"])
+    supply_b = _window_sum(fentanyl_arrivals(b), start, end, ["channel"])
     deaths_b_full = deaths_b.broadcast_like(deaths_a)
     per_draw = {
         "deaths_a": (deaths_a, "deaths", f"{variable} of A summed over {start}-{end}"),
@@ -159,9 +165,9 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
         "seizures_change": (seized_a - seized_b, "kg",
                             f"change in fentanyl seized (federal fiscal years {start}-{end}, all "
                             f"routes), A - B"),
-        "supply_change": (supply_a - supply_b, "kg",
-                          f"change in fentanyl arriving in the US (not seized), calendar years "
-                          f"{start}-{end}, all sources, A - B"),
+        "supply_change": (supply_a - supply_b, "HE kg",
+                          f"change in fentanyl arriving in the US (not seized, heroin-equivalent "
+                          f"kg), calendar years {start}-{end}, all fentanyl channels, A - B"),
     }
     data = {}
     for name, (da, units, long_name) in per_draw.items():

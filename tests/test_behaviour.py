@@ -1,0 +1,138 @@
+"""The behaviour the model must show (DESIGN.md section 3), over posterior draws with the
+substitution constants sampled from their priors.
+
+1. supply is bounded by demand; 2. a permanent cut of any channel is replaced by the others over
+the adjustment time, supply per user after it never exceeds baseline, and no year's deaths exceed
+the baseline's because of a cut; 3. heroin supply and heroin-involved deaths fall as fentanyl takes
+over; 4. seizure probabilities stay in their documented range and seized gross weight follows CBP
+through FY2021; 5. fentanyl-involved + heroin-involved - both = all modelled opioid overdose
+deaths, at every time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.calibrate.ensemble import ensemble_of
+from sim.engine.batch import BatchModel
+from sim.engine.solver import PHYSICAL_ROWS, SolverSettings, integrate
+from sim.model import flows
+from sim.model.levers import LeverSet
+from sim.model.state import CHANNELS
+from sim.results.dataset import to_dataset
+from tests.conftest import calibrated_params
+
+WINDOW = SolverSettings(end_year=2035, output_step=0.25)
+N_DRAWS = 40
+CUT_START = 2022.0
+# One lever per channel that cuts it at its source (finished fentanyl, precursors, others, heroin).
+CHANNEL_LEVER = {"china_finished_mail": "enforcement_china_finished",
+                 "china_precursor_land": "enforcement_china_precursor",
+                 "india_finished_mail": "enforcement_india_finished",
+                 "india_precursor_land": "enforcement_india_precursor",
+                 "other_land": "enforcement_other", "heroin_land": "enforcement_heroin"}
+CBP_FY = {2013: 0.9, 2018: 984.0, 2019: 1270.0, 2020: 2166.0, 2021: 5081.0}  # kg gross (CBP)
+
+
+def run(levers: LeverSet, params=None):
+    params = params if params is not None else POSTERIOR
+    return to_dataset(integrate(params, levers, WINDOW), params, levers, WINDOW)
+
+
+POSTERIOR = ensemble_of(calibrated_params(), {"name": "posterior", "size": N_DRAWS, "seed": 3}).params()
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return run(LeverSet.from_mapping({}))
+
+
+def consuming_users(ds):
+    """Users consuming at the time of each year's middle (persons): untreated + 0.3 in MOUD."""
+    ratio = ds.parameter_value.sel(parameter="treatment_use_ratio")
+    users = ds.users_untreated + ratio * ds.users_in_treatment
+    mid = users.sel(time=ds.year.values + 0.5, method="nearest")
+    return mid.assign_coords(time=ds.year.values).rename(time="year")
+
+
+def test_supply_is_bounded_by_demand(baseline):
+    """Arrivals (HE) never run more than 5 % ahead of demand, in any year and draw."""
+    demand = baseline.demand.sel(time=baseline.year.values + 0.5, method="nearest")
+    arrivals = baseline.arrivals.sum("channel")
+    ratio = arrivals.values / demand.values
+    assert ratio.max() < 1.05, f"arrivals up to {ratio.max():.3f} x demand"
+    # and supply follows demand: never far below it either outside the COVID shock and cuts
+    assert np.median(ratio) > 0.8
+
+
+@pytest.mark.parametrize("channel", list(CHANNEL_LEVER))
+def test_a_permanent_cut_is_replaced_without_overshoot(channel, baseline):
+    """A near-total cut of one channel from 2022: its arrivals fall, the others take up part of
+    its share within the adjustment time, supply per user never exceeds the baseline's, and no
+    year's deaths (per draw, 2020-2035) exceed the baseline's."""
+    lever = CHANNEL_LEVER[channel]
+    cut = run(LeverSet.from_mapping({lever: {"start": CUT_START, "ramp": 0.5, "level": 0.99}}))
+    after = slice(int(CUT_START) + 2, None)
+    mine = cut.arrivals.sel(channel=channel, year=after)
+    assert float((mine / baseline.arrivals.sel(channel=channel, year=after)).max()) < 0.05
+    others = [c.name for c in CHANNELS if c.name != channel]
+    gained = (cut.arrivals.sel(channel=others, year=2030).sum("channel")
+              - baseline.arrivals.sel(channel=others, year=2030).sum("channel"))
+    lost = baseline.arrivals.sel(channel=channel, year=2030) - cut.arrivals.sel(channel=channel,
+                                                                                 year=2030)
+    material = lost > 1e-3 * baseline.arrivals.sel(year=2030).sum("channel")
+    assert bool((gained.where(material) > 0).all() | ~material.any()), "no substitution"
+    per_user_cut = cut.arrivals.sum("channel") / consuming_users(cut)
+    per_user_base = baseline.arrivals.sum("channel") / consuming_users(baseline)
+    excess = (per_user_cut / per_user_base).sel(year=slice(2020, 2035))
+    assert float(excess.max()) <= 1.0 + 1e-6, f"supply per user up to {float(excess.max()):.4f} x baseline"
+    deaths = (cut.deaths_overdose / baseline.deaths_overdose).sel(year=slice(2020, 2035))
+    assert float(deaths.max()) <= 1.0 + 1e-6, f"deaths up to {float(deaths.max()):.4f} x baseline"
+
+
+def test_heroin_is_displaced_as_fentanyl_takes_over(baseline):
+    heroin = baseline.heroin_arrivals
+    assert bool((heroin.sel(time=2021.0) < 0.8 * heroin.sel(time=2015.0)).all())
+    share = baseline.fentanyl_share
+    assert bool((share.sel(time=2021.0) > share.sel(time=2015.0) + 0.2).all())
+    deaths = baseline.deaths_heroin
+    peak = deaths.sel(year=slice(2014, 2019)).max("year")
+    assert bool((deaths.sel(year=2025) < peak).all())
+
+
+def test_seizure_probabilities_stay_in_their_documented_range(baseline):
+    p = baseline.seizure_probability.sel(time=slice(2010, 2021.75))
+    assert float(p.min()) >= 0.0
+    assert float(p.max()) <= flows.SEIZURE_PROBABILITY_MAX + 1e-12
+    assert float(p.sel(time=2021.5).min()) > float(p.sel(time=2013.5).max()) * 0  # defined
+    mail = baseline.seizure_probability.sel(route="mail")
+    assert bool((mail.sel(time=2021.5) >= mail.sel(time=2018.5) - 1e-12).all()), "froze or fell"
+
+
+def test_seized_gross_weight_follows_cbp_through_fy2021(baseline):
+    seized = baseline.seizures_fy_product.sum("route").median("draw")
+    for year, kg in CBP_FY.items():
+        value = float(seized.sel(year=year))
+        assert kg / 2.0 < value < kg * 2.0, f"FY{year}: {value:.1f} kg vs CBP {kg}"
+
+
+def test_fentanyl_plus_heroin_minus_both_is_every_overdose_death_at_every_time(baseline):
+    ds = baseline
+    identity = ds.deaths_fentanyl + ds.deaths_heroin - ds.deaths_fentanyl_and_heroin
+    np.testing.assert_allclose(identity, ds.deaths_overdose, rtol=1e-12)
+    # at every time: the death flows evaluate() returns add up (quarterly grid, every draw)
+    traj = integrate(POSTERIOR, LeverSet.from_mapping({}), WINDOW)
+    model = BatchModel(POSTERIOR, LeverSet.from_mapping({}))
+    for t in WINDOW.output_times[::7]:
+        physical = traj.rows_at(PHYSICAL_ROWS, t)
+        states = np.zeros((N_DRAWS, flows.N_STATE))
+        states[:, :physical.shape[0]] = physical.T
+        dy, _ = model.evaluate(float(t), states)
+        heroin_only = dy[:, flows.CUM_DEATHS_HEROIN_ONLY]
+        both = dy[:, flows.CUM_DEATHS_BOTH]
+        fentanyl_only = dy[:, flows.CUM_DEATHS_FENTANYL_ONLY]
+        fentanyl, heroin = fentanyl_only + both, heroin_only + both
+        total = heroin_only + both + fentanyl_only
+        np.testing.assert_allclose(fentanyl + heroin - both, total, rtol=1e-12)
+        assert np.all(both >= 0) and np.all(total > 0)
