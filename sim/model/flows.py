@@ -22,10 +22,13 @@ The market (second version; evidence and priors of every constant in `sim/model/
   channels are opened by know-how (logistic diffusion of the mail trade in finished fentanyl and of
   synthesis in Mexico: the S-shaped takeover of 2013-2018), so fentanyl displaces heroin because it
   is far cheaper per dose, and a cut channel's share moves to the others.
-- Each channel's capacity adjusts to its share of demand over an adjustment time (first order: no
-  overshoot).  Losses to seizure and enforcement are not made up by shipping more; they raise cost
-  (shares) and cut arrivals, and the shortfall raises the price P = P_c (arrivals / D)^(1/eps).
-  Consumption equals arrivals, so supply is bounded by demand.
+- Each channel's capacity adjusts over an adjustment time (first order: no overshoot) toward the
+  shipments that deliver its share of demand after its losses: seized and withheld drugs are
+  replaced, and the replacement is a cost in the delivered cost, hence in the price (Reuter and
+  Kleiman).  So a cut or more interdiction acts through the price on consumption, never by
+  freeing supply: total arrivals follow demand, and a channel's cut cannot raise them.  While
+  capacity lags behind its target (after a shock) arrivals fall short and the price rises further,
+  P = P_c (arrivals / D)^(1/eps).  Consumption equals arrivals, so supply is bounded by demand.
 - Overdose by product (heroin only, heroin adulterated with fentanyl, fentanyl only) in proportions
   from the HE fentanyl share; one formula gives the total and the split, so
   fentanyl-involved + heroin-involved - both = all opioid overdose deaths.  Risk scales with
@@ -357,6 +360,14 @@ def market(t, y, p, lv, cost, enforcement, shares):
 
 
 @jit
+def shipments_needed(share_of_demand, enforcement, seizure):
+    """Shipments (HE kg/yr) a channel aims at so that what arrives is its share of demand: losses
+    to source enforcement and to seizure are replaced (Reuter and Kleiman: replacement is a cost
+    that the delivered cost, hence the price, carries), not left as a shortfall."""
+    return share_of_demand / ((1.0 - min(enforcement, 0.999)) * (1.0 - min(seizure, 0.999)))
+
+
+@jit
 def demand(untreated, in_treatment, price, p):
     """Opioid demand (HE kg/yr): consuming persons x consumption per user x price^elasticity."""
     users = untreated + p["treatment_use_ratio"] * in_treatment
@@ -451,7 +462,8 @@ def evaluate(t, y, p, lv, dy, aux):
     for k in range(N_CHANNELS):
         seizure = channel_seizure(k, seize_mail, seize_land, seize_heroin)
         capacity = max(y[CAPACITY + k], 0.0)
-        dy[CAPACITY + k] = (shares[k] * wanted - capacity) / p["capacity_adjustment_time"]
+        target = shipments_needed(shares[k] * wanted, enforcement[k], seizure)
+        dy[CAPACITY + k] = (target - capacity) / p["capacity_adjustment_time"]
         withheld = capacity * enforcement[k]
         seized = (capacity - withheld) * seizure
         arrived = capacity - withheld - seized
@@ -558,7 +570,8 @@ def initial_state(t0, p, lv, y):
     y[IN_TREATMENT] = p["in_treatment_2010"]
     y[REMISSION] = p["remission_2010"]
     cost, enforcement, shares = np.empty(N_CHANNELS), np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    price, _, _, _ = market(t0, y, p, lv, cost, enforcement, shares)
+    price, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares)
     wanted = demand(p["untreated_2010"], p["in_treatment_2010"], price, p)
     for k in range(N_CHANNELS):
-        y[CAPACITY + k] = shares[k] * wanted
+        y[CAPACITY + k] = shipments_needed(shares[k] * wanted, enforcement[k],
+                                           channel_seizure(k, mail, land, heroin))
