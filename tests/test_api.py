@@ -70,11 +70,11 @@ def test_sweep_joins_runs_along_identifier_dimensions():
 
 def test_loaders_and_mistakes():
     both = sim.load_scenario("both")
-    assert both.name == "both" and {"naloxone_kits", "enforcement_china"} <= set(both.interventions)
+    assert both.name == "both" and {"naloxone_kits", "enforcement_china_finished"} <= set(both.interventions)
     assert both.levers().levers["naloxone_kits"].start == 2020
     draws = sim.load_posterior(size=6, seed=1)
     assert draws.n_draws == 6
-    assert sim.load_params("literature").fentanyl_incidence_multiplier == 3.0
+    assert sim.load_params("literature").fentanyl_incidence_multiplier == 4.0
     with pytest.raises(InputError, match="scenario: value 'china' not allowed"):
         sim.run("china")
     with pytest.raises(InputError, match="solver.end_yer: unknown key .did you mean 'end_year'"):
@@ -89,4 +89,4 @@ def test_public_names_resolve():
     for name in sim.__all__:
         assert getattr(sim, name) is not None, name
     assert sim.run is sim.api.run and sim.compare is sim.api.compare
-    assert sim.api.config("china_crackdown")["levers"]["enforcement_china"]["level"] == 0.6
+    assert sim.api.config("china_crackdown")["levers"]["enforcement_china_finished"]["level"] == 0.6

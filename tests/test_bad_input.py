@@ -70,7 +70,7 @@ OVERRIDES = [
     (["scenario=baseline_"], "scenario: value 'baseline_' not allowed (did you mean 'baseline'?)"),
     (["scenario.intensity=-1"], "scenario.intensity: value -1 not allowed; allowed: a number >= 0"),
     (["scenario=china_crackdown", "scenario.intensity=3"],
-     "levers.enforcement_china.level: value 1.2 outside allowed range [0, 0.99] 1"),
+     "levers.enforcement_china_finished.level: value 1.2 outside allowed range [0, 0.999] 1"),
     (["output.filename=result.csv"], "output.filename: value 'result.csv' must be a plain file name"),
     (["output.filename=../up.nc"], "output.filename: value '../up.nc' must be a plain file name"),
     (["+output.foo=1"], "output.foo: unknown key; allowed: filename, summary_years"),

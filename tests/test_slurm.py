@@ -31,7 +31,7 @@ SLURM_DIR = Path(os.environ.get("FENTSIM_SLURM_DIR", "/tmp/fentsim-slurm"))
 LAUNCHER = ("hydra/launcher=slurm", "hydra.launcher.timeout_min=10", "hydra.launcher.mem_gb=2")
 # a sweep whose second job fails on input: china_crackdown at intensity 3 takes enforcement to 1.2
 FAILING = ("scenario=baseline,china_crackdown", "scenario.intensity=3", *SMALL)
-FAILING_MESSAGE = "levers.enforcement_china.level: value 1.2 outside allowed range"
+FAILING_MESSAGE = "levers.enforcement_china_finished.level: value 1.2 outside allowed range"
 
 
 def cluster_problem() -> str | None:
