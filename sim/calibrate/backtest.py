@@ -118,7 +118,7 @@ class Backtest:
                  "yes" if x["covered"] else "no"] for x in self.points]
         head = ["series", "year", "observed", "forecast median", "90% interval", "error", "covered"]
         return (f"# Backtest: fitted to {self.cutoff}, forecast {self.cutoff + 1}-{LAST_DATA_YEAR}\n\n"
-                f"{self.n_draws} posterior draws (substitution constants from their priors); "
+                f"{self.n_draws} posterior draws (the substitution constants sampled with their priors in the posterior); "
                 f"MAP cost {self.fit_cost:.4g}.\n\n"
                 + "\n".join("| " + " | ".join(map(str, r)) + " |"
                              for r in [head, ["---"] * len(head)] + rows)
