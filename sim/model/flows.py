@@ -283,6 +283,14 @@ def delivered_cost(base, seizure, enforcement, risk_premium, enforcement_exponen
 
 
 @jit
+def retail_cost(delivered, markup):
+    """Retail cost per HE dose (1 = heroin in 2010 without interdiction): (delivered cost +
+    distribution markup) / (1 + markup).  Enforcement and seizures raise the delivered cost; the
+    retail price moves by the same absolute amount (Reuter and Kleiman), a fraction of it."""
+    return (delivered + markup) / (1.0 + markup)
+
+
+@jit
 def logistic_growth(level, rate):
     """Logistic diffusion of know-how (1/yr): r K (1 - K)."""
     return rate * level * (1.0 - level)
@@ -325,7 +333,9 @@ def channel_seizure(k, mail, land, heroin):
 @jit
 def market(t, y, p, lv, cost, enforcement, shares):
     """Delivered costs, enforcement and target shares by channel (into the arrays); returns the
-    cost-based price index and the seizure probabilities (mail, land, heroin)."""
+    cost-based retail price index and the seizure probabilities (mail, land, heroin).  Shares and
+    the price follow the retail cost per HE dose, `retail_cost`: delivered cost plus the domestic
+    distribution markup that supply-side measures do not touch."""
     mail = seizure_probability(t, p["seizure_prob_mail_2013"], p["seizure_rise_mail_2018"],
                                p["seizure_rise_mail_2021"], lv[INTERDICTION_MAIL])
     land = seizure_probability(t, p["seizure_prob_land_2013"], p["seizure_rise_land_2018"],
@@ -353,9 +363,10 @@ def market(t, y, p, lv, cost, enforcement, shares):
             else:
                 asc = p["asc_other"]
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
-            log_v[k] = asc + math.log(know) - beta / nest * math.log(cost[k])
-    price = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"], cost[HEROIN],
-                                shares)
+            log_v[k] = (asc + math.log(know)
+                        - beta / nest * math.log(retail_cost(cost[k], p["retail_markup"])))
+    price = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
+                                retail_cost(cost[HEROIN], p["retail_markup"]), shares)
     return price, mail, land, heroin
 
 

@@ -83,6 +83,10 @@ class ModelParameters:
         -2.0, '1', (-8.0, 1.0),
         'log attractiveness of other producers relative to China finished mail (substitution pool; RAND 2019: synthesis can move to any country with a chemical industry)',
         prior=('uniform', -4.0, 0.0), role='subst', scale='linear')
+    retail_markup: float = param(
+        4.0, '1', (0.5, 20.0),
+        'Reuter & Kleiman 1986; Caulkins & Reuter (RAND): the import-level price of heroin is about 10-20 % of its retail price, the rest is domestic distribution, which border and source enforcement do not touch; retail cost per HE dose = delivered cost + this markup (in units of the 2010 heroin delivered cost), so supply-side shocks raise retail prices additively, not multiplicatively',
+        prior=('lognormal', 4.0, 0.5), role='unc', scale='log')
     risk_premium: float = param(
         2.0, '1', (0.0, 20.0),
         'Reuter & Kleiman 1986 (risks and prices: enforcement works as a tax on the trade): cost multiplier per unit seizure probability, c ~ (1 + rho s) / (1 - s)',
