@@ -255,3 +255,15 @@ def test_backtest_cli_writes_scores(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sim.cli.backtest", f"hydra.run.dir={tmp_path}",
                           "cutoff=2022"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert bad.returncode == 2 and "cutoff: value 2022 not allowed" in bad.stderr
+
+
+def test_posterior_of_one_calibration_is_refused_on_another_parameter_set():
+    """params=literature with the calibrated posterior would mix draws with parameters they were
+    not sampled with: refused in one line (issue 13: 'params=calibrated_both ensemble=posterior
+    silently runs the default posterior')."""
+    literature = ModelParameters.from_mapping(yaml.safe_load(
+        (REPO / "sim" / "configs" / "params" / "literature.yaml").read_text()))
+    with pytest.raises(InputError, match="holds the posterior of another parameter set"):
+        build_ensemble(literature, {"name": "posterior", "size": 5})
+    draws, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
+    assert draws.n_draws == 5

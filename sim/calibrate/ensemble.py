@@ -149,7 +149,7 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     from `base`.
     name 'posterior_bootstrap': `size` draws resampled with replacement (any size).
     """
-    from sim.calibrate.fit import read_draws  # local: keeps sim.calibrate.ensemble light for plain runs
+    from sim.calibrate.fit import check_posterior_belongs, read_draws  # local: light for plain runs
 
     cfg = dict(cfg or {})
     reject_unknown_keys("ensemble", cfg, ENSEMBLE_KEYS)
@@ -181,6 +181,7 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
         return Ensemble(posterior_bootstrap(base, size, seed, path, with_priors), size, seed,
                         chunk_size, draws)
     names, values = read_draws(path)
+    check_posterior_belongs(base, path, names)
     if size > len(values):
         raise InputError(f"ensemble.size: value {size} exceeds the {len(values)} draws in "
                          f"{path.name}; allowed: 1..{len(values)}")

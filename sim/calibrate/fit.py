@@ -450,6 +450,36 @@ def posterior_csv(post: Posterior, header: Mapping[str, Any]) -> str:
     return buf.getvalue()
 
 
+FIXED_DIGEST_KEY = "fixed parameters sha256"
+
+
+def fixed_parameters_digest(base: ModelParameters, sampled: list[str]) -> str:
+    """SHA-256 of the values of every parameter a posterior does not sample (its calibration's
+    fixed parameters): draws are only valid on top of the parameter set they were sampled with."""
+    import hashlib
+    import json
+    fixed = {n: round(float(np.asarray(getattr(base, n)).reshape(-1)[0]), 9)
+             for n in ModelParameters.names() if n not in sampled}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
+
+
+def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list[str]) -> None:
+    """InputError when the draws file records fixed parameters other than those of `base` (the
+    posterior of another calibration, e.g. params=literature with the calibrated posterior)."""
+    recorded = None
+    with Path(path).open() as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            if line.startswith(f"# {FIXED_DIGEST_KEY}:"):
+                recorded = line.split(":", 1)[1].strip()
+    if recorded is not None and recorded != fixed_parameters_digest(base, names):
+        raise InputError(f"ensemble.file: value {Path(path).name!r} holds the posterior of another "
+                         f"parameter set (its fixed parameters differ from the selected params); "
+                         f"allowed: the posterior of the selected params (fentsim-calibrate "
+                         f"calibration.ensemble=true with them), or ensemble=none")
+
+
 def read_draws(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Parameter names and values (n, k) of a posterior draws CSV; errors are InputErrors."""
     path = Path(path)

@@ -26,7 +26,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sim import paths
-from sim.calibrate.fit import (build_problem, calibration_options, fit, params_yaml, posterior_csv,
+from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
+                             fixed_parameters_digest, params_yaml, posterior_csv,
                              sample_posterior, with_prior_parameters)
 from sim.cli.main import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
@@ -139,6 +140,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 "acceptance": round(post.acceptance, 3),
                 "regenerate": "fentsim-calibrate calibration.ensemble=true calibration.promote=true",
+                FIXED_DIGEST_KEY: fixed_parameters_digest(calibrated, post.names),
                 "other parameters": "from the params config of the run (calibrated baseline)"}
         text = posterior_csv(post, head)
         (out_dir / "posterior_draws.csv").write_text(text)
