@@ -258,12 +258,17 @@ def test_backtest_cli_writes_scores(tmp_path):
 
 
 def test_posterior_of_one_calibration_is_refused_on_another_parameter_set():
-    """params=literature with the calibrated posterior would mix draws with parameters they were
-    not sampled with: refused in one line (issue 13: 'params=calibrated_both ensemble=posterior
-    silently runs the default posterior')."""
+    """A parameter set whose fixed parameters differ from those the posterior was sampled with
+    would mix draws with parameters they do not fit: refused in one line (issue 13:
+    'params=calibrated_both ensemble=posterior silently runs the default posterior').  Sets that
+    differ only in sampled parameters (params=literature) get the same draws as the baseline."""
+    other = calibrated_params().replace(treatment_duration=0.9)
+    with pytest.raises(InputError, match="holds the posterior of another parameter set"):
+        build_ensemble(other, {"name": "posterior", "size": 5})
     literature = ModelParameters.from_mapping(yaml.safe_load(
         (REPO / "sim" / "configs" / "params" / "literature.yaml").read_text()))
-    with pytest.raises(InputError, match="holds the posterior of another parameter set"):
-        build_ensemble(literature, {"name": "posterior", "size": 5})
+    a, _ = build_ensemble(literature, {"name": "posterior", "size": 5})
+    b, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
+    assert np.array_equal(a.as_arrays()["overdose_incidence"], b.as_arrays()["overdose_incidence"])
     draws, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
     assert draws.n_draws == 5
