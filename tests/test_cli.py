@@ -60,7 +60,7 @@ def test_cli_writes_dataset_meeting_the_contract(cli_run):
         assert ds.year.dtype.kind == "i"
         assert list(ds.channel.values)[0] == "china_finished_mail"
         assert list(ds.channel.values)[-1] == "heroin_land"
-        assert float(ds.price_index.sel(time=2015.0)) == 1.0
+        assert ds.price_index.sel(time=2015.0).item() == 1.0
         assert list(ds.route.values) == ["mail", "land"]
         assert ds.deaths_synthetic.sel(year=2017).item() > 1000
         for key in ("config", "git_commit", "package_versions", "seed", "solver_method",

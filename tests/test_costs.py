@@ -69,9 +69,9 @@ def test_bad_costs_and_spending_are_one_line_errors():
         CostModel.from_mapping({"levers": {"test_strips": entry}})
     costs = CostModel.from_mapping(DEFAULT)
     with pytest.raises(InputError, match=r"spending on enforcement_china_finished: value 1,000,000,000 .* "
-                                         r"at most 690,000,000 US\$/yr"):
+                                         r"at most 699,000,000 US\$/yr"):
         costs.levels("enforcement_china_finished", 1e9, 2020.0)
-    assert costs.levels("enforcement_china_finished", 1e9, 2020.0, clip=True) == pytest.approx(0.99)
+    assert costs.levels("enforcement_china_finished", 1e9, 2020.0, clip=True) == pytest.approx(0.999)
     with pytest.raises(InputError, match=r"spending on naloxone_kits: value -5"):
         costs.levels("naloxone_kits", -5, 2020.0)
     with pytest.raises(InputError, match=r"level of prevention: value -0.1 below its history"):

@@ -81,17 +81,17 @@ def test_no_negative_stocks_over_random_draws():
     assert np.all(np.isfinite(traj.states))
 
 
-def test_no_fentanyl_supply_gives_no_illicit_fentanyl_deaths():
-    """Every fentanyl channel withheld at its source from the start: no fentanyl arrives."""
-    cut = {name: {"start": 2010.0, "ramp": 0.01, "level": 0.999} for name in LEVER_SPECS
-           if name.startswith("enforcement_") and name != "enforcement_heroin"}
-    params = calibrated_params()
-    ds = run(params, LeverSet.from_mapping(cut))
+def test_no_fentanyl_know_how_gives_no_illicit_fentanyl():
+    """Extreme condition: nobody knows how to make or ship fentanyl (know-how at its lower bound,
+    no diffusion): no fentanyl reaches the market, no fentanyl deaths, heroin deaths go on."""
+    params = calibrated_params().replace(know_how_finished_2010=1e-9, know_how_synthesis_2010=1e-11,
+                                         know_how_finished_rate=0.1, know_how_synthesis_rate=0.1)
+    ds = run(params)
     fentanyl = ds.arrivals.where(ds.channel_form != "heroin", 0.0).sum("channel")
     heroin = ds.arrivals.sel(channel="heroin_land")
-    assert float((fentanyl / heroin).sel(year=slice(2011, None)).max()) < 1e-3
-    assert float((ds.deaths_fentanyl / ds.deaths_heroin).sel(year=slice(2011, None)).max()) < 5e-3
-    assert float(ds.deaths_heroin.sel(year=2020)) > 5000          # heroin deaths go on
+    assert float((fentanyl / heroin).max()) < 1e-3
+    assert float((ds.deaths_fentanyl / ds.deaths_heroin).max()) < 5e-3
+    assert float(ds.deaths_heroin.sel(year=2020).item()) > 5000          # heroin deaths go on
 
 
 def test_interdiction_near_one_stops_arrivals():
@@ -112,8 +112,8 @@ def test_no_users_no_overdose_deaths():
     stop = {"start": 2010.0, "ramp": 0.01, "level": 1.0}
     ds = run(params, LeverSet.from_mapping({"prevention": stop}))
     base = run(calibrated_params())
-    assert float(ds.deaths_overdose.sel(year=2021)) < 1e-3 * float(base.deaths_overdose.sel(year=2021))
-    assert float(ds.users_untreated.sel(time=2022.0)) < 2e3
+    assert ds.deaths_overdose.sel(year=2021).item() < 1e-3 * base.deaths_overdose.sel(year=2021).item()
+    assert ds.users_untreated.sel(time=2022.0).item() < 2e3
 
 
 def test_tighter_tolerance_changes_annual_deaths_by_less_than_0_1_percent():
@@ -161,7 +161,9 @@ def test_china_enforcement_cuts_china_and_others_take_over():
     base, ds = run(params), run(params, cut)
     china = [c.name for c in CHANNELS if c.source == "china"]
     others = [c.name for c in CHANNELS if c.source in ("india", "other")]
-    assert float(ds.arrivals.sel(channel=china, year=2022).sum()) < 0.3 * float(
+    # a cut is a cost on the trade (losses replaced): China keeps part of its market where the
+    # alternatives are less attractive, but loses much of it
+    assert float(ds.arrivals.sel(channel=china, year=2022).sum()) < 0.8 * float(
         base.arrivals.sel(channel=china, year=2022).sum())
     assert float(ds.capacity.sel(channel=others, time=2022.0).sum()) > float(
         base.capacity.sel(channel=others, time=2022.0).sum())

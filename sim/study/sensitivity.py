@@ -162,8 +162,8 @@ def build_factors(base: ModelParameters, opts: Mapping[str, Any],
             continue  # a structural zero (e.g. no mail from other producers): not an uncertainty
         elif log:
             lo, hi = value / (1 + r), value * (1 + r)
-        else:
-            lo, hi = value * (1 - r), value * (1 + r)
+        else:   # +-r of the value's size (negative values too: log-attractiveness, elasticities)
+            lo, hi = value - r * abs(value), value + r * abs(value)
         blo, bhi = meta["bounds"]
         lo, hi = max(lo, blo), min(hi, bhi)
         if not lo < hi:
