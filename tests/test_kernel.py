@@ -76,8 +76,8 @@ def test_lever_fits_are_exact_on_a_segment_without_kinks():
                for x in np.ravel([np.broadcast_to(lever.start, (8,))[d],
                                   (np.broadcast_to(lever.start, (8,))
                                    + np.broadcast_to(lever.ramp, (8,)))[d]])}
-        history = {x for spec in LEVER_SPECS.values() for x, _ in spec.history}
-        edges = [t_a] + sorted(x for x in own | history if t_a < x < t_b) + [t_b]
+        knots = {x for spec in LEVER_SPECS.values() for x, _ in spec.history}
+        edges = [t_a] + sorted(x for x in own | knots if t_a < x < t_b) + [t_b]
         for a, b in zip(edges[:-1], edges[1:]):
             kernel.fit_levers(a, b, history, interventions[d], fits)
             for t in np.linspace(a, b, 7):
