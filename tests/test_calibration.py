@@ -257,18 +257,22 @@ def test_backtest_cli_writes_scores(tmp_path):
     assert bad.returncode == 2 and "cutoff: value 2022 not allowed" in bad.stderr
 
 
-def test_posterior_of_one_calibration_is_refused_on_another_parameter_set():
+def test_posterior_on_another_parameter_set_is_flagged(caplog):
     """A parameter set whose fixed parameters differ from those the posterior was sampled with
-    would mix draws with parameters they do not fit: refused in one line (issue 13:
-    'params=calibrated_both ensemble=posterior silently runs the default posterior').  Sets that
-    differ only in sampled parameters (params=literature) get the same draws as the baseline."""
+    mixes draws with parameters they do not fit: never silent (issue 13: 'params=calibrated_both
+    ensemble=posterior silently runs the default posterior'); a what-if on a fixed parameter is
+    allowed and logged.  Sets that differ only in sampled parameters (params=literature) get the
+    same draws as the baseline, silently."""
     other = calibrated_params().replace(treatment_duration=0.9)
-    with pytest.raises(InputError, match="holds the posterior of another parameter set"):
+    with caplog.at_level("WARNING"):
         build_ensemble(other, {"name": "posterior", "size": 5})
+    assert "sampled with other values of the fixed parameters" in caplog.text
+    caplog.clear()
     literature = ModelParameters.from_mapping(yaml.safe_load(
         (REPO / "sim" / "configs" / "params" / "literature.yaml").read_text()))
     a, _ = build_ensemble(literature, {"name": "posterior", "size": 5})
     b, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
     assert np.array_equal(a.as_arrays()["overdose_incidence"], b.as_arrays()["overdose_incidence"])
+    assert "fixed parameters" not in caplog.text
     draws, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
     assert draws.n_draws == 5

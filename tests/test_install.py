@@ -35,7 +35,7 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for packaged in ("sim/configs/config.yaml", "sim/configs/scenario/china_crackdown.yaml",
                      "sim/configs/hydra/job_logging/fentsim.yaml",
-                     "sim/experiments/supply_vs_demand.yaml", "sim/data/posterior_draws.csv",
+                     "sim/experiments/supply_vs_demand.yaml", "sim/data/posterior_calibrated.csv",
                      "hydra_plugins/fentsim_searchpath/__init__.py"):
         assert packaged in names, packaged
     venv = tmp_path / "venv"

@@ -104,7 +104,7 @@ def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
 
 
 def test_compiled_engine_is_accurate_against_a_tight_reference():
-    n = 12
+    n = 6
     params = random_draws(n, seed=7)
     levers = LeverSet.from_mapping({})
     fast = SolverSettings(output_step=1.0, engine="compiled")

@@ -463,9 +463,11 @@ def fixed_parameters_digest(base: ModelParameters, sampled: list[str]) -> str:
     return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
 
 
-def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list[str]) -> None:
-    """InputError when the draws file records fixed parameters other than those of `base` (the
-    posterior of another calibration, e.g. params=literature with the calibrated posterior)."""
+def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list[str]) -> bool:
+    """Whether the draws file's recorded fixed parameters are those of `base`; if not, a warning
+    through logging: the draws then run as a what-if on other fixed values (e.g.
+    params.relapse_rate=0.55 over the calibrated posterior), no longer as a fit to the data."""
+    import logging
     recorded = None
     with Path(path).open() as fh:
         for line in fh:
@@ -473,11 +475,14 @@ def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list
                 break
             if line.startswith(f"# {FIXED_DIGEST_KEY}:"):
                 recorded = line.split(":", 1)[1].strip()
-    if recorded is not None and recorded != fixed_parameters_digest(base, names):
-        raise InputError(f"ensemble.file: value {Path(path).name!r} holds the posterior of another "
-                         f"parameter set (its fixed parameters differ from the selected params); "
-                         f"allowed: the posterior of the selected params (fentsim-calibrate "
-                         f"calibration.ensemble=true with them), or ensemble=none")
+    if recorded is None or recorded == fixed_parameters_digest(base, names):
+        return True
+    logging.getLogger(__name__).warning(
+        f"ensemble.file: {Path(path).name} was sampled with other values of the fixed parameters "
+        f"than the selected params: its draws run as a what-if on the selected values, not as a "
+        f"fit to the data (fentsim-calibrate calibration.ensemble=true with these params samples "
+        f"their own posterior)")
+    return False
 
 
 def read_draws(path: str | Path) -> tuple[list[str], np.ndarray]:
