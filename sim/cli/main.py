@@ -4,8 +4,11 @@ User mistakes (InputError, and Hydra's own composition errors such as an unknown
 config option) print one line to stderr and exit with status 2; set HYDRA_FULL_ERROR=1 to see the
 traceback instead.
 
-In a sweep (`-m`), a job whose result file already holds the same resolved config (by hash) is not
-run again, so re-running an interrupted sweep with the same `hydra.sweep.dir` resumes it.
+In a sweep (`-m`), a job whose result file already holds the same resolved config and input files
+(by hash) is not run again, so re-running an interrupted sweep with the same `hydra.sweep.dir`
+resumes it.  A job that fails for any reason records why in `<job dir>/error.txt` and the other
+jobs still run.  Ctrl-C prints one line and exits with status 130; an unusable run folder (a file,
+read-only) is one line too.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +31,19 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from sim import paths
 from sim.sweeps.aggregate import JOB_ERROR_FILENAME
-from sim.config import RunConfig, build_run, check_output, unknown_key_error
-from sim.calibrate.ensemble import Ensemble, ensemble_of
+from sim.config import RunConfig, build_run, check_output, check_resources, unknown_key_error
+from sim.calibrate.ensemble import DRAW_ID_ATTRS, Ensemble, ensemble_of
 from sim.errors import InputError, SolverError
-from sim.results.io import ENGINE, write_dataset, write_text_atomic
+from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
 from sim.model.parameters import ModelParameters
-from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash, finished_result
+from sim.sweeps.resume import CONFIG_HASH_ATTR, finished_result, identity_attrs
 from sim.results.run import simulate
 from sim.model.scenarios import apply_intensity
 from sim.results.summary import summary_table
 
 CONFIG_DIR = str(paths.CONFIG_DIR)
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
@@ -50,16 +54,28 @@ def debug_requested() -> bool:
     return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
 
 
+def interrupted(prog: str) -> None:
+    """Ctrl-C: one line and exit status 130 (no traceback)."""
+    print(f"{prog}: interrupted", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 @contextlib.contextmanager
 def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
-    """Turn InputError/SolverError into a one-line message and exit status 2 (unless debugging)."""
+    """Turn InputError/SolverError into a one-line message and exit status 2, and Ctrl-C into one
+    line and exit status 130 (unless debugging)."""
     try:
         yield
     except (InputError, SolverError) as exc:
         if debug or debug_requested():
             raise
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        if debug or debug_requested():
+            raise
+        interrupted(prog)
 
 
 def hydra_error_line(exc: Exception) -> str:
@@ -91,13 +107,17 @@ def output_path(cfg: dict[str, Any]) -> Path:
     return Path(HydraConfig.get().runtime.output_dir) / str(output["filename"])
 
 
-def validate_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
+def validate_job(cfg: dict[str, Any], out_dir: Path | None = None
+                 ) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed job config: scenario intensity applied, run objects and draws built.
 
-    Every user input is checked here, before anything is computed or written.
+    Every user input is checked here, before anything is computed or written, including the
+    estimated memory of the run and (with `out_dir`) the size of its result file against the free
+    disk space (sim.config.check_resources).
     """
     cfg = apply_intensity(cfg)
     run = build_run(cfg)
+    check_resources(run, out_dir)
     return cfg, run, ensemble_of(run.params, run.ensemble)
 
 
@@ -116,51 +136,77 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     `ensemble.chunk_size`, the job's draws run in canonical chunks written incrementally
     (sim/sweeps/chunked.py), and the summary is read back from the file.
     """
-    cfg, run, ensemble = validate_job(cfg)
     out = output_path(cfg)
-    digest = config_hash(cfg)
+    cfg, run, ensemble = validate_job(cfg, out.parent)
+    identity = identity_attrs(cfg, ensemble.inputs)
+    digest = identity[CONFIG_HASH_ATTR]
     if resume and finished_result(out, digest):
+        remove_stale_temporaries(out)
         print(f"skipped: {out} already holds this job's result (config hash {digest[:12]})")
         return out
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
     if ensemble.chunk_size is None:
         ds = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
-        ds.attrs[CONFIG_HASH_ATTR] = digest
+        ds = ds.assign_coords(draw_id=("draw", ensemble.ids(), DRAW_ID_ATTRS))
+        ds.attrs.update(identity)
         write_dataset(ds, out)
         print(summary_table(ds, years))
     else:
         from sim.sweeps.chunked import run_chunked  # local: h5py/h5netcdf only for chunked runs
 
         run_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size, run.levers,
-                    run.solver, out, config=cfg, seed=ensemble.seed,
-                    attrs={CONFIG_HASH_ATTR: digest})
+                    run.solver, out, config=cfg, seed=ensemble.seed, attrs=identity,
+                    ids_for=lambda a, b: ensemble.ids(a, b))
         with xr.open_dataset(out, engine=ENGINE, decode_times=False) as ds:  # lazy: row by row
             print(summary_table(ds, years))
+    remove_stale_temporaries(out)
     print(f"wrote {out}")
     return out
+
+
+def record_job_failure(exc: BaseException, job_dir: Path, cfg: DictConfig) -> None:
+    """A multirun job failed: one line on stderr, the reason in `<job dir>/error.txt`, and any
+    result left by an earlier run removed (it is stale now)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = type(exc).__name__
+    line = message if isinstance(exc, (InputError, SolverError)) else f"{kind}: {message}".rstrip(": ")
+    overrides = " ".join(HydraConfig.get().overrides.task)
+    print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {line}", file=sys.stderr)
+    with contextlib.suppress(InputError, OSError):
+        write_text_atomic(f"{kind}: {message}\n", job_dir / JOB_ERROR_FILENAME)
+    with contextlib.suppress(InputError, OSError):
+        output_path(plain_config(cfg)).unlink(missing_ok=True)
+
+
+def check_job_dir(job_dir: Path) -> None:
+    """A multirun job needs a folder of its own inside the sweep folder (`hydra.sweep.subdir`)."""
+    sweep_dir = Path(HydraConfig.get().sweep.dir).resolve()
+    job = job_dir.resolve()
+    if job == sweep_dir or sweep_dir not in job.parents:
+        raise InputError(f"hydra.sweep.subdir: value {HydraConfig.get().sweep.subdir!r} puts job "
+                         f"{HydraConfig.get().job.num} in {str(job)!r}, not in a folder of its own "
+                         f"under {str(sweep_dir)!r}; allowed: a per-job name such as "
+                         f"${{hydra.job.num}} (the default)")
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def app(cfg: DictConfig) -> None:
     """fentsim: run the model for the composed config and write results/…/result.nc.
 
-    In a multirun (-m) a job with bad input prints its one-line error, records it in
-    `<job dir>/error.txt` and returns, so the other jobs still run; the end-of-sweep callback then
-    reports it and exits non-zero.  A job already finished with the same config is skipped.
+    In a multirun (-m) a job that fails (bad input, a solver failure, or anything else: a full
+    disk, a bug) prints one line, records it in `<job dir>/error.txt` and returns, so the other
+    jobs still run; the end-of-sweep callback then reports it and exits non-zero.  A job already
+    finished with the same config and input files is skipped.
     """
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         job_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
+            check_job_dir(job_dir)
             run_job(plain_config(cfg), resume=True)
-        except (InputError, SolverError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the sweep
             if debug_requested():
                 raise
-            overrides = " ".join(HydraConfig.get().overrides.task)
-            print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {exc}",
-                  file=sys.stderr)
-            write_text_atomic(f"{type(exc).__name__}: {exc}\n", job_dir / JOB_ERROR_FILENAME)
-            with contextlib.suppress(InputError):  # a result left by an earlier run is stale now
-                output_path(plain_config(cfg)).unlink(missing_ok=True)
+            record_job_failure(exc, job_dir, cfg)
         else:
             (job_dir / JOB_ERROR_FILENAME).unlink(missing_ok=True)
         return
@@ -168,16 +214,39 @@ def app(cfg: DictConfig) -> None:
         run_job(plain_config(cfg))
 
 
+def config_group_null(argv: Sequence[str]) -> str | None:
+    """The one-line error for `GROUP=null` on the command line (Hydra raises a bare ValueError)."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if sep and value.strip().lower() in ("null", "~", "none") and (paths.CONFIG_DIR / group).is_dir():
+            options = sorted(p.stem for p in (paths.CONFIG_DIR / group).glob("*.yaml"))
+            return (f"{group}: value null not allowed (a config group needs one of its configs); "
+                    f"allowed: {', '.join(options)}")
+    return None
+
+
+def folder_error(exc: OSError, argv: Sequence[str]) -> str:
+    """One line for an unusable output folder (a file, read-only, no permission, disk full)."""
+    field = "hydra.sweep.dir" if ("-m" in argv or "--multirun" in argv) else "hydra.run.dir"
+    where = exc.filename if exc.filename is not None else "the output folder"
+    reason = exc.strerror or type(exc).__name__
+    return (f"{field}: cannot write {str(where)!r} ({reason}); allowed: a writable folder "
+            f"(not a file)")
+
+
 def main() -> None:
     """Entry point of `fentsim`: the Hydra app, with Hydra's own errors made one line.
 
     Hydra prints composition errors (unknown override key, unknown config option, bad override
     syntax) over several lines unless HYDRA_FULL_ERROR=1; so the app runs with HYDRA_FULL_ERROR=1
-    and the errors are caught here.  The user's own choice is kept in FENTSIM_DEBUG.
+    and the errors are caught here.  The user's own choice is kept in FENTSIM_DEBUG.  Ctrl-C ends
+    with one line and exit status 130; an output folder Hydra cannot create or write is one line.
     """
     debug = debug_requested()
     os.environ[DEBUG_ENV] = "1" if debug else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    argv = sys.argv[1:]
     try:
         app()
     except (ConfigCompositionException, MissingConfigException, OverrideParseException,
@@ -185,6 +254,21 @@ def main() -> None:
         if debug:
             raise
         print(f"fentsim: error: {hydra_error_line(exc)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        interrupted("fentsim")
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"fentsim: error: {folder_error(exc, argv)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except ValueError as exc:
+        line = None if (debug or isinstance(exc, InputError)) else config_group_null(argv)
+        if line is None:
+            raise
+        print(f"fentsim: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
 
 

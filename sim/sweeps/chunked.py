@@ -5,6 +5,7 @@ the solver and is written into its slice of one NetCDF file as soon as it is don
 that of one chunk whatever n is.  Because the chunks are canonical, a slice of them run elsewhere
 (`sim.calibrate.ensemble.chunk_range`, e.g. job 3 of 16 on a cluster) gives bit-identical data for its
 draws, and `concatenate` joins the slices exactly into the whole, a block of draws at a time.
+Each draw's identity (`draw_id`, see sim.calibrate.ensemble) is written with its chunk.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import h5netcdf
+import h5py
 import numpy as np
 import xarray as xr
 
-from sim.calibrate.ensemble import ParamsForDraws
+from sim.calibrate.ensemble import DRAW_ID_ATTRS, IdsForDraws, ParamsForDraws
 from sim.errors import InputError
 from sim.results.io import ENGINE, atomic_path, coordinate_encoding
 from sim.model.levers import LeverSet
@@ -33,10 +35,13 @@ def _draw_axis(var: xr.Variable) -> int:
 
 
 def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
-    """Write the draw-independent part with xarray, then add the draw dimension and variables."""
+    """Write the draw-independent part with xarray, then add the draw dimension and variables
+    (a string coordinate such as `draw_id` is listed in the global `coordinates` attribute, where
+    xarray finds coordinates no variable names)."""
     fixed = first.drop_vars([v for v in first.variables if "draw" in first[v].dims])
     fixed.attrs = {}
     fixed.to_netcdf(path, engine=ENGINE, encoding=coordinate_encoding(fixed))
+    extra_coords = [str(c) for c in first.coords if c != "draw" and "draw" in first[c].dims]
     with h5netcdf.File(path, "a") as f:
         f.dimensions["draw"] = draws.size
         coord = f.create_variable("draw", ("draw",), dtype="i8")
@@ -46,8 +51,13 @@ def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
             var = first[name].variable
             if "draw" not in var.dims or name == "draw":
                 continue
-            out = f.create_variable(name, var.dims, dtype=var.dtype)
+            dtype = h5py.string_dtype() if var.dtype == object else var.dtype
+            out = f.create_variable(name, var.dims, dtype=dtype)
             out.attrs.update(dict(var.attrs))
+        if extra_coords:
+            known = f.attrs.get("coordinates", "")
+            known = known.decode() if isinstance(known, bytes) else str(known)
+            f.attrs["coordinates"] = " ".join(known.split() + extra_coords)
 
 
 def _write_slice(path: Path, ds: xr.Dataset, offset: int) -> None:
@@ -70,9 +80,10 @@ def _set_attrs(path: Path, attrs: dict[str, Any]) -> None:
 
 def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
            levers: LeverSet, settings: SolverSettings, *, config: dict[str, Any] | None = None,
-           seed: int | None = None) -> Iterator[xr.Dataset]:
+           seed: int | None = None, ids_for: IdsForDraws | None = None) -> Iterator[xr.Dataset]:
     """Integrate draws [a, b) in canonical chunks of `chunk_size`; yield each chunk's dataset
-    (draw coordinate = draw numbers).  `a` must sit on a chunk boundary (use `chunk_range`).
+    (draw coordinate = draw numbers; `draw_id` from `ids_for` if given).  `a` must sit on a
+    chunk boundary (use `chunk_range`).
 
     Drop each chunk before asking for the next, or two are in memory at once.  Bad draws or
     chunk size raise InputError at once, before anything is integrated.
@@ -88,7 +99,10 @@ def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
         for start in range(a, b, chunk_size):
             stop = min(start + chunk_size, b)
             ds = simulate(params_for(start, stop), levers, settings, config=config, seed=seed)
-            yield ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64))
+            ds = ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64))
+            if ids_for is not None:
+                ds = ds.assign_coords(draw_id=("draw", ids_for(start, stop), DRAW_ID_ATTRS))
+            yield ds
             del ds
     return each()
 
@@ -103,10 +117,12 @@ def _chunk_attrs(first: dict[str, Any], draws: tuple[int, int], chunk_size: int,
 
 def simulate_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
                      levers: LeverSet, settings: SolverSettings, *,
-                     config: dict[str, Any] | None = None, seed: int | None = None) -> xr.Dataset:
+                     config: dict[str, Any] | None = None, seed: int | None = None,
+                     ids_for: IdsForDraws | None = None) -> xr.Dataset:
     """The data `run_chunked` writes, in memory (for small ensembles: reruns, checks)."""
     started = time.perf_counter()
-    parts = list(chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed))
+    parts = list(chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed,
+                        ids_for=ids_for))
     ds = xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override",
                    combine_attrs="override")
     nfev = [json.loads(p.attrs["solver_stats"])["nfev"] for p in parts]
@@ -119,7 +135,8 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
                 levers: LeverSet, settings: SolverSettings, path: str | os.PathLike, *,
                 config: dict[str, Any] | None = None, seed: int | None = None,
                 attrs: dict[str, Any] | None = None,
-                progress: Callable[[str], None] | None = print) -> Path:
+                progress: Callable[[str], None] | None = print,
+                ids_for: IdsForDraws | None = None) -> Path:
     """Integrate draws [a, b) in canonical chunks of `chunk_size` (see `chunks`), writing each
     into `path` as it is done; `attrs` are added to the file's.  The file appears only when
     complete (written under a temporary name, then renamed).
@@ -127,7 +144,8 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
     a, b = draws
     path = Path(path)
     started = time.perf_counter()
-    each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed)
+    each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed,
+                  ids_for=ids_for)
     with atomic_path(path) as tmp:
         first: dict[str, Any] = {}
         chunk_nfev = []
