@@ -12,10 +12,12 @@ InputError too.  Files get the permissions of the umask, like any other file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,12 +44,41 @@ def _umask() -> int:
 
 def _write_error(path: Path, exc: BaseException) -> InputError:
     """One line for a failed write: the target and the OS's reason (errno from HDF5's message)."""
-    reason = getattr(exc, "strerror", None)
-    if not reason:
-        found = re.search(r"errno = (\d+)", str(exc))
-        reason = os.strerror(int(found.group(1))) if found else (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    found = re.search(r"errno = (\d+)", str(exc))
+    if found:
+        reason = os.strerror(int(found.group(1)))
+    else:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    reason = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
     return InputError(f"output file {str(path)!r}: cannot write ({reason})")
+
+
+def _target_of(path: Path) -> Path:
+    """The file a temporary `.NAME.XXXX.tmp` (from `atomic_path`) stands for, else `path`."""
+    found = re.fullmatch(r"\.(.+)\.[^.]+" + re.escape(TMP_SUFFIX), path.name)
+    return path.with_name(found.group(1)) if found else path
+
+
+SPACE_MARGIN_BYTES = 1_000_000   # HDF5 metadata and headroom beyond the data written
+
+
+def ensure_space(path: str | os.PathLike, n_bytes: int) -> None:
+    """InputError if the folder of `path` has less free space than `n_bytes` plus a margin.
+
+    Checked before HDF5 writes anything: HDF5 does not recover from a full disk in the middle of
+    a write (its handles fail to close and can crash the process), so a write that cannot fit is
+    refused before it starts.  (A disk filled by another process between the check and the write
+    is still reported in one line by `atomic_path`.)
+    """
+    path = _target_of(Path(path))
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return
+    needed = int(n_bytes * 1.05) + SPACE_MARGIN_BYTES
+    if needed > free:
+        raise InputError(f"output file {str(path)!r}: cannot write ({os.strerror(errno.ENOSPC)}: "
+                         f"about {needed:,} bytes needed, {free:,} free)")
 
 
 def release_hdf5(tmp: Path) -> None:
@@ -129,6 +160,7 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1)."""
     path = Path(path)
     with atomic_path(path) as tmp:
+        ensure_space(tmp, ds.nbytes)
         ds.to_netcdf(tmp, engine=ENGINE, encoding=coordinate_encoding(ds))
     return path
 

@@ -10,6 +10,7 @@ Each draw's identity (`draw_id`, see sim.calibrate.ensemble) is written with its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -24,10 +25,33 @@ import xarray as xr
 
 from sim.calibrate.ensemble import DRAW_ID_ATTRS, IdsForDraws, ParamsForDraws
 from sim.errors import InputError
-from sim.results.io import ENGINE, atomic_path, coordinate_encoding
+from sim.results.io import ENGINE, atomic_path, coordinate_encoding, ensure_space
 from sim.model.levers import LeverSet
 from sim.results.run import simulate
 from sim.engine.solver import SolverSettings
+
+
+@contextlib.contextmanager
+def _append(path: Path) -> Iterator[h5netcdf.File]:
+    """Open `path` for appending; on any failure give the file's disk space back before closing it.
+
+    On a full disk the close of a file whose write failed would itself fail and leave the HDF5
+    library in a state that crashes the process later; truncating the (temporary, about to be
+    removed) file first lets the close write what it must.  Metadata is flushed before the close
+    so that a full disk shows here, not in the close.
+    """
+    f = h5netcdf.File(path, "a")
+    try:
+        yield f
+        f.flush()
+        f._h5file.flush()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.truncate(path, 0)
+        with contextlib.suppress(Exception):
+            f.close()
+        raise
+    f.close()
 
 
 def _draw_axis(var: xr.Variable) -> int:
@@ -40,9 +64,10 @@ def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
     xarray finds coordinates no variable names)."""
     fixed = first.drop_vars([v for v in first.variables if "draw" in first[v].dims])
     fixed.attrs = {}
+    ensure_space(path, fixed.nbytes)
     fixed.to_netcdf(path, engine=ENGINE, encoding=coordinate_encoding(fixed))
     extra_coords = [str(c) for c in first.coords if c != "draw" and "draw" in first[c].dims]
-    with h5netcdf.File(path, "a") as f:
+    with _append(path) as f:
         f.dimensions["draw"] = draws.size
         coord = f.create_variable("draw", ("draw",), dtype="i8")
         coord[:] = draws
@@ -51,7 +76,7 @@ def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
             var = first[name].variable
             if "draw" not in var.dims or name == "draw":
                 continue
-            dtype = h5py.string_dtype() if var.dtype == object else var.dtype
+            dtype = h5py.string_dtype() if var.dtype.kind in "OUS" else var.dtype
             out = f.create_variable(name, var.dims, dtype=dtype)
             out.attrs.update(dict(var.attrs))
         if extra_coords:
@@ -63,18 +88,21 @@ def _create(path: Path, first: xr.Dataset, draws: np.ndarray) -> None:
 def _write_slice(path: Path, ds: xr.Dataset, offset: int) -> None:
     """Write the draw-dependent variables of chunk `ds` at draw positions offset.. of the file."""
     n = ds.sizes["draw"]
-    with h5netcdf.File(path, "a") as f:
+    ensure_space(path, ds.nbytes)
+    with _append(path) as f:
         for name in ds.variables:
             var = ds[name].variable
             if "draw" not in var.dims or name == "draw":
                 continue
             index = [slice(None)] * var.ndim
             index[_draw_axis(var)] = slice(offset, offset + n)
-            f.variables[name][tuple(index)] = var.values
+            values = var.values
+            f.variables[name][tuple(index)] = (values.astype(str).astype(object)
+                                               if values.dtype.kind in "OUS" else values)
 
 
 def _set_attrs(path: Path, attrs: dict[str, Any]) -> None:
-    with h5netcdf.File(path, "a") as f:
+    with _append(path) as f:
         f.attrs.update(attrs)
 
 

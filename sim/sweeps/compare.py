@@ -196,9 +196,11 @@ def _check_finite(deaths_a: xr.DataArray, deaths_b: xr.DataArray, variable: str,
                          f"all draws of a cell finite")
 
 
-def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = ()) -> xr.DataArray:
+def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = (),
+                skipna: bool = True) -> xr.DataArray:
     da = da.sel(year=slice(start, end))
-    return da.sum(["year", *[d for d in over if d in da.dims]], min_count=1)
+    dims = ["year", *[d for d in over if d in da.dims]]
+    return da.sum(dims, skipna=False) if not skipna else da.sum(dims, min_count=1)
 
 
 def _provenance(ds: xr.Dataset, prefix: str, label: str | None) -> dict[str, Any]:
@@ -218,8 +220,8 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     _check_inputs(a, b, variable)
     b, pairing = pair_draws(a, b)
     start, end = _check_window(window, a, b)
-    deaths_a = _window_sum(a[variable], start, end)
-    deaths_b = _window_sum(b[variable], start, end)
+    deaths_a = _window_sum(a[variable], start, end, skipna=False)  # a NaN year is not a zero
+    deaths_b = _window_sum(b[variable], start, end, skipna=False)
     _check_finite(deaths_a, deaths_b, variable, start, end)
     seized_a = _window_sum(a["seizures_fy"], start, end, ["route"])
     seized_b = _window_sum(b["seizures_fy"], start, end, ["route"])
