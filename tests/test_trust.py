@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -389,6 +390,51 @@ def test_ctrl_c_is_one_line_exit_130_no_file(tmp_path):
     assert proc.returncode == EXIT_INTERRUPTED, err
     assert err == "fentsim: interrupted\n", err
     assert not [p for p in out.iterdir() if p.suffix in (".nc", ".tmp")]
+
+
+def _children(pid: int) -> list[int]:
+    proc = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in proc.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):   # a zombie is not running
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def test_sigterm_stops_a_joblib_sweep_and_its_workers(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+           "PYTHONUNBUFFERED": "1"}
+    sweep = tmp_path / "s"
+    proc = subprocess.Popen([str(BIN / "fentsim"), "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "ensemble.seed=1,2", "ensemble=large",
+                             "ensemble.size=40000", "ensemble.chunk_size=500",
+                             "solver.end_year=2015", f"hydra.sweep.dir={sweep}"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:   # progress lines: a worker is integrating a chunk
+            if line.startswith("ensemble: draws"):
+                break
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err
+    assert err == "fentsim: terminated\n", err
+    for _ in range(200):   # workers are stopped, not left running (poll, up to 20 s)
+        if not any(_alive(w) for w in workers):
+            break
+        time.sleep(0.1)
+    assert workers and not any(_alive(w) for w in workers)
+    assert not list(sweep.glob("*/result.nc")) and not (sweep / ".fentsim-sweep.lock").exists()
 
 
 def test_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch, capsys):

@@ -7,14 +7,15 @@ traceback instead.
 In a sweep (`-m`), a job whose result file already holds the same resolved config and input files
 (by hash) is not run again, so re-running an interrupted sweep with the same `hydra.sweep.dir`
 resumes it.  A job that fails for any reason records why in `<job dir>/error.txt` and the other
-jobs still run.  Ctrl-C prints one line and exits with status 130; an unusable run folder (a file,
-read-only) is one line too.
+jobs still run.  Ctrl-C prints one line and exits with status 130 (SIGTERM: 143; parallel
+launchers stop their workers); an unusable run folder (a file, read-only) is one line too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -54,8 +55,22 @@ def debug_requested() -> bool:
     return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
 
 
-def interrupted(prog: str) -> None:
-    """Ctrl-C: one line and exit status 130 (no traceback)."""
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), raised like Ctrl-C so that launchers stop their workers the same way."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interrupted(prog: str, exc: BaseException | None = None) -> None:
+    """Ctrl-C: one line and exit status 130 (143 for SIGTERM), no traceback."""
+    if isinstance(exc, Terminated):
+        print(f"{prog}: terminated", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
     print(f"{prog}: interrupted", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
 
@@ -72,10 +87,10 @@ def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug or debug_requested():
             raise
-        interrupted(prog)
+        interrupted(prog, exc)
 
 
 def hydra_error_line(exc: Exception) -> str:
@@ -247,6 +262,8 @@ def main() -> None:
     os.environ[DEBUG_ENV] = "1" if debug else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     argv = sys.argv[1:]
+    with contextlib.suppress(ValueError):  # not in the main thread (embedded): leave it
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except (ConfigCompositionException, MissingConfigException, OverrideParseException,
@@ -255,10 +272,10 @@ def main() -> None:
             raise
         print(f"fentsim: error: {hydra_error_line(exc)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        interrupted("fentsim")
+        interrupted("fentsim", exc)
     except OSError as exc:
         if debug:
             raise
