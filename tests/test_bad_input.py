@@ -9,6 +9,7 @@ computes anything); a few cases run the real `fentsim` command to check exit sta
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,8 @@ OVERRIDES = [
     (["ensemble=posterior", "ensemble.file=/nonexistent/draws.csv"],
      "ensemble.file: value '/nonexistent/draws.csv' not found"),
     (["+ensemble.sise=3"], "ensemble.sise: unknown key (did you mean 'size'?)"),
+    (["ensemble=posterior", f"ensemble.file={sys.executable}"],
+     f"ensemble.file: value '{sys.executable}' cannot be read as a CSV file of draws"),
     (["scenario=nope"], "scenario: value 'nope' not allowed; allowed: baseline, both"),
     (["scenario=baseline_"], "scenario: value 'baseline_' not allowed (did you mean 'baseline'?)"),
     (["scenario.intensity=-1"], "scenario.intensity: value -1 not allowed; allowed: a number >= 0"),

@@ -181,7 +181,12 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if base.n_draws != 1:
         raise InputError(f"ensemble.name: {name!r} needs single-valued params, got "
                          f"{base.n_draws} draws")
-    names, values = read_draws(path)
+    try:
+        names, values = read_draws(path)
+    except (UnicodeDecodeError, OSError) as exc:  # binary or unreadable: name it, quote nothing
+        raise InputError(f"ensemble.file: value {str(path)!r} cannot be read as a CSV file of "
+                         f"draws ({type(exc).__name__}); allowed: a posterior draws CSV "
+                         f"(fentsim-calibrate calibration.ensemble=true)") from None
     digest = file_sha256(path)
     inputs = {"ensemble.file": digest}
     if name == "posterior_bootstrap":
