@@ -152,13 +152,14 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     (sim/sweeps/chunked.py), and the summary is read back from the file.
     """
     out = output_path(cfg)
-    cfg, run, ensemble = validate_job(cfg, out.parent)
+    cfg, run, ensemble = validate_job(cfg)
     identity = identity_attrs(cfg, ensemble.inputs)
     digest = identity[CONFIG_HASH_ATTR]
     if resume and finished_result(out, digest):
         remove_stale_temporaries(out)
         print(f"skipped: {out} already holds this job's result (config hash {digest[:12]})")
         return out
+    check_resources(run, out.parent)  # the result file fits on the disk
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
     if ensemble.chunk_size is None:
         ds = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
