@@ -40,12 +40,15 @@ MIN_RAMP_YR = DAY_YR          # shorter ramps are steps the solver cannot resolv
 MIN_OUTPUT_STEP_YR = DAY_YR   # daily outputs at most
 END_YEAR_RANGE = (2011, 2100)
 MEMORY_ENV = "FENTSIM_MAX_MEMORY_MB"
-# Estimated sizes per draw (float64 values), from the measurements in the README (Performance):
-# a run peaks at about 26 values per draw and output time plus 67 per calendar year (integration,
-# dataset building); rounded up.  The result file holds 13 values per draw and output time, 16 per
-# year, one per parameter, and the draw's identity.
-RUN_VALUES_PER_TIME, RUN_VALUES_PER_YEAR = 32, 80
-FILE_VALUES_PER_TIME, FILE_VALUES_PER_YEAR = 13, 16
+# Estimated sizes per draw (float64 values), measured with the model's second version (six supply
+# channels): a posterior run of 100 and 700 draws, monthly outputs 2010-2035, peaks about 161 kB a
+# draw higher for the larger (integration, dataset building), i.e. about 52 values per draw and
+# output time plus 120 per calendar year; rounded up.  The result file holds 19 values per draw and
+# output time (capacity by channel, seizure probability by route, 11 series), 25 per year (deaths,
+# rates, seizures by route, arrivals and shares by channel), one per parameter, and the draw's
+# identity (measured 53.7 kB a draw in a 500-draw file).
+RUN_VALUES_PER_TIME, RUN_VALUES_PER_YEAR = 56, 120
+FILE_VALUES_PER_TIME, FILE_VALUES_PER_YEAR = 20, 26
 FILE_OVERHEAD_BYTES = 256 * 1024
 
 

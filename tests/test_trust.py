@@ -159,7 +159,7 @@ def test_resume_key_covers_the_draws_file(tmp_path, monkeypatch, capsys):
     lines = draws.read_text().splitlines()
     comments = [line for line in lines if line.startswith("#")]
     rows = [line.split(",") for line in lines if line and not line.startswith("#")]
-    col = rows[0].index("heroin_supply")
+    col = rows[0].index("heroin_cost_change")
     for row in rows[1:]:
         row[col] = repr(float(row[col]) * 1.01)
     draws.write_text("\n".join(comments + [",".join(r) for r in rows]) + "\n")
