@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -107,14 +108,17 @@ def config(scenario: str | None = None, *, params: str | Mapping[str, Any] | Non
     return cfg
 
 
-def prepare_run(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
+def prepare_run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None
+                ) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed run config: scenario intensity applied, run objects and draws built.
 
-    Every user input is checked here, before anything is computed or written (`fentsim` too).
+    Every user input is checked here, before anything is computed or written (`fentsim` too),
+    including the estimated memory of the run and, with `out_dir`, the size of its result file
+    against the free space there (`sim.config.check_resources`), before the draws are built.
     """
     cfg = apply_intensity(cfg)
     run_cfg = build_run(cfg)
-    check_resources(run_cfg)  # the estimated memory of the run, before anything is allocated
+    check_resources(run_cfg, out_dir)
     return cfg, run_cfg, ensemble_of(run_cfg.params, run_cfg.ensemble)
 
 

@@ -265,12 +265,18 @@ class DrawPlan:
     batch: int
     size: int
     bootstrap: bool
+    priors: int = 0   # parameters drawn from their priors for every draw of the ensemble
+
+    @property
+    def whole_bytes(self) -> int:
+        """Arrays over the whole ensemble built up front: resampled rows, prior draws."""
+        return 8 * self.size * ((1 if self.bootstrap else 0) + self.priors)
 
 
 def plan_draws(params: ModelParameters, ensemble: Mapping[str, Any]) -> DrawPlan | None:
     """Draw counts of a job from the raw `ensemble` config, without building the draws (None if
     the config is malformed: `sim.calibrate.ensemble.ensemble_of` then names the problem)."""
-    from sim.calibrate.ensemble import chunk_range
+    from sim.calibrate.ensemble import PRIOR_ROLES, chunk_range
 
     name = ensemble.get("name", "none")
     if name == "none":
@@ -278,12 +284,16 @@ def plan_draws(params: ModelParameters, ensemble: Mapping[str, Any]) -> DrawPlan
     size, chunk_size, chunk = (ensemble.get(k) for k in ("size", "chunk_size", "chunk"))
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         return None
+    bootstrap = name == "posterior_bootstrap"
+    priors = (sum(ModelParameters.metadata(n).get("role") in PRIOR_ROLES
+                  for n in ModelParameters.names())
+              if ensemble.get("sample_priors", True) is not False else 0)
     if chunk_size is None:
-        return DrawPlan(size, size, size, name == "posterior_bootstrap")
+        return DrawPlan(size, size, size, bootstrap, priors)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         return None
     a, b = (0, size) if chunk is None else chunk_range(chunk, size, chunk_size)
-    return DrawPlan(b - a, min(chunk_size, b - a), size, name == "posterior_bootstrap")
+    return DrawPlan(b - a, min(chunk_size, b - a), size, bootstrap, priors)
 
 
 def check_memory(needed: int, what: str, allowed: str) -> None:
@@ -316,13 +326,13 @@ def check_resources(run: RunConfig, out_dir: str | os.PathLike | None = None) ->
         return
     per_draw = run_bytes_per_draw(run.solver)
     steps = run.solver.output_times.size
-    needed = plan.batch * per_draw + (8 * plan.size if plan.bootstrap else 0)
+    needed = plan.batch * per_draw + plan.whole_bytes
     what = (f"solver.output_step {run.solver.output_step:g} yr ({steps:,} output times) with "
             f"{plan.batch:,} draw(s) per batch")
     hint = ("a coarser solver.output_step, or fewer draws per batch "
             f"(ensemble.chunk_size, about {per_draw:,} bytes a draw)")
-    if plan.bootstrap and 8 * plan.size > memory_limit_bytes() // 2:
-        what, hint = (f"ensemble.size {plan.size:,} (the resampled rows alone)",
+    if plan.whole_bytes > memory_limit_bytes() // 2:
+        what, hint = (f"ensemble.size {plan.size:,} (the resampled rows and prior draws alone)",
                       "a smaller ensemble.size")
     check_memory(needed, what, hint)
     if out_dir is not None:

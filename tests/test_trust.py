@@ -418,9 +418,13 @@ def test_sigterm_stops_a_joblib_sweep_and_its_workers(tmp_path):
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
-        for line in proc.stdout:   # progress lines: a worker is integrating a chunk
-            if line.startswith("ensemble: draws"):
+        # progress of a sweep job goes to its log file (the console has one line a job)
+        for _ in range(1200):   # a worker is integrating a chunk (poll, up to 120 s)
+            if any("ensemble: draws" in log.read_text(errors="replace")
+                   for log in sweep.glob("*/fentsim.log")):
                 break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)

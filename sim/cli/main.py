@@ -133,10 +133,7 @@ def validate_job(cfg: dict[str, Any], out_dir: Path | None = None
     `out_dir`) the size of its result file against the free disk space
     (sim.config.check_resources).
     """
-    cfg, run, ensemble = prepare_run(cfg)
-    if out_dir is not None:
-        check_resources(run, out_dir)
-    return cfg, run, ensemble
+    return prepare_run(cfg, out_dir)
 
 
 def prepare_job(cfg: dict[str, Any]) -> tuple[dict[str, Any], RunConfig, ModelParameters, int | None]:

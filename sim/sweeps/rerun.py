@@ -77,7 +77,7 @@ def check_rerun_memory(cfg: dict, file_bytes: int) -> None:
         return
     regenerated = plan.job * file_bytes_per_draw(run.solver) * (2 if plan.batch < plan.job else 1)
     needed = (file_bytes + regenerated + plan.batch * run_bytes_per_draw(run.solver)
-              + (8 * plan.size if plan.bootstrap else 0))
+              + plan.whole_bytes)
     check_memory(needed, f"re-running {plan.job:,} draw(s) at solver.output_step "
                          f"{run.solver.output_step:g} yr (file of {file_bytes:,} bytes)",
                  "a machine with more memory, or a higher limit if it fits")
@@ -149,6 +149,21 @@ def compare_datasets(original: xr.Dataset, new: xr.Dataset
     return identical, different, mismatches
 
 
+def _with_labels(new: xr.Dataset, original: xr.Dataset, cfg: dict) -> xr.Dataset:
+    """The re-run with the original's scalar label coordinates (`fentsim` adds its scenario and
+    intensity, and in a sweep every swept key's value): scenario and intensity from the recorded
+    config (so a changed label is a difference), the swept values as recorded."""
+    scenario = cfg.get("scenario") or {}
+    from_config = {"scenario": str(scenario.get("name", "")),
+                   "scenario_intensity": float(scenario.get("intensity", 1.0) or 1.0)}
+    for name, coord in original.coords.items():
+        if coord.ndim != 0 or name in new.coords:
+            continue
+        value = from_config.get(str(name), coord.values[()])
+        new = new.assign_coords({name: xr.Variable((), value, attrs=dict(coord.attrs))})
+    return new
+
+
 def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
     """Regenerate `original` from its recorded config and compare everything that defines it."""
     cfg = config_of(original, name)
@@ -162,6 +177,7 @@ def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
                                run.levers, run.solver, config=cfg, seed=ensemble.seed,
                                ids_for=lambda a, b: ensemble.ids(a, b))
     new.attrs.update(identity_attrs(cfg, ensemble.inputs))
+    new = _with_labels(new, original, cfg)
     identical, different, mismatches = compare_datasets(original, new)
     return RerunResult(new, identical, different, str(original.attrs.get("git_commit", "unknown")),
                        str(new.attrs.get("git_commit", "unknown")), mismatches)
