@@ -156,12 +156,27 @@ def coordinate_encoding(ds: xr.Dataset) -> dict:
     return {name: {"_FillValue": None} for name in ds.coords if ds[name].dtype.kind in "fc"}
 
 
+IN_MEMORY_WRITE_BYTES = 1_000_000_000   # datasets up to this size are encoded in memory first
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1)."""
+    """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1).
+
+    A dataset of up to IN_MEMORY_WRITE_BYTES is encoded in memory and written with plain file
+    I/O, so that a disk filled by another process after `ensure_space` is an ordinary OSError
+    (HDF5 meeting a full disk in the middle of a write can crash the process at exit, notably
+    with string coordinates such as `channel`); larger ones are written by HDF5 directly.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         ensure_space(tmp, ds.nbytes)
-        ds.to_netcdf(tmp, engine=ENGINE, encoding=coordinate_encoding(ds))
+        encoding = coordinate_encoding(ds)
+        if ds.nbytes <= IN_MEMORY_WRITE_BYTES:
+            data = ds.to_netcdf(engine=ENGINE, encoding=encoding)
+            with open(tmp, "wb") as f:
+                f.write(data)
+        else:
+            ds.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
     return path
 
 
