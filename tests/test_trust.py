@@ -244,6 +244,8 @@ def test_rerun_compares_variables_coordinates_and_attrs(rerun_source, tmp_path, 
 def test_rerun_estimates_memory_before_loading(rerun_source, monkeypatch, capsys):
     from sim.cli.rerun import main as rerun_main
     monkeypatch.setenv(MEMORY_ENV, "0.01")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")   # not a traceback, whatever earlier tests left
+    monkeypatch.setenv("FENTSIM_DEBUG", "0")
     assert rerun_main([str(rerun_source)]) == EXIT_USER_ERROR
     one_line(capsys.readouterr().err, "fentsim-rerun: error: re-running 3 draw(s)")
 
