@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.calibrate.ensemble import Ensemble, ensemble_of
+from sim.calibrate.ensemble import DRAW_ID_ATTRS, Ensemble, ensemble_of
 from sim.compose import (compose, compose_with_hydra, dimension_name, experiment_kind, options,
                          parse_value, set_value)
-from sim.config import RunConfig, build_run
+from sim.config import RunConfig, build_run, check_resources
 from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
@@ -42,7 +43,7 @@ from sim.model.scenarios import apply_intensity
 from sim.results.run import simulate
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
 from sim.sweeps.compare import compare as _compare
-from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash
+from sim.sweeps.resume import identity_attrs
 
 __all__ = ["compare", "config", "load_params", "load_posterior", "load_scenario", "options",
            "prepare_run", "run", "run_config", "sweep"]
@@ -107,13 +108,17 @@ def config(scenario: str | None = None, *, params: str | Mapping[str, Any] | Non
     return cfg
 
 
-def prepare_run(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RunConfig, Ensemble]:
+def prepare_run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None
+                ) -> tuple[dict[str, Any], RunConfig, Ensemble]:
     """Validate a composed run config: scenario intensity applied, run objects and draws built.
 
-    Every user input is checked here, before anything is computed or written (`fentsim` too).
+    Every user input is checked here, before anything is computed or written (`fentsim` too),
+    including the estimated memory of the run and, with `out_dir`, the size of its result file
+    against the free space there (`sim.config.check_resources`), before the draws are built.
     """
     cfg = apply_intensity(cfg)
     run_cfg = build_run(cfg)
+    check_resources(run_cfg, out_dir)
     return cfg, run_cfg, ensemble_of(run_cfg.params, run_cfg.ensemble)
 
 
@@ -134,14 +139,18 @@ def history_line(command: str) -> str:
 
 
 def label(ds: xr.Dataset, cfg: Mapping[str, Any], swept: Mapping[str, Any] | None,
-          command: str) -> xr.Dataset:
-    """`ds` with its scalar coordinates (`run_labels`), config hash and `history`."""
+          command: str, ensemble: Ensemble | None = None) -> xr.Dataset:
+    """`ds` with its scalar coordinates (`run_labels`), identity hashes (config and, with
+    `ensemble`, the content of the files it read: `config_sha256`, `input_sha256`), `history`
+    and, for a dataset with draws, each draw's identity `draw_id` (unless already there)."""
     labels = run_labels(cfg, swept)
     ds = ds.assign_coords({k: ((), v) for k, v in labels.items()})
     for name in labels:
         ds[name].attrs.update(long_name=("scenario (sim/configs/scenario)" if name == "scenario" else
                                          f"value of the override {name}"))
-    ds.attrs[CONFIG_HASH_ATTR] = config_hash(cfg)
+    ds.attrs.update(identity_attrs(cfg, ensemble.inputs if ensemble is not None else None))
+    if ensemble is not None and "draw" in ds.dims and "draw_id" not in ds.coords:
+        ds = ds.assign_coords(draw_id=("draw", ensemble.ids(), DRAW_ID_ATTRS))
     ds.attrs["history"] = history_line(command)
     return ds
 
@@ -156,8 +165,8 @@ def run_config(cfg: Mapping[str, Any], *, swept: Mapping[str, Any] | None = None
         from sim.sweeps.chunked import simulate_chunked
 
         ds = simulate_chunked(ens.params_for, ens.draws, ens.chunk_size, run_cfg.levers,
-                              run_cfg.solver, config=cfg, seed=ens.seed)
-    return label(ds, cfg, swept, command)
+                              run_cfg.solver, config=cfg, seed=ens.seed, ids_for=ens.ids)
+    return label(ds, cfg, swept, command, ens)
 
 
 def _command(texts: Sequence[str]) -> str:

@@ -4,13 +4,24 @@ Top-level sections: `params` (overrides of parameter defaults), `levers` (interv
 `solver` (time window and tolerances), `ensemble` (which parameter draws), `scenario`
 (name and description), `output` (file name and summary years).  Unknown keys are rejected, and
 every lever intervention must start inside the simulated window [start_year, end_year + 1].
+
+Values are checked before anything is computed: years are whole years (the window runs from 1 Jan
+`solver.start_year` to 31 Dec `solver.end_year`), booleans are not numbers, every lever field is
+checked whether or not an intervention is set (`ramp` at least one day), the output step is at
+least one day, and `check_resources` refuses a run whose estimated memory exceeds the budget
+(`FENTSIM_MAX_MEMORY_MB`, default half the machine's memory) or whose result file would not fit
+on the disk.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +35,21 @@ SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "exp
             "targets", "calibration", "sweep", "compare")
 LEVER_KEYS = ("start", "ramp", "level", "mode")
 OUTPUT_KEYS = ("filename", "summary_years")
+DAY_YR = 1.0 / 365.0
+MIN_RAMP_YR = DAY_YR          # shorter ramps are steps the solver cannot resolve (ramp 0 likewise)
+MIN_OUTPUT_STEP_YR = DAY_YR   # daily outputs at most
+END_YEAR_RANGE = (2011, 2100)
+MEMORY_ENV = "FENTSIM_MAX_MEMORY_MB"
+# Estimated sizes per draw (float64 values), measured with the model's second version (six supply
+# channels): a posterior run of 100 and 700 draws, monthly outputs 2010-2035, peaks about 161 kB a
+# draw higher for the larger (integration, dataset building), i.e. about 52 values per draw and
+# output time plus 120 per calendar year; rounded up.  The result file holds 19 values per draw and
+# output time (capacity by channel, seizure probability by route, 11 series), 25 per year (deaths,
+# rates, seizures by route, arrivals and shares by channel), one per parameter, and the draw's
+# identity (measured 53.7 kB a draw in a 500-draw file).
+RUN_VALUES_PER_TIME, RUN_VALUES_PER_YEAR = 56, 120
+FILE_VALUES_PER_TIME, FILE_VALUES_PER_YEAR = 20, 26
+FILE_OVERHEAD_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,16 +97,81 @@ def check_output(output: Mapping[str, Any]) -> None:
                          f"integer years, e.g. [2017, 2020]")
 
 
-def build_run(cfg: Mapping[str, Any]) -> RunConfig:
-    """Validate a composed config and build parameters, levers and solver settings."""
-    reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
-    params = ModelParameters.from_mapping(section(cfg, "params"))
-    levers = LeverSet.from_mapping(section(cfg, "levers"))
-    solver_cfg = section(cfg, "solver")
+def _numbers(field: str, value: Any, what: str) -> list[float]:
+    """A number or a list of numbers as floats; booleans and anything else are an InputError."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise InputError(f"{field}: value {value!r} is not a number; allowed: {what}")
+    return [float(v) for v in items]
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Parameter values are numbers (or lists of numbers over draws), never booleans."""
+    for name, value in params.items():
+        if isinstance(value, bool) or (isinstance(value, (list, tuple))
+                                       and any(isinstance(v, bool) for v in value)):
+            units = (ModelParameters.metadata(name)["units"] if name in ModelParameters.names()
+                     else "")
+            raise InputError(f"params.{name}: value {value!r} is not a number (booleans are not "
+                             f"numbers); allowed: a number{f' in {units}' if units else ''}")
+
+
+def check_lever_entries(levers: Mapping[str, Any]) -> None:
+    """Every field of every lever entry, whether or not an intervention is set: start and level
+    numbers or null, ramp a number of at least one day (ramp 0 or 1e-300 alike are steps the
+    solver cannot see).  Unknown levers and keys are left to `LeverSet.from_mapping`."""
+    for name, entry in levers.items():
+        if name not in LEVER_SPECS or not isinstance(entry, Mapping):
+            continue
+        for key in ("start", "level"):
+            if entry.get(key) is not None:
+                values = _numbers(f"levers.{name}.{key}", entry[key], "a number or null")
+                if not all(math.isfinite(v) for v in values):
+                    raise InputError(f"levers.{name}.{key}: value {entry[key]!r} is not a finite "
+                                     f"number; allowed: a number or null")
+        if "ramp" in entry:
+            allowed = f"a number of years >= {MIN_RAMP_YR:.4g} (one day)"
+            values = _numbers(f"levers.{name}.ramp", entry["ramp"], allowed)
+            bad = [v for v in values if not (math.isfinite(v) and v >= MIN_RAMP_YR)]
+            if bad:
+                raise InputError(f"levers.{name}.ramp: value {bad[0]:g} not allowed; allowed: "
+                                 f"{allowed}")
+
+
+def check_solver_values(solver_cfg: Mapping[str, Any]) -> None:
+    """Numbers where numbers belong; whole years; an output step of at least one day."""
     for key, value in solver_cfg.items():
         if key not in ("method", "engine") and (isinstance(value, bool)
                                                 or not isinstance(value, (int, float))):
             raise InputError(f"solver.{key}: value {value!r} is not a number")
+    lo, hi = END_YEAR_RANGE
+    for key, allowed in (("start_year", "2010 (the model's initial state is for 1 Jan 2010)"),
+                         ("end_year", f"a whole year in [{lo}, {hi}] (the run ends 31 Dec)")):
+        value = solver_cfg.get(key)
+        if isinstance(value, float) and not value.is_integer():
+            raise InputError(f"solver.{key}: value {value!r} is not a whole year; allowed: "
+                             f"{allowed}")
+    step = solver_cfg.get("output_step")
+    if isinstance(step, (int, float)) and math.isfinite(step) and 0 < step < MIN_OUTPUT_STEP_YR:
+        raise InputError(f"solver.output_step: value {step:g} outside allowed range "
+                         f"[{MIN_OUTPUT_STEP_YR:.4g}, 1] yr (at most daily outputs)")
+
+
+def build_run(cfg: Mapping[str, Any]) -> RunConfig:
+    """Validate a composed config and build parameters, levers and solver settings."""
+    reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
+    params_cfg = section(cfg, "params")
+    check_params(params_cfg)
+    params = ModelParameters.from_mapping(params_cfg)
+    levers_cfg = section(cfg, "levers")
+    check_lever_entries(levers_cfg)
+    levers = LeverSet.from_mapping(levers_cfg)
+    solver_cfg = section(cfg, "solver")
+    check_solver_values(solver_cfg)
+    for key in ("start_year", "end_year"):  # 2030.0 is the year 2030
+        if isinstance(solver_cfg.get(key), float):
+            solver_cfg[key] = int(solver_cfg[key])
     try:
         solver = SolverSettings.from_mapping(solver_cfg)
     except TypeError as exc:
@@ -124,3 +215,129 @@ def unknown_key_error(full_key: str) -> InputError:
                 return exc
     return InputError(f"{full_key}: unknown key (not in the composed config under {parent or 'the top level'!r}; "
                       f"key {key!r})")
+
+
+# --- resources: memory and disk, estimated before anything is allocated -------------------------
+
+def memory_limit_bytes() -> int:
+    """The memory budget of one run: `FENTSIM_MAX_MEMORY_MB` (MB), default half the machine's memory."""
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"{MEMORY_ENV}: value {text!r} not allowed; allowed: a positive "
+                             f"number of megabytes")
+        return int(value * 1e6)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+    except (ValueError, OSError, AttributeError):
+        return 4_000_000_000
+
+
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:,.1f} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def run_bytes_per_draw(solver: SolverSettings) -> int:
+    """Estimated peak memory of one draw of a batch (integration and the result dataset)."""
+    n_times, n_years = solver.output_times.size, solver.years.size
+    return 8 * (RUN_VALUES_PER_TIME * n_times + RUN_VALUES_PER_YEAR * n_years)
+
+
+def file_bytes_per_draw(solver: SolverSettings) -> int:
+    """Estimated bytes of one draw in a result file."""
+    n_times, n_years = solver.output_times.size, solver.years.size
+    return 8 * (FILE_VALUES_PER_TIME * n_times + FILE_VALUES_PER_YEAR * n_years
+                + len(ModelParameters.names()) + 4)
+
+
+@dataclass(frozen=True)
+class DrawPlan:
+    """How many draws a job holds: in the file, per solver batch, in the whole ensemble."""
+
+    job: int
+    batch: int
+    size: int
+    bootstrap: bool
+    priors: int = 0   # parameters drawn from their priors for every draw of the ensemble
+
+    @property
+    def whole_bytes(self) -> int:
+        """Arrays over the whole ensemble built up front: resampled rows, prior draws."""
+        return 8 * self.size * ((1 if self.bootstrap else 0) + self.priors)
+
+
+def plan_draws(params: ModelParameters, ensemble: Mapping[str, Any]) -> DrawPlan | None:
+    """Draw counts of a job from the raw `ensemble` config, without building the draws (None if
+    the config is malformed: `sim.calibrate.ensemble.ensemble_of` then names the problem)."""
+    from sim.calibrate.ensemble import PRIOR_ROLES, chunk_range
+
+    name = ensemble.get("name", "none")
+    if name == "none":
+        return DrawPlan(params.n_draws, params.n_draws, params.n_draws, False)
+    size, chunk_size, chunk = (ensemble.get(k) for k in ("size", "chunk_size", "chunk"))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        return None
+    bootstrap = name == "posterior_bootstrap"
+    priors = (sum(ModelParameters.metadata(n).get("role") in PRIOR_ROLES
+                  for n in ModelParameters.names())
+              if ensemble.get("sample_priors", True) is not False else 0)
+    if chunk_size is None:
+        return DrawPlan(size, size, size, bootstrap, priors)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        return None
+    a, b = (0, size) if chunk is None else chunk_range(chunk, size, chunk_size)
+    return DrawPlan(b - a, min(chunk_size, b - a), size, bootstrap, priors)
+
+
+def check_memory(needed: int, what: str, allowed: str) -> None:
+    """Refuse, with one line naming `what` and the limit, if `needed` bytes exceed the budget."""
+    limit = memory_limit_bytes()
+    if needed > limit:
+        raise InputError(f"{what} needs about {_size(needed)} of memory, above the limit of "
+                         f"{_size(limit)} ({MEMORY_ENV}); allowed: {allowed}")
+
+
+def check_disk(needed: int, folder: Path, what: str, allowed: str) -> None:
+    """Refuse if a file of about `needed` bytes would not fit in the free space at `folder`."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return  # cannot tell: the write itself reports a full disk
+    if needed > free:
+        raise InputError(f"{what} would write about {_size(needed)} to {str(folder)!r}, where "
+                         f"{_size(free)} is free; allowed: {allowed}")
+
+
+def check_resources(run: RunConfig, out_dir: str | os.PathLike | None = None) -> None:
+    """Refuse a run whose estimated memory exceeds the budget or whose result file would not fit
+    on the disk of `out_dir`, before anything is allocated (one line naming the settings)."""
+    plan = plan_draws(run.params, run.ensemble)
+    if plan is None:
+        return
+    per_draw = run_bytes_per_draw(run.solver)
+    steps = run.solver.output_times.size
+    needed = plan.batch * per_draw + plan.whole_bytes
+    what = (f"solver.output_step {run.solver.output_step:g} yr ({steps:,} output times) with "
+            f"{plan.batch:,} draw(s) per batch")
+    hint = ("a coarser solver.output_step, or fewer draws per batch "
+            f"(ensemble.chunk_size, about {per_draw:,} bytes a draw)")
+    if plan.whole_bytes > memory_limit_bytes() // 2:
+        what, hint = (f"ensemble.size {plan.size:,} (the resampled rows and prior draws alone)",
+                      "a smaller ensemble.size")
+    check_memory(needed, what, hint)
+    if out_dir is not None:
+        file_bytes = plan.job * file_bytes_per_draw(run.solver) + FILE_OVERHEAD_BYTES
+        check_disk(file_bytes, Path(out_dir),
+                   f"ensemble.size {plan.size:,} (this job: {plan.job:,} draw(s)) at "
+                   f"solver.output_step {run.solver.output_step:g} yr",
+                   "fewer draws, a coarser solver.output_step, or a folder with more space")

@@ -9,6 +9,7 @@ computes anything); a few cases run the real `fentsim` command to check exit sta
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ OVERRIDES = [
     (["levers.naloxone_kits.start=2011", "levers.naloxone_kits.level=2",
       "levers.naloxone_kits.mode=double"], "levers.naloxone_kits.mode: value 'double' not allowed"),
     (["levers.prevention.start=2011", "levers.prevention.level=0.2", "levers.prevention.ramp=0"],
-     "levers.prevention.ramp: value 0 must be > 0 yr"),
+     "levers.prevention.ramp: value 0 not allowed; allowed: a number of years >= 0.00274 (one day)"),
     (["levers.naloxone_kits.start=2011", "levers.naloxone_kits.level=-1"],
      "levers.naloxone_kits.level: multiplier -1 must be >= 0"),
     (["solver.method=Euler"], "solver.method: value 'Euler' not allowed; allowed: RK45"),
@@ -62,10 +63,12 @@ OVERRIDES = [
     (["ensemble.size=0"], "ensemble.size: value 0 must be a positive integer"),
     (["ensemble=posterior", "ensemble.size=100000"], "ensemble.size: value 100000 exceeds the 768 draws"),
     (["ensemble.name=bootstrap"], "ensemble.name: value 'bootstrap' not allowed; allowed: none, posterior"),
-    (["ensemble=posterior", "ensemble.seed=-1"], "ensemble.seed: value -1 must be an integer >= 0"),
+    (["ensemble=posterior", "ensemble.seed=-1"], "ensemble.seed: value -1 not allowed; allowed: an integer in [0, 4294967295]"),
     (["ensemble=posterior", "ensemble.file=/nonexistent/draws.csv"],
      "ensemble.file: value '/nonexistent/draws.csv' not found"),
     (["+ensemble.sise=3"], "ensemble.sise: unknown key (did you mean 'size'?)"),
+    (["ensemble=posterior", f"ensemble.file={sys.executable}"],
+     f"ensemble.file: value '{sys.executable}' cannot be read as a CSV file of draws"),
     (["scenario=nope"], "scenario: value 'nope' not allowed; allowed: baseline, both"),
     (["scenario=baseline_"], "scenario: value 'baseline_' not allowed (did you mean 'baseline'?)"),
     (["scenario.intensity=-1"], "scenario.intensity: value -1 not allowed; allowed: a number >= 0"),
@@ -81,6 +84,26 @@ OVERRIDES = [
     (["+levers.prevention._target_=os.system"], "levers.prevention._target_: unknown key"),
     (["levers.prevention.start=${oops}"], "levers.prevention.start: Interpolation key 'oops' not found"),
     (["solver.end_year=(("], "override syntax: "),
+    # issue 14: nonsense refused before any work
+    (["solver.end_year=2012.6"], "solver.end_year: value 2012.6 is not a whole year; allowed: a "
+                                 "whole year in [2011, 2100]"),
+    (["solver.start_year=2010.9"], "solver.start_year: value 2010.9 is not a whole year"),
+    (["solver.output_step=1e-7"], "solver.output_step: value 1e-07 outside allowed range "
+                                  "[0.00274, 1] yr"),
+    (["params.relapse_rate=true"], "params.relapse_rate: value True is not a number (booleans"),
+    (["params.relapse_rate=[0.5,true]"], "params.relapse_rate: value [0.5, True] is not a number"),
+    (["levers.prevention.level=true"], "levers.prevention.level: value True is not a number"),
+    (["levers.prevention.ramp=-5"], "levers.prevention.ramp: value -5 not allowed; allowed: a "
+                                    "number of years >= 0.00274 (one day)"),
+    (["levers.prevention.ramp=abc"], "levers.prevention.ramp: value 'abc' is not a number"),
+    (["levers.prevention.start=2011", "levers.prevention.level=0.2", "levers.prevention.ramp=1e-300"],
+     "levers.prevention.ramp: value 1e-300 not allowed; allowed: a number of years >= 0.00274"),
+    (["ensemble.size=5"], "ensemble.size: value 5 not allowed with ensemble.name 'none'"),
+    (["ensemble=posterior", "ensemble.seed=100000000000000000000000"],
+     "ensemble.seed: value 100000000000000000000000 not allowed; allowed: an integer in [0, 4294967295]"),
+    (["ensemble=large", "ensemble.size=1000000000000"],
+     "ensemble.size 1,000,000,000,000 (the resampled rows and prior draws alone) needs about 96.0 TB "
+     "of memory"),
 ]
 
 
@@ -202,6 +225,12 @@ def inputs(tmp_path_factory) -> Path:
     (job / ".hydra" / "overrides.yaml").write_text("- scenario=baseline\n")
     (job / "result.nc").write_bytes(b"corrupt")
     (folder / "empty_dir").mkdir()
+    bad = folder / "bad_overrides" / "0"
+    (bad / ".hydra").mkdir(parents=True)
+    (bad / ".hydra" / "overrides.yaml").write_text("- scenario=baseline\n- [unclosed\n")
+    odd = folder / "odd_overrides" / "0"
+    (odd / ".hydra").mkdir(parents=True)
+    (odd / ".hydra" / "overrides.yaml").write_text("scenario: baseline\n")
     return folder
 
 
@@ -224,6 +253,8 @@ CLI = [
     ("aggregate", ["empty_dir"], "empty_dir': no jobs found"),
     ("aggregate", ["sweep"], "sweep': none of 1 job(s) has a readable result; first: failed"),
     ("aggregate", ["sweep", "--output", "sweep.csv"], "--output: value 'sweep.csv' must end in .nc"),
+    ("aggregate", ["bad_overrides"], "bad_overrides/0': .hydra/overrides.yaml cannot be read"),
+    ("aggregate", ["odd_overrides"], "odd_overrides/0': .hydra/overrides.yaml is not a list"),
 ]
 
 

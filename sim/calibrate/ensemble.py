@@ -1,12 +1,23 @@
 """Parameter ensembles: which draws a run integrates (the `draw` dimension of results), and how a
-large ensemble is cut into canonical chunks (`chunk_size`) and job slices (`chunk`, 'k/K')."""
+large ensemble is cut into canonical chunks (`chunk_size`) and job slices (`chunk`, 'k/K').
+
+Every draw has an identity (`Ensemble.ids_for`, the `draw_id` coordinate of results): where its
+parameter set comes from.  For a posterior file it is `<first 16 hex digits of the file's
+SHA-256>:<row>`, followed by `:priors<seed>/<size>/<i>` when the unidentified constants are
+drawn from their priors (`sample_priors`, the default), so two results pair draw by draw only if
+they took the same rows of the same file content and the same prior draws; for `ensemble=none` it
+is `params:<i>` (the i-th draw of the `params` config).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import hashlib
 
 import numpy as np
 
@@ -31,7 +42,12 @@ def posterior_file_for(params_name: str) -> str:
 
 DEFAULT_POSTERIOR = posterior_file_for(DEFAULT_PARAMS)
 
+DRAW_ID_ATTRS = {"long_name": "identity of the draw's parameter set: <first 16 hex digits of the "
+                              "posterior file's SHA-256>:<row>[:priors<seed>/<size>/<i> with "
+                              "ensemble.sample_priors], or params:<i> (ensemble none)"}
+SEED_MAX = 2**32 - 1  # numpy's legacy seed range (RandomState); fits the int64 `seed` attribute
 ParamsForDraws = Callable[[int, int], ModelParameters]  # (first draw, end) -> parameters
+IdsForDraws = Callable[[int, int], np.ndarray]           # (first draw, end) -> draw identities
 
 
 @dataclass(frozen=True)
@@ -47,10 +63,19 @@ class Ensemble:
     seed: int | None
     chunk_size: int | None
     draws: tuple[int, int]
+    ids_for: IdsForDraws | None = None
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> file SHA-256
 
     def params(self) -> ModelParameters:
         """Parameters of this job's draws, all at once."""
         return self.params_for(*self.draws)
+
+    def ids(self, a: int | None = None, b: int | None = None) -> np.ndarray:
+        """Identities (strings) of draws [a, b) (default: this job's draws); see the module doc."""
+        a, b = (self.draws if a is None else (a, b))
+        if self.ids_for is None:
+            return np.array([f"params:{i}" for i in range(a, b)], dtype=object)
+        return self.ids_for(a, b)
 
 
 def posterior_path(value: Any) -> Path:
@@ -81,6 +106,31 @@ def sample_priors(n_draws: int, seed: int, skip: tuple[str, ...] = ()) -> dict[s
     return out
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's content; a missing or unreadable file is an InputError."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"ensemble.file: value {str(path)!r} cannot be read "
+                         f"({exc.strerror or type(exc).__name__})") from None
+
+
+def _ids_from(digest: str, pick: np.ndarray, priors: tuple[int, int] | None = None) -> IdsForDraws:
+    """Identities of draws [a, b): '<file hash>:<row>' for rows pick[a:b], followed by
+    ':priors<seed>/<size>/<i>' when the draw also takes prior draws of the unidentified constants
+    (`sample_priors`: the i-th of `size` draws of seed `seed`), so that equal identities always
+    mean equal parameter sets."""
+    prefix = digest[:16]
+
+    def ids(a: int, b: int) -> np.ndarray:
+        if priors is None:
+            return np.array([f"{prefix}:{row}" for row in pick[a:b]], dtype=object)
+        seed, size = priors
+        return np.array([f"{prefix}:{row}:priors{seed}/{size}/{i}"
+                         for i, row in zip(range(a, b), pick[a:b])], dtype=object)
+    return ids
+
+
 def _draws_from(base: ModelParameters, names: list[str], values: np.ndarray,
                 pick: np.ndarray, priors: dict[str, np.ndarray] | None = None) -> ParamsForDraws:
     """Parameters of draws [a, b): rows pick[a:b] of the posterior `values`, the prior draws
@@ -92,13 +142,18 @@ def _draws_from(base: ModelParameters, names: list[str], values: np.ndarray,
     return params
 
 
+def bootstrap_rows(n_rows: int, n_draws: int, seed: int) -> np.ndarray:
+    """Rows of the posterior file taken by `posterior_bootstrap` (with replacement)."""
+    return np.random.default_rng(seed).integers(0, n_rows, n_draws)
+
+
 def posterior_bootstrap(base: ModelParameters, n_draws: int, seed: int,
                         draws_file: Path, with_priors: bool = True) -> ParamsForDraws:
     """Draws resampled with replacement from a posterior file (and the prior draws of the
     unidentified constants); parameters of draws [a, b)."""
     from sim.calibrate.fit import read_draws
     names, values = read_draws(draws_file)
-    pick = np.random.default_rng(seed).integers(0, len(values), n_draws)
+    pick = bootstrap_rows(len(values), n_draws, seed)
     priors = sample_priors(n_draws, seed, tuple(names)) if with_priors else None
     return _draws_from(base, names, values, pick, priors)
 
@@ -158,6 +213,10 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InputError(f"ensemble.size: value {size!r} must be a positive integer")
     if name == "none":
+        if size != 1:
+            raise InputError(f"ensemble.size: value {size} not allowed with ensemble.name 'none' "
+                             f"(the draw(s) of the params config); allowed: 1, or "
+                             f"ensemble=posterior / ensemble=large for {size} draws")
         for key in ("chunk_size", "chunk"):
             if cfg.get(key) is not None:
                 raise InputError(f"ensemble.{key}: value {cfg[key]!r} not allowed with "
@@ -166,8 +225,9 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if name not in NAMES:
         raise InputError(f"ensemble.name: value {name!r} not allowed; allowed: {', '.join(NAMES)}")
     seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"ensemble.seed: value {seed!r} must be an integer >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise InputError(f"ensemble.seed: value {seed!r} not allowed; allowed: an integer in "
+                         f"[0, {SEED_MAX}] (2**32 - 1)")
     chunk_size, draws = _chunking(cfg, size)
     path = posterior_path(cfg.get("file"))
     if base.n_draws != 1:
@@ -177,17 +237,25 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     if not isinstance(with_priors, bool):
         raise InputError(f"ensemble.sample_priors: value {with_priors!r} not allowed; allowed: "
                          f"true or false")
-    if name == "posterior_bootstrap":
-        return Ensemble(posterior_bootstrap(base, size, seed, path, with_priors), size, seed,
-                        chunk_size, draws)
-    names, values = read_draws(path)
+    try:
+        names, values = read_draws(path)
+    except (UnicodeDecodeError, OSError) as exc:  # binary or unreadable: name it, quote nothing
+        raise InputError(f"ensemble.file: value {str(path)!r} cannot be read as a CSV file of "
+                         f"draws ({type(exc).__name__}); allowed: a posterior draws CSV "
+                         f"(fentsim-calibrate calibration.ensemble=true)") from None
     check_posterior_belongs(base, path, names)
-    if size > len(values):
-        raise InputError(f"ensemble.size: value {size} exceeds the {len(values)} draws in "
-                         f"{path.name}; allowed: 1..{len(values)}")
-    pick = np.sort(np.random.default_rng(seed).choice(len(values), size=size, replace=False))
+    digest = file_sha256(path)
+    inputs = {"ensemble.file": digest}
+    if name == "posterior_bootstrap":
+        pick = bootstrap_rows(len(values), size, seed)
+    else:
+        if size > len(values):
+            raise InputError(f"ensemble.size: value {size} exceeds the {len(values)} draws in "
+                             f"{path.name}; allowed: 1..{len(values)}")
+        pick = np.sort(np.random.default_rng(seed).choice(len(values), size=size, replace=False))
     priors = sample_priors(size, seed, tuple(names)) if with_priors else None
-    return Ensemble(_draws_from(base, names, values, pick, priors), size, seed, chunk_size, draws)
+    return Ensemble(_draws_from(base, names, values, pick, priors), size, seed, chunk_size, draws,
+                    _ids_from(digest, pick, (seed, size) if with_priors else None), inputs)
 
 
 def build_ensemble(base: ModelParameters, cfg: Mapping[str, Any]) -> tuple[ModelParameters, int | None]:

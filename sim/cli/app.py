@@ -8,15 +8,19 @@
   group the command does not have) become one line with a "did you mean", exit status 2;
 - an experiment meant for another command (`fentsim-study experiment=supply_vs_demand`), or a
   sweep experiment without `-m`, is refused before anything runs (exit 2);
-- a SLURM launcher without a reachable cluster is one line (exit 2).
+- a SLURM launcher without a reachable cluster is one line (exit 2);
+- `GROUP=null` is one line (exit 2); Ctrl-C is one line and exit status 130, SIGTERM 143 (joblib
+  workers stopped); for `fentsim`, an output folder Hydra cannot create or write is one line.
 
 HYDRA_FULL_ERROR=1 shows tracebacks instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +29,8 @@ from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.cli.main import DEBUG_ENV, EXIT_USER_ERROR, debug_requested
+from sim.cli.main import (DEBUG_ENV, EXIT_USER_ERROR, _raise_terminated, config_group_null,
+                          debug_requested, folder_error, interrupted)
 from sim.compose import compose, experiment_kind, options
 from sim.errors import InputError, did_you_mean
 
@@ -257,6 +262,8 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     debug = debug_requested()
     os.environ[DEBUG_ENV] = "1" if debug else "0"
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    with contextlib.suppress(ValueError):  # not in the main thread (embedded): leave it
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         check_experiment(prog, argv)
         check_slurm(argv)
@@ -271,6 +278,24 @@ def run_app(app: Callable[[], None], prog: str) -> None:
         if debug:
             raise
         print(f"{prog}: error: {error_line(prog, exc)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt as exc:
+        if debug:
+            raise
+        interrupted(prog, exc)
+    except OSError as exc:  # an output folder Hydra cannot create or write (fentsim)
+        line = slurm_error(exc)
+        if line is None and prog == "fentsim":
+            line = folder_error(exc, argv)
+        if line is None or debug:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except ValueError as exc:  # GROUP=null: Hydra raises a bare ValueError
+        line = None if (debug or isinstance(exc, InputError)) else config_group_null(argv)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except Exception as exc:  # noqa: BLE001  (only a failed SLURM submission is turned into a line)
         line = slurm_error(exc)

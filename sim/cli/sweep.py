@@ -3,11 +3,22 @@
 
 `fentsim-aggregate` exit status: 0 all jobs combined; 1 some jobs missing or failed (the rest are
 combined and written); 2 bad input (one-line message).
+
+Before any job of a sweep starts, the callback refuses (one line, exit status 2): two jobs with the
+same values (`x=0.5,0.50,5e-1`), a `hydra.sweep.subdir` that gives jobs no folder of their own
+(e.g. `.`), a sweep folder that holds another sweep (its `multirun.yaml` launched other jobs: only
+the same sweep may run there again, to resume it), and a sweep folder in which a sweep is running
+(a lock file, `.fentsim-sweep.lock`, held while a sweep runs and removed when it ends).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import json
+import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,15 +29,16 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, combine_cells, concatenate_chunks,
-                           survey_sweep)
+from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, check_duplicates, combine_cells,
+                                  concatenate_chunks, parse_override, survey_sweep)
 from sim.cli.main import EXIT_USER_ERROR, user_errors
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
-from sim.results.io import write_dataset
+from sim.results.io import remove_stale_temporaries, write_dataset
 from sim.sweeps.report import sweep_report
 
 DEFAULT_BASELINE = {"scenario": "baseline"}
+LOCK_FILENAME = ".fentsim-sweep.lock"
 
 
 def expected_jobs(multirun: Mapping[str, Any] | DictConfig) -> list[list[str]] | None:
@@ -46,7 +58,91 @@ def load_expected(sweep_dir: Path) -> list[list[str]] | None:
     path = sweep_dir / "multirun.yaml"
     if not path.is_file():
         return None
-    return expected_jobs(OmegaConf.load(path))
+    try:
+        return expected_jobs(OmegaConf.load(path))
+    except Exception as exc:  # malformed YAML or not a Hydra config: one line
+        raise InputError(f"sweep directory {str(sweep_dir)!r}: multirun.yaml cannot be read "
+                         f"({type(exc).__name__}); allowed: the file fentsim -m writes") from None
+
+
+def _cells(jobs: list[list[str]]) -> list[list[tuple[str, str]]]:
+    """Jobs as sorted (key, typed value) pairs: equal numbers alike, order of keys ignored."""
+    def canon(text: str) -> tuple[str, str]:
+        key, value = parse_override(text)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        return key, repr(value)
+    return [sorted(canon(t) for t in job) for job in jobs]
+
+
+def check_sweep_folder(config: DictConfig, expected: list[list[str]] | None) -> None:
+    """InputError if jobs would share folders, or the folder holds another sweep (module doc)."""
+    sweep = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    subdir, sweep_dir = str(sweep.get("subdir")), Path(str(config.hydra.sweep.dir))
+    n_jobs = len(expected) if expected is not None else 2
+    if "${" not in subdir:
+        norm = os.path.normpath(subdir)
+        if norm in (".", "") or norm.startswith("..") or os.path.isabs(norm) or n_jobs > 1:
+            raise InputError(f"hydra.sweep.subdir: value {subdir!r} not allowed: every job needs a "
+                             f"folder of its own under hydra.sweep.dir; allowed: "
+                             f"${{hydra.job.num}} (the default) or another per-job name")
+    old = sweep_dir / "multirun.yaml"
+    if expected is None or not old.is_file():
+        return
+    try:
+        before = expected_jobs(OmegaConf.load(old))
+    except Exception:  # unreadable: Hydra overwrites it; the jobs' own hashes still decide
+        return
+    if before is not None and _cells(before) != _cells(expected):
+        detail = f"{len(before)} job(s) like {' '.join(before[0]) if before else '(none)'}"
+        raise InputError(f"hydra.sweep.dir: value {str(sweep_dir)!r} already holds another sweep "
+                         f"({detail}); allowed: the same command again (to resume it), or another "
+                         f"hydra.sweep.dir")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(sweep_dir: Path) -> Path:
+    """Create `<sweep dir>/.fentsim-sweep.lock` (InputError if a live sweep holds it); it is removed
+    when this process exits.  A lock left by a process that no longer runs on this host is taken."""
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = sweep_dir / LOCK_FILENAME
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            try:
+                held = json.loads(lock.read_text(encoding="utf-8"))
+                pid, host = int(held["pid"]), str(held["host"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pid, host = -1, me["host"]
+            if host == me["host"] and (pid < 0 or not _pid_alive(pid)):
+                lock.unlink(missing_ok=True)  # stale: its sweep was killed
+                continue
+            raise InputError(f"hydra.sweep.dir: value {str(sweep_dir)!r} is in use by another "
+                             f"sweep (process {pid} on {host}); allowed: wait for it, or another "
+                             f"hydra.sweep.dir (remove {lock.name} there if no sweep runs)") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        atexit.register(release_lock, lock, me["pid"])
+        return lock
+    raise InputError(f"hydra.sweep.dir: cannot lock {str(sweep_dir)!r}")
+
+
+def release_lock(lock: Path, pid: int) -> None:
+    """Remove the lock if this process holds it."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        if int(json.loads(lock.read_text(encoding="utf-8"))["pid"]) == pid == os.getpid():
+            lock.unlink()
 
 
 def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
@@ -74,6 +170,7 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
     ds.attrs["history"] = history_line(f"fentsim-aggregate {sweep_dir} (jobs combined over "
                                        f"{', '.join(survey.keys) or 'no swept key'})")
     rep.output = write_dataset(ds, output)
+    remove_stale_temporaries(output)
     print(rep.text())
     if report:
         baseline = dict(baseline or DEFAULT_BASELINE)
@@ -104,12 +201,28 @@ class AggregateSweep(Callback):
         self.enabled = enabled
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """One line before the jobs start: how many, and where they write."""
-        jobs = expected_jobs(config)
-        count = f"{len(jobs)} job(s)" if jobs is not None else "jobs"
+        """Before any job runs: duplicate values, job folders, another sweep in the folder, lock;
+        then one line: how many jobs, and where they write."""
+        try:
+            expected = expected_jobs(config)
+            check_duplicates(expected)
+            check_sweep_folder(config, expected)
+            self.lock = acquire_lock(Path(str(config.hydra.sweep.dir)))
+        except InputError as exc:
+            print(f"fentsim: error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        except OSError as exc:
+            print(f"fentsim: error: hydra.sweep.dir: cannot write "
+                  f"{str(exc.filename or config.hydra.sweep.dir)!r} ({exc.strerror or exc}); "
+                  f"allowed: a writable folder (not a file)", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        count = f"{len(expected)} job(s)" if expected is not None else "jobs"
         print(f"fentsim: sweep of {count} into {Path(config.hydra.sweep.dir).resolve()}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            release_lock(lock, os.getpid())
         if not self.enabled:
             return
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -75,6 +75,11 @@ class SolverSettings:
         if self.engine == "compiled" and not kernel.available():
             raise InputError("solver.engine: value 'compiled' needs numba, which is not "
                              "installed (pip install numba); allowed without it: auto, numpy")
+        for name in ("start_year", "end_year"):  # whole calendar years: 1 Jan start to 31 Dec end
+            year = getattr(self, name)
+            if isinstance(year, bool) or not isinstance(year, (int, float, np.integer, np.floating)) \
+                    or not float(year).is_integer():
+                raise InputError(f"solver.{name}: value {year!r} is not a whole year")
         if int(self.start_year) != 2010:
             raise InputError(f"solver.start_year: value {self.start_year} not allowed; the model's "
                              f"initial state is for 2010 (allowed: 2010)")

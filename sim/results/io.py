@@ -3,14 +3,21 @@ goes through `atomic_path`: a temporary file in the same folder, renamed over th
 it is complete, so a killed or failed write never leaves a half-written file under the real name.
 
 Results are NetCDF via h5netcdf (never pickle).  A failed write (unwritable folder, full disk) is
-an InputError naming the file; a missing, truncated or corrupt input file likewise.
+an InputError naming the file, in one line; the temporary file is removed, and an HDF5 file left
+open by the failure is released without being flushed again (flushing a file whose close failed on
+a full disk crashes the HDF5 library).  A missing, truncated or corrupt input file is an
+InputError too.  Files get the permissions of the umask, like any other file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import gc
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,29 +31,124 @@ ENGINE = "h5netcdf"
 TMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    """The process's umask (read from /proc where possible: setting it is not thread-safe)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_error(path: Path, exc: BaseException) -> InputError:
+    """One line for a failed write: the target and the OS's reason (errno from HDF5's message)."""
+    found = re.search(r"errno = (\d+)", str(exc))
+    if found:
+        reason = os.strerror(int(found.group(1)))
+    else:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    reason = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
+    return InputError(f"output file {str(path)!r}: cannot write ({reason})")
+
+
+def _target_of(path: Path) -> Path:
+    """The file a temporary `.NAME.XXXX.tmp` (from `atomic_path`) stands for, else `path`."""
+    found = re.fullmatch(r"\.(.+)\.[^.]+" + re.escape(TMP_SUFFIX), path.name)
+    return path.with_name(found.group(1)) if found else path
+
+
+SPACE_MARGIN_BYTES = 1_000_000   # HDF5 metadata and headroom beyond the data written
+
+
+def ensure_space(path: str | os.PathLike, n_bytes: int) -> None:
+    """InputError if the folder of `path` has less free space than `n_bytes` plus a margin.
+
+    Checked before HDF5 writes anything: HDF5 does not recover from a full disk in the middle of
+    a write (its handles fail to close and can crash the process), so a write that cannot fit is
+    refused before it starts.  (A disk filled by another process between the check and the write
+    is still reported in one line by `atomic_path`.)
+    """
+    path = _target_of(Path(path))
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return
+    needed = int(n_bytes * 1.05) + SPACE_MARGIN_BYTES
+    if needed > free:
+        raise InputError(f"output file {str(path)!r}: cannot write ({os.strerror(errno.ENOSPC)}: "
+                         f"about {needed:,} bytes needed, {free:,} free)")
+
+
+def release_hdf5(tmp: Path) -> None:
+    """Free the disk space of a failed temporary file and release HDF5 handles on it.
+
+    The file is truncated first (space comes back even while a handle is open), then every
+    h5netcdf file object still open on it is marked closed without flushing: its close already
+    failed, and flushing it again (as its finaliser would) crashes the HDF5 library.
+    """
+    with contextlib.suppress(OSError):
+        os.truncate(tmp, 0)
+    try:
+        import h5netcdf
+    except ImportError:  # pragma: no cover - h5netcdf is a dependency
+        return
+    target = os.path.abspath(tmp)
+    for obj in gc.get_objects():
+        if isinstance(obj, h5netcdf.File) and not getattr(obj, "_closed", True):
+            name = getattr(obj, "_filename", None)
+            if isinstance(name, (str, os.PathLike)) and os.path.abspath(name) == target:
+                obj._closed = True
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether `exc` is a failed write (OS error, or HDF5's RuntimeError naming a failed write)."""
+    if isinstance(exc, OSError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("write failed" in text or "errno =" in text)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path` (`.NAME.XXXX.tmp`); on success rename it to `path`.
 
-    On any error the temporary file is removed and the target is left as it was; an OSError
-    (permission denied, disk full, ...) becomes an InputError naming `path`.
+    On any error the temporary file is removed and the target is left as it was; a failed write
+    (permission denied, disk full, read-only folder, ...) becomes a one-line InputError naming
+    `path`.  The file gets the permissions of the umask (0666 & ~umask), not mkstemp's 0600.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
     except OSError as exc:
-        raise InputError(f"output file {str(path)!r}: cannot write ({exc.strerror or exc})") from None
+        raise _write_error(path, exc) from None
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
+        release_hdf5(Path(tmp))
         Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"output file {str(path)!r}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception) and is_write_failure(exc):
+            raise _write_error(path, exc) from None
         raise
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files left beside `path` by killed writes (`.NAME.*.tmp`); return them.
+
+    Call only when no other process writes `path` (a job's own result file, after it finished).
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
 
 
 def coordinate_encoding(ds: xr.Dataset) -> dict:
@@ -54,11 +156,27 @@ def coordinate_encoding(ds: xr.Dataset) -> dict:
     return {name: {"_FillValue": None} for name in ds.coords if ds[name].dtype.kind in "fc"}
 
 
+IN_MEMORY_WRITE_BYTES = 1_000_000_000   # datasets up to this size are encoded in memory first
+
+
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1)."""
+    """Write `ds` to NetCDF at `path` atomically.  Coordinates get no _FillValue (CF 2.5.1).
+
+    A dataset of up to IN_MEMORY_WRITE_BYTES is encoded in memory and written with plain file
+    I/O, so that a disk filled by another process after `ensure_space` is an ordinary OSError
+    (HDF5 meeting a full disk in the middle of a write can crash the process at exit, notably
+    with string coordinates such as `channel`); larger ones are written by HDF5 directly.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=ENGINE, encoding=coordinate_encoding(ds))
+        ensure_space(tmp, ds.nbytes)
+        encoding = coordinate_encoding(ds)
+        if ds.nbytes <= IN_MEMORY_WRITE_BYTES:
+            data = ds.to_netcdf(engine=ENGINE, encoding=encoding)
+            with open(tmp, "wb") as f:
+                f.write(data)
+        else:
+            ds.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
     return path
 
 

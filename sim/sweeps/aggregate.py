@@ -10,7 +10,15 @@ Cells whose job is missing or failed hold NaN and are named in `job_status`.
 
 The expected jobs (from `multirun.yaml`) are worked out by the caller (the CLI, which may use
 Hydra's override parser) and passed in as lists of `key=value` strings; without them the swept keys
-are the keys whose values differ between the jobs found.
+are the keys whose values differ between the jobs found.  Two expected jobs with the same values
+(`0.5,0.50,5e-1`) are an InputError.
+
+Every result is checked against its folder: the config recorded in the result must be the job's
+own (`.hydra/config.yaml`, with `scenario.intensity` applied as the job applied it); a result moved
+or copied from another job's folder is listed as failed, never combined under the wrong labels.
+The cells' draws are compared by identity (`draw_id`): unless an `ensemble.*` key is swept, a job
+whose draws differ from the first job's is listed as failed, so the cells of a sweep are always
+paired draw by draw.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +43,8 @@ from sim.results.io import ENGINE, open_result
 SWEEP_FILENAME = "sweep.nc"
 CHUNK_KEY = "ensemble.chunk"  # swept alone: the jobs are slices of one ensemble (see concatenate_chunks)
 RESULT_FILENAME = "result.nc"
-JOB_ERROR_FILENAME = "error.txt"  # written by a multirun job that stopped on bad input
+JOB_ERROR_FILENAME = "error.txt"  # written by a multirun job that failed
+DRAW_ID = "draw_id"
 
 
 @dataclass
@@ -82,9 +92,16 @@ class SweepReport:
         return "\n".join(lines)
 
 
+_NUMBER = re.compile(r"[+-]?(\d[\d_]*\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
-    """'key=value' (Hydra override syntax, with optional +/++ prefix) -> (key, typed value)."""
-    key, sep, value = text.partition("=")
+    """'key=value' (Hydra override syntax, with optional +/++ prefix) -> (key, typed value).
+
+    Numbers are typed as Hydra types them: `5e-1` is the float 0.5 (YAML 1.1 would keep it a
+    string), so `0.5`, `0.50` and `5e-1` are one value.
+    """
+    key, sep, value = str(text).partition("=")
     if not sep:
         raise InputError(f"override {text!r}: expected key=value")
     key = key.lstrip("+~")
@@ -92,9 +109,38 @@ def parse_override(text: str) -> tuple[str, Any]:
         typed = yaml.safe_load(value) if value != "" else ""
     except yaml.YAMLError:
         typed = value
+    if isinstance(typed, str) and _NUMBER.fullmatch(typed.strip()):
+        number = float(typed.replace("_", ""))
+        typed = int(number) if re.fullmatch(r"[+-]?[\d_]+", typed.strip()) else number
     if isinstance(typed, (dict, list)) or typed is None:
         typed = value
     return key, typed
+
+
+def duplicate_jobs(expected: Sequence[Sequence[str]]) -> list[list[int]]:
+    """Groups (job numbers) of expected jobs whose overrides have the same typed values."""
+    seen: dict[tuple, list[int]] = {}
+    for num, job in enumerate(expected):
+        cell = tuple(sorted((k, repr(_canonical(v))) for k, v in map(parse_override, job)))
+        seen.setdefault(cell, []).append(num)
+    return [nums for nums in seen.values() if len(nums) > 1]
+
+
+def _canonical(value: Any) -> Any:
+    """Equal numbers alike (1 == 1.0), other values as they are."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def check_duplicates(expected: Sequence[Sequence[str]] | None) -> None:
+    """InputError if two expected jobs have the same values (e.g. `x=0.5,0.50,5e-1`)."""
+    groups = duplicate_jobs(expected or [])
+    if groups:
+        nums = groups[0]
+        shown = "; ".join(" ".join(expected[i]) for i in nums)
+        raise InputError(f"sweep: jobs {', '.join(map(str, nums))} have the same values "
+                         f"({shown}); allowed: each value once per swept key")
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -108,9 +154,70 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def _read_overrides(job: Path) -> list[str]:
-    with open(job / ".hydra" / "overrides.yaml", encoding="utf-8") as f:
-        values = yaml.safe_load(f) or []
-    return [str(v) for v in values]
+    """A job's `.hydra/overrides.yaml`: a list of 'key=value' strings (InputError otherwise)."""
+    path = job / ".hydra" / "overrides.yaml"
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        what = getattr(exc, "strerror", None) or type(exc).__name__
+        raise InputError(f"job folder {str(job)!r}: .hydra/overrides.yaml cannot be read ({what}); "
+                         f"allowed: a YAML list of key=value strings, as fentsim -m writes") from None
+    if not isinstance(values, list) or not all(
+            isinstance(v, str) and "=" in v for v in values):
+        raise InputError(f"job folder {str(job)!r}: .hydra/overrides.yaml is not a list of "
+                         f"key=value strings; allowed: a YAML list such as [scenario=baseline]")
+    return values
+
+
+def _job_config(job: Path) -> tuple[dict[str, Any] | None, bool]:
+    """The job's own config (`.hydra/config.yaml`) and whether it can be compared as is (False
+    if missing, unreadable or holding interpolations)."""
+    try:
+        text = (job / ".hydra" / "config.yaml").read_text(encoding="utf-8")
+        cfg = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None, False
+    if not isinstance(cfg, dict):
+        return None, False
+    return cfg, "${" not in text
+
+
+def _lookup(cfg: Any, key: str) -> tuple[bool, Any]:
+    for part in key.split("."):
+        if not isinstance(cfg, dict) or part not in cfg:
+            return False, None
+        cfg = cfg[part]
+    return True, cfg
+
+
+def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any) -> str:
+    """'' if a result's recorded config is the job's own, else why not (see the module doc)."""
+    from sim.model.scenarios import apply_intensity
+    from sim.sweeps.resume import config_hash
+
+    if not isinstance(result_config, dict):
+        return "result has no readable config attribute"
+    own, comparable = _job_config(job)
+    if own is not None and comparable:
+        try:
+            expected = apply_intensity(own)
+        except InputError:
+            expected = None
+        if expected is not None:
+            if config_hash(expected) == config_hash(result_config):
+                return ""
+            return (f"result file was written for another config than this job's "
+                    f"(.hydra/config.yaml): moved or copied from another job folder?")
+    for text in overrides:  # no usable config.yaml: the overrides must match the recorded config
+        key, value = parse_override(text)
+        if key.startswith("hydra") or key.startswith("levers.") or "/" in key:
+            continue
+        found, recorded = _lookup(result_config, key + (".name" if key == "scenario" else ""))
+        if found and _canonical(recorded) != _canonical(value) and str(recorded) != str(value):
+            return (f"result file was written for {key}={recorded!r}, the job's override is "
+                    f"{text}: moved or copied from another job folder?")
+    return ""
 
 
 def _result_name(job: Path, default: str) -> str:
@@ -191,6 +298,7 @@ def survey_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None
     if not sweep_dir.is_dir():
         what = "not a directory" if sweep_dir.exists() else "not found"
         raise InputError(f"sweep directory {str(sweep_dir)!r}: {what}")
+    check_duplicates(expected)
     found = {job: _read_overrides(job) for job in _job_dirs(sweep_dir)}
     if not found and not expected:
         raise InputError(f"sweep directory {str(sweep_dir)!r}: no jobs found "
@@ -271,10 +379,32 @@ def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | Non
     return combine_cells(survey_sweep(sweep_dir, expected, result_filename))
 
 
+def _recorded_config(attrs: dict[str, Any]) -> Any:
+    try:
+        return yaml.safe_load(str(attrs.get("config", "")))
+    except yaml.YAMLError:
+        return None
+
+
+def _same_draws(ref: xr.Dataset, ds: xr.Dataset) -> str:
+    """'' if ds holds the same draws (by `draw_id`) as ref, else what differs."""
+    if (DRAW_ID in ref.coords) != (DRAW_ID in ds.coords):
+        return "one of the jobs has no draw identities (draw_id); rerun it"
+    if DRAW_ID not in ref.coords:
+        return ""
+    a, b = ref[DRAW_ID].values.astype(str), ds[DRAW_ID].values.astype(str)
+    if a.shape != b.shape or not np.array_equal(a, b):
+        diff = int(np.sum(a != b)) if a.shape == b.shape else max(a.size, b.size)
+        return (f"its draws differ from the first job's ({diff} of {a.size} draw_id differ: another "
+                f"ensemble seed, size or draws file); cells would not be paired")
+    return ""
+
+
 def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
     """Lay the surveyed jobs' results on the grid of swept values (see `combine_sweep`)."""
     datasets: dict[tuple, xr.Dataset] = {}
     ref: xr.Dataset | None = None
+    ensemble_swept = any(k.startswith("ensemble") for k in survey.keys)
     for idx, path in survey.results.items():
         rec = survey.records[idx]
         try:
@@ -282,10 +412,14 @@ def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
         except InputError as exc:
             rec.status, rec.reason = "failed", str(exc)
             continue
+        why = job_mismatch(rec.directory, rec.overrides, _recorded_config(ds.attrs))
+        if why:
+            rec.status, rec.reason = "failed", why
+            continue
         if ref is None:
             ref = ds
         else:
-            why = _same_coords(ref, ds)
+            why = _same_coords(ref, ds) or ("" if ensemble_swept else _same_draws(ref, ds))
             if why:
                 rec.status, rec.reason = "failed", f"cannot combine: {why}"
                 continue
@@ -319,6 +453,9 @@ def _read_slice(path: Path, record: JobRecord) -> _Slice:
         raise InputError(f"result file {str(path)!r}: not a readable NetCDF file "
                          f"({type(exc).__name__})") from None
     cfg = config_of(xr.Dataset(attrs=attrs), str(path))
+    why = job_mismatch(record.directory, record.overrides, cfg)
+    if why:
+        raise InputError(why)
     if "draws_first" not in attrs or not isinstance(cfg.get("ensemble"), dict):
         raise InputError(f"result file {str(path)!r}: not a chunked ensemble result "
                          f"(no draws_first attribute)")
@@ -336,7 +473,7 @@ def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
     Memory is bounded by `ensemble.chunk_size` draws.
     """
     from sim.sweeps.chunked import concatenate
-    from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash
+    from sim.sweeps.resume import CONFIG_HASH_ATTR, INPUTS_ATTR, config_hash, run_hash
 
     others = [k for k in survey.keys if k != CHUNK_KEY]
     if others:
@@ -356,6 +493,10 @@ def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
             other.record.status = "failed"
             other.record.reason = (f"config differs from that of {slices[0].record.directory} in "
                                    f"more than {CHUNK_KEY}; cannot join")
+        elif other.attrs.get(INPUTS_ATTR) != slices[0].attrs.get(INPUTS_ATTR):
+            other.record.status = "failed"
+            other.record.reason = (f"input files (ensemble.file content) differ from those of "
+                                   f"{slices[0].record.directory}; cannot join")
     if report.problems or not slices:
         report.combined = False
         report.notes.append(f"  nothing written: a split ensemble ({CHUNK_KEY}) is joined only "
@@ -372,7 +513,8 @@ def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
                              f"{survey.sweep_dir}; allowed: slices k/K for every k = 0..K-1 of one K")
     stats = [json.loads(s.attrs["solver_stats"]) for s in slices]
     attrs = {**slices[0].attrs, "config": yaml.safe_dump(whole, sort_keys=False),
-             CONFIG_HASH_ATTR: config_hash(whole), "draws_first": 0, "draws_end": size,
+             CONFIG_HASH_ATTR: run_hash(whole, json.loads(slices[0].attrs.get(INPUTS_ATTR) or "{}")),
+             "draws_first": 0, "draws_end": size,
              "solver_stats": json.dumps({
                  "chunk_nfev": [n for st in stats for n in st["chunk_nfev"]],
                  "wall_seconds": round(sum(st["wall_seconds"] for st in stats), 3)}),
@@ -428,6 +570,17 @@ def _stack(ref: xr.Dataset, keys: list[str], records: dict[tuple, JobRecord],
         "units": "1", "long_name": "git commit the job ran at"})
 
     coords = {name: ref[name].variable for name in ref.coords}
+    if DRAW_ID in ref.coords:  # one draw_id per draw, or per cell and draw if the cells differ
+        ids = {idx: ds[DRAW_ID].values.astype(str) for idx, ds in datasets.items()
+               if DRAW_ID in ds.coords}
+        first = ids[next(iter(ids))] if ids else None
+        if first is not None and any(v.shape != first.shape or not np.array_equal(v, first)
+                                     for v in ids.values()):
+            grid = np.full(shape + first.shape, "", dtype=object)
+            for idx, v in ids.items():
+                grid[positions[idx]] = v
+            coords[DRAW_ID] = xr.Variable(dims + ref[DRAW_ID].dims, grid,
+                                          attrs=dict(ref[DRAW_ID].attrs))
     for key, dim, values in zip(keys, dims, levels):
         coords[dim] = xr.Variable((dim,), _coordinate(values),
                                   attrs={"long_name": f"swept override {key}", "override": key})

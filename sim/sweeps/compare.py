@@ -7,10 +7,18 @@
     seizures_change = A's fiscal-year seizures - B's, summed over routes and the window (kg)
     supply_change   = A's fentanyl arrivals - B's, over the fentanyl channels and the window (HE kg)
 
-Draws are paired: A and B must have the same `draw` coordinate (the same parameter ensemble).  A may
-be a sweep dataset (extra dimensions such as `scenario`); B is broadcast over them, so B can be a
+Draws are paired by identity: every fentsim result carries a `draw_id` per draw (the posterior
+file's content hash and row, or `params:<i>`), and A and B are compared only if they hold the
+same draws in the same order (the same ensemble: name, size, seed and draws file).  Draws that
+differ, a dataset without draw identities against one with them, or one with a `draw` dimension
+against one without (e.g. `--select draw=3` on one side only) are refused with one line, never
+spread or paired by position.  Datasets that both lack `draw_id` (made in Python without an
+ensemble) are paired by position, and the comparison says so (attribute `pairing`).  A may be a
+sweep dataset (extra dimensions such as `scenario`); B is broadcast over them, so B can be a
 selection of the same sweep (`select(sweep, {"scenario": "baseline"})`).  Summaries over draws are
-median and the 90% interval (5th-95th percentile), in variables `<name>_quantiles`.
+median and the 90% interval (5th-95th percentile), in variables `<name>_quantiles`.  Years must
+increase, and data that are NaN over the whole window (B anywhere, A everywhere or in part of a
+cell's draws) are refused.
 
 The result's attrs are new: the provenance of each input is recorded under `a_*` / `b_*` keys and
 never passed off as the comparison's own.
@@ -103,26 +111,100 @@ def _check_window(window: Sequence[int], *datasets: xr.Dataset) -> tuple[int, in
     return start, end
 
 
+DRAW_ID = "draw_id"
+SAME_ENSEMBLE = "results of the same ensemble (same ensemble.name, size, seed and draws file)"
+
+
+def _ids(ds: xr.Dataset) -> np.ndarray | None:
+    """The draw identities of a dataset as strings ('' for a missing sweep cell), or None."""
+    if DRAW_ID not in ds.coords:
+        return None
+    return np.asarray(ds[DRAW_ID].values).astype(str)
+
+
+def pair_draws(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, str]:
+    """B with its draws matched to A's by identity, and how they were paired; InputError if the
+    draws of A and B are not the same parameter sets (see the module doc)."""
+    if ("draw" in a.dims) != ("draw" in b.dims):
+        has, lacks = ("A", "B") if "draw" in a.dims else ("B", "A")
+        n = (a if has == "A" else b).sizes["draw"]
+        raise InputError(f"draw: {has} has {n} draw(s), {lacks} has no draw dimension (a single "
+                         f"draw selected, e.g. --select draw=...); allowed: the same draw(s) on "
+                         f"both sides (--select draw=K --baseline draw=K) or neither")
+    ia, ib = _ids(a), _ids(b)
+    if (ia is None) != (ib is None):
+        lacks = "A" if ia is None else "B"
+        raise InputError(f"draw_id: {lacks} has no draw identities (written by an older fentsim "
+                         f"or not by fentsim), so its draws cannot be matched to the other's; "
+                         f"allowed: {SAME_ENSEMBLE}, e.g. regenerated with fentsim-rerun --output")
+    if "draw" in a.dims:
+        da, db = a["draw"].values, b["draw"].values
+        if ia is None and (da.shape != db.shape or not np.array_equal(da, db)):
+            raise InputError(f"draw: A has {da.size} draw(s), B has {db.size}; the comparison "
+                             f"pairs draws, so run both with the same ensemble")
+        if ia is not None and a.sizes["draw"] != b.sizes["draw"]:
+            raise InputError(f"draw: A has {a.sizes['draw']} draw(s), B has {b.sizes['draw']}; "
+                             f"allowed: {SAME_ENSEMBLE}")
+    if ia is None:
+        return b, "by position (neither input carries draw identities)"
+    id_a, id_b = xr.broadcast(a[DRAW_ID], b[DRAW_ID])
+    va, vb = np.asarray(id_a.values).astype(str), np.asarray(id_b.values).astype(str)
+    differ = (va != vb) & (va != "") & (vb != "")   # '' = a missing sweep cell (NaN data)
+    if differ.any():
+        first = np.argwhere(differ)[0]
+        where = ", ".join(f"{d}={id_a[d].values[i]}" for d, i in zip(id_a.dims, first)
+                          if d in id_a.coords)
+        raise InputError(f"draw_id: A and B hold different parameter draws ({where}: A "
+                         f"{va[tuple(first)]!r}, B {vb[tuple(first)]!r}; {int(differ.sum())} of "
+                         f"{differ.size} differ); allowed: {SAME_ENSEMBLE}")
+    if "draw" in b.dims:
+        b = b.assign_coords(draw=a["draw"].values)
+    return b, "by draw identity (draw_id)"
+
+
+def _check_years(name: str, ds: xr.Dataset) -> None:
+    years = np.asarray(ds["year"].values)
+    if years.ndim != 1 or years.size == 0 or (years.size > 1 and not np.all(np.diff(years) > 0)):
+        raise InputError(f"{name}: coordinate 'year' is not strictly increasing "
+                         f"({years[:3].tolist()}...); allowed: a fentsim result or sweep dataset")
+
+
 def _check_inputs(a: xr.Dataset, b: xr.Dataset, variable: str) -> None:
     for name, ds in (("A", a), ("B", b)):
         for var in (variable, "seizures_fy", "arrivals"):
             if var not in ds:
                 raise InputError(f"{name}: variable {var!r} missing; expected a fentsim result or "
                                  f"sweep dataset (variables deaths_*, seizures_fy, arrivals)")
-    if "draw" in a.dims and "draw" in b.dims:
-        da, db = a["draw"].values, b["draw"].values
-        if da.shape != db.shape or not np.array_equal(da, db):
-            raise InputError(f"draw: A has {da.size} draw(s), B has {db.size}; the comparison "
-                             f"pairs draws, so run both with the same ensemble")
+        _check_years(name, ds)
     extra = [d for d in sweep_dims(b) if d not in a.dims]
     if extra:
         raise InputError(f"B: has sweep dimension(s) {', '.join(extra)} that A lacks; select one "
                          f"value of each for the baseline (e.g. --baseline {extra[0]}=...)")
 
 
-def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = ()) -> xr.DataArray:
+def _check_finite(deaths_a: xr.DataArray, deaths_b: xr.DataArray, variable: str, start: int,
+                  end: int) -> None:
+    """B must be a number for every draw; A for some cell, and for all or none of a cell's draws
+    (a cell that is NaN throughout is a missing or failed sweep job and is shown as n/a)."""
+    span = f"{variable} over {start}-{end}"
+    if np.isnan(deaths_b.values).any():
+        raise InputError(f"B: {span} is NaN for {int(np.isnan(deaths_b.values).sum())} of "
+                         f"{deaths_b.size} value(s) (missing or failed job, or damaged data); "
+                         f"allowed: a complete reference")
+    nan_a = np.isnan(deaths_a)
+    if bool(nan_a.all()):
+        raise InputError(f"A: {span} is NaN everywhere (no finished job or damaged data); "
+                         f"allowed: a result with data in the window")
+    if "draw" in nan_a.dims and bool((nan_a.any("draw") & ~nan_a.all("draw")).any()):
+        raise InputError(f"A: {span} is NaN for some draws of a cell (damaged data); allowed: "
+                         f"all draws of a cell finite")
+
+
+def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = (),
+                skipna: bool = True) -> xr.DataArray:
     da = da.sel(year=slice(start, end))
-    return da.sum(["year", *[d for d in over if d in da.dims]], min_count=1)
+    dims = ["year", *[d for d in over if d in da.dims]]
+    return da.sum(dims, skipna=False) if not skipna else da.sum(dims, min_count=1)
 
 
 def _provenance(ds: xr.Dataset, prefix: str, label: str | None) -> dict[str, Any]:
@@ -146,9 +228,11 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     """Effect of A relative to reference B over `window` (inclusive calendar years), per draw and
     summarised (median, 90% interval).  See the module doc for the definitions."""
     _check_inputs(a, b, variable)
+    b, pairing = pair_draws(a, b)
     start, end = _check_window(window, a, b)
-    deaths_a = _window_sum(a[variable], start, end)
-    deaths_b = _window_sum(b[variable], start, end)
+    deaths_a = _window_sum(a[variable], start, end, skipna=False)  # a NaN year is not a zero
+    deaths_b = _window_sum(b[variable], start, end, skipna=False)
+    _check_finite(deaths_a, deaths_b, variable, start, end)
     seized_a = _window_sum(a["seizures_fy"], start, end, ["route"])
     seized_b = _window_sum(b["seizures_fy"], start, end, ["route"])
     supply_a = _window_sum(fentanyl_arrivals(a), start, end, ["channel"])
@@ -175,6 +259,8 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
         data[name] = da.variable.copy(deep=True)
         data[name].attrs = {"units": units, "long_name": long_name}
     out = xr.Dataset(data, coords={d: deaths_a[d].variable for d in deaths_a.dims})
+    if DRAW_ID in a.coords and "draw" in a.dims:
+        out = out.assign_coords({DRAW_ID: a[DRAW_ID].variable})
     for name in per_draw:
         if "draw" in out[name].dims:
             q = out[name].quantile(list(QUANTILES), dim="draw", skipna=True)
@@ -197,6 +283,7 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
         "variable": variable,
         "definition": "deaths_averted = B - A summed over the window; relative_change = (A - B)/B; "
                       "seizures_change, supply_change = A - B; draws paired",
+        "pairing": f"draws paired {pairing}",
         **_provenance(a, "a", a_label),
         **_provenance(b, "b", b_label),
     }

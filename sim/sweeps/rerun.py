@@ -1,23 +1,40 @@
-"""Re-run a result file from its own provenance and check that the data match.
+"""Re-run a result file from its own provenance and check that it matches.
 
 A result's `config` attribute holds the resolved configuration that produced it (with scenario
 intensity already applied to the levers), so it is rebuilt with `build_run` as is.  A chunked
 ensemble (`ensemble.chunk_size`) is re-run in the same canonical chunks, in memory.
+
+Everything that defines the result is compared: every data variable and coordinate (present in
+both, same dimensions, same values, same `units` and `long_name`), the dimension sizes, and the
+attributes that describe what was run (`DEFINING_ATTRS`: config, its hash and input-file hashes,
+seed, solver settings, draw range).  A variable deleted from the file, a shifted coordinate or a
+changed draws file is a difference.  Memory is estimated before the file is loaded or anything is
+run (`check_rerun_memory`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 import yaml
 
 from sim.sweeps.chunked import simulate_chunked
-from sim.config import build_run
-from sim.calibrate.ensemble import ensemble_of
+from sim.config import (build_run, check_memory, file_bytes_per_draw, plan_draws,
+                        run_bytes_per_draw)
+from sim.calibrate.ensemble import DRAW_ID_ATTRS, ensemble_of
 from sim.errors import InputError
+from sim.results.io import ENGINE, open_result
 from sim.results.run import simulate
+from sim.sweeps.resume import CONFIG_HASH_ATTR, INPUTS_ATTR, identity_attrs
+
+DEFINING_ATTRS = ("config", CONFIG_HASH_ATTR, INPUTS_ATTR, "seed", "solver_method", "solver_rtol",
+                  "solver_atol_mass_kg", "solver_atol_people", "draws_first", "draws_end",
+                  "chunk_size", "Conventions")
+VARIABLE_ATTRS = ("units", "long_name")
 
 
 @dataclass
@@ -29,6 +46,11 @@ class RerunResult:
     different: dict[str, float]  # variable -> largest relative difference
     original_commit: str
     current_commit: str
+    mismatches: list[str] = field(default_factory=list)  # coordinates, dims, attrs, missing names
+
+    @property
+    def matches(self) -> bool:
+        return not self.different and not self.mismatches
 
 
 def config_of(ds: xr.Dataset, name: str = "result") -> dict:
@@ -46,28 +68,133 @@ def config_of(ds: xr.Dataset, name: str = "result") -> dict:
     return cfg
 
 
+def check_rerun_memory(cfg: dict, file_bytes: int) -> None:
+    """Refuse (one line) a rerun whose estimated memory exceeds the budget: the original loaded,
+    the regenerated dataset (twice while chunks are joined), and one solver batch."""
+    run = build_run(cfg)
+    plan = plan_draws(run.params, run.ensemble)
+    if plan is None:
+        return
+    regenerated = plan.job * file_bytes_per_draw(run.solver) * (2 if plan.batch < plan.job else 1)
+    needed = (file_bytes + regenerated + plan.batch * run_bytes_per_draw(run.solver)
+              + plan.whole_bytes)
+    check_memory(needed, f"re-running {plan.job:,} draw(s) at solver.output_step "
+                         f"{run.solver.output_step:g} yr (file of {file_bytes:,} bytes)",
+                 "a machine with more memory, or a higher limit if it fits")
+
+
+def _values_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a.astype(str), b.astype(str)))
+
+
+def _attr_text(value) -> str:
+    if isinstance(value, np.ndarray):
+        return repr(value.tolist())
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    return repr(value)
+
+
+def compare_datasets(original: xr.Dataset, new: xr.Dataset
+                     ) -> tuple[list[str], dict[str, float], list[str]]:
+    """(identical data variables, different ones with their largest relative difference, other
+    mismatches: missing or extra variables and coordinates, dims, values of coordinates, attrs)."""
+    identical, different, mismatches = [], {}, []
+    for kind, names_a, names_b in (("data variable", original.data_vars, new.data_vars),
+                                   ("coordinate", original.coords, new.coords)):
+        for name in sorted(set(names_b) - set(names_a), key=str):
+            mismatches.append(f"{kind} {name}: missing from the original")
+        for name in sorted(set(names_a) - set(names_b), key=str):
+            if kind == "data variable":
+                different[str(name)] = float("inf")
+            mismatches.append(f"{kind} {name}: not in the re-run")
+    for name in sorted(set(original.dims) | set(new.dims), key=str):
+        na, nb = original.sizes.get(name), new.sizes.get(name)
+        if na != nb:
+            mismatches.append(f"dimension {name}: {na} in the original, {nb} in the re-run")
+    for name in original.variables:
+        if name not in new.variables:
+            continue
+        a, b = original[name].variable, new[name].variable
+        if a.dims != b.dims:
+            mismatches.append(f"{name}: dimensions {a.dims} in the original, {b.dims} in the re-run")
+        for key in VARIABLE_ATTRS:
+            if _attr_text(a.attrs.get(key)) != _attr_text(b.attrs.get(key)):
+                mismatches.append(f"{name}: attribute {key} {a.attrs.get(key)!r} in the original, "
+                                  f"{b.attrs.get(key)!r} in the re-run")
+        equal = a.dims == b.dims and _values_equal(a.values, b.values)
+        if name in original.data_vars:
+            if equal:
+                identical.append(str(name))
+            else:
+                av, bv = a.values, b.values
+                with np.errstate(all="ignore"):
+                    rel = (np.nanmax(np.abs(av - bv) / np.maximum(np.abs(av), 1e-300))
+                           if av.shape == bv.shape and av.dtype.kind in "fc"
+                           and bv.dtype.kind in "fc" else float("inf"))
+                different[str(name)] = float(rel)
+        elif not equal:
+            mismatches.append(f"coordinate {name}: values differ")
+    for key in DEFINING_ATTRS:
+        if key in original.attrs or key in new.attrs:
+            a, b = original.attrs.get(key), new.attrs.get(key)
+            if _attr_text(a) != _attr_text(b):
+                what = ("missing from the original" if key not in original.attrs else
+                        "not in the re-run" if key not in new.attrs else "differs")
+                mismatches.append(f"attribute {key}: {what}")
+    return identical, different, mismatches
+
+
+def _with_labels(new: xr.Dataset, original: xr.Dataset, cfg: dict) -> xr.Dataset:
+    """The re-run with the original's scalar label coordinates (`fentsim` adds its scenario and
+    intensity, and in a sweep every swept key's value): scenario and intensity from the recorded
+    config (so a changed label is a difference), the swept values as recorded."""
+    scenario = cfg.get("scenario") or {}
+    from_config = {"scenario": str(scenario.get("name", "")),
+                   "scenario_intensity": float(scenario.get("intensity", 1.0) or 1.0)}
+    for name, coord in original.coords.items():
+        if coord.ndim != 0 or name in new.coords:
+            continue
+        value = from_config.get(str(name), coord.values[()])
+        new = new.assign_coords({name: xr.Variable((), value, attrs=dict(coord.attrs))})
+    return new
+
+
 def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
-    """Regenerate `original` from its recorded config and compare every data variable."""
+    """Regenerate `original` from its recorded config and compare everything that defines it."""
     cfg = config_of(original, name)
     run = build_run(cfg)
     ensemble = ensemble_of(run.params, run.ensemble)
     if ensemble.chunk_size is None:
         new = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
+        new = new.assign_coords(draw_id=("draw", ensemble.ids(), DRAW_ID_ATTRS))
     else:  # the same canonical chunks, in memory
         new = simulate_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size,
-                               run.levers, run.solver, config=cfg, seed=ensemble.seed)
-    identical, different = [], {}
-    for var in original.data_vars:
-        if var not in new:
-            different[var] = float("inf")
-            continue
-        a, b = original[var].values, new[var].values
-        if a.shape == b.shape and np.array_equal(a, b, equal_nan=True):
-            identical.append(var)
-        else:
-            with np.errstate(all="ignore"):
-                rel = np.nanmax(np.abs(a - b) / np.maximum(np.abs(a), 1e-300)) if a.shape == b.shape \
-                    else float("inf")
-            different[var] = float(rel)
+                               run.levers, run.solver, config=cfg, seed=ensemble.seed,
+                               ids_for=lambda a, b: ensemble.ids(a, b))
+    new.attrs.update(identity_attrs(cfg, ensemble.inputs))
+    new = _with_labels(new, original, cfg)
+    identical, different, mismatches = compare_datasets(original, new)
     return RerunResult(new, identical, different, str(original.attrs.get("git_commit", "unknown")),
-                       str(new.attrs.get("git_commit", "unknown")))
+                       str(new.attrs.get("git_commit", "unknown")), mismatches)
+
+
+def rerun_file(path: str | os.PathLike) -> RerunResult:
+    """`rerun` of a result file: its config read and the memory estimated before it is loaded."""
+    path = Path(path)
+    original = None
+    if path.is_file():
+        try:
+            with xr.open_dataset(path, engine=ENGINE, decode_times=False) as lazy:  # attrs only
+                attrs = dict(lazy.attrs)
+        except Exception:  # unreadable: open_result below names the problem
+            attrs = None
+        if attrs is not None:
+            check_rerun_memory(config_of(xr.Dataset(attrs=attrs), str(path)),
+                               path.stat().st_size)
+    original = open_result(path)
+    return rerun(original, name=str(path))

@@ -1,5 +1,7 @@
 """Resuming interrupted sweeps: a job's result is recognised as finished by a hash of its resolved
-config, stored in the result's attrs (`config_sha256`).  Hydra-free.
+config and of the content of every file the config points to (the posterior draws file
+`ensemble.file`), stored in the result's attrs (`config_sha256`; the files' own hashes are in
+`input_sha256`).  Editing the draws file therefore makes every job run again.  Hydra-free.
 
 A file is finished only if it exists under its real name (writes are atomic: a killed job leaves at
 most a hidden `.NAME.XXXX.tmp`, never a half-written NAME), opens as NetCDF and carries the same
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_HASH_ATTR = "config_sha256"
+INPUTS_ATTR = "input_sha256"   # JSON {config field: SHA-256 of the file's content}
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
@@ -23,6 +26,23 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
     plain = {k: v for k, v in cfg.items() if k != "hydra"}
     text = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_hash(cfg: Mapping[str, Any], inputs: Mapping[str, str] | None = None) -> str:
+    """The identity of a run: `config_hash(cfg)` when it reads no file, else SHA-256 of the config
+    together with the content hashes of the files it reads (`inputs`, field -> SHA-256)."""
+    if not inputs:
+        return config_hash(cfg)
+    plain = {k: v for k, v in cfg.items() if k != "hydra"}
+    text = json.dumps({"config": plain, "inputs": dict(inputs)}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def identity_attrs(cfg: Mapping[str, Any], inputs: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The attrs a result carries for resuming: `config_sha256` and `input_sha256`."""
+    return {CONFIG_HASH_ATTR: run_hash(cfg, inputs),
+            INPUTS_ATTR: json.dumps(dict(inputs or {}), sort_keys=True)}
 
 
 def stored_hash(path: str | os.PathLike) -> str | None:
