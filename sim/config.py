@@ -33,7 +33,7 @@ from sim.engine.solver import SolverSettings
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
             "targets", "calibration", "sweep", "compare")
-LEVER_KEYS = ("start", "ramp", "level", "mode")
+LEVER_KEYS = ("start", "ramp", "level", "mode", "end")
 OUTPUT_KEYS = ("filename", "summary_years")
 DAY_YR = 1.0 / 365.0
 MIN_RAMP_YR = DAY_YR          # shorter ramps are steps the solver cannot resolve (ramp 0 likewise)
@@ -124,7 +124,7 @@ def check_lever_entries(levers: Mapping[str, Any]) -> None:
     for name, entry in levers.items():
         if name not in LEVER_SPECS or not isinstance(entry, Mapping):
             continue
-        for key in ("start", "level"):
+        for key in ("start", "level", "end"):
             if entry.get(key) is not None:
                 values = _numbers(f"levers.{name}.{key}", entry[key], "a number or null")
                 if not all(math.isfinite(v) for v in values):

@@ -41,6 +41,8 @@ def intervention_levers(n: int, seed: int) -> LeverSet:
         "enforcement_china_precursor": {"start": 2021.5, "ramp": 0.5, "level": rng.uniform(0, 0.9, n)},
         "interdiction_mail": {"start": 2021.0, "ramp": 2.0, "level": 3.0, "mode": "scale"},
         "test_strips": {"start": 2022.0, "level": 5e6},
+        "moud_capacity": {"start": 2018.2, "ramp": 0.5, "level": 1.5, "mode": "scale",
+                          "end": rng.uniform(2018.4, 2023, n)},   # temporary, per-draw end
         "prevention": {"start": rng.uniform(2019, 2030, n), "level": 0.2},
     })
 
@@ -100,7 +102,7 @@ def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
         a, b = results["compiled"][name], results["numpy"][name]
         assert float((abs(a - b) / abs(b).clip(1e-9)).max()) < 1e-4, name
     np.testing.assert_allclose(results["compiled"]["users_untreated"], results["numpy"]["users_untreated"],
-                               rtol=1e-5)
+                               rtol=3e-5)   # two approximations at rtol 1e-6
 
 
 def test_compiled_engine_is_accurate_against_a_tight_reference():
@@ -124,7 +126,9 @@ def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
     alone_levers = LeverSet.from_mapping({
         name: ({"start": np.atleast_1d(np.broadcast_to(lv.start, (6,))[3:4]),
                 "ramp": np.atleast_1d(np.broadcast_to(lv.ramp, (6,))[3:4]),
-                "level": np.atleast_1d(np.broadcast_to(lv.level, (6,))[3:4]), "mode": lv.mode}
+                "level": np.atleast_1d(np.broadcast_to(lv.level, (6,))[3:4]), "mode": lv.mode,
+                **({"end": np.atleast_1d(np.broadcast_to(lv.end, (6,))[3:4])}
+                   if lv.end is not None else {})}
                if lv.start is not None else {})
         for name, lv in levers.levers.items()})
     one = params.replace(**{k: v[3:4] for k, v in params.as_arrays().items()})

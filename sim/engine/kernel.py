@@ -54,7 +54,7 @@ KNOTS = max(len(spec.history) for spec in LEVER_SPECS.values())
 # Columns of a lever's row in the history table: knot count, then knot years, then knot values.
 COUNT, YEARS, VALUES = 0, 1, 1 + KNOTS
 # Last axis of the intervention table (draw, lever, ...): start (yr), ramp (yr), level, flags.
-START, RAMP, LEVEL, ACTIVE, SCALE = range(5)
+START, RAMP, LEVEL, ACTIVE, SCALE, END = range(6)
 LEVER_FIT_COLUMNS = 3  # value at segment start, c1, c2 (see fit_levers)
 
 
@@ -62,11 +62,13 @@ def lever_tables(levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray
     """Levers as two float arrays for the kernel (few array arguments keep calls cheap).
 
     history (lever, column): knot count, knot years (yr), knot values, padded with the last knot;
-    interventions (draw, lever, field): start (yr), ramp (yr), level, active (0/1), scale mode (0/1).
+    interventions (draw, lever, field): start (yr), ramp (yr), level, active (0/1), scale mode (0/1),
+    end (yr; +inf for a permanent intervention).
     """
     history = np.zeros((len(LEVER_SPECS), 1 + 2 * KNOTS))
-    interventions = np.zeros((n_draws, len(LEVER_SPECS), 5))
+    interventions = np.zeros((n_draws, len(LEVER_SPECS), 6))
     interventions[:, :, RAMP] = 1.0
+    interventions[:, :, END] = np.inf
     for i, spec in enumerate(LEVER_SPECS.values()):
         knots = np.array(spec.history, dtype=float)
         history[i, COUNT] = len(knots)
@@ -81,6 +83,8 @@ def lever_tables(levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray
             interventions[:, i, LEVEL] = np.broadcast_to(lever.level, (n_draws,))
             interventions[:, i, ACTIVE] = 1.0
             interventions[:, i, SCALE] = float(lever.mode == "scale")
+            if lever.end is not None:
+                interventions[:, i, END] = np.broadcast_to(lever.end, (n_draws,))
     return history, interventions
 
 
@@ -104,6 +108,9 @@ def lever_value(t, i, history, intervention):
     if intervention[i, ACTIVE] == 0.0:
         return base
     weight = min(max((t - intervention[i, START]) / intervention[i, RAMP], 0.0), 1.0)
+    if intervention[i, END] < np.inf:   # a temporary intervention: back to history from END
+        weight = min(weight, max((intervention[i, END] + intervention[i, RAMP] - t)
+                                 / intervention[i, RAMP], 0.0))
     level = intervention[i, LEVEL]
     target = level * base if intervention[i, SCALE] != 0.0 else level
     return base + weight * (target - base)
@@ -309,7 +316,7 @@ def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.nd
     and end dates inside the window.  Returns edges (n_draws, width) padded with +inf, and counts."""
     extra = [np.broadcast_to(np.asarray(date, dtype=float), (n_draws,))
              for lever in levers.levers.values() if lever.start is not None
-             for date in (lever.start, np.asarray(lever.start) + np.asarray(lever.ramp))]
+             for date in lever.kink_dates()]
     both = np.concatenate([np.broadcast_to(edges, (n_draws, edges.size)),
                            np.stack(extra, axis=1) if extra else np.empty((n_draws, 0))], axis=1)
     both = np.round(both, 10)

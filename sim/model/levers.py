@@ -111,6 +111,7 @@ class Lever:
     ramp: Any = 1.0            # yr from start to full level
     level: Any = None          # target value (mode 'set') or multiplier of history (mode 'scale')
     mode: str = "set"
+    end: Any = None            # yr: from here back to history over `ramp` (None = permanent)
     _knots: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,12 +126,18 @@ class Lever:
             raise InputError(f"{name}.{missing}: required when an intervention is given "
                              f"(set both start and level, or neither)")
         if self.start is None:
+            if self.end is not None:
+                raise InputError(f"{name}.end: value {self.end!r} not allowed without start; "
+                                 f"allowed: null, or set start and level")
             return
-        for key in ("start", "ramp", "level"):
+        for key in ("start", "ramp", "level") + (("end",) if self.end is not None else ()):
             value = np.asarray(getattr(self, key), dtype=float)
             if not np.all(np.isfinite(value)):
                 raise InputError(f"{name}.{key}: value {getattr(self, key)!r} is not a finite number")
             object.__setattr__(self, key, value if value.ndim else float(value))
+        if self.end is not None and np.any(np.asarray(self.end) < np.asarray(self.start)):
+            raise InputError(f"{name}.end: value {np.min(self.end):g} before start "
+                             f"{np.max(self.start):g}; allowed: end >= start (yr)")
         if np.any(np.asarray(self.ramp) <= 0):
             raise InputError(f"{name}.ramp: value {np.min(self.ramp):g} must be > 0 yr "
                              f"(a step the solver cannot see is not allowed)")
@@ -157,6 +164,9 @@ class Lever:
         if self.start is None:
             return base
         weight = np.clip((t - np.asarray(self.start)) / np.asarray(self.ramp), 0.0, 1.0)
+        if self.end is not None:   # back to history from `end`, over the same ramp
+            weight = np.minimum(weight, np.clip((np.asarray(self.end) + np.asarray(self.ramp) - t)
+                                                / np.asarray(self.ramp), 0.0, 1.0))
         target = self.level if self.mode == "set" else np.asarray(self.level) * base
         value = base + weight * (target - base)
         return value if np.ndim(value) else float(value)
@@ -165,19 +175,31 @@ class Lever:
         """Dates (yr) where the path has a kink: history points and intervention start/end."""
         points = [y for y, _ in self.spec.history]
         if self.start is not None:
-            starts = np.unique(np.asarray(self.start, dtype=float))
-            ends = np.unique(np.asarray(self.start, dtype=float) + np.asarray(self.ramp, dtype=float))
-            if starts.size + ends.size <= 64:  # many per-draw dates: leave them to error control
-                points += starts.tolist() + ends.tolist()
+            dates = [np.unique(np.asarray(d, dtype=float)) for d in self.kink_dates()]
+            if sum(d.size for d in dates) <= 64:  # many per-draw dates: leave them to error control
+                points += [x for d in dates for x in d.tolist()]
         return points
+
+    def kink_dates(self) -> list[Any]:
+        """The intervention's kinks (yr, scalars or arrays over draws): start, start + ramp and,
+        for a temporary one, end and end + ramp."""
+        if self.start is None:
+            return []
+        out = [self.start, np.asarray(self.start) + np.asarray(self.ramp)]
+        if self.end is not None:
+            out += [self.end, np.asarray(self.end) + np.asarray(self.ramp)]
+        return out
 
     def describe(self) -> dict[str, Any]:
         """Plain-value description of the intervention, for provenance."""
         if self.start is None:
             return {}
         plain = lambda v: v.tolist() if isinstance(v, np.ndarray) else v  # noqa: E731
-        return {"start": plain(self.start), "ramp": plain(self.ramp), "level": plain(self.level),
-                "mode": self.mode}
+        out = {"start": plain(self.start), "ramp": plain(self.ramp), "level": plain(self.level),
+               "mode": self.mode}
+        if self.end is not None:
+            out["end"] = plain(self.end)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +216,7 @@ class LeverSet:
         levers = {}
         for name, spec in LEVER_SPECS.items():
             entry = dict(config.get(name) or {})
-            reject_unknown_keys(f"levers.{name}", entry, ("start", "ramp", "level", "mode"))
+            reject_unknown_keys(f"levers.{name}", entry, ("start", "ramp", "level", "mode", "end"))
             levers[name] = Lever(spec, **entry)
         return cls(levers)
 
