@@ -4,7 +4,7 @@ substitution constants, over the posterior ensemble of the calibrated baseline.
     python scripts/validation.py [--draws 200]
 
 Prints Markdown tables.  Same model and scenarios as `fentsim -m experiment=peer_concordance`
-(the Hydra route); this script composes the configs without Hydra (sim.config) to add the
+(the Hydra route); this script composes the same configs without Hydra (sim.load_scenario) to add the
 per-draw dependence on the substitution constants (Spearman rank correlation).
 """
 
@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import yaml
 from scipy.stats import spearmanr
 
-from sim import paths
+import sim
 from sim.calibrate.ensemble import ensemble_of
 from sim.engine.solver import SolverSettings, integrate
 from sim.model.levers import LeverSet
@@ -36,19 +35,9 @@ PEERS = {  # scenario: (SOURCE, Lim et al. 2022; Homer & Wakeland 2021), relativ
 }
 
 
-def scenario_levers(name: str) -> dict:
-    """The lever section of configs/scenario/<name>.yaml, its defaults (other scenarios) merged."""
-    cfg = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text())
-    levers = {}
-    for parent in cfg.get("defaults", []):
-        if isinstance(parent, str) and parent.startswith("/scenario/"):
-            levers.update(scenario_levers(parent.removeprefix("/scenario/")))
-    levers.update(cfg.get("levers") or {})
-    return levers
-
-
-def cumulative_deaths(params: ModelParameters, levers: dict, settings: SolverSettings) -> np.ndarray:
-    lever_set = LeverSet.from_mapping(levers)
+def cumulative_deaths(params: ModelParameters, lever_set: LeverSet,
+                      settings: SolverSettings) -> np.ndarray:
+    """Opioid overdose deaths of each draw summed over WINDOW (deaths)."""
     ds = to_dataset(integrate(params, lever_set, settings), params, lever_set, settings)
     return ds.deaths_overdose.sel(year=slice(*WINDOW)).sum("year").values
 
@@ -57,11 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=200)
     args = parser.parse_args()
-    base = ModelParameters.from_mapping(yaml.safe_load(
-        (paths.CONFIG_DIR / "params" / "calibrated.yaml").read_text()))
+    base = sim.load_params("calibrated")
     params = ensemble_of(base, {"name": "posterior", "size": args.draws, "seed": 0}).params()
     settings = SolverSettings(end_year=WINDOW[1], output_step=1.0)
-    baseline = cumulative_deaths(params, {}, settings)
+    baseline = cumulative_deaths(params, LeverSet.from_mapping({}), settings)
     print(f"Cumulative opioid overdose deaths {WINDOW[0]}-{WINDOW[1]}, baseline: median "
           f"{np.median(baseline):,.0f} [{np.quantile(baseline, 0.05):,.0f}-"
           f"{np.quantile(baseline, 0.95):,.0f}] ({args.draws} posterior draws)\n")
@@ -70,7 +58,7 @@ def main() -> None:
     print("|---|---|---|---|")
     changes = {}
     for name, (source, homer) in PEERS.items():
-        rel = cumulative_deaths(params, scenario_levers(name), settings) / baseline - 1.0
+        rel = cumulative_deaths(params, sim.load_scenario(name).levers(), settings) / baseline - 1.0
         changes[name] = rel
         lo, mid, hi = np.quantile(rel, [0.05, 0.5, 0.95])
         print(f"| {name} | {100 * mid:+.1f}% [{100 * lo:+.1f}%, {100 * hi:+.1f}%] | {source} | {homer} |")

@@ -28,7 +28,7 @@ import numpy as np
 
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LEVER_SPECS, LeverSet
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
@@ -276,7 +276,7 @@ class DrawPlan:
 def plan_draws(params: ModelParameters, ensemble: Mapping[str, Any]) -> DrawPlan | None:
     """Draw counts of a job from the raw `ensemble` config, without building the draws (None if
     the config is malformed: `sim.calibrate.ensemble.ensemble_of` then names the problem)."""
-    from sim.calibrate.ensemble import PRIOR_ROLES, chunk_range
+    from sim.calibrate.ensemble import chunk_range
 
     name = ensemble.get("name", "none")
     if name == "none":

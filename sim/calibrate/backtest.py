@@ -21,7 +21,6 @@ import numpy as np
 import xarray as xr
 
 from sim import paths
-from sim.calibrate.ensemble import sample_priors
 from sim.calibrate.fit import (build_problem, calibration_options, fit, sample_posterior,
                               with_prior_parameters)
 from sim.calibrate.targets import load_targets, model_outputs
@@ -148,7 +147,6 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any], calibrat
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
     values = {name: post.draws[pick, i] for i, name in enumerate(post.names)}
-    values.update(sample_priors(len(pick), seed, tuple(post.names)))
     params = base.replace(**values)
     forecast = SolverSettings(end_year=LAST_DATA_YEAR, output_step=0.5)
     progress(f"forecasting {len(pick)} posterior draws to {LAST_DATA_YEAR}")

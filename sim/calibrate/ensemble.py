@@ -23,12 +23,9 @@ import numpy as np
 
 from sim import paths
 from sim.errors import InputError, reject_unknown_keys
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import PRIOR_ROLES, ModelParameters
 
 ENSEMBLE_KEYS = ("name", "size", "seed", "file", "chunk_size", "chunk", "sample_priors")
-# Parameters drawn from their priors in every ensemble (not fitted): the substitution constants
-# the 2010-2021 data do not identify (role subst) and other stated uncertainties (role unc).
-PRIOR_ROLES = ("subst", "unc")
 PRIOR_STREAM = 7919  # second seed word of the prior draws, apart from the posterior pick
 NAMES = ("none", "posterior", "posterior_bootstrap")
 REPO = paths.REPO_ROOT

@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 
 from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.levers import LeverSet
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import TargetSet, model_outputs, residuals
 
@@ -332,9 +332,6 @@ def fit(problem: Problem, opts: Mapping[str, Any],
 
 # --- posterior ensemble ------------------------------------------------------------------------
 
-# Parameters sampled by the posterior besides the fitted ones (not fitted at the MAP): the
-# substitution constants no series identifies (role subst) and other stated uncertainties (unc).
-PRIOR_ROLES = ("subst", "unc")
 FLAT_PRIOR_SD = 1e6   # prior sd standing for a flat (uniform) prior within the bounds
 
 

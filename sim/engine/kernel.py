@@ -45,11 +45,6 @@ FAILURE_REASONS = {STEP_TOO_SMALL: "step size too small (non-finite or very stif
                    TOO_MANY_STEPS: f"more than {MAX_STEPS} steps"}
 
 
-def available() -> bool:
-    """True: numba is a required dependency, so the compiled engine can always run."""
-    return True
-
-
 KNOTS = max(len(spec.history) for spec in LEVER_SPECS.values())
 # Columns of a lever's row in the history table: knot count, then knot years, then knot values.
 COUNT, YEARS, VALUES = 0, 1, 1 + KNOTS

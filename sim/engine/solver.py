@@ -72,9 +72,6 @@ class SolverSettings:
         if self.engine == "compiled" and self.method != "RK45":
             raise InputError(f"solver.engine: value 'compiled' runs RK45 only, got solver.method "
                              f"{self.method!r}; allowed: engine auto or numpy for other methods")
-        if self.engine == "compiled" and not kernel.available():
-            raise InputError("solver.engine: value 'compiled' needs numba, which is not "
-                             "installed (pip install numba); allowed without it: auto, numpy")
         for name in ("start_year", "end_year"):  # whole calendar years: 1 Jan start to 31 Dec end
             year = getattr(self, name)
             if isinstance(year, bool) or not isinstance(year, (int, float, np.integer, np.floating)) \
@@ -97,8 +94,7 @@ class SolverSettings:
     @property
     def uses_kernel(self) -> bool:
         """Whether integration runs in the compiled engine (sim.engine.kernel)."""
-        return self.engine == "compiled" or (self.engine == "auto" and self.method == "RK45"
-                                             and kernel.available())
+        return self.engine == "compiled" or (self.engine == "auto" and self.method == "RK45")
 
     @property
     def t_start(self) -> float:

@@ -21,6 +21,9 @@ from sim.errors import InputError, reject_unknown_keys
 
 
 ROLES = ("fixed", "fit", "subst", "unc")
+# Roles sampled with their priors (not fitted at the MAP): the substitution constants no series
+# identifies and other stated uncertainties.
+PRIOR_ROLES = ("subst", "unc")
 
 
 def param(default: float, units: str, bounds: tuple[float, float], evidence: str, *,
