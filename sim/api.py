@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.calibrate.ensemble import DRAW_ID_ATTRS, Ensemble, ensemble_of
+from sim.calibrate.ensemble import DRAW_ID_ATTRS, Ensemble, ensemble_of, with_posterior_of
 from sim.compose import (compose, compose_with_hydra, dimension_name, experiment_kind, options,
                          parse_value, set_value)
 from sim.config import RunConfig, build_run, check_resources
@@ -102,10 +102,11 @@ def config(scenario: str | None = None, *, params: str | Mapping[str, Any] | Non
                        ("scenario.intensity", intensity)):
         if value is not None:
             values.append((key, value))
-    cfg = compose("config", texts)
+    choices: dict[str, str | None] = {}
+    cfg = compose("config", texts, choices_out=choices)
     for key, value in values:
         set_value(cfg, key, value)
-    return cfg
+    return with_posterior_of(cfg, choices.get("params"))
 
 
 def prepare_run(cfg: Mapping[str, Any], out_dir: str | os.PathLike | None = None
@@ -275,8 +276,9 @@ def load_scenario(name: str) -> Scenario:
 
 
 def load_params(name: str = "calibrated") -> ModelParameters:
-    """A parameter set of sim/configs/params/ by name: 'calibrated' (what runs use), 'literature'
-    (the priors), 'calibrated_both'."""
+    """A parameter set of sim/configs/params/ by name: 'calibrated' (what runs use: fitted to the
+    article and the 2010-2021 series), 'article' (fitted to the article's figures alone),
+    'literature' (the priors' centre)."""
     return ModelParameters.from_mapping(compose("config", [f"params={name}"])["params"])
 
 
@@ -285,7 +287,7 @@ def load_posterior(size: int | None = None, *, seed: int = 0, params: str = "cal
     """Draws of the posterior ensemble as `ensemble=posterior` (or 'large') selects them, on top
     of the parameter set `params`: one value per draw in every field (`.n_draws`).  Without
     `size`, every draw of the posterior file."""
-    cfg = compose("config", [f"params={params}", f"ensemble={name}"])
+    cfg = with_posterior_of(compose("config", [f"params={params}", f"ensemble={name}"]), params)
     ens_cfg = dict(cfg["ensemble"], seed=seed)
     if size is None:
         from sim.calibrate.ensemble import posterior_path

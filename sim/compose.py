@@ -309,8 +309,11 @@ def dimension_name(key: str) -> str:
 # --- composing -----------------------------------------------------------------------------------
 
 def compose_with_hydra(config_name: str = "config", overrides: Sequence[str] = (),
-                       config_dir: Path = paths.CONFIG_DIR) -> dict[str, Any]:
-    """The composed config of `config_name` with `overrides`, the `hydra` section kept as written."""
+                       config_dir: Path = paths.CONFIG_DIR,
+                       choices_out: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The composed config of `config_name` with `overrides`, the `hydra` section kept as written.
+    With `choices_out`, that dict receives the option chosen in every group (Hydra's
+    `hydra.runtime.choices`)."""
     primary_path = config_dir / f"{config_name}.yaml"
     if not primary_path.is_file():
         allowed = sorted(p.stem for p in config_dir.glob("*.yaml"))
@@ -368,14 +371,18 @@ def compose_with_hydra(config_name: str = "config", overrides: Sequence[str] = (
             merge(cfg, composer.node(group, composer.choices[group]))
     for op, key, value in values:
         _set(cfg, op, key, value)
+    if choices_out is not None:
+        choices_out.update(composer.choices)
     return cfg
 
 
 def compose(config_name: str = "config", overrides: Sequence[str] = (),
-            config_dir: Path = paths.CONFIG_DIR) -> dict[str, Any]:
+            config_dir: Path = paths.CONFIG_DIR,
+            choices_out: dict[str, str | None] | None = None) -> dict[str, Any]:
     """The plain config `fentsim` (config_name 'config'), `fentsim-study` ('study') or
-    `fentsim-calibrate` ('calibrate') composes for `overrides`, without Hydra's own section."""
-    cfg = compose_with_hydra(config_name, overrides, config_dir)
+    `fentsim-calibrate` ('calibrate') composes for `overrides`, without Hydra's own section
+    (`choices_out`: see `compose_with_hydra`)."""
+    cfg = compose_with_hydra(config_name, overrides, config_dir, choices_out)
     cfg.pop("hydra", None)
     return cfg
 

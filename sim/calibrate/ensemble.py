@@ -75,6 +75,32 @@ class Ensemble:
         return self.ids_for(a, b)
 
 
+def with_posterior_of(cfg: Mapping[str, Any], params_name: str | None) -> dict[str, Any]:
+    """A copy of a run config whose posterior ensemble (`ensemble.file` null) reads the posterior
+    of the selected `params` config, sim/data/posterior_<params_name>.csv.
+
+    Every calibration writes its own posterior (`fentsim-calibrate targets=... calibration.promote=
+    true`): params=calibrated -> posterior_calibrated.csv, params=article -> posterior_article.csv.
+    A params config without one (e.g. `literature`, the priors' centre) is an InputError naming
+    the configs that have one.  The resolved path is what the result's config records.
+    """
+    out = dict(cfg)
+    ensemble = dict(out.get("ensemble") or {})
+    if ensemble.get("name", "none") == "none" or ensemble.get("file") is not None:
+        return out
+    name = params_name or DEFAULT_PARAMS
+    relative = posterior_file_for(name)
+    if not (REPO / relative).is_file():
+        having = sorted(p.stem.removeprefix("posterior_")
+                        for p in (REPO / "sim" / "data").glob("posterior_*.csv"))
+        raise InputError(f"ensemble.file: params={name} has no posterior of its own ({relative}); "
+                         f"allowed: params={' or params='.join(having)} (each with its posterior), "
+                         f"or ensemble.file=PATH to run these params on another posterior")
+    ensemble["file"] = relative
+    out["ensemble"] = ensemble
+    return out
+
+
 def posterior_path(value: Any) -> Path:
     """The posterior draws file: absolute, or relative to the repository (default in sim/data)."""
     path = Path(str(value or DEFAULT_POSTERIOR))

@@ -465,13 +465,7 @@ def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list
     through logging: the draws then run as a what-if on other fixed values (e.g.
     params.relapse_rate=0.55 over the calibrated posterior), no longer as a fit to the data."""
     import logging
-    recorded = None
-    with Path(path).open() as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            if line.startswith(f"# {FIXED_DIGEST_KEY}:"):
-                recorded = line.split(":", 1)[1].strip()
+    recorded = read_header(path).get(FIXED_DIGEST_KEY)
     if recorded is None or recorded == fixed_parameters_digest(base, names):
         return True
     logging.getLogger(__name__).warning(
@@ -480,6 +474,19 @@ def check_posterior_belongs(base: ModelParameters, path: str | Path, names: list
         f"fit to the data (fentsim-calibrate calibration.ensemble=true with these params samples "
         f"their own posterior)")
     return False
+
+
+def read_header(path: str | Path) -> dict[str, str]:
+    """The `# key: value` lines at the top of a posterior draws CSV (targets, sampler, digest)."""
+    out = {}
+    with Path(path).open() as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            key, sep, value = line[1:].partition(":")
+            if sep:
+                out[key.strip()] = value.strip()
+    return out
 
 
 def read_draws(path: str | Path) -> tuple[list[str], np.ndarray]:

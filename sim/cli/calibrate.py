@@ -4,9 +4,10 @@ A Hydra app sharing the config groups of `fentsim` (params, solver, targets) plu
 Writes into its run folder (Hydra's output dir) the calibrated baseline (calibrated.yaml, all
 parameters), the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and
 fit.yaml; with `calibration.ensemble=true` also posterior_draws.csv (emcee draws).  Tracked files
-are replaced only when asked: `calibration.promote=true` replaces the packaged baseline
-(sim/configs/params/calibrated.yaml, and sim/data/posterior_draws.csv with the ensemble) and says
-what it replaced; `calibration.params_file=PATH` / `calibration.posterior_file=PATH` copy there.
+are replaced only when asked: `calibration.promote=true` replaces the packaged parameter set of
+the targets fitted (targets=both: sim/configs/params/calibrated.yaml, and
+sim/data/posterior_calibrated.csv with the ensemble; targets=article: params/article.yaml and
+posterior_article.csv) and says what it replaced; `calibration.params_file=PATH` / `calibration.posterior_file=PATH` copy there.
 """
 
 from __future__ import annotations
@@ -40,8 +41,20 @@ from sim.engine.solver import SolverSettings
 from sim.calibrate.targets import fit_rows, format_table, load_targets
 
 SECTIONS = ("params", "solver", "targets", "calibration", "report")
-PROMOTED = {"params_file": paths.CONFIG_DIR / "params" / "calibrated.yaml",
-            "posterior_file": paths.DATA_DIR / "posterior_calibrated.csv"}
+PARAMS_OF_TARGETS = {"both": "calibrated"}   # targets -> the params config its fit promotes to
+
+
+def params_name_of(targets: str) -> str:
+    """The params config (and posterior) a fit to `targets` is promoted to: targets=both ->
+    params=calibrated (the default of every run), targets=article -> params=article."""
+    return PARAMS_OF_TARGETS.get(targets, targets)
+
+
+def promoted(targets: str) -> dict[str, Path]:
+    """The tracked files `calibration.promote=true` replaces for a fit to `targets`."""
+    name = params_name_of(targets)
+    return {"params_file": paths.CONFIG_DIR / "params" / f"{name}.yaml",
+            "posterior_file": paths.DATA_DIR / f"posterior_{name}.csv"}
 logger = logging.getLogger(__name__)
 log = logger.info
 
@@ -54,10 +67,10 @@ def output_path(value: Any, key: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
-def targets_of(opts: dict[str, Any], key: str) -> list[Path]:
-    """Where a copy of an output goes besides the run folder: the packaged file (promote) and/or
-    an explicit path; [] by default."""
-    out = [PROMOTED[key]] if opts["promote"] else []
+def targets_of(opts: dict[str, Any], key: str, targets: str) -> list[Path]:
+    """Where a copy of an output goes besides the run folder: the packaged file of the fit to
+    `targets` (promote) and/or an explicit path; [] by default."""
+    out = [promoted(targets)[key]] if opts["promote"] else []
     if opts[key] is not None:
         path = output_path(opts[key], key)
         out += [path] if path not in out else []
@@ -90,7 +103,8 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     opts = calibration_options(calib)
     report = dict(cfg.get("report") or {})
     reject_unknown_keys("report", report, ("plot_years",))
-    copies = {key: targets_of(opts, key) for key in PROMOTED}
+    copies = {key: targets_of(opts, key, targets.name) for key in ("params_file", "posterior_file")}
+    params_name = params_name_of(targets.name)
     levers = LeverSet.from_mapping({})
     problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
     log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
@@ -119,8 +133,9 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                "starts": result.starts, "seconds": round(result.seconds, 1),
                "model_runs": result.model_runs, "draws_run": problem.n_draws_run,
                "all_within_tolerance": all(r.ok is not False for r in rows)}
-    header = (f"Calibrated baseline: every parameter (literature defaults + fitted values).\n"
-              f"Written by `fentsim-calibrate` (targets={targets.name}, seed={opts['seed']}, "
+    header = (f"Calibrated baseline (params={params_name}): every parameter (literature defaults "
+              f"+ values fitted to targets={targets.name}).\n"
+              f"Written by `fentsim-calibrate targets={targets.name}` (seed={opts['seed']}, "
               f"cost {result.cost:.4g}); do not edit by hand.\n"
               f"Fitted: {', '.join(problem.names)}.\n"
               f"Units, bounds and sources: `fentsim-doc` or sim/model/parameters.py.")
@@ -139,9 +154,11 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         head = {"fentsim posterior draws": "emcee affine-invariant ensemble sampler",
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 "acceptance": round(post.acceptance, 3),
-                "regenerate": "fentsim-calibrate calibration.ensemble=true calibration.promote=true",
+                "regenerate": (f"fentsim-calibrate targets={targets.name} "
+                               f"calibration.ensemble=true calibration.promote=true"),
                 FIXED_DIGEST_KEY: fixed_parameters_digest(calibrated, post.names),
-                "other parameters": "from the params config of the run (calibrated baseline)"}
+                "other parameters": (f"from the params config of the run (params={params_name}, "
+                                     f"whose posterior this is)")}
         text = posterior_csv(post, head)
         (out_dir / "posterior_draws.csv").write_text(text)
         for path in copies["posterior_file"]:

@@ -35,7 +35,7 @@ from sim import paths
 from sim.api import label, prepare_run
 from sim.sweeps.aggregate import JOB_ERROR_FILENAME
 from sim.config import RunConfig, check_output, check_resources, unknown_key_error
-from sim.calibrate.ensemble import Ensemble
+from sim.calibrate.ensemble import Ensemble, with_posterior_of
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
 from sim.model.parameters import ModelParameters
@@ -115,6 +115,12 @@ def hydra_error_line(exc: Exception) -> str:
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved job config as plain Python containers (Hydra's own node excluded)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config, its posterior ensemble reading the posterior of the selected
+    `params` (sim.calibrate.ensemble.with_posterior_of)."""
+    return with_posterior_of(plain_config(cfg), HydraConfig.get().runtime.choices.get("params"))
 
 
 def output_path(cfg: dict[str, Any]) -> Path:
@@ -263,7 +269,7 @@ def app(cfg: DictConfig) -> None:
         job_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
             check_job_dir(job_dir)
-            run_job(plain_config(cfg), resume=True)
+            run_job(job_config(cfg), resume=True)
         except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the sweep
             if debug_requested():
                 raise
@@ -272,7 +278,7 @@ def app(cfg: DictConfig) -> None:
             (job_dir / JOB_ERROR_FILENAME).unlink(missing_ok=True)
         return
     with user_errors():
-        run_job(plain_config(cfg))
+        run_job(job_config(cfg))
 
 
 def config_group_null(argv: Sequence[str]) -> str | None:

@@ -23,7 +23,7 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sim.cli.main import CONFIG_DIR, EXIT_USER_ERROR, plain_config, user_errors
+from sim.cli.main import CONFIG_DIR, EXIT_USER_ERROR, job_config, user_errors
 from sim.errors import InputError
 from sim.study.workflow import run_study
 from sim.study.report import build_report
@@ -35,7 +35,7 @@ def _app(prog: str, steps: tuple[str, ...] | None) -> Callable[[], None]:
         with user_errors(prog):
             np.seterr(all="ignore")
             out = Path(HydraConfig.get().runtime.output_dir)
-            run_study(plain_config(cfg), out, steps and (*steps, "report"))
+            run_study(job_config(cfg), out, steps and (*steps, "report"))
 
     main.__doc__ = f"{prog}: {'all steps' if steps is None else steps[0]} of the study"
 
