@@ -40,7 +40,6 @@ from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.model.scenarios import apply_intensity
-from sim.results.run import simulate
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
 from sim.sweeps.compare import compare as _compare
 from sim.sweeps.resume import identity_attrs
@@ -161,7 +160,7 @@ def run_config(cfg: Mapping[str, Any], *, swept: Mapping[str, Any] | None = None
     """Run a composed config (see `config`) and return the result dataset, as `fentsim` writes it."""
     cfg, run_cfg, ens = prepare_run(cfg)
     if ens.chunk_size is None:
-        ds = simulate(ens.params(), run_cfg.levers, run_cfg.solver, config=cfg, seed=ens.seed)
+        ds = run_cfg.simulate(ens, cfg)
     else:
         from sim.sweeps.chunked import simulate_chunked
 

@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from sim.errors import InputError, reject_unknown_keys
+from sim.funding.plan import FundingPlan, funding_variables
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
-            "targets", "calibration", "sweep", "compare")
+            "targets", "calibration", "sweep", "compare", "funding", "costs")
 LEVER_KEYS = ("start", "ramp", "level", "mode", "end")
 OUTPUT_KEYS = ("filename", "summary_years")
 DAY_YR = 1.0 / 365.0
@@ -61,6 +63,21 @@ class RunConfig:
     solver: SolverSettings
     ensemble: Mapping[str, Any]
     output: Mapping[str, Any]
+    funding: FundingPlan | None = None   # None: built without a funding section (no spending)
+
+    def simulate(self, ensemble: Any, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Run this job's draws of `ensemble` (a sim.calibrate.ensemble.Ensemble in one batch):
+        the funding bought per draw (sim/funding/plan.py), then the model; the result carries the
+        funding variables (zero spending when nothing is funded)."""
+        from sim.results.run import simulate
+
+        params = ensemble.params()
+        plan = self.funding or FundingPlan.from_config(None, None)
+        levers, record = plan.buy(params, self.levers, self.solver,
+                                  seed=ensemble.seed or 0, sample=ensemble.seed is not None)
+        ds = simulate(params, levers, self.solver, config=dict(config) if config else None,
+                      seed=ensemble.seed)
+        return ds.merge(funding_variables(record, ds["year"].values))
 
 
 def section(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -179,7 +196,14 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     check_lever_window(levers, solver)
     output = section(cfg, "output")
     check_output(output)
-    return RunConfig(params, levers, solver, section(cfg, "ensemble"), output)
+    ensemble = section(cfg, "ensemble")
+    funding = FundingPlan.from_config(section(cfg, "funding"), cfg.get("costs"), levers_cfg)
+    funding.check_window(solver)
+    if funding.active and ensemble.get("chunk_size") is not None:
+        raise InputError(f"funding.total_usd_per_year: value {funding.total_usd_per_year:g} with "
+                         f"ensemble.chunk_size {ensemble['chunk_size']} (a chunked ensemble); "
+                         f"allowed: funding with ensemble=posterior or none (one batch)")
+    return RunConfig(params, levers, solver, ensemble, output, funding)
 
 
 def allowed_keys(path: str) -> list[str] | None:
@@ -254,7 +278,7 @@ def file_bytes_per_draw(solver: SolverSettings) -> int:
     """Estimated bytes of one draw in a result file."""
     n_times, n_years = solver.output_times.size, solver.years.size
     return 8 * (FILE_VALUES_PER_TIME * n_times + FILE_VALUES_PER_YEAR * n_years
-                + len(ModelParameters.names()) + 4)
+                + len(ModelParameters.names()) + 3 * len(LEVER_SPECS) + 4)
 
 
 @dataclass(frozen=True)

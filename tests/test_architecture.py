@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 SIM = Path(__file__).resolve().parents[1] / "sim"
-LAYERS = ["sim.errors", "sim.paths", "sim.model", "sim.engine", "sim.results", "sim.calibrate",
+LAYERS = ["sim.errors", "sim.paths", "sim.model", "sim.engine", "sim.results", "sim.funding",
+          "sim.calibrate",
           "sim.config", "sim.sweeps", "sim.study", "sim.api", "sim.cli"]
 ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0, "sim.compose": 0}
 

@@ -54,7 +54,7 @@ def test_same_config_as_hydra(config_name, overrides):
     (["params.relapse_rat=1"], "params.relapse_rat: unknown key (did you mean 'relapse_rate'?)"),
     (["scenario=china"], "scenario: value 'china' not allowed"),
     (["scenario=baseline,both"], "a sweep (several values)"),
-    (["targets=both"], "targets: not a config group of config; allowed: params, scenario"),
+    (["targets=both"], "targets: not a config group of config; allowed: params, costs, funding, scenario"),
     (["solver"], "override 'solver': expected key=value"),
     (["+solver.end_year=2020"], "+solver.end_year: already in the config"),
 ])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sim.study.costs import (CostModel, DEMAND_LEVERS, SUPPLY_LEVERS, dollars_to_level, history_at,
+from sim.funding.costs import (CostModel, DEMAND_LEVERS, SUPPLY_LEVERS, dollars_to_level, history_at,
                        level_to_dollars, total_spending)
 from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS
@@ -28,15 +28,18 @@ def test_default_costs_cover_every_lever_with_units_and_source():
 @pytest.mark.parametrize("lever", sorted(LEVER_SPECS))
 def test_dollars_to_level_round_trips(lever):
     costs = CostModel.from_mapping(DEFAULT)
-    cpu = costs.cost_per_unit(lever, 7, seed=3)
+    baseline = {"treatment_entries": np.linspace(2e5, 4e5, 7), "initiation": np.linspace(3e4, 9e4, 7)}
+    cpu = costs.cost_per_unit(lever, 7, seed=3, baseline=baseline)
     top = np.min(costs.max_spending(lever, 2020.0, cpu))
     spending = np.linspace(0, 0.9 * top, 7)
     level = costs.levels(lever, spending, 2020.0, cpu)
     assert np.allclose(costs.spending(lever, level, 2020.0, cpu), spending, rtol=1e-12, atol=1e-6)
     assert level[0] == pytest.approx(history_at(lever, 2020.0))
     # scalar, central cost
-    one = dollars_to_level(lever, 1e6 if top > 1e6 else top / 2, 2020.0, costs[lever].cost_per_unit)
-    assert level_to_dollars(lever, one, 2020.0, costs[lever].cost_per_unit) == pytest.approx(
+    central = float(costs.cost_per_unit(lever, 1, baseline={k: v[:1] for k, v in baseline.items()},
+                                        sample=False)[0])
+    one = dollars_to_level(lever, 1e6 if top > 1e6 else top / 2, 2020.0, central)
+    assert level_to_dollars(lever, one, 2020.0, central) == pytest.approx(
         1e6 if top > 1e6 else top / 2)
 
 
@@ -75,4 +78,24 @@ def test_bad_costs_and_spending_are_one_line_errors():
     with pytest.raises(InputError, match=r"spending on naloxone_kits: value -5"):
         costs.levels("naloxone_kits", -5, 2020.0)
     with pytest.raises(InputError, match=r"level of prevention: value -0.1 below its history"):
-        costs.spending("prevention", -0.1, 2020.0)
+        costs.spending("prevention", -0.1, 2020.0, cost_per_unit=1e9)
+    with pytest.raises(InputError, match=r"costs.levers.prevention.per_unit: value \{'baseline': "
+                                         r"'deaths'\} not allowed; allowed: a number > 0 or"):
+        CostModel.from_mapping({"levers": {"prevention": {**DEFAULT["levers"]["prevention"],
+                                                          "per_unit": {"baseline": "deaths"}}}})
+
+
+def test_costs_per_baseline_quantity_scale_with_each_draws_baseline():
+    """Outreach is costed per treatment entry and prevention per initiation averted: one unit of
+    the lever costs the unit cost times the draw's own baseline quantity (issue 16: no quantity
+    hard-coded from one calibration)."""
+    costs = CostModel.from_mapping({**DEFAULT, "sample": False})
+    assert costs.baseline_variables() == ["initiation", "treatment_entries"]
+    assert costs.baseline_variables(["naloxone_kits"]) == []
+    entries = np.array([1e5, 4e5])
+    cpu = costs.cost_per_unit("treatment_seeking", 2, baseline={"treatment_entries": entries})
+    assert np.allclose(cpu, 1500.0 * entries)
+    with pytest.raises(ValueError, match="needs the draws' baseline"):
+        costs.cost_per_unit("prevention", 2)
+    with pytest.raises(ValueError, match="scales with the draw's baseline"):
+        costs["prevention"].cost_per_unit  # noqa: B018

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from pathlib import Path
 
-from sim.study.costs import CostModel
+from sim.funding.costs import CostModel
 from sim.study.discovery import (case_table, discovery_options, find_rules, rules_markdown,
                            supply_vs_demand, widen_ensemble)
 from sim.errors import InputError

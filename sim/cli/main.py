@@ -40,7 +40,6 @@ from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
 from sim.model.parameters import ModelParameters
 from sim.sweeps.resume import CONFIG_HASH_ATTR, finished_result, identity_attrs
-from sim.results.run import simulate
 from sim.results.summary import headline, summary_table
 
 CONFIG_DIR = str(paths.CONFIG_DIR)
@@ -176,8 +175,7 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
     command = "fentsim " + " ".join(job.overrides)
     if ensemble.chunk_size is None:
-        ds = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
-        ds = label(ds, cfg, job.swept, command, ensemble)
+        ds = label(run.simulate(ensemble, cfg), cfg, job.swept, command, ensemble)
         write_dataset(ds, out)
     else:
         from sim.sweeps.chunked import run_chunked  # local: h5py/h5netcdf only for chunked runs

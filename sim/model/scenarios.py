@@ -9,7 +9,8 @@ swept over several strengths (`fentsim -m scenario=naloxone_up scenario.intensit
   lever at the intervention's start.
 
 k = 1 is the scenario as written, k = 0 is history (no change), k = 2 doubles the departure.
-Levers without an intervention are left alone.  Hydra-free.
+Levers without an intervention are left alone.  A scenario defined in dollars (a `funding`
+section) is scaled in dollars: funding.total_usd_per_year -> k x total.  Hydra-free.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def apply_intensity(cfg: Mapping[str, Any]) -> dict[str, Any]:
     k = scenario_intensity(out)
     if k == 1.0:
         return out
+    funding = out.get("funding")
+    if isinstance(funding, Mapping):   # a scenario in dollars: k times the money
+        total = funding.get("total_usd_per_year")
+        if isinstance(total, (int, float)) and not isinstance(total, bool):
+            out["funding"] = {**funding, "total_usd_per_year": k * float(total)}
     levers = out.get("levers") or {}
     if not isinstance(levers, Mapping):
         return out  # build_run reports the malformed section

@@ -3,7 +3,7 @@ Hydra-free.
 
 Cases are (draw, spending level).  Draws combine the posterior ensemble (calibrated parameters,
 jointly) with the other uncertain parameters sampled uniformly (Latin hypercube) over their
-sensitivity ranges (sim/study/sensitivity.py), and unit costs sampled over their ranges (sim/study/costs.py).
+sensitivity ranges (sim/study/sensitivity.py), and unit costs sampled over their ranges (sim/funding/costs.py).
 In each case the same annual spending goes to a supply portfolio (split equally over its levers) and
 to a demand portfolio; the case is a "supply win" when the supply portfolio averts more deaths over
 the outcome window.
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.study.costs import CostModel
+from sim.funding.costs import CostModel
 from sim.errors import InputError, reject_unknown_keys
-from sim.study.funding import run_policies, spending_levels, tile_params
+from sim.study.funding import run_policies, spending_levels, tile_params, unit_costs
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.study.sensitivity import Factor, Outcome
@@ -95,7 +95,7 @@ def supply_vs_demand(params: ModelParameters, costs: CostModel, opts: Mapping[st
         raise InputError(f"discovery.spending: value {opts['spending']!r} not allowed; allowed: a "
                          f"list of annual amounts > 0 (million US$/yr)")
     n, k = params.n_draws, spending.size
-    cpu = {name: costs.cost_per_unit(name, n, seed) for name in costs.costs}
+    cpu = unit_costs(params, costs, start, settings, seed)
     sides = {"supply": list(opts["supply"]), "demand": list(opts["demand"])}
     for levers in sides.values():
         for name in levers:

@@ -1,8 +1,9 @@
 """Funding sweeps: deaths averted against annual spending per lever, over an ensemble.  Hydra-free.
 
 Each policy spends an extra amount per year (US$/yr, from `start`, ramped over `ramp` yr) on one
-lever (or splits it equally over several, a portfolio); unit costs (sim/study/costs.py) turn the money into
-lever levels, per draw when the unit-cost ranges are sampled.  A lever cannot go beyond its allowed
+lever (or splits it equally over several, a portfolio); unit costs (sim/funding/costs.py) turn the money into
+lever levels, per draw when the unit-cost ranges are sampled, costs per baseline quantity (outreach per
+treatment entry, prevention per initiation averted) scaled by each draw's own baseline.  A lever cannot go beyond its allowed
 maximum: money beyond that buys nothing (the level is clipped and the draw counted as saturated).
 Every policy run and the baseline integrate the same parameter draws, so deaths averted are paired.
 
@@ -19,7 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from sim.study.costs import CostModel, history_at, side, total_spending
+from sim.funding.costs import CostModel, history_at, side, total_spending
+from sim.funding.plan import baseline_quantities, portfolio_levels
 from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
@@ -55,20 +57,27 @@ def run_policies(params: ModelParameters, levels: Mapping[str, np.ndarray], star
 
 def spending_levels(costs: CostModel, portfolio: Mapping[str, float], spending: np.ndarray,
                     cpu: Mapping[str, np.ndarray], start: float) -> tuple[dict, np.ndarray]:
-    """Lever levels (per row) for spending (per row, US$/yr) split by `portfolio` shares.
+    """Lever levels (per row) for spending (per row, US$/yr) split by `portfolio` shares
+    (sim.funding.plan.portfolio_levels, the conversion `fentsim` uses too).
 
     Returns ({lever: level}, saturated) with every lever not in the portfolio at its history.
     """
-    levels, saturated = {}, np.zeros(spending.shape, dtype=bool)
-    for name in LEVER_SPECS:
-        base = history_at(name, start)
-        if name not in portfolio:
-            levels[name] = np.full(spending.shape, base)
-            continue
-        amount = spending * portfolio[name]
-        saturated |= amount > costs.max_spending(name, start, cpu[name]) * (1 + 1e-12)
-        levels[name] = np.asarray(costs.levels(name, amount, start, cpu[name], clip=True))
+    bought, sat = portfolio_levels(costs, portfolio, spending, cpu, start)
+    levels = {name: bought.get(name, np.full(spending.shape, history_at(name, start)))
+              for name in LEVER_SPECS}
+    saturated = np.zeros(spending.shape, dtype=bool)
+    for flags in sat.values():
+        saturated |= flags
     return levels, saturated
+
+
+def unit_costs(params: ModelParameters, costs: CostModel, start: float,
+               settings: SolverSettings, seed: int) -> dict[str, np.ndarray]:
+    """US$/yr per lever unit for every costed lever and draw of `params`, costs per baseline
+    quantity scaled by each draw's own baseline (sim.funding.plan.baseline_quantities)."""
+    n = params.n_draws
+    baseline = baseline_quantities(params, costs.baseline_variables(), start, settings)
+    return {name: costs.cost_per_unit(name, n, seed, baseline) for name in costs.costs}
 
 
 def funding_sweep(params: ModelParameters, costs: CostModel, levers: Sequence[str],
@@ -84,7 +93,7 @@ def funding_sweep(params: ModelParameters, costs: CostModel, levers: Sequence[st
     for name in levers:
         costs[name]  # noqa: B018  (InputError if the lever has no unit cost)
     n, k, m = params.n_draws, spending.size, len(levers)
-    cpu = {name: costs.cost_per_unit(name, n, seed) for name in costs.costs}
+    cpu = unit_costs(params, costs, start, settings, seed)
     rows_spend = np.concatenate([np.zeros(n)] + [np.repeat(spending * 1e6, n)] * m)
     all_levels = {name: np.empty(rows_spend.size) for name in LEVER_SPECS}
     saturated = np.zeros(rows_spend.size, dtype=bool)

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from sim.sweeps.compare import write_text_atomic
-from sim.study.costs import CostModel
+from sim.funding.costs import CostModel
 from sim.study.discovery import (case_table, discovery_options, find_rules, rules_markdown,
                            supply_vs_demand, widen_ensemble)
 from sim.calibrate.ensemble import build_ensemble, posterior_path

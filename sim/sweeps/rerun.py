@@ -28,7 +28,6 @@ from sim.config import (build_run, check_memory, file_bytes_per_draw, plan_draws
 from sim.calibrate.ensemble import DRAW_ID_ATTRS, ensemble_of
 from sim.errors import InputError
 from sim.results.io import ENGINE, open_result
-from sim.results.run import simulate
 from sim.sweeps.resume import CONFIG_HASH_ATTR, INPUTS_ATTR, identity_attrs
 
 DEFINING_ATTRS = ("config", CONFIG_HASH_ATTR, INPUTS_ATTR, "seed", "solver_method", "solver_rtol",
@@ -170,7 +169,7 @@ def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
     run = build_run(cfg)
     ensemble = ensemble_of(run.params, run.ensemble)
     if ensemble.chunk_size is None:
-        new = simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
+        new = run.simulate(ensemble, cfg)
         new = new.assign_coords(draw_id=("draw", ensemble.ids(), DRAW_ID_ATTRS))
     else:  # the same canonical chunks, in memory
         new = simulate_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size,

@@ -1,4 +1,4 @@
-"""Funding in dollars: unit costs that turn annual spending (US$/yr) into lever levels.  Hydra-free.
+"""Unit costs that turn annual spending (US$/yr) into lever levels, per draw.  Hydra-free.
 
 Every lever has a unit cost (sim/configs/costs/default.yaml: central value, range, units, source or
 "assumption").  The conversion is linear and exact in both directions:
@@ -7,15 +7,24 @@ Every lever has a unit cost (sim/configs/costs/default.yaml: central value, rang
     spending = (level - history(start)) * cost_per_unit          (US$/yr)
     cost_per_unit = cost * per_unit                              (US$/yr per unit of the lever)
 
+`per_unit` converts the costed item into one unit of the lever.  It is a number, or
+`{baseline: <variable>}`: the value of that result variable in the draw's own baseline in the year
+before the intervention starts (e.g. outreach is costed per treatment entry and bought as a
+multiplier of treatment seeking, so one unit of the multiplier costs `cost` x the draw's baseline
+MOUD entries a year; prevention is costed per initiation averted and bought as a share of
+initiation).  These baseline quantities come from the model (`sim.funding.plan.baseline_quantities`),
+never from one calibration's numbers, so the conversion holds under any parameter set.
+
 `history(start)` is the lever's historical value when the intervention starts (every historical
 path is flat from 2020 on), so spending is the *extra* annual spending above history.  Costs and
 spending may be arrays over draws (unit-cost uncertainty sampled per draw).  A spending that takes a
-lever beyond its allowed range is an InputError naming the lever, the spending and the maximum.
+lever beyond its allowed range is an InputError naming the lever, the spending and the maximum (or,
+with `clip`, the maximum: the rest buys nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +34,9 @@ from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LEVER_SPECS, Lever
 
 COST_KEYS = ("cost", "low", "high", "units", "per_unit", "source")
+# result variables a unit cost may be scaled by (per draw, in the year before the start)
+BASELINE_QUANTITIES = {"treatment_entries": "persons/yr", "initiation": "persons/yr"}
+Baseline = Mapping[str, np.ndarray]   # variable -> value per draw (units of BASELINE_QUANTITIES)
 CONFIG_KEYS = ("sample", "dollar_year", "levers")
 SUPPLY_LEVERS = ("enforcement_china_finished", "enforcement_china_precursor",
                  "enforcement_india_finished", "enforcement_india_precursor", "enforcement_other",
@@ -48,10 +60,14 @@ class UnitCost:
     units: str
     per_unit: float
     source: str
+    per_baseline: str | None = None   # a BASELINE_QUANTITIES variable scaling per_unit per draw
 
     @property
     def cost_per_unit(self) -> float:
-        """US$/yr for one unit of the lever (central cost)."""
+        """US$/yr for one unit of the lever (central cost); needs no baseline quantity."""
+        if self.per_baseline is not None:
+            raise ValueError(f"{self.lever}: its cost per unit scales with the draw's baseline "
+                             f"{self.per_baseline}; use CostModel.cost_per_unit(..., baseline=)")
         return self.cost * self.per_unit
 
     @property
@@ -82,6 +98,14 @@ class CostModel:
             entry = dict(entry or {})
             reject_unknown_keys(f"costs.levers.{name}", entry, COST_KEYS)
             values = {}
+            per_baseline = None
+            if isinstance(entry.get("per_unit"), Mapping):
+                spec = dict(entry.pop("per_unit"))
+                per_baseline = spec.get("baseline")
+                if set(spec) != {"baseline"} or per_baseline not in BASELINE_QUANTITIES:
+                    raise InputError(f"costs.levers.{name}.per_unit: value {spec!r} not allowed; "
+                                     f"allowed: a number > 0 or {{baseline: VARIABLE}} with "
+                                     f"VARIABLE one of {', '.join(BASELINE_QUANTITIES)}")
             for key in ("cost", "low", "high", "per_unit"):
                 raw = entry.get(key, 1.0 if key == "per_unit" else entry.get("cost"))
                 if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0 \
@@ -97,7 +121,8 @@ class CostModel:
                     raise InputError(f"costs.levers.{name}.{key}: required text (units of the "
                                      f"cost / its source or 'assumption')")
             costs[name] = UnitCost(name, values["cost"], values["low"], values["high"],
-                                   entry["units"], values["per_unit"], entry["source"])
+                                   entry["units"], values["per_unit"], entry["source"],
+                                   per_baseline)
         sample = cfg.get("sample", True)
         if not isinstance(sample, bool):
             raise InputError(f"costs.sample: value {sample!r} not allowed; allowed: true, false")
@@ -109,16 +134,36 @@ class CostModel:
                              f"{', '.join(self.costs)}")
         return self.costs[lever]
 
-    def cost_per_unit(self, lever: str, n_draws: int = 1, seed: int = 0) -> np.ndarray:
-        """US$/yr per unit of `lever` for each draw: central value, or uniform in [low, high].
+    def baseline_variables(self, levers: Iterable[str] | None = None) -> list[str]:
+        """The baseline quantities (BASELINE_QUANTITIES) the unit costs of `levers` (default:
+        every costed lever) scale with."""
+        names = self.costs if levers is None else levers
+        return sorted({self[n].per_baseline for n in names if self[n].per_baseline is not None})
+
+    def cost_per_unit(self, lever: str, n_draws: int = 1, seed: int = 0,
+                      baseline: Baseline | None = None, sample: bool | None = None) -> np.ndarray:
+        """US$/yr per unit of `lever` for each draw: central value, or uniform in [low, high]
+        (`sample`, default the config's `sample`), times per_unit and, for a lever costed per
+        baseline quantity, the draw's `baseline` value of it (see the module doc).
 
         The per-draw sample depends only on (seed, lever), so every policy sees the same costs.
         """
         uc = self[lever]
-        if not self.sample:
-            return np.full(n_draws, uc.cost_per_unit)
-        stream = np.random.default_rng([seed, sorted(LEVER_SPECS).index(lever)])
-        return stream.uniform(uc.low, uc.high, n_draws) * uc.per_unit
+        if self.sample if sample is None else sample:
+            stream = np.random.default_rng([seed, sorted(LEVER_SPECS).index(lever)])
+            out = stream.uniform(uc.low, uc.high, n_draws) * uc.per_unit
+        else:
+            out = np.full(n_draws, uc.cost * uc.per_unit)
+        if uc.per_baseline is not None:
+            if baseline is None or uc.per_baseline not in baseline:
+                raise ValueError(f"{lever}: needs the draws' baseline {uc.per_baseline}")
+            quantity = np.asarray(baseline[uc.per_baseline], dtype=float)
+            if np.any(~(quantity > 0)):
+                raise InputError(f"costs.levers.{lever}.per_unit: the baseline {uc.per_baseline} "
+                                 f"is {float(np.min(quantity)):g} {BASELINE_QUANTITIES[uc.per_baseline]} "
+                                 f"in some draw; allowed: a positive quantity to scale by")
+            out = out * quantity
+        return out
 
     def levels(self, lever: str, spending: Any, start: float, cost_per_unit: Any = None,
                clip: bool = False) -> Any:
