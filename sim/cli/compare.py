@@ -2,8 +2,10 @@
 
 A and B are result files (`fentsim` runs) or sweep datasets (`sweep.nc`).  Without B the reference
 is a selection of A (`--baseline scenario=baseline`, the default).  `--select` picks cells of A,
-`--baseline` picks the reference cell of B (or of A).  `--output X.nc` writes the comparison as
-NetCDF and X.csv beside it; `--figures DIR` draws the figures.  Bad input: one line, exit 2.
+`--baseline` picks the reference cell of B (or of A).  When both carry `funding_spending` (runs
+with a `funding` scenario), the table also shows the extra spending, the cost per death averted
+and the deaths averted per $1M.  `--output X.nc` writes the comparison as NetCDF and X.csv beside
+it; `--figures DIR` draws the figures.  Bad input: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from sim.cli.main import user_errors
 from sim.sweeps.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
-                         comparison_table, parse_selection, select)
+                         comparison_table, has_money, parse_selection, select)
 from sim.errors import InputError
 from sim.results.io import open_result, write_dataset, write_text_atomic
 
@@ -42,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=None,
                         help="write the comparison to this .nc file and a .csv beside it")
     parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
-                        help="write deaths_averted.png (and deaths_by_scenario.png for a sweep) here")
+                        help="write deaths_averted.png (and deaths_by_scenario.png for a sweep, "
+                             "deaths_averted_vs_spending.png with money metrics) here")
     parser.add_argument("--debug", action="store_true",
                         help="show a traceback on bad input instead of the one-line error")
     args = parser.parse_args(argv)
@@ -77,8 +80,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_text_atomic(comparison_csv_text(cmp), csv_path)
             print(f"wrote {args.output}\nwrote {csv_path}")
         if args.figures is not None:
-            from sim.sweeps.plots import plot_averted, plot_trajectories
-            print(f"wrote {plot_averted(cmp, args.figures / 'deaths_averted.png')}")
+            from sim.sweeps.plots import plot_averted, plot_frontier, plot_trajectories
+            from sim.sweeps.report import AVERTED_PNG, FRONTIER_PNG
+            print(f"wrote {plot_averted(cmp, args.figures / AVERTED_PNG)}")
+            if has_money(cmp):
+                print(f"wrote {plot_frontier(cmp, args.figures / FRONTIER_PNG)}")
             if "scenario" in a_sel.dims:
                 print(f"wrote {plot_trajectories(a_sel, args.figures / 'deaths_by_scenario.png', args.variable)}")
 

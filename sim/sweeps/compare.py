@@ -7,6 +7,21 @@
     seizures_change = A's fiscal-year seizures - B's, summed over routes and the window (kg)
     supply_change   = A's fentanyl arrivals - B's, over the fentanyl channels and the window (HE kg)
 
+Money (only when A and B both carry `funding_spending`, US$/yr, the extra spending above history
+that a `funding` scenario buys; the same for every draw):
+
+    spending                   = A's funding_spending - B's, summed over the window (US$)
+    deaths_averted_per_million = deaths_averted / (spending / 1e6)   (deaths per million US$)
+    cost_per_death_averted     = spending / deaths_averted           (US$ per death averted)
+
+The ratios are defined where A spends more than B (spending > 0) and are NaN elsewhere (the
+baseline cell, an unfunded scenario, a missing cell).  cost_per_death_averted is +inf in a draw
+that averts no death or adds deaths.  Its quantiles are not taken over its own draws (a ratio whose
+denominator crosses zero has meaningless raw quantiles) but are the inverted quantiles of the
+per-million ratio in reverse order (q05 of the cost = 1e6 / q95 of the per-million ratio); a
+per-million quantile <= 0 gives +inf ("none averted").  A dataset without `funding_spending` on
+either side gives no money variables.
+
 Draws are paired by identity: every fentsim result carries a `draw_id` per draw (the posterior
 file's content hash and row, or `params:<i>`), and A and B are compared only if they hold the
 same draws in the same order (the same ensemble: name, size, seed and draws file).  Draws that
@@ -28,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +62,10 @@ DEFAULT_VARIABLE = "deaths_overdose"
 QUANTILES = (0.05, 0.5, 0.95)
 METRICS = ("deaths_a", "deaths_b", "deaths_averted", "relative_change", "seizures_change",
            "supply_change")
+MONEY_METRICS = ("spending", "deaths_averted_per_million", "cost_per_death_averted")
+FUNDING = "funding_spending"
+FUNDING_UNITS = "US$/yr"
+FUNDING_DIM = dimension_name("funding.total_usd_per_year")  # the swept dollars (US$/yr)
 RESULT_DIMS = ("year", "time", "draw", "channel", "route", "product", "parameter")
 
 
@@ -217,6 +237,57 @@ def _provenance(ds: xr.Dataset, prefix: str, label: str | None) -> dict[str, Any
 
 
 
+def _spending(a: xr.Dataset, b: xr.Dataset, start: int, end: int) -> xr.DataArray | None:
+    """A's extra spending minus B's over the window (US$), or None if either lacks funding_spending."""
+    if FUNDING not in a or FUNDING not in b:
+        return None
+    for name, ds in (("A", a), ("B", b)):
+        units = ds[FUNDING].attrs.get("units", FUNDING_UNITS)
+        if "year" not in ds[FUNDING].dims or units != FUNDING_UNITS:
+            raise InputError(f"{name}: variable {FUNDING!r} (dims {ds[FUNDING].dims}, units "
+                             f"{units!r}) not allowed; allowed: dimension year, units {FUNDING_UNITS}")
+    spent_a = _window_sum(a[FUNDING], start, end, skipna=False)
+    spent_b = _window_sum(b[FUNDING], start, end, skipna=False)
+    if np.isnan(spent_b.values).any():
+        raise InputError(f"B: {FUNDING} over {start}-{end} is NaN (damaged data); allowed: a "
+                         f"complete reference")
+    return spent_a - spent_b
+
+
+def _money(averted: xr.DataArray, spending: xr.DataArray) -> dict[str, xr.DataArray]:
+    """Per-draw money ratios: deaths per million US$ and US$ per death averted (NaN where
+    spending <= 0 or missing; cost +inf where no death is averted)."""
+    spending = spending.broadcast_like(averted)
+    paid = spending.where(spending > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_million = averted / (paid / 1e6)
+        cost = xr.where(per_million > 0, 1e6 / per_million, np.inf).where(per_million.notnull())
+    return {"per_million": per_million, "cost": cost}
+
+
+def _cost_quantiles(per_million_q: xr.DataArray) -> xr.DataArray:
+    """Quantiles of the cost per death averted (US$) from those of the per-million ratio: 1e6 / q
+    in reverse order (q05 <- q95), +inf where q <= 0 (none averted), NaN kept."""
+    rev = per_million_q.isel(quantile=slice(None, None, -1)).values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(rev > 0, 1e6 / rev, np.inf)
+    inv = np.where(np.isnan(rev), np.nan, inv)
+    return per_million_q.copy(data=inv)
+
+
+def has_money(cmp: xr.Dataset) -> bool:
+    """Whether a comparison carries money metrics with some spending (not all zero or missing)."""
+    if "spending" not in cmp:
+        return False
+    spent = np.asarray(cmp["spending"].values, dtype=float)
+    return bool((np.isfinite(spent) & (spent != 0)).any())
+
+
+def metrics(cmp: xr.Dataset) -> tuple[str, ...]:
+    """The metrics of a comparison to tabulate: METRICS, and MONEY_METRICS when it has money."""
+    return METRICS + (MONEY_METRICS if has_money(cmp) else ())
+
+
 def fentanyl_arrivals(ds: xr.Dataset) -> xr.DataArray:
     """Arrivals of the fentanyl channels (year, channel, draw; HE kg/yr), heroin's left out."""
     return ds["arrivals"].where(ds["channel_form"] != "heroin", 0.0)
@@ -253,6 +324,19 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
                           f"change in fentanyl arriving in the US (not seized, heroin-equivalent "
                           f"kg), calendar years {start}-{end}, all fentanyl channels, A - B"),
     }
+    spending = _spending(a, b, start, end)
+    if spending is not None:
+        money = _money(deaths_b - deaths_a, spending)
+        per_draw.update({
+            "spending": (spending, "US$",
+                         f"extra spending of A minus B summed over {start}-{end} (funding_spending)"),
+            "deaths_averted_per_million": (money["per_million"], "deaths per million US$",
+                                           f"deaths averted {start}-{end} per million US$ of extra "
+                                           f"spending (NaN where A spends no more than B)"),
+            "cost_per_death_averted": (money["cost"], "US$ per death averted",
+                                       f"extra spending {start}-{end} per death averted (inf: none "
+                                       f"averted; NaN where A spends no more than B)"),
+        })
     data = {}
     for name, (da, units, long_name) in per_draw.items():
         da = da.broadcast_like(deaths_a).astype(float)
@@ -262,14 +346,26 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     if DRAW_ID in a.coords and "draw" in a.dims:
         out = out.assign_coords({DRAW_ID: a[DRAW_ID].variable})
     for name in per_draw:
+        if name == "cost_per_death_averted":
+            continue   # from the per-million quantiles, below
         if "draw" in out[name].dims:
-            q = out[name].quantile(list(QUANTILES), dim="draw", skipna=True)
+            with warnings.catch_warnings():   # all-NaN cells (missing, or no extra spending)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = out[name].quantile(list(QUANTILES), dim="draw", skipna=True)
         else:
             q = out[name].expand_dims(quantile=list(QUANTILES))
         out[f"{name}_quantiles"] = q.transpose("quantile", ...)
         out[f"{name}_quantiles"].attrs = {
             "units": out[name].attrs["units"],
             "long_name": f"{out[name].attrs['long_name']}: 5%, 50% (median), 95% over draws"}
+    if "cost_per_death_averted" in out:
+        out["cost_per_death_averted_quantiles"] = _cost_quantiles(
+            out["deaths_averted_per_million_quantiles"])
+        out["cost_per_death_averted_quantiles"].attrs = {
+            "units": "US$ per death averted",
+            "long_name": f"{out['cost_per_death_averted'].attrs['long_name']}: 5%, 50% (median), "
+                         f"95% over draws, = 1e6 / the 95%, 50%, 5% quantiles of "
+                         f"deaths_averted_per_million (inf: none averted)"}
     out["quantile"].attrs = {"units": "1", "long_name": "quantile over parameter draws"}
     if "draw" in out.coords:
         out["draw"].attrs = {"units": "1", "long_name": "parameter draw index (paired in A and B)"}
@@ -282,7 +378,11 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
         "window_end": end,
         "variable": variable,
         "definition": "deaths_averted = B - A summed over the window; relative_change = (A - B)/B; "
-                      "seizures_change, supply_change = A - B; draws paired",
+                      "seizures_change, supply_change = A - B; draws paired"
+                      + ("; spending = A - B funding_spending summed over the window; "
+                         "deaths_averted_per_million = deaths_averted / (spending / 1e6); "
+                         "cost_per_death_averted = spending / deaths_averted, quantiles inverted "
+                         "from the per-million ones" if spending is not None else ""),
         "pairing": f"draws paired {pairing}",
         **_provenance(a, "a", a_label),
         **_provenance(b, "b", b_label),
@@ -307,11 +407,33 @@ def _fmt(value: float, spec: str) -> str:
     return text
 
 
-def _interval(cmp: xr.Dataset, name: str, cell: Mapping[str, Any], spec: str) -> str:
+def _usd(value: float) -> str:
+    """US$ in a few characters: 850k, 1.23M; +inf (no death averted) as 'none averted'."""
+    if np.isposinf(value):
+        return "none averted"
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"{value / 1e3:,.0f}k"
+
+
+def _sig(value: float) -> str:
+    """A ratio to three significant digits (at most 2 decimals above 1): 0.0123, 1.23, 1,234."""
+    if not np.isfinite(value):
+        return "n/a"
+    digits = 2 - int(np.floor(np.log10(abs(value)))) if value != 0 else 2
+    return _fmt(value, f",.{max(0, min(digits, 6))}f")
+
+
+def _interval(cmp: xr.Dataset, name: str, cell: Mapping[str, Any], spec: str | Any) -> str:
+    """Median [5% to 95%] of a metric in a cell; `spec` a format spec or a function."""
+    fmt = spec if callable(spec) else (lambda v: _fmt(v, spec))
     q = cmp[f"{name}_quantiles"].sel(cell).values
     if "draw" not in cmp.dims or cmp.sizes["draw"] == 1:
-        return _fmt(q[1], spec)
-    return f"{_fmt(q[1], spec)} [{_fmt(q[0], spec)} to {_fmt(q[2], spec)}]"
+        return fmt(q[1])
+    texts = [fmt(v) for v in q]
+    if name in MONEY_METRICS and texts[0] == texts[1] == texts[2] and not np.isfinite(q[1]):
+        return texts[1]   # n/a or none averted, once
+    return f"{texts[1]} [{texts[0]} to {texts[2]}]"
 
 
 def comparison_table(cmp: xr.Dataset) -> str:
@@ -326,13 +448,41 @@ def comparison_table(cmp: xr.Dataset) -> str:
               "supply change (kg)"]
     rows = []
     for cell in _cells(cmp):
-        rows.append([str(cell[d]) for d in dims] + [
+        rows.append([_coord(cell[d]) for d in dims] + [
             _interval(cmp, "deaths_averted", cell, ",.0f"),
             _interval(cmp, "relative_change", cell, "+.1%"),
             _interval(cmp, "seizures_change", cell, ",.0f"),
             _interval(cmp, "supply_change", cell, ",.0f"),
         ])
-    return head + "\n" + table(header, rows)
+    text = head + "\n" + table(header, rows)
+    if not has_money(cmp):
+        return text
+    # the money columns as a second block on the same cells (one wide table would not fit a console)
+    header = [*dims, "spending (M$)", "cost per death averted", "deaths averted per $1M"]
+    rows = [[_coord(cell[d]) for d in dims] + [
+        _spent(cmp, cell),
+        _interval(cmp, "cost_per_death_averted", cell, _usd),
+        _interval(cmp, "deaths_averted_per_million", cell, _sig),
+    ] for cell in _cells(cmp)]
+    window = f"{cmp.attrs['window_start']}-{cmp.attrs['window_end']}"
+    return (text + f"\n\nmoney over {window}: spending = A's extra spending over B (million US$); "
+            f"cost per death averted in US$\n(k = thousand, M = million), interval inverted from "
+            f"that of deaths averted per $1M; n/a = no extra spending\n" + table(header, rows))
+
+
+def _spent(cmp: xr.Dataset, cell: Mapping[str, Any]) -> str:
+    """The window's spending in million US$ (one number: it is the same in every draw)."""
+    q = cmp["spending_quantiles"].sel(cell).values
+    if q[0] == q[2] or not np.isfinite(q).all():
+        return _fmt(q[1] / 1e6, ",.1f")
+    return _interval(cmp, "spending", cell, lambda v: _fmt(v / 1e6, ",.1f"))
+
+
+def _coord(value: Any) -> str:
+    """A sweep coordinate as text (swept dollars such as 25000000.0 as 2.5e+07)."""
+    if isinstance(value, (float, np.floating)) and abs(value) >= 1e6:
+        return f"{value:g}"
+    return str(value)
 
 
 def comparison_csv_text(cmp: xr.Dataset) -> str:
@@ -344,7 +494,7 @@ def comparison_csv_text(cmp: xr.Dataset) -> str:
                      "median", "q05", "q95"])
     n = cmp.sizes.get("draw", 1)
     for cell in _cells(cmp):
-        for name in METRICS:
+        for name in metrics(cmp):
             q = cmp[f"{name}_quantiles"].sel(cell).values
             writer.writerow([*(cell[d] for d in dims), name, cmp[name].attrs["units"],
                              cmp.attrs["window_start"], cmp.attrs["window_end"], n,

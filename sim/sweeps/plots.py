@@ -3,7 +3,9 @@
 - `plot_trajectories`: small multiples of annual deaths, one panel per scenario against the
   baseline, one line per intensity, the 5-95% band over draws for one of them;
 - `plot_averted`: deaths averted per scenario (lever) and intensity, median with 90% interval;
-  the reference itself (zero by definition) is not drawn.
+  the reference itself (zero by definition) is not drawn;
+- `plot_frontier`: deaths averted (median, 90% band) against extra spending, one line per scenario
+  (the supply-versus-demand frontier), for comparisons with money metrics.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from sim.sweeps.compare import QUANTILES, sweep_dims  # noqa: E402
+from sim.sweeps.compare import FUNDING_DIM, QUANTILES, sweep_dims  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.results.io import atomic_path  # noqa: E402
 
@@ -193,6 +195,71 @@ def plot_averted(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenari
     ax.set_title(title + (f"; median and 90% interval, {n} draws" if n > 1 else "; single draw"),
                  fontsize=9)
     if xdim and gdim:
+        ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenario") -> Path:
+    """Deaths averted (deaths; median line, 90% band) against extra spending, one line per `group`
+    value.  x: the swept `funding.total_usd_per_year` in million US$/yr if it is a dimension (log
+    scale if it spans more than 10x), else the window's total spending of A over B in million US$.
+    Cells without extra spending (the baseline, unfunded scenarios) are left out."""
+    if "spending_quantiles" not in cmp:
+        raise InputError("comparison: no money metrics (variable 'spending'); allowed: a "
+                         "comparison of results that both carry funding_spending")
+    dims = sweep_dims(cmp)
+    gdim = _group_dim([d for d in dims if d != FUNDING_DIM], group)
+    numeric = [d for d in dims if d != gdim and np.issubdtype(cmp[d].dtype, np.number)]
+    xdim = FUNDING_DIM if FUNDING_DIM in dims else (numeric[0] if numeric else None)
+    rest = [d for d in dims if d not in (gdim, xdim)]
+    averted = cmp["deaths_averted_quantiles"]
+    spent = cmp["spending_quantiles"].sel(quantile=0.5)
+    if rest:  # further dimensions: first value of each
+        averted, spent = averted.isel({d: 0 for d in rest}), spent.isel({d: 0 for d in rest})
+    window = f"{cmp.attrs.get('window_start')}-{cmp.attrs.get('window_end')}"
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+    drawn: list[np.ndarray] = []
+    for i, g in enumerate(cmp[gdim].values if gdim else [None]):
+        q = averted.sel({gdim: g}) if gdim else averted
+        s = np.atleast_1d((spent.sel({gdim: g}) if gdim else spent).values)
+        x = (np.atleast_1d(cmp[xdim].values).astype(float) if xdim == FUNDING_DIM else s) / 1e6
+        med, lo, hi = (np.atleast_1d(q.sel(quantile=v).values) for v in (0.5, 0.05, 0.95))
+        keep = np.isfinite(s) & (s > 0) & np.isfinite(med) & np.isfinite(x)
+        if not keep.any():
+            continue   # the reference, or no extra spending
+        order = np.argsort(x[keep])
+        xs, med, lo, hi = (v[keep][order] for v in (x, med, lo, hi))
+        color = colors[i % 10]
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.plot(xs, med, color=color, marker="o", ms=4, lw=1.8,
+                label=str(g) if g is not None else None)
+        drawn.append(xs)
+    if drawn:
+        xs = np.concatenate(drawn)
+        if xs.min() > 0 and xs.max() / xs.min() > 10:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            if xdim == FUNDING_DIM:  # ticks at the swept amounts
+                ax.set_xticks(np.unique(xs))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,g}"))
+    else:
+        ax.text(0.5, 0.5, "no cell with extra spending", transform=ax.transAxes, ha="center")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel("extra spending per year, funding.total_usd_per_year (million US$/yr)"
+                  if xdim == FUNDING_DIM else f"extra spending {window}, A over B (million US$)")
+    ax.set_ylabel(f"deaths averted {window}")
+    variable = str(cmp.attrs.get("variable", ""))
+    title = (f"{TITLES.get(variable, variable)} averted {window} against extra spending\n"
+             f"relative to {cmp.attrs.get('b_label') or 'reference'}")
+    if rest:
+        title += "\n(" + ", ".join(f"{label_of(d)} {cmp[d].values[0]}" for d in rest) + ")"
+    n = cmp.sizes.get("draw", 1)
+    ax.set_title(title + (f"; median and 90% band, {n} draws" if n > 1 else "; single draw"),
+                 fontsize=9)
+    if gdim and drawn:
         ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -9,13 +9,14 @@ from typing import Any
 import xarray as xr
 
 from sim.sweeps.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
-                         comparison_table, select, write_text_atomic)
+                         comparison_table, has_money, select, write_text_atomic)
 from sim.results.io import write_dataset
 
 COMPARISON_NC = "comparison.nc"
 COMPARISON_CSV = "comparison.csv"
 TRAJECTORIES_PNG = "deaths_by_scenario.png"
 AVERTED_PNG = "deaths_averted.png"
+FRONTIER_PNG = "deaths_averted_vs_spending.png"
 
 
 def sweep_report(sweep: xr.Dataset, out_dir: str | Path, baseline: Mapping[str, Any],
@@ -23,11 +24,13 @@ def sweep_report(sweep: xr.Dataset, out_dir: str | Path, baseline: Mapping[str, 
                  sweep_label: str = "sweep") -> tuple[str, dict[str, Path]]:
     """Compare every cell of `sweep` with its `baseline` selection; write table, CSV and figures.
 
-    Returns the printed comparison table and the paths written.
+    Returns the printed comparison table and the paths written (`frontier_png`, deaths averted
+    against spending, too when the cells carry funding_spending and some spend more than the
+    baseline).
     """
     # local: matplotlib costs ~1 s to import, and this module is imported (through the Hydra
     # callback sim.cli.sweep.AggregateSweep) by every fentsim process and sweep worker
-    from sim.sweeps.plots import plot_averted, plot_trajectories
+    from sim.sweeps.plots import plot_averted, plot_frontier, plot_trajectories
 
     out_dir = Path(out_dir)
     label = ", ".join(f"{k}={v}" for k, v in baseline.items())
@@ -40,4 +43,6 @@ def sweep_report(sweep: xr.Dataset, out_dir: str | Path, baseline: Mapping[str, 
         "trajectories_png": plot_trajectories(sweep, out_dir / TRAJECTORIES_PNG, variable),
         "averted_png": plot_averted(cmp, out_dir / AVERTED_PNG),
     }
+    if has_money(cmp):
+        paths["frontier_png"] = plot_frontier(cmp, out_dir / FRONTIER_PNG)
     return comparison_table(cmp), paths
