@@ -183,6 +183,15 @@ def _job_config(job: Path) -> tuple[dict[str, Any] | None, bool]:
     return cfg, "${" not in text
 
 
+def _params_choice(job: Path) -> str | None:
+    """The job's `params` option (`.hydra/hydra.yaml`: hydra.runtime.choices.params), or None."""
+    try:
+        hydra_cfg = yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text(encoding="utf-8"))
+        return str(hydra_cfg["hydra"]["runtime"]["choices"]["params"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
 def _lookup(cfg: Any, key: str) -> tuple[bool, Any]:
     for part in key.split("."):
         if not isinstance(cfg, dict) or part not in cfg:
@@ -193,6 +202,7 @@ def _lookup(cfg: Any, key: str) -> tuple[bool, Any]:
 
 def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any) -> str:
     """'' if a result's recorded config is the job's own, else why not (see the module doc)."""
+    from sim.calibrate.ensemble import with_posterior_of
     from sim.model.scenarios import apply_intensity
     from sim.sweeps.resume import config_hash
 
@@ -200,8 +210,8 @@ def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any) -> str
         return "result has no readable config attribute"
     own, comparable = _job_config(job)
     if own is not None and comparable:
-        try:
-            expected = apply_intensity(own)
+        try:  # as the job ran it: intensity applied, the posterior of its params resolved
+            expected = with_posterior_of(apply_intensity(own), _params_choice(job))
         except InputError:
             expected = None
         if expected is not None:

@@ -66,7 +66,7 @@ MONEY_METRICS = ("spending", "deaths_averted_per_million", "cost_per_death_avert
 FUNDING = "funding_spending"
 FUNDING_UNITS = "US$/yr"
 FUNDING_DIM = dimension_name("funding.total_usd_per_year")  # the swept dollars (US$/yr)
-RESULT_DIMS = ("year", "time", "draw", "channel", "route", "product", "parameter")
+RESULT_DIMS = ("year", "time", "draw", "channel", "route", "product", "parameter", "lever")
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
