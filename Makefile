@@ -14,11 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
-# The main job: the headline experiment (calibrated baseline and supply- vs demand-side scenarios over
-# the posterior ensemble) -> results/experiments/supply_vs_demand/<timestamp>/ (sweep.nc,
-# comparison.csv/.nc, deaths_by_scenario.png, deaths_averted.png).
+# The main job: the headline experiments over the posterior ensemble: supply- vs demand-side
+# scenarios against the calibrated baseline -> results/experiments/supply_vs_demand/<timestamp>/
+# (sweep.nc, comparison.csv/.nc, deaths_by_scenario.png, deaths_averted.png), and the same question
+# in dollars, portfolios at equal spending -> results/experiments/equal_spending/<timestamp>/
+# (also deaths_averted_vs_spending.png).
 run: setup
 	$(BIN)/fentsim -m experiment=supply_vs_demand
+	$(BIN)/fentsim -m experiment=equal_spending
 
 test: setup
 	$(BIN)/python -m pytest

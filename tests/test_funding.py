@@ -185,3 +185,24 @@ def test_cli_sweeps_the_amount_as_a_coordinate(tmp_path):
                          capture_output=True, text=True, cwd=REPO, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "funding.split: shares" in bad.stderr and not (tmp_path / "bad" / "result.nc").exists()
+
+
+def test_equal_spending_experiment_compares_portfolios_at_equal_amounts():
+    """experiments/equal_spending.yaml sweeps supply- and demand-side scenarios in dollars over the
+    same amounts, with the baseline as reference; every cell is a valid run."""
+    from sim.api import _grid_of_experiment
+
+    grid = _grid_of_experiment("equal_spending", [])
+    scenarios = [str(s) for s in grid["scenario"]]
+    assert "baseline" in scenarios and {"supply_side_funding", "demand_side_funding"} <= set(scenarios)
+    amounts = [float(a) for a in grid["funding.total_usd_per_year"]]
+    assert amounts == sorted(amounts) and amounts[0] > 0
+    for name in scenarios:
+        cfg = config(name, experiment="equal_spending",
+                     overrides={"funding.total_usd_per_year": amounts[-1]})
+        job = build_run(cfg)
+        assert cfg["ensemble"]["name"] == "posterior" and job.funding is not None
+        assert job.funding.active == (name != "baseline")
+        sides = {"supply" if n.startswith(("interdiction", "enforcement")) else "demand"
+                 for n in job.funding.split}
+        assert len(sides) <= 1   # each scenario is one side or the other

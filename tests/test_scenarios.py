@@ -45,8 +45,9 @@ def test_scenario_composes_builds_and_is_documented(name):
     comments = " ".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
     if name != "baseline" and "defaults:" not in text:  # combinations point to their parts
         assert "assumption" in comments.lower()
-    if name != "baseline":
-        assert any(v.get("start") is not None for v in cfg["levers"].values())
+    if name != "baseline":  # an intervention: lever levels, or money (a scenario in dollars)
+        assert (any(v.get("start") is not None for v in cfg["levers"].values())
+                or (cfg["funding"]["total_usd_per_year"] > 0 and cfg["funding"]["split"]))
 
 
 def test_combinations_contain_their_parts():

@@ -50,7 +50,7 @@ def result_of(ensemble_cfg: dict, scenario: dict | None = None) -> xr.Dataset:
            "levers": scenario or {}}
     run = build_run(cfg)
     ensemble = ensemble_of(run.params, run.ensemble)
-    ds = sim.simulate(ensemble.params(), run.levers, run.solver, config=cfg, seed=ensemble.seed)
+    ds = run.simulate(ensemble, cfg)
     ds = ds.assign_coords(draw_id=("draw", ensemble.ids(), DRAW_ID_ATTRS))
     ds.attrs.update(identity_attrs(cfg, ensemble.inputs))
     return ds
@@ -444,7 +444,7 @@ def test_sigterm_stops_a_joblib_sweep_and_its_workers(tmp_path):
 
 
 def test_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch, capsys):
-    import sim.cli.main as cli
+    import sim.results.run as cli   # what every run path calls (sim.config.RunConfig.simulate)
     real = cli.simulate
 
     def crash_for_naloxone(params, levers, settings, **kw):

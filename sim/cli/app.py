@@ -63,9 +63,10 @@ COMMANDS = {
         "fentsim", "config",
         "Run the calibrated fentanyl model for one scenario (or a sweep with -m) and write "
         "result.nc with a summary table.",
-        ("scenario", "params", "ensemble", "solver", "experiment"),
+        ("scenario", "params", "ensemble", "solver", "funding", "costs", "experiment"),
         (("scenario=NAME", "a policy scenario (default baseline)"),
          ("scenario.intensity=K", "scale the scenario's departure from history (1 as written)"),
+         ("funding.total_usd_per_year=USD", "extra US$/yr of a scenario in dollars (*_funding*)"),
          ("ensemble=posterior ensemble.size=N", "N draws of the posterior: medians and 90% intervals"),
          ("levers.LEVER.start=YEAR levers.LEVER.level=X", "an intervention (fentsim-doc lists levers)"),
          ("params.NAME=VALUE", "a model parameter (fentsim-doc lists them)"),
@@ -74,7 +75,9 @@ COMMANDS = {
          *COMMON),
         ("fentsim scenario=china_crackdown ensemble=posterior ensemble.size=100",
          "fentsim -m scenario=baseline,naloxone_up scenario.intensity=1,2",
-         "fentsim -m experiment=supply_vs_demand      # the headline experiment"),
+         "fentsim -m experiment=supply_vs_demand      # the headline experiment",
+         "fentsim -m scenario=harm_reduction_funding_up,interdiction_funding_up "
+         "funding.total_usd_per_year=25e6,100e6,400e6"),
         ("sweep", "run")),
     "fentsim-calibrate": Command(
         "fentsim-calibrate", "calibrate",
