@@ -280,12 +280,17 @@ class ModelParameters:
         prior=('fixed',), role='fixed', scale='linear')
     test_strip_max_effect: float = param(
         0.25, '1', (0.0, 1.0),
-        'largest cut in fentanyl-product incidence from universal strip use (Peiper et al. 2019; stated assumption)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'largest cut in fentanyl-product incidence from universal strip use (Peiper et al. 2019: '
+        'a positive result changed use in about half of users; stated assumption). Prior uniform '
+        '0.1-0.4 around 0.25: no 2010-2021 series identifies it (no strips in history), so every '
+        'ensemble draws it',
+        prior=('uniform', 0.1, 0.4), role='unc', scale='linear')
     test_strip_coefficient: float = param(
         0.0005, '1/(strips per 100k per yr)', (0.0, 0.1),
-        'stated assumption',
-        prior=('fixed',), role='fixed', scale='linear')
+        'coverage per strip (coverage = 1 - exp(-coef x strips per 100k per yr)); stated '
+        'assumption, prior lognormal (median 0.0005, sd 0.7 in log units: 90% within x0.3-3.2), '
+        'drawn in every ensemble (not identified by 2010-2021 data)',
+        prior=('lognormal', 0.0005, 0.7), role='unc', scale='log')
     treatment_overdose_ratio: float = param(
         0.3, '1', (0.0, 1.0),
         'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
