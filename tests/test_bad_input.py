@@ -102,7 +102,7 @@ OVERRIDES = [
     (["ensemble=posterior", "ensemble.seed=100000000000000000000000"],
      "ensemble.seed: value 100000000000000000000000 not allowed; allowed: an integer in [0, 4294967295]"),
     (["ensemble=large", "ensemble.size=1000000000000"],
-     "ensemble.size 1,000,000,000,000 (the resampled rows and prior draws alone) needs about 104.0 TB "
+     "ensemble.size 1,000,000,000,000 (the resampled rows and prior draws alone) needs about 120.0 TB "
      "of memory"),
 ]
 

@@ -260,7 +260,10 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     """Run the Hydra app `app` as the console command `prog` (see the module doc)."""
     argv = sys.argv[1:]
     if any(a in ("--help", "-h") for a in argv):
-        print(help_text(prog))
+        try:
+            print(help_text(prog), flush=True)
+        except BrokenPipeError:  # `fentsim --help | head`: the reader left, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     debug = debug_requested()
     os.environ[DEBUG_ENV] = "1" if debug else "0"
