@@ -165,7 +165,8 @@ def run_config(cfg: Mapping[str, Any], *, swept: Mapping[str, Any] | None = None
         from sim.sweeps.chunked import simulate_chunked
 
         ds = simulate_chunked(ens.params_for, ens.draws, ens.chunk_size, run_cfg.levers,
-                              run_cfg.solver, config=cfg, seed=ens.seed, ids_for=ens.ids)
+                              run_cfg.solver, config=cfg, seed=ens.seed, ids_for=ens.ids,
+                              run_draws=run_cfg.draws_simulator(ens, cfg))
     return label(ds, cfg, swept, command, ens)
 
 

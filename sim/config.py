@@ -19,7 +19,7 @@ import dataclasses
 import math
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,19 +65,28 @@ class RunConfig:
     output: Mapping[str, Any]
     funding: FundingPlan | None = None   # None: built without a funding section (no spending)
 
-    def simulate(self, ensemble: Any, config: Mapping[str, Any] | None = None) -> xr.Dataset:
-        """Run this job's draws of `ensemble` (a sim.calibrate.ensemble.Ensemble in one batch):
-        the funding bought per draw (sim/funding/plan.py), then the model; the result carries the
-        funding variables (zero spending when nothing is funded)."""
+    def draws_simulator(self, ensemble: Any, config: Mapping[str, Any] | None = None
+                        ) -> Callable[[int, int], xr.Dataset]:
+        """(a, b) -> the result of draws [a, b) of `ensemble` (a sim.calibrate.ensemble.Ensemble):
+        the funding bought per draw (sim/funding/plan.py; unit costs of those draws in the whole
+        ensemble), then the model; the result carries the funding variables (zero spending when
+        nothing is funded).  Chunked runs call it chunk by chunk."""
         from sim.results.run import simulate
 
-        params = ensemble.params()
         plan = self.funding or FundingPlan.from_config(None, None)
-        levers, record = plan.buy(params, self.levers, self.solver,
-                                  seed=ensemble.seed or 0, sample=ensemble.seed is not None)
-        ds = simulate(params, levers, self.solver, config=dict(config) if config else None,
-                      seed=ensemble.seed)
-        return ds.merge(funding_variables(record, ds["year"].values))
+
+        def run_draws(a: int, b: int) -> xr.Dataset:
+            params = ensemble.params_for(a, b)
+            levers, record = plan.buy(params, self.levers, self.solver, seed=ensemble.seed or 0,
+                                      sample=ensemble.seed is not None, first=a)
+            ds = simulate(params, levers, self.solver, config=dict(config) if config else None,
+                          seed=ensemble.seed)
+            return ds.merge(funding_variables(record, ds["year"].values))
+        return run_draws
+
+    def simulate(self, ensemble: Any, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Run this job's draws of `ensemble` in one batch (see `draws_simulator`)."""
+        return self.draws_simulator(ensemble, config)(*ensemble.draws)
 
 
 def section(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -199,10 +208,6 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     ensemble = section(cfg, "ensemble")
     funding = FundingPlan.from_config(section(cfg, "funding"), cfg.get("costs"), levers_cfg)
     funding.check_window(solver)
-    if funding.active and ensemble.get("chunk_size") is not None:
-        raise InputError(f"funding.total_usd_per_year: value {funding.total_usd_per_year:g} with "
-                         f"ensemble.chunk_size {ensemble['chunk_size']} (a chunked ensemble); "
-                         f"allowed: funding with ensemble=posterior or none (one batch)")
     return RunConfig(params, levers, solver, ensemble, output, funding)
 
 

@@ -149,11 +149,23 @@ def test_bad_funding_is_one_line(overrides, message):
         build_run(config("harm_reduction_funding_up", solver=SHORT, overrides=overrides))
 
 
-def test_funding_with_a_chunked_ensemble_is_refused():
-    with pytest.raises(InputError, match="funding.total_usd_per_year: value 1e[+]08 with "
-                                         "ensemble.chunk_size"):
-        build_run(config("harm_reduction_funding_up", ensemble="large",
-                         overrides={"ensemble.size": 100, "ensemble.chunk_size": 50}))
+def test_funding_in_chunks_is_the_funding_in_one_batch():
+    """A large (chunked) ensemble buys each draw's levels at that draw's unit costs in the whole
+    ensemble: the chunked result equals the one-batch result bit for bit."""
+    import sim.api as api
+    from sim.sweeps.chunked import simulate_chunked
+
+    cfg = config("demand_side_funding", ensemble="large",
+                 overrides={"ensemble.size": 6, "ensemble.chunk_size": 4}, solver=SHORT)
+    job = build_run(cfg)
+    ens = ensemble_of(job.params, job.ensemble)
+    chunked = simulate_chunked(ens.params_for, ens.draws, ens.chunk_size, job.levers, job.solver,
+                               config=cfg, seed=ens.seed, run_draws=job.draws_simulator(ens, cfg))
+    whole = job.simulate(ens, cfg)
+    for name in ("funding_level", "funding_cost_per_unit", "deaths_overdose", "funding_spending"):
+        assert np.array_equal(chunked[name].values, whole[name].values, equal_nan=True), name
+    assert np.ptp(chunked["funding_cost_per_unit"].sel(lever="naloxone_kits").values) > 0
+    assert api.run_config(cfg)["funding_level"].shape == (13, 6)
 
 
 def test_spending_by_year_integrates_the_ramp_exactly():

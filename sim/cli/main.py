@@ -184,7 +184,8 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
         run_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size, run.levers,
                     run.solver, out, config=cfg, seed=ensemble.seed,
                     attrs={**labelled.attrs, **identity}, coords=dict(labelled.coords),
-                    progress=lambda m: log.log(detail, m), ids_for=ensemble.ids)
+                    progress=lambda m: log.log(detail, m), ids_for=ensemble.ids,
+                    run_draws=run.draws_simulator(ensemble, cfg))
         ds = xr.open_dataset(out, engine=ENGINE, decode_times=False)  # lazy: row by row
     with contextlib.closing(ds):
         log.log(detail, summary_table(ds, years))

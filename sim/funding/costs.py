@@ -141,17 +141,20 @@ class CostModel:
         return sorted({self[n].per_baseline for n in names if self[n].per_baseline is not None})
 
     def cost_per_unit(self, lever: str, n_draws: int = 1, seed: int = 0,
-                      baseline: Baseline | None = None, sample: bool | None = None) -> np.ndarray:
-        """US$/yr per unit of `lever` for each draw: central value, or uniform in [low, high]
-        (`sample`, default the config's `sample`), times per_unit and, for a lever costed per
-        baseline quantity, the draw's `baseline` value of it (see the module doc).
+                      baseline: Baseline | None = None, sample: bool | None = None,
+                      first: int = 0) -> np.ndarray:
+        """US$/yr per unit of `lever` for draws first..first + n_draws - 1 of an ensemble: central
+        value, or uniform in [low, high] (`sample`, default the config's `sample`), times
+        per_unit and, for a lever costed per baseline quantity, the draw's `baseline` value of it
+        (see the module doc).
 
-        The per-draw sample depends only on (seed, lever), so every policy sees the same costs.
+        Draw i's sample depends only on (seed, lever, i), so every policy sees the same costs and a
+        chunk of an ensemble gets the costs of those draws in the whole ensemble.
         """
         uc = self[lever]
         if self.sample if sample is None else sample:
             stream = np.random.default_rng([seed, sorted(LEVER_SPECS).index(lever)])
-            out = stream.uniform(uc.low, uc.high, n_draws) * uc.per_unit
+            out = stream.uniform(uc.low, uc.high, first + n_draws)[first:] * uc.per_unit
         else:
             out = np.full(n_draws, uc.cost * uc.per_unit)
         if uc.per_baseline is not None:

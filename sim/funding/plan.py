@@ -175,10 +175,10 @@ class FundingPlan:
                              f"[{settings.t_start:g}, {settings.t_end:g}] yr")
 
     def buy(self, params: ModelParameters, levers: LeverSet, settings: SolverSettings,
-            seed: int = 0, sample: bool = True) -> tuple[LeverSet, FundingRecord]:
-        """The run's levers with the funded levers' interventions for each draw of `params`, and
-        the record of what was bought.  `sample`: unit costs drawn per draw (with
-        `costs.sample`), else their central values."""
+            seed: int = 0, sample: bool = True, first: int = 0) -> tuple[LeverSet, FundingRecord]:
+        """The run's levers with the funded levers' interventions for each draw of `params`
+        (draws first.. of the ensemble), and the record of what was bought.  `sample`: unit costs
+        drawn per draw (with `costs.sample`), else their central values."""
         n = params.n_draws
         record = FundingRecord.empty(self, n)
         if not self.active:
@@ -186,7 +186,7 @@ class FundingPlan:
         baseline: Baseline = baseline_quantities(
             params, self.costs.baseline_variables(self.split), self.start, settings)
         cpu = {name: self.costs.cost_per_unit(name, n, seed, baseline,
-                                              sample=self.costs.sample and sample)
+                                              sample=self.costs.sample and sample, first=first)
                for name in self.split}
         levels, saturated = portfolio_levels(self.costs, self.split,
                                              np.full(n, self.total_usd_per_year), cpu, self.start)

@@ -112,10 +112,13 @@ def _set_attrs(path: Path, attrs: dict[str, Any]) -> None:
 def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
            levers: LeverSet, settings: SolverSettings, *, config: dict[str, Any] | None = None,
            seed: int | None = None, coords: Mapping[str, Any] | None = None,
-           ids_for: IdsForDraws | None = None) -> Iterator[xr.Dataset]:
+           ids_for: IdsForDraws | None = None,
+           run_draws: Callable[[int, int], xr.Dataset] | None = None) -> Iterator[xr.Dataset]:
     """Integrate draws [a, b) in canonical chunks of `chunk_size`; yield each chunk's dataset
     (draw coordinate = draw numbers; `draw_id` from `ids_for` if given; `coords`, e.g. the
     scenario, added as scalar coordinates).  `a` must sit on a chunk boundary (use `chunk_range`).
+    `run_draws(start, stop)`, if given, makes a chunk's dataset instead of `simulate` with
+    `levers` (a run's funding per draw: sim.config.RunConfig.draws_simulator).
 
     Drop each chunk before asking for the next, or two are in memory at once.  Bad draws or
     chunk size raise InputError at once, before anything is integrated.
@@ -130,7 +133,8 @@ def chunks(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
     def each() -> Iterator[xr.Dataset]:
         for start in range(a, b, chunk_size):
             stop = min(start + chunk_size, b)
-            ds = simulate(params_for(start, stop), levers, settings, config=config, seed=seed)
+            ds = (run_draws(start, stop) if run_draws is not None else
+                  simulate(params_for(start, stop), levers, settings, config=config, seed=seed))
             ds = ds.assign_coords(draw=np.arange(start, stop, dtype=np.int64), **(coords or {}))
             if ids_for is not None:
                 ds = ds.assign_coords(draw_id=("draw", ids_for(start, stop), DRAW_ID_ATTRS))
@@ -150,11 +154,12 @@ def _chunk_attrs(first: dict[str, Any], draws: tuple[int, int], chunk_size: int,
 def simulate_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: int,
                      levers: LeverSet, settings: SolverSettings, *,
                      config: dict[str, Any] | None = None, seed: int | None = None,
-                     ids_for: IdsForDraws | None = None) -> xr.Dataset:
+                     ids_for: IdsForDraws | None = None,
+                     run_draws: Callable[[int, int], xr.Dataset] | None = None) -> xr.Dataset:
     """The data `run_chunked` writes, in memory (for small ensembles: reruns, checks)."""
     started = time.perf_counter()
     parts = list(chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed,
-                        ids_for=ids_for))
+                        ids_for=ids_for, run_draws=run_draws))
     ds = xr.concat(parts, dim="draw", data_vars="minimal", coords="minimal", compat="override",
                    combine_attrs="override")
     nfev = [json.loads(p.attrs["solver_stats"])["nfev"] for p in parts]
@@ -168,7 +173,8 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
                 config: dict[str, Any] | None = None, seed: int | None = None,
                 attrs: dict[str, Any] | None = None, coords: Mapping[str, Any] | None = None,
                 progress: Callable[[str], None] | None = log.info,
-                ids_for: IdsForDraws | None = None) -> Path:
+                ids_for: IdsForDraws | None = None,
+                run_draws: Callable[[int, int], xr.Dataset] | None = None) -> Path:
     """Integrate draws [a, b) in canonical chunks of `chunk_size` (see `chunks`), writing each
     into `path` as it is done; `attrs` are added to the file's, `coords` are scalar coordinates.
     The file appears only when complete (written under a temporary name, then renamed).
@@ -177,7 +183,7 @@ def run_chunked(params_for: ParamsForDraws, draws: tuple[int, int], chunk_size: 
     path = Path(path)
     started = time.perf_counter()
     each = chunks(params_for, draws, chunk_size, levers, settings, config=config, seed=seed,
-                  coords=coords, ids_for=ids_for)
+                  coords=coords, ids_for=ids_for, run_draws=run_draws)
     with atomic_path(path) as tmp:
         first: dict[str, Any] = {}
         chunk_nfev = []

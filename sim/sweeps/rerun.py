@@ -174,7 +174,8 @@ def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
     else:  # the same canonical chunks, in memory
         new = simulate_chunked(ensemble.params_for, ensemble.draws, ensemble.chunk_size,
                                run.levers, run.solver, config=cfg, seed=ensemble.seed,
-                               ids_for=lambda a, b: ensemble.ids(a, b))
+                               ids_for=lambda a, b: ensemble.ids(a, b),
+                               run_draws=run.draws_simulator(ensemble, cfg))
     new.attrs.update(identity_attrs(cfg, ensemble.inputs))
     new = _with_labels(new, original, cfg)
     identical, different, mismatches = compare_datasets(original, new)
