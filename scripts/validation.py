@@ -1,5 +1,6 @@
-"""Numbers for docs/validation.md: peer concordance and how the supply-side headline depends on the
-substitution constants, over the posterior ensemble of the calibrated baseline.
+"""Numbers for docs/validation.md: peer concordance, how the supply-side headline depends on the
+substitution constants, and naloxone's cost-effectiveness in dollars, over the posterior ensemble
+of the calibrated baseline.
 
     python scripts/validation.py [--draws 200]
 
@@ -72,6 +73,33 @@ def main() -> None:
         cells = [f"{spearmanr(values[n], changes[s]).statistic:+.2f}"
                  for s in ("china_crackdown", "china_precursor_cut", "interdiction_surge")]
         print(f"| {n} | " + " | ".join(cells) + " |")
+    naloxone_in_dollars(min(args.draws, 50))
+
+
+def naloxone_in_dollars(draws: int) -> None:
+    """Kits and dollars per death averted by naloxone funding alone (the `funding` route of
+    `fentsim`: harm_reduction_funding_up with its whole amount on kits), 2020-2030, against
+    Coffin and Sullivan (2013): one death averted per 227 kits distributed."""
+    window = slice(2020, 2030)
+    solver = {"end_year": 2030}
+    base = sim.run(ensemble=draws, solver=solver).deaths_overdose.sel(year=window).sum("year")
+    print(f"\nNaloxone funding alone from 2020 (kits at $20-75, sampled), deaths averted 2020-2030, "
+          f"{draws} posterior draws, median [90% interval]:\n")
+    print("| extra US$/yr | deaths averted | kits per death averted | US$ per death averted | "
+          "Coffin and Sullivan 2013 |")
+    print("|---|---|---|---|---|")
+    for amount in (5e6, 2.5e7, 1e8):
+        ds = sim.run("harm_reduction_funding_up", ensemble=draws, solver=solver,
+                     overrides={"funding.total_usd_per_year": amount,
+                                "funding.split": {"naloxone_kits": 1.0, "test_strips": 0.0}})
+        averted = (base - ds.deaths_overdose.sel(year=window).sum("year")).values
+        spent = float(ds.funding_spending.sel(year=window).sum())
+        kits = spent / ds.funding_cost_per_unit.sel(lever="naloxone_kits").values
+        cells = []
+        for values, fmt in ((averted, ",.0f"), (kits / averted, ",.0f"), (spent / averted, ",.0f")):
+            lo, mid, hi = np.quantile(values, [0.05, 0.5, 0.95])
+            cells.append(f"{mid:{fmt}} [{lo:{fmt}}-{hi:{fmt}}]")
+        print(f"| {amount / 1e6:g}M | " + " | ".join(cells) + " | 227 kits per death averted |")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from sim.errors import InputError, reject_unknown_keys
-from sim.funding.plan import FundingPlan, funding_variables
+from sim.funding.plan import FUNDING_KEYS, FundingPlan, funding_variables
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings
@@ -221,6 +221,7 @@ def allowed_keys(path: str) -> list[str] | None:
         (): SECTIONS, ("params",): ModelParameters.names(), ("levers",): list(LEVER_SPECS),
         ("solver",): [f.name for f in dataclasses.fields(SolverSettings)],
         ("ensemble",): ENSEMBLE_KEYS, ("scenario",): SCENARIO_KEYS, ("output",): OUTPUT_KEYS,
+        ("funding",): FUNDING_KEYS, ("funding", "split"): list(LEVER_SPECS),
     }
     if len(parts) == 2 and parts[0] == "levers" and parts[1] in LEVER_SPECS:
         return list(LEVER_KEYS)
@@ -234,6 +235,11 @@ def unknown_key_error(full_key: str) -> InputError:
     parts = full_key.split(".")
     if parts[0] == "hydra":
         return InputError(f"{full_key}: unknown key of Hydra's own config (see `fentsim --cfg hydra`)")
+    if parts[:2] == ["funding", "split"] and len(parts) == 3 and parts[2] in LEVER_SPECS:
+        return InputError(f"{full_key}: {parts[2]} has no share in this scenario's funding.split "
+                          f"(in a sweep: in one of its scenarios, e.g. baseline); allowed: "
+                          f"++{full_key}=SHARE to add it (shares sum to 1; it then applies to "
+                          f"every scenario of a sweep), or a scenario in dollars that funds it")
     # the first unknown segment decides the message
     for i in range(len(parts)):
         allowed = allowed_keys(".".join(parts[:i]))

@@ -218,3 +218,13 @@ def test_equal_spending_experiment_compares_portfolios_at_equal_amounts():
         sides = {"supply" if n.startswith(("interdiction", "enforcement")) else "demand"
                  for n in job.funding.split}
         assert len(sides) <= 1   # each scenario is one side or the other
+
+
+def test_unknown_funding_keys_name_what_is_allowed():
+    from sim.config import unknown_key_error
+
+    assert "did you mean 'naloxone_kits'" in str(unknown_key_error("funding.split.naloxone"))
+    assert "allowed: end, ramp, split, start, total_usd_per_year" in str(
+        unknown_key_error("funding.totl"))
+    line = str(unknown_key_error("funding.split.test_strips"))
+    assert "++funding.split.test_strips=SHARE" in line and "every scenario of a sweep" in line
