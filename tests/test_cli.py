@@ -117,6 +117,11 @@ def test_model_doc_lists_everything(tmp_path):
     calibrated = yaml.safe_load((CONFIGS / "params" / "calibrated.yaml").read_text())
     assert float(row.group(1)) == pytest.approx(calibrated["fentanyl_incidence_multiplier"], rel=1e-5)
     assert float(row.group(2)) == ModelParameters().fentanyl_incidence_multiplier
+    # funding: the variables every result carries and each lever's unit cost, from the config
+    for name in ("funding_spending", "funding_level", "funding_cost_per_unit"):
+        assert re.search(rf"^\| {name} +\|", proc.stdout, re.M), name
+    assert re.search(r"^\| treatment_seeking \| 1500 \| 500-3000 \| USD/treatment entry \| "
+                     r"baseline treatment_entries \|", proc.stdout, re.M)
 
 
 def group_options(group: str) -> list[str]:

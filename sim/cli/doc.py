@@ -1,4 +1,5 @@
-"""The model's documentation as text: stocks, flows, parameters and levers with units and sources.
+"""The model's documentation as text: stocks, flows, parameters, levers, output variables and unit
+costs, with units and sources.
 
 Run as `fentsim-doc` (or `python -m sim.cli.doc`).  The parameter table shows the value runs use
 (the calibrated baseline, `params=calibrated`, the default of every command) next to the
@@ -12,6 +13,8 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
+from sim.funding.costs import CostModel
+from sim.funding.plan import FundingPlan, FundingRecord, funding_variables
 from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
@@ -71,8 +74,28 @@ def model_doc(params: str = "calibrated") -> str:
                   for spec in LEVER_SPECS.values()], **md),
            "", "## Output variables", "",
            table(["variable", "units", "meaning"],
-                 [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()], **md)]
+                 [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()]
+                 + [[k, v.attrs["units"], v.attrs["long_name"]]
+                    for k, v in _funding_variables().data_vars.items()], **md),
+           "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
+           "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "
+           "draw; the range is sampled per draw with an ensemble (`costs.sample`); a `per_unit` "
+           "of `baseline VARIABLE` is that draw's own baseline value in the year before the "
+           "start.", "",
+           table(["lever", "cost", "range", "units", "per_unit", "source"],
+                 [[u.lever, _g(u.cost), f"{_g(u.low)}-{_g(u.high)}", u.units,
+                   f"baseline {u.per_baseline}" if u.per_baseline else _g(u.per_unit), u.source]
+                  for u in CostModel.from_mapping(compose("config")["costs"]).costs.values()],
+                 **md)]
     return "\n".join(out) + "\n"
+
+
+def _funding_variables():
+    """The funding variables every result carries (names, units, meanings), from an empty plan."""
+    import numpy as np
+
+    plan = FundingPlan.from_config(None, None)
+    return funding_variables(FundingRecord.empty(plan, 1), np.array([2020]))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -80,9 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="fentsim-doc",
         description="Print the model reference as Markdown: every stock, flow, parameter (the "
-                    "value runs use next to the literature value, units, bounds, source), lever "
-                    "and output variable.",
-        epilog="example: fentsim-doc > model.md;  fentsim-doc --params calibrated_both")
+                    "value runs use next to the literature value, units, bounds, source), lever, "
+                    "output variable and unit cost.",
+        epilog="example: fentsim-doc > model.md;  fentsim-doc --params article")
     parser.add_argument("--params", default="calibrated", metavar="NAME",
                         help="parameter set shown as the value runs use (default calibrated)")
     args = parser.parse_args(argv)
