@@ -203,8 +203,9 @@ def plot_averted(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenari
 def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenario") -> Path:
     """Deaths averted (deaths; median line, 90% band) against extra spending, one line per `group`
     value.  x: the swept `funding.total_usd_per_year` in million US$/yr if it is a dimension (log
-    scale if it spans more than 10x), else the window's total spending of A over B in million US$.
-    Cells without extra spending (the baseline, unfunded scenarios) are left out."""
+    scale if it spans more than 10x), else the window's total spending of A over B in million US$;
+    y: symmetric log scale when the medians span more than 100x (supply- and demand-side lines
+    decades apart).  Cells without extra spending (the baseline, unfunded scenarios) are left out."""
     if "spending_quantiles" not in cmp:
         raise InputError("comparison: no money metrics (variable 'spending'); allowed: a "
                          "comparison of results that both carry funding_spending")
@@ -221,6 +222,7 @@ def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenar
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     colors = plt.cm.tab10(np.linspace(0, 1, 10))
     drawn: list[np.ndarray] = []
+    medians: list[np.ndarray] = []
     for i, g in enumerate(cmp[gdim].values if gdim else [None]):
         q = averted.sel({gdim: g}) if gdim else averted
         s = np.atleast_1d((spent.sel({gdim: g}) if gdim else spent).values)
@@ -236,6 +238,12 @@ def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenar
         ax.plot(xs, med, color=color, marker="o", ms=4, lw=1.8,
                 label=str(g) if g is not None else None)
         drawn.append(xs)
+        medians.append(med)
+    if medians:   # lines decades apart (supply vs demand): a symmetric log axis shows them all
+        positive = np.concatenate(medians)
+        positive = positive[positive > 0]
+        if positive.size and positive.max() / positive.min() > 100:
+            ax.set_yscale("symlog", linthresh=10.0 ** np.floor(np.log10(positive.min())))
     if drawn:
         xs = np.concatenate(drawn)
         if xs.min() > 0 and xs.max() / xs.min() > 10:
