@@ -29,7 +29,7 @@ import xarray as xr
 
 from sim.errors import InputError, reject_unknown_keys
 from sim.funding.plan import FUNDING_KEYS, FundingPlan, funding_variables
-from sim.model.levers import LEVER_SPECS, LeverSet
+from sim.model.levers import DAY_YR, LEVER_SPECS, MIN_RAMP_YR, LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings
 
@@ -37,8 +37,6 @@ SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "exp
             "targets", "calibration", "sweep", "compare", "funding", "costs")
 LEVER_KEYS = ("start", "ramp", "level", "mode", "end")
 OUTPUT_KEYS = ("filename", "summary_years")
-DAY_YR = 1.0 / 365.0
-MIN_RAMP_YR = DAY_YR          # shorter ramps are steps the solver cannot resolve (ramp 0 likewise)
 MIN_OUTPUT_STEP_YR = DAY_YR   # daily outputs at most
 END_YEAR_RANGE = (2011, 2100)
 MEMORY_ENV = "FENTSIM_MAX_MEMORY_MB"

@@ -37,13 +37,12 @@ import numpy as np
 import xarray as xr
 
 from sim.errors import InputError, reject_unknown_keys
-from sim.funding.costs import Baseline, CostModel, dollars_to_level, level_to_dollars
-from sim.model.levers import LEVER_SPECS, Lever, LeverSet
+from sim.funding.costs import Baseline, CostModel, dollars_to_level
+from sim.model.levers import LEVER_SPECS, MIN_RAMP_YR, Lever, LeverSet
 from sim.model.parameters import ModelParameters
 from sim.engine.solver import SolverSettings
 
 FUNDING_KEYS = ("total_usd_per_year", "split", "start", "ramp", "end")
-MIN_RAMP_YR = 1.0 / 365.25
 SHARE_TOLERANCE = 1e-6
 
 
@@ -107,7 +106,7 @@ def portfolio_levels(costs: CostModel, portfolio: Mapping[str, float], spending:
     levels, saturated = {}, {}
     for name, share in portfolio.items():
         amount = np.asarray(spending, dtype=float) * share
-        top = level_to_dollars(name, LEVER_SPECS[name].bounds[1], start, cost_per_unit[name])
+        top = costs.max_spending(name, start, cost_per_unit[name])
         saturated[name] = amount > np.asarray(top) * (1 + 1e-12)
         levels[name] = np.asarray(dollars_to_level(name, amount, start, cost_per_unit[name],
                                                    clip=True), dtype=float)

@@ -21,6 +21,9 @@ from sim.errors import InputError, reject_unknown_keys
 MODES = ("scale", "set")
 
 
+DAY_YR = 1.0 / 365.0   # one day (yr; the model's years have 365 days)
+MIN_RAMP_YR = DAY_YR   # shortest ramp: shorter ones are steps the solver cannot resolve (0 likewise)
+
 @dataclass(frozen=True)
 class LeverSpec:
     """What a lever is: units, meaning, allowed range and its historical path (year, value)."""
