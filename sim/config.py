@@ -206,6 +206,7 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     ensemble = section(cfg, "ensemble")
     funding = FundingPlan.from_config(section(cfg, "funding"), cfg.get("costs"), levers_cfg)
     funding.check_window(solver)
+    funding.note_unspent(str((cfg.get("scenario") or {}).get("name", "")))
     return RunConfig(params, levers, solver, ensemble, output, funding)
 
 

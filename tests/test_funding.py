@@ -228,3 +228,13 @@ def test_unknown_funding_keys_name_what_is_allowed():
         unknown_key_error("funding.totl"))
     line = str(unknown_key_error("funding.split.test_strips"))
     assert "++funding.split.test_strips=SHARE" in line and "every scenario of a sweep" in line
+
+
+def test_money_given_to_a_scenario_that_funds_nothing_is_said(caplog):
+    with caplog.at_level("INFO", logger="sim.funding.plan"):
+        build_run(config("naloxone_up", overrides={"funding.total_usd_per_year": 1e8}))
+    assert "scenario 'naloxone_up' funds no lever" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sim.funding.plan"):   # a sweep's reference: silent
+        build_run(config("baseline", overrides={"funding.total_usd_per_year": 1e8}))
+    assert "funds no lever" not in caplog.text

@@ -28,6 +28,7 @@ Every result of `fentsim` carries (`funding_variables`):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,6 +162,15 @@ class FundingPlan:
                                  f"funded by funding.split.{name}; allowed: one of the two "
                                  f"(levers.{name}.level=null, or no share for {name})")
         return cls(total, split, start, ramp, end, cost_model)
+
+    def note_unspent(self, scenario: str) -> None:
+        """Say (log, INFO) that money was given to a scenario that funds no lever, unless it is
+        the baseline (a sweep's reference at every amount)."""
+        if self.total_usd_per_year > 0 and not self.split and scenario != "baseline":
+            logging.getLogger(__name__).info(
+                f"funding.total_usd_per_year {self.total_usd_per_year:,.0f} US$/yr buys nothing: "
+                f"scenario {scenario!r} funds no lever (funding.split is empty; scenarios in "
+                f"dollars: *_funding*)")
 
     @property
     def active(self) -> bool:
