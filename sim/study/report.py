@@ -177,7 +177,9 @@ def assumptions_section(funding: xr.Dataset | None) -> list[str]:
     if funding is not None and "unit_costs" in funding.attrs:
         costs = yaml.safe_load(funding.attrs["unit_costs"])
         rows = [[k, f"{v['cost']:,.4g} [{v['low']:,.4g}-{v['high']:,.4g}]", v["units"],
-                 f"{v['per_unit']:g}", v["source"]] for k, v in costs.items()]
+                 (f"the draw's baseline {v['per_baseline']} (year before the start)"
+                  if v.get("per_baseline") else f"{v['per_unit']:g}"), v["source"]]
+                for k, v in costs.items()]
         out += ["Unit costs (sim/configs/costs):", "",
                 *_table(["lever", "cost [range]", "units", "per lever unit", "source"], rows), ""]
     return out
