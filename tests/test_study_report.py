@@ -64,7 +64,8 @@ def test_report_has_figures_tables_and_assumptions(study_dir):
     for needle in ("## 1. Global sensitivity", "![Sobol indices](sensitivity.png)", "**Convergence**",
                    "## 2. Funding in dollars", "![frontier](frontier.png)", "deaths averted per M US$",
                    "## 3. Scenario discovery", "Supply wins in", "## Assumptions",
-                   "NIDA Research Report", "| naloxone_kits | demand | 100 |"):
+                   "NIDA Research Report", "| naloxone_kits | demand | 100 |",
+                   "the draw's baseline treatment_entries (year before the start)"):
         assert needle in text, needle
 
 
