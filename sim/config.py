@@ -203,11 +203,10 @@ def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     check_lever_window(levers, solver)
     output = section(cfg, "output")
     check_output(output)
-    ensemble = section(cfg, "ensemble")
     funding = FundingPlan.from_config(section(cfg, "funding"), cfg.get("costs"), levers_cfg)
     funding.check_window(solver)
     funding.note_unspent(str((cfg.get("scenario") or {}).get("name", "")))
-    return RunConfig(params, levers, solver, ensemble, output, funding)
+    return RunConfig(params, levers, solver, section(cfg, "ensemble"), output, funding)
 
 
 def allowed_keys(path: str) -> list[str] | None:

@@ -92,7 +92,7 @@ def with_posterior_of(cfg: Mapping[str, Any], params_name: str | None) -> dict[s
     relative = posterior_file_for(name)
     if not (REPO / relative).is_file():
         having = sorted(p.stem.removeprefix("posterior_")
-                        for p in (REPO / "sim" / "data").glob("posterior_*.csv"))
+                        for p in paths.DATA_DIR.glob("posterior_*.csv"))
         raise InputError(f"ensemble.file: params={name} has no posterior of its own ({relative}); "
                          f"allowed: params={' or params='.join(having)} (each with its posterior), "
                          f"or ensemble.file=PATH to run these params on another posterior")

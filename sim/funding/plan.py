@@ -37,21 +37,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim.errors import InputError, reject_unknown_keys
+from sim.errors import InputError, checked_number, reject_unknown_keys
 from sim.funding.costs import Baseline, CostModel, dollars_to_level
-from sim.model.levers import LEVER_SPECS, MIN_RAMP_YR, Lever, LeverSet
+from sim.model.levers import LEVER_SPECS, MIN_RAMP_YR, Lever, LeverSet, intervention_weight
 from sim.model.parameters import ModelParameters
 from sim.engine.solver import SolverSettings
 
 FUNDING_KEYS = ("total_usd_per_year", "split", "start", "ramp", "end")
 SHARE_TOLERANCE = 1e-6
-
-
-def _number(field: str, value: Any, allowed: str, ok: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not ok(float(value)):
-        raise InputError(f"{field}: value {value!r} not allowed; allowed: {allowed}")
-    return float(value)
 
 
 def baseline_year(start: float, first_year: int = 2010) -> int:
@@ -75,12 +68,6 @@ def baseline_quantities(params: ModelParameters, variables: list[str], start: fl
             for v in variables}
 
 
-def ramp_weight(t: np.ndarray, start: float, ramp: float, end: float | None) -> np.ndarray:
-    """Share of the full intervention in effect at times t (yr), as a lever's path has it."""
-    probe = Lever(LEVER_SPECS["prevention"], start=start, ramp=ramp, level=1.0, mode="set", end=end)
-    return np.array([float(probe(float(x))) for x in np.atleast_1d(t)])
-
-
 def spending_by_year(annual: float, years: np.ndarray, start: float, ramp: float,
                      end: float | None) -> np.ndarray:
     """Extra spending in each calendar year (US$/yr) of `annual` US$/yr ramped as the levers are:
@@ -91,7 +78,7 @@ def spending_by_year(annual: float, years: np.ndarray, start: float, ramp: float
     kinks = [start, start + ramp] + ([end, end + ramp] if end is not None else [])
     for i, y in enumerate(np.asarray(years, dtype=float)):
         knots = np.unique(np.clip(np.array([y, y + 1.0, *kinks]), y, y + 1.0))
-        w = ramp_weight(knots, start, ramp, end)
+        w = intervention_weight(knots, start, ramp, end)
         out[i] = annual * float(np.sum(np.diff(knots) * (w[1:] + w[:-1]) / 2.0))
     return out
 
@@ -131,26 +118,26 @@ class FundingPlan:
         """Validate `funding` (and `costs`); a funded lever also set in `levers` is refused."""
         cfg = dict(funding or {})
         reject_unknown_keys("funding", cfg, FUNDING_KEYS)
-        total = _number("funding.total_usd_per_year", cfg.get("total_usd_per_year", 0.0) or 0.0,
+        total = checked_number("funding.total_usd_per_year", cfg.get("total_usd_per_year", 0.0) or 0.0,
                         "a finite number >= 0 (US$/yr)", lambda v: v >= 0)
         split_cfg = cfg.get("split") or {}
         if not isinstance(split_cfg, Mapping):
             raise InputError(f"funding.split: value {split_cfg!r} not allowed; allowed: a mapping "
                              f"lever -> share of funding.total_usd_per_year (shares sum to 1)")
         reject_unknown_keys("funding.split", split_cfg, LEVER_SPECS)
-        split = {name: _number(f"funding.split.{name}", share, "a share in [0, 1]",
+        split = {name: checked_number(f"funding.split.{name}", share, "a share in [0, 1]",
                                lambda v: 0 <= v <= 1) for name, share in split_cfg.items()}
         split = {k: v for k, v in split.items() if v > 0}
         if split and abs(sum(split.values()) - 1.0) > SHARE_TOLERANCE:
             raise InputError(f"funding.split: shares {split} sum to {sum(split.values()):g}; "
                              f"allowed: shares that sum to 1")
-        start = _number("funding.start", cfg.get("start", 2020.0), "a year in [2011, 2100]",
+        start = checked_number("funding.start", cfg.get("start", 2020.0), "a year in [2011, 2100]",
                         lambda v: 2011 <= v <= 2100)
-        ramp = _number("funding.ramp", cfg.get("ramp", 1.0), f"a number of years >= "
+        ramp = checked_number("funding.ramp", cfg.get("ramp", 1.0), f"a number of years >= "
                        f"{MIN_RAMP_YR:.4g} (one day)", lambda v: v >= MIN_RAMP_YR)
         end = cfg.get("end")
         if end is not None:
-            end = _number("funding.end", end, f"a year after funding.start ({start:g}) or null",
+            end = checked_number("funding.end", end, f"a year after funding.start ({start:g}) or null",
                           lambda v: v > start)
         cost_model = (CostModel.from_mapping(costs) if (costs or split)
                       else CostModel({}, sample=False))

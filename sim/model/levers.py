@@ -24,6 +24,16 @@ MODES = ("scale", "set")
 DAY_YR = 1.0 / 365.0   # one day (yr; the model's years have 365 days)
 MIN_RAMP_YR = DAY_YR   # shortest ramp: shorter ones are steps the solver cannot resolve (0 likewise)
 
+def intervention_weight(t: Any, start: Any, ramp: Any, end: Any = None) -> np.ndarray:
+    """Share (1) of an intervention in effect at time t (yr): 0 before `start`, rising linearly
+    to 1 over `ramp` (yr) and, with `end`, back to 0 over the same ramp from `end`."""
+    weight = np.clip((t - np.asarray(start)) / np.asarray(ramp), 0.0, 1.0)
+    if end is not None:
+        weight = np.minimum(weight, np.clip((np.asarray(end) + np.asarray(ramp) - t)
+                                            / np.asarray(ramp), 0.0, 1.0))
+    return weight
+
+
 @dataclass(frozen=True)
 class LeverSpec:
     """What a lever is: units, meaning, allowed range and its historical path (year, value)."""
@@ -166,10 +176,7 @@ class Lever:
         base = self.history_at(t)
         if self.start is None:
             return base
-        weight = np.clip((t - np.asarray(self.start)) / np.asarray(self.ramp), 0.0, 1.0)
-        if self.end is not None:   # back to history from `end`, over the same ramp
-            weight = np.minimum(weight, np.clip((np.asarray(self.end) + np.asarray(self.ramp) - t)
-                                                / np.asarray(self.ramp), 0.0, 1.0))
+        weight = intervention_weight(t, self.start, self.ramp, self.end)
         target = self.level if self.mode == "set" else np.asarray(self.level) * base
         value = base + weight * (target - base)
         return value if np.ndim(value) else float(value)

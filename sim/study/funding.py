@@ -26,6 +26,7 @@ from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
 from sim.results.run import simulate
+from sim.sweeps.compare import cost_quantiles
 from sim.study.sensitivity import Outcome
 from sim.engine.solver import SolverSettings
 
@@ -135,10 +136,7 @@ def funding_sweep(params: ModelParameters, costs: CostModel, levers: Sequence[st
     q = lambda da: da.quantile(list(QUANTILES), dim="draw").transpose(..., "quantile")  # noqa: E731
     ds["deaths_averted_quantiles"] = q(ds["deaths_averted"])
     ds["deaths_averted_per_million_quantiles"] = q(ds["deaths_averted_per_million"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1e6 / ds["deaths_averted_per_million_quantiles"].values[..., ::-1]
-    ds["cost_per_death_averted_quantiles"] = (("lever", "spending", "quantile"),
-                                              np.where(inv > 0, inv, np.inf))
+    ds["cost_per_death_averted_quantiles"] = cost_quantiles(ds["deaths_averted_per_million_quantiles"])
     window = f"{outcome.window[0]}-{outcome.window[1]}"
     attrs = {
         "deaths_baseline": ("deaths", f"baseline {outcome.label}"),

@@ -31,7 +31,7 @@ from sim.funding.costs import CostModel
 from sim.study.discovery import (case_table, discovery_options, find_rules, rules_markdown,
                            supply_vs_demand, widen_ensemble)
 from sim.calibrate.ensemble import build_ensemble, posterior_path
-from sim.errors import InputError, reject_unknown_keys
+from sim.errors import InputError, checked_number, reject_unknown_keys
 from sim.study.funding import funding_sweep
 from sim.results.io import write_dataset
 from sim.model.parameters import ModelParameters
@@ -55,11 +55,8 @@ def study_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     out.update({k: v for k, v in study.items() if v is not None})
     out["outcome"] = Outcome.from_mapping(study.get("outcome"))
     for key, lo, hi in (("start", 2011.0, 2100.0), ("ramp", 1e-3, 50.0)):
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise InputError(f"study.{key}: value {v!r} not allowed; allowed: a number in "
-                             f"[{lo:g}, {hi:g}] yr")
-        out[key] = float(v)
+        out[key] = checked_number(f"study.{key}", out[key], f"a number in [{lo:g}, {hi:g}] yr",
+                                  lambda v, lo=lo, hi=hi: lo <= v <= hi)
     seed = out["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"study.seed: value {seed!r} not allowed; allowed: an integer >= 0")

@@ -265,7 +265,7 @@ def _money(averted: xr.DataArray, spending: xr.DataArray) -> dict[str, xr.DataAr
     return {"per_million": per_million, "cost": cost}
 
 
-def _cost_quantiles(per_million_q: xr.DataArray) -> xr.DataArray:
+def cost_quantiles(per_million_q: xr.DataArray) -> xr.DataArray:
     """Quantiles of the cost per death averted (US$) from those of the per-million ratio: 1e6 / q
     in reverse order (q05 <- q95), +inf where q <= 0 (none averted), NaN kept."""
     rev = per_million_q.isel(quantile=slice(None, None, -1)).values
@@ -359,7 +359,7 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
             "units": out[name].attrs["units"],
             "long_name": f"{out[name].attrs['long_name']}: 5%, 50% (median), 95% over draws"}
     if "cost_per_death_averted" in out:
-        out["cost_per_death_averted_quantiles"] = _cost_quantiles(
+        out["cost_per_death_averted_quantiles"] = cost_quantiles(
             out["deaths_averted_per_million_quantiles"])
         out["cost_per_death_averted_quantiles"].attrs = {
             "units": "US$ per death averted",
