@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from sim.errors import InputError, SolverError, reject_unknown_keys
+from sim.errors import InputError, SolverError, checked_number, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings, integrate
@@ -124,10 +124,8 @@ def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"true (replace the packaged baseline) or false")
     if opts["thin"] < 1:
         raise InputError(f"calibration.thin: value {opts['thin']} not allowed; allowed: >= 1")
-    rtol = opts["rtol"]
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 0.1:
-        raise InputError(f"calibration.rtol: value {rtol!r} not allowed; allowed: a number in "
-                         f"(0, 0.1)")
+    opts["rtol"] = checked_number("calibration.rtol", opts["rtol"], "a number in (0, 0.1)",
+                                  lambda v: 0 < v < 0.1)
     return opts
 
 

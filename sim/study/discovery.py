@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from sim.funding.costs import CostModel
-from sim.errors import InputError, reject_unknown_keys
+from sim.errors import InputError, checked_number, reject_unknown_keys
 from sim.study.funding import run_policies, spending_levels, tile_params, unit_costs
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
@@ -55,10 +55,9 @@ def discovery_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     depth = out["max_depth"]
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 8:
         raise InputError(f"discovery.max_depth: value {depth!r} not allowed; allowed: 1..8")
-    frac = out["min_leaf_fraction"]
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 0.5:
-        raise InputError(f"discovery.min_leaf_fraction: value {frac!r} not allowed; allowed: a "
-                         f"number in (0, 0.5)")
+    out["min_leaf_fraction"] = checked_number("discovery.min_leaf_fraction",
+                                              out["min_leaf_fraction"], "a number in (0, 0.5)",
+                                              lambda v: 0 < v < 0.5)
     return out
 
 

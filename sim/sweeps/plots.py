@@ -185,19 +185,25 @@ def plot_averted(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenari
         ax.set_xticks(pos, [str(groups[i]) for i in keep], rotation=30, ha="right")
     ax.axhline(0, color="k", lw=0.8)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    variable = str(cmp.attrs.get("variable", ""))
     ax.set_ylabel(f"deaths averted {window}")
-    title = (f"{TITLES.get(variable, variable)} averted {window} relative to "
-             f"{cmp.attrs.get('b_label') or 'reference'}")
-    if rest:
-        title += "\n(" + ", ".join(f"{label_of(d)} {cmp[d].values[0]}" for d in rest) + ")"
-    n = cmp.sizes.get("draw", 1)
-    ax.set_title(title + (f"; median and 90% interval, {n} draws" if n > 1 else "; single draw"),
-                 fontsize=9)
+    _comparison_title(ax, cmp, f"averted {window} relative to", rest, "interval")
     if xdim and gdim:
         ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def _comparison_title(ax: plt.Axes, cmp: xr.Dataset, middle: str, rest: Sequence[str],
+                      spread: str) -> None:
+    """Title of a comparison figure: '<variable> <middle> <reference>', the values of the other
+    sweep dimensions `rest` shown, and the draws summarised ('median and 90% <spread>')."""
+    variable = str(cmp.attrs.get("variable", ""))
+    title = f"{TITLES.get(variable, variable)} {middle} {cmp.attrs.get('b_label') or 'reference'}"
+    if rest:
+        title += "\n(" + ", ".join(f"{label_of(d)} {cmp[d].values[0]}" for d in rest) + ")"
+    n = cmp.sizes.get("draw", 1)
+    ax.set_title(title + (f"; median and 90% {spread}, {n} draws" if n > 1 else "; single draw"),
+                 fontsize=9)
 
 
 def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenario") -> Path:
@@ -259,14 +265,8 @@ def plot_frontier(cmp: xr.Dataset, path: str | os.PathLike, group: str = "scenar
     ax.set_xlabel("extra spending per year, funding.total_usd_per_year (million US$/yr)"
                   if xdim == FUNDING_DIM else f"extra spending {window}, A over B (million US$)")
     ax.set_ylabel(f"deaths averted {window}")
-    variable = str(cmp.attrs.get("variable", ""))
-    title = (f"{TITLES.get(variable, variable)} averted {window} against extra spending\n"
-             f"relative to {cmp.attrs.get('b_label') or 'reference'}")
-    if rest:
-        title += "\n(" + ", ".join(f"{label_of(d)} {cmp[d].values[0]}" for d in rest) + ")"
-    n = cmp.sizes.get("draw", 1)
-    ax.set_title(title + (f"; median and 90% band, {n} draws" if n > 1 else "; single draw"),
-                 fontsize=9)
+    _comparison_title(ax, cmp, f"averted {window} against extra spending\nrelative to", rest,
+                      "band")
     if gdim and drawn:
         ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
