@@ -10,7 +10,7 @@ Measures in one run and prints a table, then as its last line one JSON object:
   speedup               loop_per_draw_ms / batch_per_draw_ms
   max_rel_err           largest relative error of annual deaths (batch engine) against Radau at rtol
                         1e-10, over 50 draws
-  calibrate_s           one MAP calibration (`fentsim-calibrate`, nothing written to sim/configs/)
+  calibrate_s           one MAP calibration (`fentsim-calibrate`, nothing written to configs/)
   sweep_32_s            a 32-job `fentsim -m` sweep with the joblib launcher
 Targets (2 cores): ensemble_10k_s <= 1.5, peak <= 1000 MB, speedup >= 200, max_rel_err <= 1e-4,
 calibrate_s <= 60, sweep_32_s <= 60.  Numbers are wall-clock on a possibly shared machine.
@@ -46,7 +46,7 @@ def ensemble_parameters(n: int, seed: int = 0):
     from sim.calibrate.ensemble import posterior_path
     from sim.model.parameters import ModelParameters
     base = ModelParameters.from_mapping(
-        yaml.safe_load((REPO / "sim/configs/params/calibrated.yaml").read_text()))
+        yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text()))
     names, values = read_draws(posterior_path(None))
     pick = np.random.default_rng(seed).integers(0, len(values), n)
     return base.replace(**{k: values[pick, i] for i, k in enumerate(names)})

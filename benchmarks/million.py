@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/million.py --draws 30000 solver.end_year=2030   # extra overrides
 
 Runs `fentsim ensemble=large ensemble.size=N ensemble.chunk_size=C` (chunks written incrementally
-into one NetCDF file, see sim/configs/ensemble/large.yaml) as a child process, passes its output to
+into one NetCDF file, see configs/ensemble/large.yaml) as a child process, passes its output to
 stderr, and prints one JSON line last: draws, chunk_size, wall_s, draws_per_s, peak_rss_mb (the
 child's resource.getrusage ru_maxrss) and file_mb.  A temporary output is removed afterwards.
 About 6.4 kB of disk a draw (annual outputs): 1,000,000 draws need ~6.5 GB free.
@@ -27,7 +27,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 FENTSIM = Path(sys.executable).parent / "fentsim"
-DEFAULT_CHUNK = yaml.safe_load((REPO / "sim/configs/ensemble/large.yaml").read_text())["ensemble"]["chunk_size"]
+DEFAULT_CHUNK = yaml.safe_load((REPO / "configs/ensemble/large.yaml").read_text())["ensemble"]["chunk_size"]
 
 
 def run(draws: int, chunk_size: int, output: Path, overrides: list[str]) -> dict:
@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=1_000_000, help="ensemble size (default 1e6)")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK,
-                        help=f"draws per chunk (default {DEFAULT_CHUNK}, as sim/configs/ensemble/large.yaml)")
+                        help=f"draws per chunk (default {DEFAULT_CHUNK}, as configs/ensemble/large.yaml)")
     parser.add_argument("--output", type=Path, default=None,
                         help="result file to keep (default: a temporary file, removed)")
     parser.add_argument("overrides", nargs="*", help="extra fentsim overrides, e.g. solver.end_year=2030")

@@ -146,7 +146,7 @@ def label(ds: xr.Dataset, cfg: Mapping[str, Any], swept: Mapping[str, Any] | Non
     labels = run_labels(cfg, swept)
     ds = ds.assign_coords({k: ((), v) for k, v in labels.items()})
     for name in labels:
-        ds[name].attrs.update(long_name=("scenario (sim/configs/scenario)" if name == "scenario" else
+        ds[name].attrs.update(long_name=("scenario (configs/scenario)" if name == "scenario" else
                                          f"value of the override {name}"))
     ds.attrs.update(identity_attrs(cfg, ensemble.inputs if ensemble is not None else None))
     if ensemble is not None and "draw" in ds.dims and "draw_id" not in ds.coords:
@@ -267,7 +267,7 @@ class Scenario:
 
 
 def load_scenario(name: str) -> Scenario:
-    """The scenario `name` of sim/configs/scenario/ (e.g. 'china_crackdown'), as `fentsim` composes it."""
+    """The scenario `name` of configs/scenario/ (e.g. 'china_crackdown'), as `fentsim` composes it."""
     cfg = compose("config", [f"scenario={name}"])
     scenario = cfg["scenario"]
     return Scenario(str(scenario["name"]), str(scenario.get("description", "")),
@@ -276,7 +276,7 @@ def load_scenario(name: str) -> Scenario:
 
 
 def load_params(name: str = "calibrated") -> ModelParameters:
-    """A parameter set of sim/configs/params/ by name: 'calibrated' (what runs use: fitted to the
+    """A parameter set of configs/params/ by name: 'calibrated' (what runs use: fitted to the
     article and the 2010-2021 series), 'article' (fitted to the article's figures alone),
     'literature' (the priors' centre)."""
     return ModelParameters.from_mapping(compose("config", [f"params={name}"])["params"])

@@ -1,7 +1,7 @@
 """Compose fentsim's configuration without Hydra: the same plain mapping the command line builds.
 
 The console commands are Hydra apps; the Python API (`sim.api`) composes the same YAML files
-(`sim/configs/`, and the experiment folders of `sim.paths.experiment_dirs()`) with the small part
+(`configs/`, and the experiment folders of `sim.paths.experiment_dirs()`) with the small part
 of Hydra's rules they use, so that `sim.run()` runs what `fentsim` runs:
 
 - the primary config's `defaults` list: `_self_`, `group: option` (or null), in order; a config

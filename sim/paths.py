@@ -1,9 +1,10 @@
 """Where the project's files are: the package's configs, experiments and data, and the repository.
 
 One place for every path that code derives from the package's own location (imports nothing of
-the package, so every layer may use it).  The Hydra config groups (`configs/`), the experiment
-files (`experiments/`) and the data (`data/`) are package data: they ship inside the wheel, so a
-normal (non-editable) install finds them too.  Users add folders of their own experiment files with
+the package, so every layer may use it).  The Hydra config groups (`configs/`) and the experiment
+files (`experiments/`) sit at the repository's top level; the wheel maps them to `sim/configs` and
+`sim/experiments` at build time (pyproject.toml), so a normal install finds them there.  The data
+(`sim/data/`) are package data.  Users add folders of their own experiment files with
 the environment variable FENTSIM_EXPERIMENTS (folders separated by the OS path separator, ':' on
 Linux); a file there shadows a packaged experiment of the same name.
 """
@@ -15,8 +16,16 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent   # the source checkout (site-packages in an installed package)
-CONFIG_DIR = PACKAGE_DIR / "configs"
-EXPERIMENTS_DIR = PACKAGE_DIR / "experiments"
+
+
+def _packaged_or_top_level(name: str) -> Path:
+    """`sim/<name>` in a built wheel (pyproject maps the top-level folder there), else `<repo>/<name>`."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else REPO_ROOT / name
+
+
+CONFIG_DIR = _packaged_or_top_level("configs")
+EXPERIMENTS_DIR = _packaged_or_top_level("experiments")
 DATA_DIR = PACKAGE_DIR / "data"
 USER_EXPERIMENTS_ENV = "FENTSIM_EXPERIMENTS"
 

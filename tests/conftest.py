@@ -12,5 +12,5 @@ def calibrated_params():
     import yaml
 
     from sim.model.parameters import ModelParameters
-    values = yaml.safe_load((REPO / "sim" / "configs" / "params" / "calibrated.yaml").read_text())
+    values = yaml.safe_load((REPO / "configs" / "params" / "calibrated.yaml").read_text())
     return ModelParameters.from_mapping(values)

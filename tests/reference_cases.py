@@ -1,7 +1,7 @@
 """Regression baseline: the model's outputs for a fixed set of runs, stored in tests/reference/.
 
 Cases: the calibrated baseline (one draw), a 200-draw posterior ensemble, and every cell of the
-headline experiment (sim/experiments/supply_vs_demand.yaml: 8 scenarios x intensities 0.5, 1, 2 plus
+headline experiment (experiments/supply_vs_demand.yaml: 8 scenarios x intensities 0.5, 1, 2 plus
 baseline, 20 posterior draws, to 2030).  Each case is composed with Hydra exactly as `fentsim`
 composes it and run through `sim.cli.main.prepare_job` and `sim.simulate`, without writing files.
 

@@ -29,7 +29,7 @@ from sim.calibrate.targets import load_targets
 from tests.conftest import REPO
 from tests.test_cli import fentsim
 
-CONFIGS = REPO / "sim" / "configs"
+CONFIGS = REPO / "configs"
 SHORT = "solver.end_year=2012"
 
 OVERRIDES = [

@@ -20,9 +20,9 @@ from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import fit_rows, load_targets, load_targets_file, model_outputs
 
 REPO = Path(__file__).resolve().parent.parent
-CALIBRATED = REPO / "sim" / "configs" / "params" / "calibrated.yaml"
+CALIBRATED = REPO / "configs" / "params" / "calibrated.yaml"
 POSTERIOR = REPO / "sim" / "data" / "posterior_calibrated.csv"
-ARTICLE = REPO / "sim" / "configs" / "params" / "article.yaml"
+ARTICLE = REPO / "configs" / "params" / "article.yaml"
 ARTICLE_POSTERIOR = REPO / "sim" / "data" / "posterior_article.csv"
 SETTINGS = SolverSettings(end_year=2021)
 # documented acceptance of the public series (configs/targets/us_series.yaml): synthetic-opioid
@@ -45,7 +45,7 @@ def outputs_of(params: ModelParameters) -> dict:
 
 
 def test_calibrated_baseline_is_the_default_and_lists_every_parameter():
-    defaults = yaml.safe_load((REPO / "sim" / "configs" / "config.yaml").read_text())["defaults"]
+    defaults = yaml.safe_load((REPO / "configs" / "config.yaml").read_text())["defaults"]
     assert {"params": "calibrated"} in defaults
     assert list(yaml.safe_load(CALIBRATED.read_text())) == ModelParameters.names()
 
@@ -86,7 +86,7 @@ def test_calibrated_baseline_tracks_the_public_series_2010_2021():
     +16 % and +22 % at the committed baseline)."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
-    with initialize_config_dir(config_dir=str(REPO / "sim" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="calibrate"), resolve=True)
     out = outputs_of(calibrated_params())
     rows = fit_rows(load_targets(cfg["targets"], 2021), out, SETTINGS.years)
@@ -127,7 +127,7 @@ def test_calibration_recovers_known_parameters():
 
 
 def test_bad_free_parameter_rejected():
-    targets = load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018)
+    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
     with pytest.raises(InputError, match=r"calibration\.free\.potency_ratio: bounds \[0, 60\]"):
         build_problem(ModelParameters(), LeverSet.from_mapping({}), SETTINGS, targets,
                       {"potency_ratio": {"lo": 0, "hi": 60, "prior_sd": 1}})
@@ -137,10 +137,10 @@ def test_bad_free_parameter_rejected():
 
 
 def test_fit_runs_the_solver_at_the_calibration_tolerance():
-    targets = load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018)
+    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
     free = {"overdose_incidence": {"lo": 0.05, "hi": 0.5, "prior_sd": 1.0}}
     loose = SolverSettings(end_year=2018, rtol=1e-3)
-    targets = load_targets_file(REPO / "sim/configs/targets/article.yaml", 2018)
+    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
     problem = build_problem(ModelParameters(), LeverSet.from_mapping({}), loose, targets, free,
                             calibration_options({})["rtol"])
     assert problem.settings.rtol == 1e-6 and problem.settings.end_year == 2018
@@ -277,7 +277,7 @@ def test_posterior_on_another_parameter_set_is_flagged(caplog):
     assert "sampled with other values of the fixed parameters" in caplog.text
     caplog.clear()
     literature = ModelParameters.from_mapping(yaml.safe_load(
-        (REPO / "sim" / "configs" / "params" / "literature.yaml").read_text()))
+        (REPO / "configs" / "params" / "literature.yaml").read_text()))
     a, _ = build_ensemble(literature, {"name": "posterior", "size": 5})
     b, _ = build_ensemble(calibrated_params(), {"name": "posterior", "size": 5})
     assert np.array_equal(a.as_arrays()["overdose_incidence"], b.as_arrays()["overdose_incidence"])

@@ -24,7 +24,7 @@ N, CHUNK = 10, 4
 @pytest.fixture(scope="module")
 def params_for():
     base = ModelParameters.from_mapping(
-        yaml.safe_load((REPO / "sim/configs/params/calibrated.yaml").read_text()))
+        yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text()))
     return posterior_bootstrap(base, N, seed=5, draws_file=posterior_path(None))
 
 

@@ -141,7 +141,7 @@ def test_report_on_split_sweep_is_refused(sweep_copy, capsys):
 
 def test_chunked_posterior_slice_has_the_draws_of_the_whole():
     base = ModelParameters.from_mapping(
-        yaml.safe_load((REPO / "sim/configs/params/calibrated.yaml").read_text()))
+        yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text()))
     cfg = {"name": "posterior", "size": 12, "seed": 1}
     part = ensemble_of(base, {**cfg, "chunk_size": 5, "chunk": "1/2"})
     assert part.draws == (5, 12) and part.size == 12

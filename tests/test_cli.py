@@ -19,7 +19,7 @@ from sim.results.io import ENGINE
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
-CONFIGS = REPO / "sim" / "configs"
+CONFIGS = REPO / "configs"
 
 
 def fentsim(*args: str, cwd: Path, command: str = "fentsim") -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ from sim.funding.costs import (CostModel, DEMAND_LEVERS, SUPPLY_LEVERS, dollars_
 from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS
 
-DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "sim/configs/costs/default.yaml").read_text())
+DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/costs/default.yaml").read_text())
 
 
 def test_default_costs_cover_every_lever_with_units_and_source():

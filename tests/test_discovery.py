@@ -15,7 +15,7 @@ from sim.model.parameters import ModelParameters
 from sim.study.sensitivity import Factor, Outcome
 from sim.engine.solver import SolverSettings
 
-COSTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "sim/configs/costs/default.yaml").read_text())
+COSTS = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/costs/default.yaml").read_text())
 
 
 def test_tree_rules_recover_a_planted_box_with_coverage_and_density():

@@ -47,7 +47,7 @@ def test_parameter_metadata_complete():
 
 
 def test_literature_config_equals_code_defaults():
-    values = yaml.safe_load((REPO / "sim/configs/params/literature.yaml").read_text())
+    values = yaml.safe_load((REPO / "configs/params/literature.yaml").read_text())
     defaults = ModelParameters()
     assert set(values) == set(ModelParameters.names())
     for name, value in values.items():
@@ -118,7 +118,7 @@ def test_unknown_top_level_section():
 
 
 def test_every_lever_in_base_config():
-    config = yaml.safe_load((REPO / "sim/configs/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "configs/config.yaml").read_text())
     assert set(config["levers"]) == set(LEVER_SPECS)
 
 

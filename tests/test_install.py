@@ -1,4 +1,5 @@
-"""A normal (non-editable) install works: the wheel carries the configs and experiments, and the
+"""A normal (non-editable) install works: the wheel carries the top-level configs/ and experiments/
+(mapped to sim/configs and sim/experiments at build time), and the
 commands and the Python API run from any folder.  One test (about 15 s): it builds the wheel,
 installs it into a fresh virtual environment whose dependencies come from this one, and runs it."""
 
@@ -25,7 +26,7 @@ def sh(*args: str | Path, cwd: Path) -> str:
 
 def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     src = tmp_path / "src"  # a clean copy: no build/ left over from earlier builds
-    for name in ("sim", "hydra_plugins"):
+    for name in ("sim", "hydra_plugins", "configs", "experiments"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
@@ -65,3 +66,12 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     config_dir, deaths = api.split()
     assert Path(config_dir).is_relative_to(site), config_dir  # the installed copy, not the repo
     assert float(deaths) > 1000
+
+
+def test_every_package_folder_is_in_the_wheel_list():
+    """pyproject lists packages explicitly (configs/ and experiments/ are mapped in): none forgotten."""
+    import tomllib
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts)
+             for top in ("sim", "hydra_plugins") for p in (REPO / top).rglob("__init__.py")}
+    assert found - listed == set(), found - listed

@@ -12,9 +12,9 @@ from sim.errors import InputError
 from sim.model.scenarios import apply_intensity
 from tests.conftest import REPO
 
-CONFIGS = REPO / "sim" / "configs"
+CONFIGS = REPO / "configs"
 SCENARIOS = sorted(p.stem for p in (CONFIGS / "scenario").glob("*.yaml"))
-EXPERIMENT_FILES = sorted((REPO / "sim" / "experiments").glob("*.yaml"))
+EXPERIMENT_FILES = sorted((REPO / "experiments").glob("*.yaml"))
 # `fentsim -m` experiments carry a sweep; `fentsim-study` experiments a `study` section.
 STUDY_EXPERIMENTS = [p.stem for p in EXPERIMENT_FILES if "study" in yaml.safe_load(p.read_text())]
 EXPERIMENTS = [p.stem for p in EXPERIMENT_FILES if p.stem not in STUDY_EXPERIMENTS]

@@ -19,11 +19,11 @@ BIN = Path(sys.executable).parent
 
 
 def tiny_config() -> dict:
-    cfg = yaml.safe_load((REPO / "sim/configs/study.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "configs/study.yaml").read_text())
     cfg.pop("defaults"), cfg.pop("hydra")
-    cfg["params"] = yaml.safe_load((REPO / "sim/configs/params/calibrated.yaml").read_text())
-    cfg["costs"] = yaml.safe_load((REPO / "sim/configs/costs/default.yaml").read_text())
-    cfg["ensemble"] = {**yaml.safe_load((REPO / "sim/configs/ensemble/posterior.yaml").read_text()),
+    cfg["params"] = yaml.safe_load((REPO / "configs/params/calibrated.yaml").read_text())
+    cfg["costs"] = yaml.safe_load((REPO / "configs/costs/default.yaml").read_text())
+    cfg["ensemble"] = {**yaml.safe_load((REPO / "configs/ensemble/posterior.yaml").read_text()),
                        "size": 4}
     cfg["solver"] = {"end_year": 2022}
     cfg["study"]["outcome"] = {"variable": "deaths_overdose", "window": [2020, 2022]}

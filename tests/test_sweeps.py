@@ -167,7 +167,7 @@ def test_experiment_found_from_any_directory(tmp_path):
     assert not (tmp_path / "results").exists()
     proc = run("fentsim", "--info", "searchpath", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert str(REPO / "sim" / "experiments") in proc.stdout
+    assert str(REPO / "experiments") in proc.stdout
 
 
 def test_expected_jobs_from_multirun_config():

@@ -16,7 +16,7 @@ from sim.calibrate.targets import (fit_rows, load_targets, load_targets_file, mo
                          target_values)
 
 REPO = Path(__file__).resolve().parent.parent
-ARTICLE = REPO / "sim" / "configs" / "targets" / "article.yaml"
+ARTICLE = REPO / "configs" / "targets" / "article.yaml"
 
 
 def article_cfg() -> dict:

@@ -5,9 +5,9 @@
 - `ExperimentsConfigSource` (scheme `fentsim-experiments://`): a config source whose only group is
   `experiment`, backed by the files `<folder>/<name>.yaml` of one folder (any folder name);
 - `FentsimSearchPathPlugin`: appends one such source per folder of `sim.paths.experiment_dirs()`
-  (the user's folders in FENTSIM_EXPERIMENTS first, then the packaged `sim/experiments/`) to the
+  (the user's folders in FENTSIM_EXPERIMENTS first, then the packaged `experiments/`) to the
   search path of the fentsim apps only (it acts when the search path already holds fentsim's
-  `sim/configs/` folder, so other Hydra apps in the same environment are not touched).
+  `configs/` folder, so other Hydra apps in the same environment are not touched).
 """
 
 from __future__ import annotations

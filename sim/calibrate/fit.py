@@ -242,7 +242,7 @@ class FitResult:
 
 
 def warm_start_point(problem: Problem, path: str | Path) -> np.ndarray:
-    """z of the free parameters' values in a params YAML (absolute, or relative to sim/configs; an
+    """z of the free parameters' values in a params YAML (absolute, or relative to configs; an
     extra local start: a previous fit's
     optimum; the priors stay centred on the literature values, so the objective is unchanged)."""
     import yaml

@@ -1,6 +1,6 @@
 """Calibration targets: figures with exact definitions, validated, and their model values.
 
-A target set is a plain mapping (as Hydra composes `sim/configs/targets/*.yaml`) with `entries` (figures
+A target set is a plain mapping (as Hydra composes `configs/targets/*.yaml`) with `entries` (figures
 written out) and/or `csv_series` (series read from a CSV in `sim/data`).  Each entry has a `kind`:
 
   count           calendar-year total (1 Jan - 31 Dec) of `output` in `year`
@@ -263,7 +263,7 @@ def load_targets(cfg: Mapping[str, Any], end_year: int) -> TargetSet:
 
 
 def load_targets_file(path: str | Path, end_year: int) -> TargetSet:
-    """Load and validate a targets YAML file (same layout as sim/configs/targets/*.yaml)."""
+    """Load and validate a targets YAML file (same layout as configs/targets/*.yaml)."""
     import yaml
     path = Path(path)
     try:

@@ -5,7 +5,7 @@ Writes into its run folder (Hydra's output dir) the calibrated baseline (calibra
 parameters), the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and
 fit.yaml; with `calibration.ensemble=true` also posterior_draws.csv (emcee draws).  Tracked files
 are replaced only when asked: `calibration.promote=true` replaces the packaged parameter set of
-the targets fitted (targets=both: sim/configs/params/calibrated.yaml, and
+the targets fitted (targets=both: configs/params/calibrated.yaml, and
 sim/data/posterior_calibrated.csv with the ensemble; targets=article: params/article.yaml and
 posterior_article.csv) and says what it replaced; `calibration.params_file=PATH` / `calibration.posterior_file=PATH` copy there.
 """

@@ -1,5 +1,5 @@
 """`fentsim-study` (and `fentsim-sensitivity`, `fentsim-funding`, `fentsim-discovery`): Hydra apps
-over sim/configs/study.yaml, and `fentsim-study-report DIR` (plain argparse).
+over configs/study.yaml, and `fentsim-study-report DIR` (plain argparse).
 
     fentsim-study experiment=which_lever        # all steps + report.md in Hydra's output folder
     fentsim-sensitivity experiment=which_lever  # only the Sobol/Morris step (+ report)

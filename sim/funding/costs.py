@@ -1,6 +1,6 @@
 """Unit costs that turn annual spending (US$/yr) into lever levels, per draw.  Hydra-free.
 
-Every lever has a unit cost (sim/configs/costs/default.yaml: central value, range, units, source or
+Every lever has a unit cost (configs/costs/default.yaml: central value, range, units, source or
 "assumption").  The conversion is linear and exact in both directions:
 
     level   = history(start) + spending / cost_per_unit        (lever in mode 'set')

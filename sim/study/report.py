@@ -180,7 +180,7 @@ def assumptions_section(funding: xr.Dataset | None) -> list[str]:
                  (f"the draw's baseline {v['per_baseline']} (year before the start)"
                   if v.get("per_baseline") else f"{v['per_unit']:g}"), v["source"]]
                 for k, v in costs.items()]
-        out += ["Unit costs (sim/configs/costs):", "",
+        out += ["Unit costs (configs/costs):", "",
                 *_table(["lever", "cost [range]", "units", "per lever unit", "source"], rows), ""]
     return out
 
