@@ -1,6 +1,6 @@
 """Backtest: fit on data up to a cut-off year, forecast the later years, score the forecast.
 
-The calibration (MAP fit and emcee posterior, `sim.calibrate.fit`) uses only the targets whose
+The calibration (MAP fit, `sim.calibrate.fit`, and the posterior from the priors, `sim.calibrate.sampler`) uses only the targets whose
 years end at or before `cutoff` (ranges of claims are cut at it); the posterior ensemble, with the
 substitution constants drawn from their priors as in every ensemble, is then run to the last
 scored year.  For each series and year after the cut-off (public US series to 2021: the
@@ -21,8 +21,8 @@ import numpy as np
 import xarray as xr
 
 from sim import paths
-from sim.calibrate.fit import (build_problem, calibration_options, fit, sample_posterior,
-                              with_prior_parameters)
+from sim.calibrate.fit import build_problem, calibration_options, fit, posterior_problem
+from sim.calibrate.sampler import sample_posterior
 from sim.calibrate.targets import load_targets, model_outputs
 from sim.engine.solver import SolverSettings, integrate
 from sim.errors import InputError
@@ -132,18 +132,17 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any], calibrat
     if not 2013 <= cutoff < LAST_DATA_YEAR:
         raise InputError(f"cutoff: value {cutoff!r} not allowed; allowed: 2013..{LAST_DATA_YEAR - 1}")
     calib = dict(calibration_cfg)
-    free_cfg = calib.pop("free", None)
     for key in ("params_file", "posterior_file"):
         calib.pop(key, None)
     opts = calibration_options(calib)
     targets = load_targets(targets_up_to(targets_cfg, cutoff), cutoff)
     settings = SolverSettings(end_year=cutoff)
     levers = LeverSet.from_mapping({})
-    problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
+    problem = build_problem(base, levers, settings, targets, opts["fit_only"], opts["rtol"])
     progress(f"fitting {len(problem.free)} parameters to {targets.n_rows} comparisons up to {cutoff}")
     result = fit(problem, opts, progress=progress)
-    wider, z_start = with_prior_parameters(problem, result.z)
-    post = sample_posterior(wider, z_start, opts, progress=progress)
+    post = sample_posterior(posterior_problem(problem, base.replace(**result.values), opts), opts,
+                            progress=progress)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
     values = {name: post.draws[pick, i] for i, name in enumerate(post.names)}

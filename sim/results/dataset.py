@@ -12,7 +12,7 @@ import xarray as xr
 from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
 from sim.model.flows import us_population_at
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import ModelParameters, model_errors
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
 from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
@@ -63,6 +63,19 @@ OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
                         "`parameter_units`)"),
 }
 PRICE_REFERENCE_TIME = 2015.0  # yr: price_index is divided by its value at this time
+
+# Posterior predictive draws: each fitted public series (the calibration output a model-error
+# parameter is declared for, `sim.model.parameters.model_errors`) -> the result variable it is
+# read from.  `<variable>_predictive` = variable x exp(tau e), tau that draw's model-error sd and
+# e standard normal per draw and point (shares capped at 1): what an observation could be, for
+# bands and coverage.  Scenario comparisons stay on the variables themselves.
+PREDICTIVE_OF = {"deaths_synthetic": "deaths_synthetic", "deaths_heroin": "deaths_heroin",
+                 "nflis_share": "nflis_share", "seizures_product": "seizures_fy_product"}
+OUTPUT_VARIABLES.update({
+    f"{variable}_predictive": (OUTPUT_VARIABLES[variable][0],
+                               f"posterior predictive draw of {variable}: the model value times "
+                               f"exp(model error x standard normal), an observation's spread")
+    for variable in PREDICTIVE_OF.values()})
 
 
 # units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
@@ -115,6 +128,46 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
                             ("parameter_units", "units of each model parameter")):
         if name in ds.coords:
             ds[name].attrs.update(long_name=long_name)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64 arrays (a counter-based hash: vectorised noise)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def draw_noise(p: dict[str, np.ndarray], n_draws: int, stream: int, size: int) -> np.ndarray:
+    """Standard normal noise (draw, size) keyed by each draw's parameter values and `stream`: the
+    same draw gets the same noise in any batch, chunk or scenario."""
+    from scipy.special import ndtri
+    key = np.full(n_draws, np.uint64(stream))
+    with np.errstate(over="ignore"):
+        for name in ModelParameters.names():
+            bits = np.ascontiguousarray(np.broadcast_to(p[name], (n_draws,)),
+                                        dtype=np.float64).view(np.uint64)
+            key = _mix(key ^ bits)
+        counter = key[:, None] ^ _mix(np.arange(size, dtype=np.uint64))[None, :]
+        uniform = ((_mix(counter) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+    return ndtri(uniform)
+
+
+def add_predictive(ds: xr.Dataset, p: dict[str, np.ndarray]) -> None:
+    """`<variable>_predictive` beside each fitted series (PREDICTIVE_OF), same dims."""
+    errors = model_errors()
+    n = ds.sizes["draw"]
+    for stream, (output, variable) in enumerate(PREDICTIVE_OF.items()):
+        value = ds[variable]
+        tau = np.broadcast_to(p[errors[output]], (n,))
+        dims = [d for d in value.dims if d not in ("draw", "route")]
+        size = int(np.prod([ds.sizes[d] for d in dims]))
+        noise = xr.DataArray(draw_noise(p, n, stream, size).reshape(
+            (n, *[ds.sizes[d] for d in dims])), dims=("draw", *dims))
+        out = value * np.exp(xr.DataArray(tau, dims="draw") * noise)
+        if OUTPUT_VARIABLES[variable][0] == "1":
+            out = out.clip(max=1.0)
+        ds[f"{variable}_predictive"] = out.transpose(*value.dims)
 
 
 def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np.ndarray:
@@ -236,6 +289,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                 [ModelParameters.metadata(k)["units"] for k in ModelParameters.names()], dtype=object)),
         },
     )
+    add_predictive(ds, p)
     for name, (units, long_name) in OUTPUT_VARIABLES.items():
         set_variable_attrs(ds, name, units, long_name)
     ds["price_index"].attrs["reference_time"] = PRICE_REFERENCE_TIME

@@ -1,0 +1,250 @@
+"""The posterior: sequential Monte Carlo from the declared priors, with ArviZ's convergence checks.
+
+Hydra-free.  `sample_posterior` runs `chains` independent samplers of `particles` particles each,
+all in one batch per model evaluation.  Each starts from draws of the declared priors of every
+sampled parameter (roles fit, subst and unc: `sim.model.parameters`), never from the optimum, and
+moves to the posterior by likelihood tempering (Del Moral, Doucet and Jasra 2006; the scheme of
+PyMC's `sample_smc`): the next inverse temperature beta is the one that halves the effective
+sample size of the importance weights likelihood^(beta' - beta), particles are resampled
+(systematic) and then moved by Metropolis steps in z (the fitting space, prior density with its
+log Jacobian), cycling an independent proposal (a multivariate t with the particles' mean and
+covariance: PyMC's IMH kernel), a random walk with that covariance, and a refresh of a few
+prior-role parameters from their priors, until the particles no longer correlate with where the
+stage started (`min_moves`..`max_moves`), and at least `final_moves` more at beta = 1.  Where
+the data are silent a parameter therefore keeps its prior.
+
+Convergence (ArviZ): each chain's particles are treated as a chain of draws (their resampled
+order kept, so copies of one particle sit side by side and lower the effective sample size);
+rank-normalised split R-hat across chains and bulk and tail ESS over all, per parameter.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.calibrate.fit import Problem, sample_prior
+from sim.model.parameters import PRIOR_ROLES, ModelParameters
+
+RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
+ESS_BULK_MIN = 400
+TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
+IMH_INFLATION = 1.2        # spread of the independent proposal relative to the particles'
+IMH_DF = 8                 # its degrees of freedom (a multivariate t: heavier tails than the target)
+REFRESH_BLOCK = 4          # prior-role parameters drawn afresh from their priors per refresh move
+CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
+_correlation_left = float("nan")
+
+
+def _correlation(start: np.ndarray, now: np.ndarray) -> float:
+    """Mean over chains and parameters of the correlation between particles' positions at the
+    start of the moves and now (chain, particle, parameter); 0 for a parameter that is constant."""
+    global _correlation_left
+    a = start - start.mean(axis=1, keepdims=True)
+    b = now - now.mean(axis=1, keepdims=True)
+    denom = np.sqrt(np.sum(a ** 2, axis=1) * np.sum(b ** 2, axis=1))
+    r = np.where(denom > 0, np.sum(a * b, axis=1) / np.where(denom > 0, denom, 1.0), 0.0)
+    _correlation_left = float(np.mean(r))
+    return _correlation_left
+
+
+@dataclass
+class Posterior:
+    """Draws (parameter units) in chain order, their log posterior, and diagnostics."""
+
+    names: list[str]
+    draws: np.ndarray          # (chains x particles, k), parameter units
+    log_prob: np.ndarray       # (chains x particles,)
+    chains: int
+    seconds: float
+    seed: int
+    info: dict[str, Any]
+    diagnostics: dict[str, dict[str, float]]   # name -> r_hat, ess_bulk, ess_tail
+
+    @property
+    def r_hat_max(self) -> float:
+        return max(d["r_hat"] for d in self.diagnostics.values())
+
+    @property
+    def ess_bulk_min(self) -> float:
+        return min(d["ess_bulk"] for d in self.diagnostics.values())
+
+    @property
+    def converged(self) -> bool:
+        return self.r_hat_max < RHAT_MAX and self.ess_bulk_min >= ESS_BULK_MIN
+
+
+def convergence(draws: np.ndarray, chains: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """ArviZ's rank-normalised R-hat and bulk/tail ESS of each column of `draws` (rows in chain
+    order, `chains` equal chains)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # ArviZ announces its refactor on import
+        import arviz as az
+    per_chain = draws.reshape(chains, -1, draws.shape[1])
+    out = {}
+    for i, name in enumerate(names):
+        x = per_chain[:, :, i]
+        out[name] = {"r_hat": float(az.rhat(x, method="rank")),
+                     "ess_bulk": float(az.ess(x, method="bulk")),
+                     "ess_tail": float(az.ess(x, method="tail"))}
+    return out
+
+
+def _next_beta(loglik: np.ndarray, beta: float) -> float:
+    """The inverse temperature after `beta` at which the ESS of the weights is half the particles."""
+    n = loglik.size
+    if beta >= 1.0:
+        return 1.0
+
+    def ess(b: float) -> float:
+        w = (b - beta) * loglik
+        w = np.exp(w - np.max(w))
+        return float(w.sum() ** 2 / np.sum(w ** 2))
+    if ess(1.0) >= n / 2:
+        return 1.0
+    lo, hi = beta, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ess(mid) >= n / 2 else (lo, mid)
+    return max(lo, beta + 1e-12)
+
+
+def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a systematic resampling by normalised `weights` (parents in order)."""
+    n = weights.size
+    positions = (rng.random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
+
+
+def sample_posterior(problem: Problem, opts: Mapping[str, Any],
+                     progress: Callable[[str], None] = print) -> Posterior:
+    """Sequential Monte Carlo over every free parameter of `problem` (see the module doc);
+    deterministic by `opts['seed']`."""
+    seed = int(opts["seed"])
+    chains, n = int(opts["chains"]), int(opts["particles"])
+    min_moves, max_moves, final_moves = (int(opts[k]) for k in
+                                         ("min_moves", "max_moves", "final_moves"))
+    rng = np.random.default_rng([seed, 2])
+    k = len(problem.free)
+    lo, hi = problem.z_lo, problem.z_hi
+    started = time.perf_counter()
+    z = sample_prior(problem, chains * n, rng).reshape(chains, n, k)
+
+    def evaluate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = points.reshape(-1, k)
+        lp = problem.log_prior(flat)
+        ll = np.full(flat.shape[0], -np.inf)
+        inside = np.isfinite(lp)
+        if inside.any():
+            ll[inside] = problem.log_likelihood(flat[inside])
+        return ll.reshape(points.shape[:-1]), lp.reshape(points.shape[:-1])
+
+    loglik, logprior = evaluate(z)
+    prior_block = np.array([i for i, name in enumerate(problem.names)
+                            if ModelParameters.metadata(name)["role"] in PRIOR_ROLES], dtype=int)
+    beta = np.zeros(chains)
+    scale = np.full(chains, 2.38 / np.sqrt(k))
+    stage, evaluations, moves_done = 0, 1, 0
+    other_acceptance = {0: float("nan"), 2: float("nan")}   # independent, prior refresh
+
+    def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
+        """Metropolis moves of every particle at its chain's beta, alternating a random walk
+        with the chain's particle covariance (all parameters) and a refresh of REFRESH_BLOCK
+        prior-role parameters from their priors (accepted by the likelihood ratio alone: where the
+        data are silent, almost always), until the particles' correlation with where they
+        started falls below CORRELATION_MAX (at least min_steps, at most max_steps)."""
+        nonlocal z, loglik, logprior, evaluations
+        chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
+                                            + 1e-10 * np.eye(k)) for c in range(chains)])
+        mean = z.mean(axis=1)
+        start = z.copy()
+        accepted, steps = np.zeros(chains), 0
+
+        def log_q(points: np.ndarray) -> np.ndarray:
+            """Log density (up to a constant) of the independent proposal: a multivariate t
+            (IMH_DF degrees of freedom) with the particles' mean and IMH_INFLATION x spread."""
+            white = np.stack([np.linalg.solve(chol[c], (points[c] - mean[c]).T).T
+                              for c in range(chains)]) / IMH_INFLATION
+            return -0.5 * (IMH_DF + k) * np.log1p(np.sum(white ** 2, axis=-1) / IMH_DF)
+
+        while steps < max_steps:
+            kind = steps % 3 if prior_block.size else steps % 2
+            refresh, independent = kind == 2, kind == 0
+            if independent:
+                chi = np.sqrt(rng.chisquare(IMH_DF, (chains, n, 1)) / IMH_DF)
+                step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
+                proposal = mean[:, None, :] + IMH_INFLATION * step / chi
+            elif refresh:   # a few prior-role parameters drawn afresh from their priors
+                pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
+                                  replace=False)
+                proposal = z.copy()
+                proposal[:, :, pick] = sample_prior(problem, chains * n, rng).reshape(
+                    chains, n, k)[:, :, pick]
+            else:         # a random walk with the chain's particle covariance
+                step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
+                proposal = z + scale[:, None, None] * step
+            outside = np.any((proposal < lo) | (proposal > hi), axis=-1)
+            proposal[outside] = z[outside]
+            ll_new, lp_new = evaluate(proposal)
+            evaluations += 1
+            with np.errstate(invalid="ignore"):
+                log_ratio = beta[:, None] * (ll_new - loglik)
+                if not refresh:   # a prior proposal's density cancels the prior's
+                    log_ratio += lp_new - logprior
+                if independent:
+                    log_ratio += log_q(z) - log_q(proposal)
+            accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
+            z = np.where(accept[..., None], proposal, z)
+            loglik = np.where(accept, ll_new, loglik)
+            logprior = np.where(accept, lp_new, logprior)
+            if kind == 1:
+                accepted += accept.mean(axis=1)
+            else:
+                other_acceptance[kind] = float(accept.mean())
+            steps += 1
+            if steps >= min_steps and _correlation(start, z) < CORRELATION_MAX:
+                break
+        return accepted / max(sum(1 for i in range(steps) if i % (3 if prior_block.size else 2)
+                                  == 1), 1), steps
+
+    while np.any(beta < 1.0):
+        stage += 1
+        for c in range(chains):
+            if beta[c] >= 1.0:
+                continue
+            new = _next_beta(loglik[c], beta[c])
+            w = (new - beta[c]) * loglik[c]
+            w = np.exp(w - np.max(w))
+            parents = _systematic(w / w.sum(), rng)
+            z[c], loglik[c], logprior[c] = z[c][parents], loglik[c][parents], logprior[c][parents]
+            beta[c] = new
+        acceptance, steps = move(min_moves, max_moves)
+        moves_done += steps
+        scale *= np.exp(acceptance - TARGET_ACCEPTANCE)
+        progress(f"smc stage {stage}: beta {', '.join(f'{b:.3g}' for b in beta)}; {steps} moves "
+                 f"(acceptance: random walk {float(np.mean(acceptance)):.2f}, independent "
+                 f"{other_acceptance[0]:.2f}, prior refresh {other_acceptance[2]:.2f}; correlation left "
+                 f"{_correlation_left:.2f}); {evaluations} batches of {chains * n} draws, "
+                 f"{time.perf_counter() - started:.0f} s")
+    acceptance, steps = move(final_moves, max(final_moves, max_moves))
+    moves_done += steps
+    draws_z = z.reshape(-1, k)
+    values = problem.values(draws_z)
+    draws = np.column_stack([values[name] for name in problem.names])
+    diagnostics = convergence(draws_z, chains, problem.names)
+    seconds = time.perf_counter() - started
+    post = Posterior(problem.names, draws, (loglik + logprior).reshape(-1), chains, seconds, seed,
+                     {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
+                      "chains": chains, "particles per chain": n, "stages": stage,
+                      "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
+                      "batches": evaluations, "failed draws": problem.n_failed}, diagnostics)
+    progress(f"smc done: {stage} stages, {evaluations} batches, {seconds:.0f} s; R-hat max "
+             f"{post.r_hat_max:.3f}, bulk ESS min {post.ess_bulk_min:.0f}"
+             f" ({'converged' if post.converged else 'NOT converged'}: R-hat < {RHAT_MAX}, "
+             f"bulk ESS >= {ESS_BULK_MIN})")
+    return post
