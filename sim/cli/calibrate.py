@@ -37,7 +37,7 @@ from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.results.io import write_text_atomic
 from sim.results.provenance import git_commit
-from sim.calibrate.report import plot_fit
+from sim.calibrate.report import coverage_summary, plot_fit, predictive_coverage
 from sim.engine.solver import SolverSettings
 from sim.calibrate.targets import fit_rows, format_table, load_targets
 
@@ -149,9 +149,16 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             f"{len(wider.free) - len(problem.free)} substitution constants and other "
             f"uncertainties, all from their declared priors")
         post = sample_posterior(wider, opts, progress=log)
+        coverage = predictive_coverage(wider, post.draws, int(opts["seed"]))
+        share = coverage_summary(coverage)
+        covered = (f"model {share['model']:.0%}, with model error {share['model_error']:.0%}, "
+                   f"observation {share['observation']:.0%} of {len(coverage)} public-series "
+                   f"figures")
+        log(f"90% bands in sample: {covered}")
         head = {"fentsim posterior draws": post.info["sampler"],
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 **convergence_header(post),
+                "coverage of the 90% bands in sample": covered,
                 "regenerate": (f"fentsim-calibrate targets={targets.name} "
                                f"calibration.ensemble=true calibration.promote=true"),
                 FIXED_DIGEST_KEY: fixed_parameters_digest(calibrated, post.names),
@@ -159,12 +166,14 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                                      f"whose posterior this is)")}
         text = posterior_csv(post, head)
         (out_dir / "posterior_draws.csv").write_text(text)
+        write_rows(out_dir / "coverage.csv", coverage)
         (out_dir / "convergence.csv").write_text("parameter,r_hat,ess_bulk,ess_tail\n" + "".join(
             f"{n},{d['r_hat']:.4f},{d['ess_bulk']:.0f},{d['ess_tail']:.0f}\n"
             for n, d in post.diagnostics.items()))
         for path in copies["posterior_file"]:
             replace_file(path, text, "the posterior draws")
         summary["posterior"] = {"draws": len(post.draws), "seconds": round(post.seconds, 1),
+                                "coverage_in_sample": share,
                                 "r_hat_max": round(post.r_hat_max, 4),
                                 "ess_bulk_min": round(post.ess_bulk_min, 1),
                                 "converged": post.converged, **post.info}
@@ -179,6 +188,14 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         + ("" if any(copies.values()) else "; nothing else replaced (calibration.promote=true "
                                                "replaces the packaged baseline)"))
     return summary
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """A list of flat dicts as CSV (columns of the first row)."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["label"])
+        w.writeheader()
+        w.writerows(rows)
 
 
 def convergence_header(post: Any) -> dict[str, Any]:
