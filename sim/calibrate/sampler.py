@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from sim.calibrate.fit import Problem, sample_prior
+from sim.engine.solver import SolverSettings
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 
 RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
@@ -36,7 +37,7 @@ ESS_BULK_MIN = 400
 TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
 IMH_INFLATION = 1.2        # spread of the independent proposal relative to the particles'
 IMH_DF = 8                 # its degrees of freedom (a multivariate t: heavier tails than the target)
-REFRESH_BLOCK = 4          # prior-role parameters drawn afresh from their priors per refresh move
+REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
 CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
 _correlation_left = float("nan")
 
@@ -95,6 +96,60 @@ def convergence(draws: np.ndarray, chains: int, names: list[str]) -> dict[str, d
     return out
 
 
+@dataclass
+class Guide:
+    """A Gaussian approximation in z of problem.free: the likelihood's Gauss-Newton Hessian at the
+    MAP and the priors' mean and precision (the tempered posterior at beta: precision
+    beta H + prior precision)."""
+
+    z_map: np.ndarray
+    hessian: np.ndarray
+    prior_mean: np.ndarray
+    prior_precision: np.ndarray
+    fitted: np.ndarray      # indices of the parameters the MAP fit moved (the guided block)
+
+
+def joint_guide(fit_problem: Problem, z_map: np.ndarray, problem: Problem,
+                opts: Mapping[str, Any], progress: Callable[[str], None] = print) -> Guide:
+    """The Guide of `problem` (every sampled parameter) at its own MAP: one local least-squares
+    fit over all of them from the fit's MAP (the others at their values in problem.base), then
+    `laplace_guide` there."""
+    from sim.calibrate.fit import fit
+    z = np.array([float(f.to_z(np.asarray(getattr(problem.base, f.name)).reshape(-1)[0]))
+                  for f in problem.free])
+    z = np.clip(z, problem.z_lo + 1e-9, problem.z_hi - 1e-9)
+    for name, value in zip(fit_problem.names, z_map):
+        z[problem.names.index(name)] = value
+    tight = Problem(problem.base, problem.levers, SolverSettings(**{
+        **problem.settings.__dict__, "rtol": opts["rtol"]}), problem.targets, problem.free)
+    joint = fit(tight, {**opts, "max_nfev": min(int(opts["max_nfev"]), 60)},
+                progress=lambda m: progress(f"joint MAP of the sampled parameters: {m}"), start=z)
+    return laplace_guide(tight, joint.z, tight, float(opts["diff_step"]), int(opts["seed"]))
+
+
+def laplace_guide(fit_problem: Problem, z_map: np.ndarray, problem: Problem, h: float = 1e-3,
+                  seed: int = 0) -> Guide:
+    """The Guide of `problem` (the posterior's parameters) from a MAP fit of `fit_problem`
+    (its parameters a subset): forward-difference Jacobian of the likelihood's residuals at the
+    MAP in one batch; prior moments in z from 4000 prior draws; parameters the fit did not move
+    sit at their prior mean with no likelihood curvature."""
+    k_fit = len(fit_problem.free)
+    step = np.where(z_map + h <= fit_problem.z_hi, h, -h)
+    batch = np.vstack([z_map[None], z_map[None] + np.diag(step)])
+    r = fit_problem.data_residuals(batch)
+    jac = (r[1:] - r[0]) / step[:, None]          # (k_fit, residuals)
+    prior = sample_prior(problem, 4000, np.random.default_rng([seed, 3]))
+    prior_mean, prior_var = prior.mean(axis=0), prior.var(axis=0)
+    index = [problem.names.index(name) for name in fit_problem.names]
+    k = len(problem.free)
+    hessian = np.zeros((k, k))
+    hessian[np.ix_(index, index)] = jac @ jac.T
+    z_full = prior_mean.copy()
+    z_full[index] = z_map
+    assert k_fit == len(index)
+    return Guide(z_full, hessian, prior_mean, 1.0 / prior_var, np.array(index, dtype=int))
+
+
 def _next_beta(loglik: np.ndarray, beta: float) -> float:
     """The inverse temperature after `beta` at which the ESS of the weights is half the particles."""
     n = loglik.size
@@ -122,9 +177,12 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_posterior(problem: Problem, opts: Mapping[str, Any],
-                     progress: Callable[[str], None] = print) -> Posterior:
+                     progress: Callable[[str], None] = print,
+                     guide: Guide | None = None) -> Posterior:
     """Sequential Monte Carlo over every free parameter of `problem` (see the module doc);
-    deterministic by `opts['seed']`."""
+    deterministic by `opts['seed']`.  `guide` (see `laplace_guide`): an extra independent
+    proposal, the Laplace approximation of each chain's tempered posterior around the MAP; the
+    particles still start from the priors and every move is an exact Metropolis step."""
     seed = int(opts["seed"])
     chains, n = int(opts["chains"]), int(opts["particles"])
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
@@ -150,42 +208,63 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     beta = np.zeros(chains)
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
-    other_acceptance = {0: float("nan"), 2: float("nan")}   # independent, prior refresh
+
+    kinds = ["independent", "random walk"] + (["prior refresh"] if prior_block.size else []) + (
+        ["guide"] if guide is not None else [])
+    acceptance_of = {kind: float("nan") for kind in kinds}
+
+    def t_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
+        """Draws (chains, n, dim) of multivariate t's (IMH_DF) with per-chain mean and Cholesky factor."""
+        chi = np.sqrt(rng.chisquare(IMH_DF, (chains, n, 1)) / IMH_DF)
+        return mean[:, None, :] + np.einsum("cij,cnj->cni", chol,
+                                            rng.standard_normal((chains, n, dim))) / chi
+
+    def t_log_density(points: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+        """Log density (up to a constant) of those t's at `points` (chains, n, k)."""
+        white = np.stack([np.linalg.solve(chol[c], (points[c] - mean[c]).T).T
+                          for c in range(chains)])
+        return -0.5 * (IMH_DF + points.shape[-1]) * np.log1p(np.sum(white ** 2, axis=-1) / IMH_DF)
 
     def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
-        """Metropolis moves of every particle at its chain's beta, alternating a random walk
-        with the chain's particle covariance (all parameters) and a refresh of REFRESH_BLOCK
-        prior-role parameters from their priors (accepted by the likelihood ratio alone: where the
-        data are silent, almost always), until the particles' correlation with where they
-        started falls below CORRELATION_MAX (at least min_steps, at most max_steps)."""
+        """Metropolis moves of every particle at its chain's beta, cycling `kinds`: an independent
+        t proposal with the chain's particle mean and covariance (PyMC's IMH kernel), a random
+        walk with that covariance, a refresh of REFRESH_BLOCK prior-role parameters from their
+        priors (accepted by the likelihood ratio alone: where the data are silent, almost
+        always) and, with a guide, an independent t proposal around the MAP with the guide's
+        covariance / beta; until the particles' correlation with where they started falls below
+        CORRELATION_MAX (at least min_steps, at most max_steps)."""
         nonlocal z, loglik, logprior, evaluations
         chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
                                             + 1e-10 * np.eye(k)) for c in range(chains)])
         mean = z.mean(axis=1)
+        if guide is not None:   # Laplace approximation of each chain's tempered posterior
+            f = guide.fitted        # over the fitted block (the others keep their values)
+            kf = f.size
+            g_mean, g_chol = np.empty((chains, kf)), np.empty((chains, kf, kf))
+            hessian = guide.hessian[np.ix_(f, f)]
+            for c in range(chains):
+                precision = beta[c] * hessian + np.diag(guide.prior_precision[f])
+                cov = np.linalg.inv(precision)
+                g_mean[c] = cov @ (beta[c] * hessian @ guide.z_map[f]
+                                   + guide.prior_precision[f] * guide.prior_mean[f])
+                g_chol[c] = np.linalg.cholesky(0.5 * (cov + cov.T)) * IMH_INFLATION
         start = z.copy()
-        accepted, steps = np.zeros(chains), 0
-
-        def log_q(points: np.ndarray) -> np.ndarray:
-            """Log density (up to a constant) of the independent proposal: a multivariate t
-            (IMH_DF degrees of freedom) with the particles' mean and IMH_INFLATION x spread."""
-            white = np.stack([np.linalg.solve(chol[c], (points[c] - mean[c]).T).T
-                              for c in range(chains)]) / IMH_INFLATION
-            return -0.5 * (IMH_DF + k) * np.log1p(np.sum(white ** 2, axis=-1) / IMH_DF)
-
+        accepted = np.zeros(chains)
+        steps = 0
         while steps < max_steps:
-            kind = steps % 3 if prior_block.size else steps % 2
-            refresh, independent = kind == 2, kind == 0
-            if independent:
-                chi = np.sqrt(rng.chisquare(IMH_DF, (chains, n, 1)) / IMH_DF)
-                step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
-                proposal = mean[:, None, :] + IMH_INFLATION * step / chi
-            elif refresh:   # a few prior-role parameters drawn afresh from their priors
+            kind = kinds[steps % len(kinds)]
+            if kind == "independent":
+                proposal = t_proposal(mean, IMH_INFLATION * chol)
+            elif kind == "guide":
+                proposal = z.copy()
+                proposal[:, :, guide.fitted] = t_proposal(g_mean, g_chol, guide.fitted.size)
+            elif kind == "prior refresh":
                 pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
                                   replace=False)
                 proposal = z.copy()
                 proposal[:, :, pick] = sample_prior(problem, chains * n, rng).reshape(
                     chains, n, k)[:, :, pick]
-            else:         # a random walk with the chain's particle covariance
+            else:
                 step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
                 proposal = z + scale[:, None, None] * step
             outside = np.any((proposal < lo) | (proposal > hi), axis=-1)
@@ -194,23 +273,27 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             evaluations += 1
             with np.errstate(invalid="ignore"):
                 log_ratio = beta[:, None] * (ll_new - loglik)
-                if not refresh:   # a prior proposal's density cancels the prior's
+                if kind != "prior refresh":   # a prior proposal's density cancels the prior's
                     log_ratio += lp_new - logprior
-                if independent:
-                    log_ratio += log_q(z) - log_q(proposal)
+                if kind == "independent":
+                    log_ratio += (t_log_density(z, mean, IMH_INFLATION * chol)
+                                  - t_log_density(proposal, mean, IMH_INFLATION * chol))
+                if kind == "guide":
+                    f = guide.fitted
+                    log_ratio += (t_log_density(z[:, :, f], g_mean, g_chol)
+                                  - t_log_density(proposal[:, :, f], g_mean, g_chol))
             accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
             z = np.where(accept[..., None], proposal, z)
             loglik = np.where(accept, ll_new, loglik)
             logprior = np.where(accept, lp_new, logprior)
-            if kind == 1:
+            if kind == "random walk":
                 accepted += accept.mean(axis=1)
-            else:
-                other_acceptance[kind] = float(accept.mean())
+            acceptance_of[kind] = float(accept.mean())
             steps += 1
             if steps >= min_steps and _correlation(start, z) < CORRELATION_MAX:
                 break
-        return accepted / max(sum(1 for i in range(steps) if i % (3 if prior_block.size else 2)
-                                  == 1), 1), steps
+        walks = sum(1 for i in range(steps) if kinds[i % len(kinds)] == "random walk")
+        return accepted / max(walks, 1), steps
 
     while np.any(beta < 1.0):
         stage += 1
@@ -227,9 +310,11 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         moves_done += steps
         scale *= np.exp(acceptance - TARGET_ACCEPTANCE)
         progress(f"smc stage {stage}: beta {', '.join(f'{b:.3g}' for b in beta)}; {steps} moves "
-                 f"(acceptance: random walk {float(np.mean(acceptance)):.2f}, independent "
-                 f"{other_acceptance[0]:.2f}, prior refresh {other_acceptance[2]:.2f}; correlation left "
-                 f"{_correlation_left:.2f}); {evaluations} batches of {chains * n} draws, "
+                 f"(acceptance: {', '.join(f'{k} {v:.2f}' for k, v in acceptance_of.items())}; "
+                 f"correlation left "
+                 f"{_correlation_left:.2f}); median log likelihood by chain "
+                 f"{', '.join(f'{v:.1f}' for v in np.median(loglik, axis=1))}; "
+                 f"{evaluations} batches of {chains * n} draws, "
                  f"{time.perf_counter() - started:.0f} s")
     acceptance, steps = move(final_moves, max(final_moves, max_moves))
     moves_done += steps
