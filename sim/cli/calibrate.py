@@ -31,7 +31,7 @@ from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_opti
                              fixed_parameters_digest, params_yaml, posterior_csv,
                              posterior_problem)
 from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, joint_guide, sample_posterior
-from sim.cli.main import CONFIG_DIR, plain_config, user_errors
+from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters

@@ -14,69 +14,13 @@ from sim.engine.batch import BatchModel
 from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters, model_errors
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
+from sim.model.flows import AUX_LAYOUT
+from sim.model.outputs import OUTPUT, OUTPUTS, PREDICTIVE_OF, by_reduction
 from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
-# name: (units, long_name) of every output variable
-OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
-    "deaths_synthetic": ("deaths/yr", "deaths involving synthetic opioids other than methadone "
-                         "(T40.4: illicit fentanyl, diverted pharmaceutical fentanyl and other "
-                         "synthetics), calendar year"),
-    "deaths_fentanyl": ("deaths/yr", "overdose deaths involving illicit fentanyl (fentanyl-only and "
-                        "adulterated heroin products), calendar year"),
-    "deaths_heroin": ("deaths/yr", "overdose deaths involving heroin (heroin-only and adulterated "
-                      "products), calendar year"),
-    "deaths_fentanyl_and_heroin": ("deaths/yr", "overdose deaths involving both fentanyl and heroin "
-                                   "(adulterated heroin), calendar year"),
-    "deaths_overdose": ("deaths/yr", "all opioid overdose deaths of the modelled population "
-                        "(fentanyl + heroin - both), calendar year"),
-    "deaths_pharma_fentanyl": ("deaths/yr", "deaths from diverted pharmaceutical fentanyl "
-                               "(exogenous path), calendar year"),
-    "death_rate_synthetic": ("deaths per 100000 persons per yr", "synthetic-opioid (other than "
-                             "methadone) overdose death rate per 100,000 residents (crude)"),
-    "death_rate_heroin": ("deaths per 100000 persons per yr",
-                          "heroin overdose death rate per 100,000 residents (crude)"),
-    "population": ("persons", "US resident population at mid-year"),
-    "seizures_fy": ("kg/yr", "pure fentanyl seized by US authorities in federal fiscal year `year` "
-                    "(1 Oct of year-1 to 30 Sep of year)"),
-    "seizures_fy_product": ("kg/yr", "gross weight of fentanyl product (powder and pills) seized in "
-                            "federal fiscal year `year`: what CBP reports"),
-    "arrivals": ("HE kg/yr", "opioids arriving on the US retail market by channel "
-                 "(heroin-equivalent kg), calendar year"),
-    "supply_share": ("1", "share of each channel in heroin-equivalent arrivals, calendar year"),
-    "treatment_entries": ("persons/yr", "MOUD entries, calendar year"),
-    "initiation": ("persons/yr", "initiation into illicit opioid use disorder, calendar year"),
-    "capacity": ("HE kg/yr", "shipments of each channel toward the US market"),
-    "seizure_probability": ("1", "probability that a fentanyl shipment is seized, by route"),
-    "fentanyl_share": ("1", "fentanyl share of the retail opioid supply (heroin-equivalent terms)"),
-    "nflis_share": ("1", "expected fentanyl share of heroin and fentanyl forensic reports (NFLIS)"),
-    "heroin_arrivals": ("kg/yr", "heroin arriving on the US retail market (pure)"),
-    "fentanyl_arrivals": ("kg/yr", "fentanyl arriving on the US retail market (pure)"),
-    "price_index": ("1", "price index per heroin-equivalent dose, scarcity included "
-                    "(1 Jan 2015 = 1)"),
-    "demand": ("HE kg/yr", "opioid demand at the cost-based price"),
-    "naloxone_probability": ("1", "probability naloxone is at hand at an overdose"),
-    "risk_environment": ("1", "exogenous overdose-risk multiplier (COVID-19 shock from March 2020)"),
-    "users_untreated": ("persons", "people with opioid use disorder using illicit opioids, untreated"),
-    "users_in_treatment": ("persons", "people of that population in MOUD"),
-    "users_remission": ("persons", "people in remission"),
-    "parameter_value": ("1", "value of each model parameter in each draw (units in "
-                        "`parameter_units`)"),
-}
+# name: (units, long_name) of every output variable, from their declarations (sim/model/outputs.py)
+OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {o.name: (o.units, o.long_name) for o in OUTPUTS}
 PRICE_REFERENCE_TIME = 2015.0  # yr: price_index is divided by its value at this time
-
-# Posterior predictive draws: each fitted public series (the calibration output a model-error
-# parameter is declared for, `sim.model.parameters.model_errors`) -> the result variable it is
-# read from.  `<variable>_predictive` = variable x exp(tau e), tau that draw's model-error sd and
-# e standard normal per draw and point (shares capped at 1): what an observation could be, for
-# bands and coverage.  Scenario comparisons stay on the variables themselves.
-PREDICTIVE_OF = {"deaths_synthetic": "deaths_synthetic", "deaths_heroin": "deaths_heroin",
-                 "nflis_share": "nflis_share", "seizures_product": "seizures_fy_product"}
-OUTPUT_VARIABLES.update({
-    f"{variable}_predictive": (OUTPUT_VARIABLES[variable][0],
-                               f"posterior predictive draw of {variable}: the model value times "
-                               f"exp(model error x standard normal), an observation's spread")
-    for variable in PREDICTIVE_OF.values()})
-
 
 # units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
 # (UDUNITS-2) units written in the `units` attribute: `count` (UDUNITS' dimensionless count), so
@@ -101,10 +45,13 @@ def cf_units(units: str) -> str:
 
 
 def set_variable_attrs(ds: xr.Dataset, name: str, units: str, long_name: str) -> None:
-    """CF attributes of a variable: `units` parseable by UDUNITS, `units_label` as people read it."""
+    """CF attributes of a variable: `units` parseable by UDUNITS, `units_label` as people read it,
+    and, for a declared output, `cell_methods` (how it is reduced)."""
     ds[name].attrs.update(units=cf_units(units), long_name=long_name)
     if cf_units(units) != units:
         ds[name].attrs["units_label"] = units
+    if name in OUTPUT and OUTPUT[name].cell_methods:
+        ds[name].attrs["cell_methods"] = OUTPUT[name].cell_methods
 
 
 def set_coordinate_attrs(ds: xr.Dataset) -> None:
@@ -153,21 +100,26 @@ def draw_noise(p: dict[str, np.ndarray], n_draws: int, stream: int, size: int) -
     return ndtri(uniform)
 
 
-def add_predictive(ds: xr.Dataset, p: dict[str, np.ndarray]) -> None:
-    """`<variable>_predictive` beside each fitted series (PREDICTIVE_OF), same dims."""
+def predictive_values(data: dict[str, np.ndarray], p: dict[str, np.ndarray],
+                      n_draws: int) -> dict[str, np.ndarray]:
+    """`<variable>_predictive` of each fitted series (outputs.PREDICTIVE_OF) from the variables'
+    values `data` (laid out in their declared dims), same dims: value x exp(tau e)."""
     errors = model_errors()
-    n = ds.sizes["draw"]
+    out = {}
     for stream, (output, variable) in enumerate(PREDICTIVE_OF.items()):
-        value = ds[variable]
-        tau = np.broadcast_to(p[errors[output]], (n,))
-        dims = [d for d in value.dims if d not in ("draw", "route")]
-        size = int(np.prod([ds.sizes[d] for d in dims]))
-        noise = xr.DataArray(draw_noise(p, n, stream, size).reshape(
-            (n, *[ds.sizes[d] for d in dims])), dims=("draw", *dims))
-        out = value * np.exp(xr.DataArray(tau, dims="draw") * noise)
-        if OUTPUT_VARIABLES[variable][0] == "1":
-            out = out.clip(max=1.0)
-        ds[f"{variable}_predictive"] = out.transpose(*value.dims)
+        dims = OUTPUT[variable].dims
+        value = xr.DataArray(np.asarray(data[variable], dtype=float), dims=dims)
+        # one noise per draw and point of time or year (the same on every route of a year)
+        along = [d for d in dims if d not in ("draw", "route")]
+        shape = [value.sizes[d] for d in along]
+        noise = xr.DataArray(draw_noise(p, n_draws, stream, int(np.prod(shape))).reshape(
+            [n_draws, *shape]), dims=["draw", *along])
+        tau = xr.DataArray(np.broadcast_to(p[errors[output]], (n_draws,)), dims="draw")
+        result = (value * np.exp(tau * noise)).transpose(*dims).values
+        if OUTPUT[variable].units == "1":
+            result = np.minimum(result, 1.0)
+        out[f"{variable}_predictive"] = result
+    return out
 
 
 def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np.ndarray:
@@ -210,8 +162,8 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings,
     return pure, product
 
 
-SERIES = ("seizure_probability", "fentanyl_share", "nflis_share", "heroin_arrivals",
-          "fentanyl_arrivals", "price_index", "demand", "naloxone_probability", "risk_environment")
+# the outputs read at each output time from the model's auxiliaries (the rest of `point` are stocks)
+SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slices)
 
 
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
@@ -250,31 +202,30 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     seized_pure, seized_product = fiscal_year_seizures(
         traj, settings, np.broadcast_to(p["potency_ratio"], (n,)))
 
-    yd = ("year", "draw")
-    td = ("time", "draw")
-    data = {name: (yd, annual[name].T) for name in (
-        "deaths_synthetic", "deaths_fentanyl", "deaths_heroin", "deaths_fentanyl_and_heroin",
-        "deaths_overdose", "deaths_pharma_fentanyl", "treatment_entries", "initiation")}
+    # values laid out in each output's declared dims (sim/model/outputs.py)
+    data = {name: annual[name].T for name in by_reduction("year_total") if name != "arrivals"}
     data.update({
-        "death_rate_synthetic": (yd, annual["deaths_synthetic"].T / pop_year[:, None] * 1e5),
-        "death_rate_heroin": (yd, annual["deaths_heroin"].T / pop_year[:, None] * 1e5),
-        "population": (("year",), pop_year),
-        "seizures_fy": (("year", "route", "draw"), seized_pure.transpose(2, 0, 1)),
-        "seizures_fy_product": (("year", "route", "draw"), seized_product.transpose(2, 0, 1)),
-        "arrivals": (("year", "channel", "draw"), annual["arrivals"].transpose(2, 0, 1)),
-        "supply_share": (("year", "channel", "draw"), supply_share.transpose(2, 0, 1)),
-        "capacity": (("time", "channel", "draw"), stocks["capacity"].transpose(2, 0, 1)),
-        "seizure_probability": (("time", "route", "draw"), series["seizure_probability"]),
-        "users_untreated": (td, stocks["untreated"].T),
-        "users_in_treatment": (td, stocks["in_treatment"].T),
-        "users_remission": (td, stocks["remission"].T),
-        "parameter_value": (("draw", "parameter"),
-                            np.stack([np.broadcast_to(p[name], (n,))
-                                      for name in ModelParameters.names()], axis=1)),
+        "death_rate_synthetic": annual["deaths_synthetic"].T / pop_year[:, None] * 1e5,
+        "death_rate_heroin": annual["deaths_heroin"].T / pop_year[:, None] * 1e5,
+        "population": pop_year,
+        "seizures_fy": seized_pure.transpose(2, 0, 1),
+        "seizures_fy_product": seized_product.transpose(2, 0, 1),
+        "arrivals": annual["arrivals"].transpose(2, 0, 1),
+        "supply_share": supply_share.transpose(2, 0, 1),
+        "capacity": stocks["capacity"].transpose(2, 0, 1),
+        "users_untreated": stocks["untreated"].T,
+        "users_in_treatment": stocks["in_treatment"].T,
+        "users_remission": stocks["remission"].T,
+        "parameter_value": np.stack([np.broadcast_to(p[name], (n,))
+                                     for name in ModelParameters.names()], axis=1),
     })
-    data.update({name: (td, series[name]) for name in SERIES if name != "seizure_probability"})
+    data.update({name: series[name] for name in SERIES})
+    data.update(predictive_values(data, p, n))
+    missing = set(OUTPUT) ^ set(data)
+    assert not missing, f"outputs declared but not computed, or computed but not declared: {missing}"
     ds = xr.Dataset(
-        {name: xr.Variable(dims, np.asarray(values, dtype=float)) for name, (dims, values) in data.items()},
+        {name: xr.Variable(OUTPUT[name].dims, np.asarray(values, dtype=float))
+         for name, values in data.items()},
         coords={
             "year": ("year", years.astype(np.int64)),
             "time": ("time", times),
@@ -289,7 +240,6 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                 [ModelParameters.metadata(k)["units"] for k in ModelParameters.names()], dtype=object)),
         },
     )
-    add_predictive(ds, p)
     for name, (units, long_name) in OUTPUT_VARIABLES.items():
         set_variable_attrs(ds, name, units, long_name)
     ds["price_index"].attrs["reference_time"] = PRICE_REFERENCE_TIME
