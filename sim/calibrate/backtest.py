@@ -25,7 +25,7 @@ import xarray as xr
 from sim.calibrate.fit import (Problem, build_problem, calibration_options, fit,
                                posterior_problem)
 from sim.calibrate.report import coverage_summary, predictive_coverage, row_samples
-from sim.calibrate.sampler import joint_guide, sample_posterior
+from sim.calibrate.sampler import sample_posterior
 from sim.calibrate.targets import load_targets
 from sim.engine.solver import SolverSettings
 from sim.errors import InputError
@@ -171,8 +171,7 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
     result = fit(problem, opts, progress=progress)
     fitted = base.replace(**result.values)
     wider = posterior_problem(problem, fitted, opts)
-    post = sample_posterior(wider, opts, progress=progress,
-                            guide=joint_guide(problem, result.z, wider, opts, progress))
+    post = sample_posterior(wider, opts, progress=progress)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
     # the same posterior scored against every figure of the data, later years included

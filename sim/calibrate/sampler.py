@@ -6,11 +6,16 @@ sampled parameter (roles fit, subst and unc: `sim.model.parameters`), never from
 moves to the posterior by likelihood tempering (Del Moral, Doucet and Jasra 2006; the scheme of
 PyMC's `sample_smc`): the next inverse temperature beta is the one that halves the effective
 sample size of the importance weights likelihood^(beta' - beta), particles are resampled
-(systematic) and then moved by Metropolis steps in z (the fitting space, prior density with its
-log Jacobian), cycling an independent proposal (a multivariate t with the particles' mean and
-covariance: PyMC's IMH kernel), a random walk with that covariance, and a refresh of a few
-prior-role parameters from their priors, until the particles no longer correlate with where the
-stage started (`min_moves`..`max_moves`), and at least `final_moves` more at beta = 1.  Where
+(systematic) and then moved by Metropolis steps in an unbounded space u (`Unbounded`: logit or
+log of the fitting space z between the priors' bounds; the prior density carries both log
+Jacobians), cycling an independent normal proposal with the particles' mean and covariance
+(PyMC's IMH kernel), two random-walk steps with that covariance (scale adapted to an acceptance
+of 0.25), two differential-evolution steps (ter Braak 2006: along the difference of two
+particles of the other half of the chains, which keeps the move exact, as emcee splits its
+walkers; a tenth of them with the full difference, so a chain can jump to where another one
+is), and a refresh of a few prior-role parameters from their priors, until the particles no
+longer correlate with where the stage started (`min_moves`..`max_moves`), and at least
+`final_moves` more at beta = 1.  Where
 the data are silent a parameter therefore keeps its prior.
 
 Convergence (ArviZ): each chain's particles are treated as a chain of draws (their resampled
@@ -29,14 +34,13 @@ from typing import Any
 import numpy as np
 
 from sim.calibrate.fit import Problem, sample_prior
-from sim.engine.solver import SolverSettings
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 
 RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
 ESS_BULK_MIN = 400
 TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
-IMH_INFLATION = 1.2        # spread of the independent proposal relative to the particles'
-IMH_DF = 8                 # its degrees of freedom (a multivariate t: heavier tails than the target)
+IMH_INFLATION = 1.1        # spread of the independent proposal relative to the particles'
+DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
 REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
 CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
 _correlation_left = float("nan")
@@ -96,58 +100,41 @@ def convergence(draws: np.ndarray, chains: int, names: list[str]) -> dict[str, d
     return out
 
 
-@dataclass
-class Guide:
-    """A Gaussian approximation in z of problem.free: the likelihood's Gauss-Newton Hessian at the
-    MAP and the priors' mean and precision (the tempered posterior at beta: precision
-    beta H + prior precision)."""
+class Unbounded:
+    """The map between the fitting space z (bounded by the priors' support) and an unbounded u the
+    particles move in: z = lo + (hi - lo) expit(u) between two finite bounds, lo + exp(u) or
+    hi - exp(u) with one, z = u with none; `log_jacobian` is log |dz/du|."""
 
-    z_map: np.ndarray
-    hessian: np.ndarray
-    prior_mean: np.ndarray
-    prior_precision: np.ndarray
-    fitted: np.ndarray      # indices of the parameters the MAP fit moved (the guided block)
+    def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        fin_lo, fin_hi = np.isfinite(self.lo), np.isfinite(self.hi)
+        self.both, self.lower, self.upper = fin_lo & fin_hi, fin_lo & ~fin_hi, ~fin_lo & fin_hi
+        self.width = np.where(self.both, self.hi - self.lo, 1.0)
 
+    def z(self, u: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+        z = np.array(u, dtype=float)
+        b, lw, up = self.both, self.lower, self.upper
+        z[..., b] = self.lo[b] + self.width[b] * expit(u[..., b])
+        z[..., lw] = self.lo[lw] + np.exp(u[..., lw])
+        z[..., up] = self.hi[up] - np.exp(u[..., up])
+        return z
 
-def joint_guide(fit_problem: Problem, z_map: np.ndarray, problem: Problem,
-                opts: Mapping[str, Any], progress: Callable[[str], None] = print) -> Guide:
-    """The Guide of `problem` (every sampled parameter) at its own MAP: one local least-squares
-    fit over all of them from the fit's MAP (the others at their values in problem.base), then
-    `laplace_guide` there."""
-    from sim.calibrate.fit import fit
-    z = np.array([float(f.to_z(np.asarray(getattr(problem.base, f.name)).reshape(-1)[0]))
-                  for f in problem.free])
-    z = np.clip(z, problem.z_lo + 1e-9, problem.z_hi - 1e-9)
-    for name, value in zip(fit_problem.names, z_map):
-        z[problem.names.index(name)] = value
-    tight = Problem(problem.base, problem.levers, SolverSettings(**{
-        **problem.settings.__dict__, "rtol": opts["rtol"]}), problem.targets, problem.free)
-    joint = fit(tight, {**opts, "max_nfev": min(int(opts["max_nfev"]), 60)},
-                progress=lambda m: progress(f"joint MAP of the sampled parameters: {m}"), start=z)
-    return laplace_guide(tight, joint.z, tight, float(opts["diff_step"]), int(opts["seed"]))
+    def u(self, z: np.ndarray) -> np.ndarray:
+        from scipy.special import logit
+        u = np.array(z, dtype=float)
+        b, lw, up = self.both, self.lower, self.upper
+        with np.errstate(divide="ignore"):
+            u[..., b] = logit((z[..., b] - self.lo[b]) / self.width[b])
+            u[..., lw] = np.log(z[..., lw] - self.lo[lw])
+            u[..., up] = np.log(self.hi[up] - z[..., up])
+        return np.clip(u, -40.0, 40.0)
 
-
-def laplace_guide(fit_problem: Problem, z_map: np.ndarray, problem: Problem, h: float = 1e-3,
-                  seed: int = 0) -> Guide:
-    """The Guide of `problem` (the posterior's parameters) from a MAP fit of `fit_problem`
-    (its parameters a subset): forward-difference Jacobian of the likelihood's residuals at the
-    MAP in one batch; prior moments in z from 4000 prior draws; parameters the fit did not move
-    sit at their prior mean with no likelihood curvature."""
-    k_fit = len(fit_problem.free)
-    step = np.where(z_map + h <= fit_problem.z_hi, h, -h)
-    batch = np.vstack([z_map[None], z_map[None] + np.diag(step)])
-    r = fit_problem.data_residuals(batch)
-    jac = (r[1:] - r[0]) / step[:, None]          # (k_fit, residuals)
-    prior = sample_prior(problem, 4000, np.random.default_rng([seed, 3]))
-    prior_mean, prior_var = prior.mean(axis=0), prior.var(axis=0)
-    index = [problem.names.index(name) for name in fit_problem.names]
-    k = len(problem.free)
-    hessian = np.zeros((k, k))
-    hessian[np.ix_(index, index)] = jac @ jac.T
-    z_full = prior_mean.copy()
-    z_full[index] = z_map
-    assert k_fit == len(index)
-    return Guide(z_full, hessian, prior_mean, 1.0 / prior_var, np.array(index, dtype=int))
+    def log_jacobian(self, u: np.ndarray) -> np.ndarray:
+        from scipy.special import log_expit
+        b, one = self.both, self.lower | self.upper
+        return (np.sum(np.log(self.width[b]) + log_expit(u[..., b]) + log_expit(-u[..., b]), axis=-1)
+                + np.sum(u[..., one], axis=-1))
 
 
 def _next_beta(loglik: np.ndarray, beta: float) -> float:
@@ -177,25 +164,25 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_posterior(problem: Problem, opts: Mapping[str, Any],
-                     progress: Callable[[str], None] = print,
-                     guide: Guide | None = None) -> Posterior:
+                     progress: Callable[[str], None] = print) -> Posterior:
     """Sequential Monte Carlo over every free parameter of `problem` (see the module doc);
-    deterministic by `opts['seed']`.  `guide` (see `laplace_guide`): an extra independent
-    proposal, the Laplace approximation of each chain's tempered posterior around the MAP; the
-    particles still start from the priors and every move is an exact Metropolis step."""
+    deterministic by `opts['seed']`."""
     seed = int(opts["seed"])
     chains, n = int(opts["chains"]), int(opts["particles"])
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
                                          ("min_moves", "max_moves", "final_moves"))
     rng = np.random.default_rng([seed, 2])
     k = len(problem.free)
-    lo, hi = problem.z_lo, problem.z_hi
+    bounds = Unbounded(problem.z_lo, problem.z_hi)
+    lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
     started = time.perf_counter()
-    z = sample_prior(problem, chains * n, rng).reshape(chains, n, k)
+    # the particles move in u, unbounded (`Unbounded`); z = bounds.z(u) is the fitting space
+    z = bounds.u(sample_prior(problem, chains * n, rng)).reshape(chains, n, k)
 
     def evaluate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flat = points.reshape(-1, k)
-        lp = problem.log_prior(flat)
+        """Log likelihood and log prior density in u (the prior in z times |dz/du|)."""
+        flat = bounds.z(points.reshape(-1, k))
+        lp = problem.log_prior(flat) + bounds.log_jacobian(points.reshape(-1, k))
         ll = np.full(flat.shape[0], -np.inf)
         inside = np.isfinite(lp)
         if inside.any():
@@ -209,85 +196,82 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
 
-    kinds = ["independent", "random walk"] + (["prior refresh"] if prior_block.size else []) + (
-        ["guide"] if guide is not None else [])
+    kinds = ["differential evolution", "random walk", "independent", "random walk"] + (
+        ["prior refresh"] if prior_block.size else []) + ["differential evolution"]
+    if chains < 2:
+        kinds = [kind for kind in kinds if kind != "differential evolution"]
     acceptance_of = {kind: float("nan") for kind in kinds}
 
-    def t_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
-        """Draws (chains, n, dim) of multivariate t's (IMH_DF) with per-chain mean and Cholesky factor."""
-        chi = np.sqrt(rng.chisquare(IMH_DF, (chains, n, 1)) / IMH_DF)
+    def normal_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
+        """Draws (chains, n, dim) of normals with per-chain mean and Cholesky factor."""
         return mean[:, None, :] + np.einsum("cij,cnj->cni", chol,
-                                            rng.standard_normal((chains, n, dim))) / chi
+                                            rng.standard_normal((chains, n, dim)))
 
-    def t_log_density(points: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
-        """Log density (up to a constant) of those t's at `points` (chains, n, k)."""
+    def normal_log_density(points: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+        """Log density (up to a constant) of those normals at `points` (chains, n, dim)."""
         white = np.stack([np.linalg.solve(chol[c], (points[c] - mean[c]).T).T
                           for c in range(chains)])
-        return -0.5 * (IMH_DF + points.shape[-1]) * np.log1p(np.sum(white ** 2, axis=-1) / IMH_DF)
+        return -0.5 * np.sum(white ** 2, axis=-1)
 
     def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
-        """Metropolis moves of every particle at its chain's beta, cycling `kinds`: an independent
-        t proposal with the chain's particle mean and covariance (PyMC's IMH kernel), a random
+        """Metropolis moves of every particle at its chain's beta, cycling `kinds`: differential
+        evolution (ter Braak 2006; half the chains at a time, along the difference of two
+        particles of the other half, as emcee splits its walkers: chains that sit apart can
+        reach each other), an independent
+        normal proposal with the chain's particle mean and covariance (PyMC's IMH kernel), a random
         walk with that covariance, a refresh of REFRESH_BLOCK prior-role parameters from their
         priors (accepted by the likelihood ratio alone: where the data are silent, almost
-        always) and, with a guide, an independent t proposal around the MAP with the guide's
-        covariance / beta; until the particles' correlation with where they started falls below
+        always); until the particles' correlation with where they started falls below
         CORRELATION_MAX (at least min_steps, at most max_steps)."""
-        nonlocal z, loglik, logprior, evaluations
+        nonlocal z, loglik, logprior, evaluations, scale
         chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
                                             + 1e-10 * np.eye(k)) for c in range(chains)])
         mean = z.mean(axis=1)
-        if guide is not None:   # Laplace approximation of each chain's tempered posterior
-            f = guide.fitted        # over the fitted block (the others keep their values)
-            kf = f.size
-            g_mean, g_chol = np.empty((chains, kf)), np.empty((chains, kf, kf))
-            hessian = guide.hessian[np.ix_(f, f)]
-            for c in range(chains):
-                precision = beta[c] * hessian + np.diag(guide.prior_precision[f])
-                cov = np.linalg.inv(precision)
-                g_mean[c] = cov @ (beta[c] * hessian @ guide.z_map[f]
-                                   + guide.prior_precision[f] * guide.prior_mean[f])
-                g_chol[c] = np.linalg.cholesky(0.5 * (cov + cov.T)) * IMH_INFLATION
         start = z.copy()
         accepted = np.zeros(chains)
         steps = 0
         while steps < max_steps:
             kind = kinds[steps % len(kinds)]
-            if kind == "independent":
-                proposal = t_proposal(mean, IMH_INFLATION * chol)
-            elif kind == "guide":
-                proposal = z.copy()
-                proposal[:, :, guide.fitted] = t_proposal(g_mean, g_chol, guide.fitted.size)
+            active = np.ones(chains, dtype=bool)
+            if kind == "differential evolution":   # half the chains move along differences of
+                active = np.arange(chains) % 2 == steps // len(kinds) % 2   # the others' particles
+                others = z[~active].reshape(-1, k)
+                m = others.shape[0]
+                a = rng.integers(0, m, (chains, n))
+                b = (a + rng.integers(1, m, (chains, n))) % m
+                gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
+                proposal = z + gamma * (others[a] - others[b]) + 1e-6 * rng.standard_normal(z.shape)
+                proposal[~active] = z[~active]
+            elif kind == "independent":
+                proposal = normal_proposal(mean, IMH_INFLATION * chol)
             elif kind == "prior refresh":
                 pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
                                   replace=False)
                 proposal = z.copy()
-                proposal[:, :, pick] = sample_prior(problem, chains * n, rng).reshape(
+                proposal[:, :, pick] = bounds.u(sample_prior(problem, chains * n, rng)).reshape(
                     chains, n, k)[:, :, pick]
             else:
                 step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
                 proposal = z + scale[:, None, None] * step
-            outside = np.any((proposal < lo) | (proposal > hi), axis=-1)
+            outside = np.any((proposal < lo) | (proposal > hi), axis=-1) | ~active[:, None]
             proposal[outside] = z[outside]
-            ll_new, lp_new = evaluate(proposal)
+            ll_new, lp_new = loglik.copy(), logprior.copy()
+            ll_new[active], lp_new[active] = evaluate(proposal[active])
             evaluations += 1
             with np.errstate(invalid="ignore"):
                 log_ratio = beta[:, None] * (ll_new - loglik)
                 if kind != "prior refresh":   # a prior proposal's density cancels the prior's
                     log_ratio += lp_new - logprior
                 if kind == "independent":
-                    log_ratio += (t_log_density(z, mean, IMH_INFLATION * chol)
-                                  - t_log_density(proposal, mean, IMH_INFLATION * chol))
-                if kind == "guide":
-                    f = guide.fitted
-                    log_ratio += (t_log_density(z[:, :, f], g_mean, g_chol)
-                                  - t_log_density(proposal[:, :, f], g_mean, g_chol))
+                    log_ratio += (normal_log_density(z, mean, IMH_INFLATION * chol)
+                                  - normal_log_density(proposal, mean, IMH_INFLATION * chol))
             accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
             z = np.where(accept[..., None], proposal, z)
             loglik = np.where(accept, ll_new, loglik)
             logprior = np.where(accept, lp_new, logprior)
             if kind == "random walk":
                 accepted += accept.mean(axis=1)
+                scale *= np.exp(0.5 * (accept.mean(axis=1) - TARGET_ACCEPTANCE))
             acceptance_of[kind] = float(accept.mean())
             steps += 1
             if steps >= min_steps and _correlation(start, z) < CORRELATION_MAX:
@@ -308,7 +292,6 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             beta[c] = new
         acceptance, steps = move(min_moves, max_moves)
         moves_done += steps
-        scale *= np.exp(acceptance - TARGET_ACCEPTANCE)
         progress(f"smc stage {stage}: beta {', '.join(f'{b:.3g}' for b in beta)}; {steps} moves "
                  f"(acceptance: {', '.join(f'{k} {v:.2f}' for k, v in acceptance_of.items())}; "
                  f"correlation left "
@@ -318,7 +301,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                  f"{time.perf_counter() - started:.0f} s")
     acceptance, steps = move(final_moves, max(final_moves, max_moves))
     moves_done += steps
-    draws_z = z.reshape(-1, k)
+    draws_z = bounds.z(z.reshape(-1, k))
     values = problem.values(draws_z)
     draws = np.column_stack([values[name] for name in problem.names])
     diagnostics = convergence(draws_z, chains, problem.names)

@@ -30,7 +30,7 @@ from sim import paths
 from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
                              fixed_parameters_digest, params_yaml, posterior_csv,
                              posterior_problem)
-from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, joint_guide, sample_posterior
+from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, sample_posterior
 from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
@@ -148,8 +148,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         log(f"posterior over {len(wider.free)} parameters: the {len(problem.free)} fitted and "
             f"{len(wider.free) - len(problem.free)} substitution constants and other "
             f"uncertainties, all from their declared priors")
-        guide = joint_guide(problem, result.z, wider, opts, log)
-        post = sample_posterior(wider, opts, progress=log, guide=guide)
+        post = sample_posterior(wider, opts, progress=log)
         coverage = predictive_coverage(wider, post.draws, int(opts["seed"]))
         share = coverage_summary(coverage)
         covered = (f"model {share['model']:.0%}, with model error {share['model_error']:.0%}, "

@@ -203,7 +203,8 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         traj, settings, np.broadcast_to(p["potency_ratio"], (n,)))
 
     # values laid out in each output's declared dims (sim/model/outputs.py)
-    data = {name: annual[name].T for name in by_reduction("year_total") if name != "arrivals"}
+    data = {name: annual[name].T for name in by_reduction("year_total") if name in annual
+            and name != "arrivals"}
     data.update({
         "death_rate_synthetic": annual["deaths_synthetic"].T / pop_year[:, None] * 1e5,
         "death_rate_heroin": annual["deaths_heroin"].T / pop_year[:, None] * 1e5,
