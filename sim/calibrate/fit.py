@@ -46,7 +46,7 @@ CALIBRATION_KEYS = ("fit_only", "seed", "global_samples", "starts", "max_nfev", 
 DEFAULTS: dict[str, Any] = {"fit_only": None, "seed": 0, "global_samples": 512, "starts": 4,
                             "max_nfev": 60, "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6,
                             "params_file": None, "ensemble": False, "particles": 500, "chains": 4,
-                            "min_moves": 3, "max_moves": 25, "final_moves": 10,
+                            "min_moves": 18, "max_moves": 18, "final_moves": 48,
                             "sample_rtol": 1e-4, "posterior_file": None, "promote": False,
                             "warm_start": None}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a draw the solver could not integrate
@@ -363,24 +363,19 @@ def sample_prior(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarr
 
 
 def fit(problem: Problem, opts: Mapping[str, Any],
-        progress: Callable[[str], None] = print, start: np.ndarray | None = None) -> FitResult:
-    """Global stage (prior samples in one batch) then least_squares from the best `starts` points;
-    or, given `start` (z), one local fit from there alone."""
+        progress: Callable[[str], None] = print) -> FitResult:
+    """Global stage (prior samples in one batch) then least_squares from the best `starts` points."""
     started = time.perf_counter()
     rng = np.random.default_rng(int(opts["seed"]))
     lo, hi = problem.z_lo, problem.z_hi
-    if start is not None:
-        starts, costs = start[None], problem.cost(start[None])
-        order = np.array([0])
-    else:
-        candidates = np.vstack([prior_medians(problem)[None],
-                                sample_prior(problem, int(opts["global_samples"]), rng)])
-        costs = problem.cost(candidates)
-        order = np.argsort(costs)
-        starts = candidates[order[:int(opts["starts"])]]
-        progress(f"global stage: {len(candidates)} prior samples in one batch, best cost "
-                 f"{costs[order[0]]:.4g} (median {np.median(costs):.4g})")
-    if opts.get("warm_start") and start is None:
+    candidates = np.vstack([prior_medians(problem)[None],
+                            sample_prior(problem, int(opts["global_samples"]), rng)])
+    costs = problem.cost(candidates)
+    order = np.argsort(costs)
+    starts = candidates[order[:int(opts["starts"])]]
+    progress(f"global stage: {len(candidates)} prior samples in one batch, best cost "
+             f"{costs[order[0]]:.4g} (median {np.median(costs):.4g})")
+    if opts.get("warm_start"):
         warm = warm_start_point(problem, opts["warm_start"])
         starts = np.vstack([warm[None], starts])
         costs = np.concatenate([problem.cost(warm[None]), costs])

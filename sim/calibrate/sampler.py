@@ -10,7 +10,9 @@ sample size of the importance weights likelihood^(beta' - beta), particles are r
 log of the fitting space z between the priors' bounds; the prior density carries both log
 Jacobians), cycling an independent normal proposal with the particles' mean and covariance
 (PyMC's IMH kernel), two random-walk steps with that covariance (scale adapted to an acceptance
-of 0.25), two differential-evolution steps (ter Braak 2006: along the difference of two
+of 0.25), a jump (an independent proposal from a fixed mixture: every particle of every chain at
+the start of the stage, jittered by a quarter of the pooled spread; exact, and what lets a chain
+that sits in a poorer region reach the others), a differential-evolution step (ter Braak 2006: along the difference of two
 particles of the other half of the chains, which keeps the move exact, as emcee splits its
 walkers; a tenth of them with the full difference, so a chain can jump to where another one
 is), and a refresh of a few prior-role parameters from their priors, until the particles no
@@ -18,9 +20,12 @@ longer correlate with where the stage started (`min_moves`..`max_moves`), and at
 `final_moves` more at beta = 1.  Where
 the data are silent a parameter therefore keeps its prior.
 
-Convergence (ArviZ): each chain's particles are treated as a chain of draws (their resampled
-order kept, so copies of one particle sit side by side and lower the effective sample size);
-rank-normalised split R-hat across chains and bulk and tail ESS over all, per parameter.
+Convergence (ArviZ): each chain's particles are treated as a chain of draws; rank-normalised
+split R-hat across chains and bulk and tail ESS over all, per parameter.  The chains temper and
+resample independently but their moves use each other's particles (the jump and the
+differential evolution, as emcee's walkers use each other), so R-hat says that the chains agree
+after those exchanges, not that independent runs found the same posterior; the median log
+likelihood of each chain is logged at every stage.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (he
 ESS_BULK_MIN = 400
 TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
 IMH_INFLATION = 1.1        # spread of the independent proposal relative to the particles'
+JITTER = 0.25              # sd of a jump around a particle, relative to the pooled spread
 DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
 REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
 CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
@@ -196,8 +202,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
 
-    kinds = ["differential evolution", "random walk", "independent", "random walk"] + (
-        ["prior refresh"] if prior_block.size else []) + ["differential evolution"]
+    kinds = ["jump", "random walk", "differential evolution", "random walk"] + (
+        ["prior refresh"] if prior_block.size else []) + ["independent"]
     if chains < 2:
         kinds = [kind for kind in kinds if kind != "differential evolution"]
     acceptance_of = {kind: float("nan") for kind in kinds}
@@ -227,6 +233,18 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
                                             + 1e-10 * np.eye(k)) for c in range(chains)])
         mean = z.mean(axis=1)
+        # a fixed mixture proposal for the stage: every particle of every chain, jittered
+        components = z.reshape(-1, k).copy()
+        pooled = np.linalg.cholesky(np.cov(components, rowvar=False) + 1e-10 * np.eye(k))
+        white_components = np.linalg.solve(pooled, components.T).T
+
+        def log_mixture(points: np.ndarray) -> np.ndarray:
+            """Log density (up to a constant) of the mixture proposal at points (..., k)."""
+            from scipy.special import logsumexp
+            white = np.linalg.solve(pooled, points.reshape(-1, k).T).T
+            d2 = (np.sum(white ** 2, axis=1)[:, None] + np.sum(white_components ** 2, axis=1)[None]
+                  - 2.0 * white @ white_components.T)
+            return logsumexp(-0.5 * d2 / JITTER ** 2, axis=1).reshape(points.shape[:-1])
         start = z.copy()
         accepted = np.zeros(chains)
         steps = 0
@@ -244,6 +262,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                 proposal[~active] = z[~active]
             elif kind == "independent":
                 proposal = normal_proposal(mean, IMH_INFLATION * chol)
+            elif kind == "jump":
+                pick = rng.integers(0, components.shape[0], (chains, n))
+                proposal = components[pick] + JITTER * np.einsum(
+                    "ij,cnj->cni", pooled, rng.standard_normal((chains, n, k)))
             elif kind == "prior refresh":
                 pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
                                   replace=False)
@@ -265,6 +287,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                 if kind == "independent":
                     log_ratio += (normal_log_density(z, mean, IMH_INFLATION * chol)
                                   - normal_log_density(proposal, mean, IMH_INFLATION * chol))
+                if kind == "jump":
+                    log_ratio += log_mixture(z) - log_mixture(proposal)
             accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
             z = np.where(accept[..., None], proposal, z)
             loglik = np.where(accept, ll_new, loglik)
