@@ -36,7 +36,7 @@ METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # auto: compiled when numba is installed and the method is RK45, else numpy.
 ENGINES = ("auto", "compiled", "numpy")
 # Stocks that are physical quantities (not running totals): never negative beyond the tolerances.
-PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis", "untreated",
+PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis", "untreated", "high_risk",
                    "in_treatment", "remission")
 PHYSICAL_ROWS = slice(0, max(LAYOUT.slices[s].stop for s in PHYSICAL_STOCKS))
 assert PHYSICAL_ROWS.stop == sum(LAYOUT.slices[s].stop - LAYOUT.slices[s].start
