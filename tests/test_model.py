@@ -15,8 +15,8 @@ from sim.results.dataset import to_dataset
 from tests.conftest import calibrated_params
 
 SHORT = SolverSettings(end_year=2022)
-PEOPLE_STOCKS = ("untreated", "in_treatment", "remission")
-PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis", "high_risk") + PEOPLE_STOCKS
+PEOPLE_STOCKS = ("untreated", "in_treatment", "remission")   # high_risk is a part of untreated
+PHYSICAL_STOCKS = tuple(s.name for s in LAYOUT.stocks.values() if s.kind == "physical")
 NO_LEVERS = LeverSet.from_mapping({})
 
 
