@@ -191,9 +191,11 @@ def test_no_rebound_after_a_permanent_cut(channel, level, long_baseline):
               settings=REBOUND_WINDOW)
     share = rebounding_draws(cut, long_baseline)
     assert share <= REBOUND_DRAWS, f"{channel} at {level}: {share:.0%} of draws rebound"
-    # not vacuous: the cut changes deaths in the typical draw
-    change = (cut.deaths_overdose / long_baseline.deaths_overdose).sel(year=2030)
-    assert float(abs(change - 1.0).max()) > 1e-6
+    # not vacuous: above the lever's history (China's finished-fentanyl exports are 0.3 withheld
+    # since 2019) the cut takes part of the channel's market
+    if level > LeverSet.from_mapping({})[lever].history_at(REBOUND_START):
+        kept = (cut.arrivals / long_baseline.arrivals).sel(channel=channel, year=2030)
+        assert float(kept.median()) < 0.999
 
 
 def test_no_rebound_after_a_temporary_interdiction_surge(long_baseline):

@@ -125,8 +125,12 @@ def test_tighter_tolerance_changes_annual_deaths_by_less_than_0_1_percent():
     tight_settings = SolverSettings(method="DOP853", rtol=1e-10, atol_mass=1e-10, atol_people=1e-7)
     tight = run(params, settings=tight_settings)
     for name in ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin"):
-        rel = abs(loose[name] - tight[name]) / tight[name]
-        assert float(rel.max()) < 1e-3, name
+        # years with at least 1,000 such deaths (illicit fentanyl in 2010-2013 and retired heroin
+        # after 2030 are a few deaths or fractions of one: there a relative difference of 1e-3 is
+        # below one death)
+        counted = tight[name] >= 1000.0
+        rel = (abs(loose[name] - tight[name]) / tight[name]).where(counted)
+        assert int(counted.sum()) >= 10 and float(rel.max()) < 1e-3, name
 
 
 def test_batch_equals_single_runs():

@@ -12,27 +12,34 @@ Conventions (one draw):
 - `lv` lever values at `t` in the order of `sim.model.levers.LEVER_SPECS` (named indices below);
 - `dy` receives dy/dt (stock units per yr); `aux` receives the reported auxiliaries (`AUX_LAYOUT`).
 
-The market (second version; evidence and priors of every constant in `sim/model/parameters.py`):
+The market (third version; evidence and priors of every constant in `sim/model/parameters.py`):
 - Supply runs through six channels (source, form, route; `sim.model.state.CHANNELS`).  Each has a
   delivered cost per heroin-equivalent (HE) kg: c = base (1 + rho s) / (1 - s) (1 - e)^-gamma, with
   s the seizure probability of its route and e source-country enforcement (Reuter and Kleiman's
-  risks and prices: losses and risk compensation act as a tax on the trade).
-- Demand D = users x consumption per user x P_c^eps (HE kg/yr), P_c the cost-based price index.
-- Target shares of demand by a nested logit of delivered cost: heroin against a fentanyl nest whose
+  risks and prices: losses and risk compensation act as a tax on the trade); e combines the
+  enforcement levers with the dated 2023 disruptions (Sinaloa halt, Woodside summit).  Retail cost
+  per HE dose = (delivered cost + distribution markup) / (1 + markup); heroin's retail cost rises
+  as its trade shrinks (heroin share of shipments ^ -heroin_scale_elasticity: heroin retires).
+- Target shares of demand by a nested logit of retail cost: heroin against a fentanyl nest whose
   channels are opened by know-how (logistic diffusion of the mail trade in finished fentanyl and of
-  synthesis in Mexico: the S-shaped takeover of 2013-2018), so fentanyl displaces heroin because it
-  is far cheaper per dose, and a cut channel's share moves to the others.
-- Each channel's capacity adjusts over an adjustment time (first order: no overshoot) toward the
-  shipments that deliver its share of demand after its losses: seized and withheld drugs are
-  replaced, and the replacement is a cost in the delivered cost, hence in the price (Reuter and
-  Kleiman).  So a cut or more interdiction acts through the price on consumption, never by
-  freeing supply: total arrivals follow demand, and a channel's cut cannot raise them.  While
-  capacity lags behind its target (after a shock) arrivals fall short and the price rises further,
-  P = P_c (arrivals / D)^(1/eps).  Consumption equals arrivals, so supply is bounded by demand.
+  synthesis in Mexico: the S-shaped takeover of 2013-2018).  The logit's inclusive value is
+  reported as `cost_price_index`; the money price P_c is the target-share-weighted retail cost.
+- Demand D = users x consumption per user x P_c^eps (HE kg/yr).  Each channel's capacity adjusts
+  over an adjustment time toward the shipments that deliver its share of demand after its losses
+  (seized and withheld drugs are replaced at a cost); capacity is a ceiling, never an obligation:
+  a channel ships at most what its share needs, so arrivals never exceed demand and a cut or an
+  interdiction surge that ends leaves no glut.  While capacity lags, arrivals fall short and the
+  reported price rises, P = P_c (arrivals / D)^(1/eps).
+- People: untreated (with a high-risk part, `high_risk`, depleted by deaths and replenished by
+  entries), in MOUD, in remission.  Initiation follows a fitted path times P_c^(initiation price
+  elasticity): a dearer market deters new use (participation).
 - Overdose by product (heroin only, heroin adulterated with fentanyl, fentanyl only) in proportions
   from the HE fentanyl share; one formula gives the total and the split, so
-  fentanyl-involved + heroin-involved - both = all opioid overdose deaths.  Risk scales with
-  consumption per user, the COVID-19 shock from March 2020 and naloxone (SOURCE rescue factor).
+  fentanyl-involved + heroin-involved - both = all opioid overdose deaths.  Risk per use scales
+  with consumption per user at the cost-based price (P_c^eps)^eta, the COVID-19 pulse from March
+  2020 times a persistent post-2020 shift, naloxone (SOURCE rescue factor; kit history to 2024),
+  test strips, and retail potency (DEA pill testing: lower from October 2023); the high-risk group
+  dies at high_risk_relative_risk times the rate of the rest.
 """
 
 from __future__ import annotations
@@ -553,16 +560,29 @@ def evaluate(t, y, p, lv, dy, aux):
     pills = pill_share(t, p)
     product_per_pure = (1.0 / p["purity_mail"],
                         pills / p["purity_pill"] + (1.0 - pills) / p["purity_powder_land"])
+    # capacity is a ceiling, never an obligation: no channel ships more than its share of demand
+    # needs, and spare capacity (heroin networks retiring, a cut that ended) carries the shortfall
+    # of channels still growing (distributors switch products), so arrivals never exceed demand
+    # and fall short only when the trade as a whole lacks capacity
+    needed = np.empty(N_CHANNELS)
+    spare, short = 0.0, 0.0
+    for k in range(N_CHANNELS):
+        needed[k] = shipments_needed(shares[k] * wanted, enforcement[k],
+                                     channel_seizure(k, seize_mail, seize_land, seize_heroin))
+        gap = needed[k] - max(y[CAPACITY + k], 0.0)
+        spare += max(-gap, 0.0)
+        short += max(gap, 0.0)
+    fill = min(spare / short, 1.0) if short > 0.0 else 0.0
     arrived_total, arrived_fentanyl, seized_mail, seized_land = 0.0, 0.0, 0.0, 0.0
     for k in range(N_CHANNELS):
         seizure = channel_seizure(k, seize_mail, seize_land, seize_heroin)
         capacity = max(y[CAPACITY + k], 0.0)
-        target = shipments_needed(shares[k] * wanted, enforcement[k], seizure)
-        dy[CAPACITY + k] = (target - capacity) / p["capacity_adjustment_time"]
-        withheld = capacity * enforcement[k]
-        seized = (capacity - withheld) * seizure
-        arrived = capacity - withheld - seized
-        dy[CUM_OUTPUT + k] = capacity
+        dy[CAPACITY + k] = (needed[k] - capacity) / p["capacity_adjustment_time"]
+        shipped = min(capacity, needed[k]) + max(needed[k] - capacity, 0.0) * fill
+        withheld = shipped * enforcement[k]
+        seized = (shipped - withheld) * seizure
+        arrived = shipped - withheld - seized
+        dy[CUM_OUTPUT + k] = shipped
         dy[CUM_WITHHELD + k] = withheld
         dy[CUM_SEIZED + k] = seized
         dy[CUM_ARRIVALS + k] = arrived
@@ -583,15 +603,17 @@ def evaluate(t, y, p, lv, dy, aux):
     dy[KH_SYNTHESIS] = logistic_growth(min(max(y[KH_SYNTHESIS], 0.0), 1.0),
                                        p["know_how_synthesis_rate"])
 
-    # the market clears: consumption = arrivals up to demand (a glut is not consumed: sellers hold
-    # or cut it); a shortfall raises the money price along the demand curve
+    # the market clears: consumption = arrivals (never above demand: shipments are capped at what
+    # the market takes); a shortfall raises the money price along the demand curve.  Overdose risk
+    # per user and initiation follow the cost-based money price (what a year of use costs), not a
+    # passing shortage: a shortage lowers volumes but brings unknown substitutes and lost tolerance,
+    # taken to cancel (stated assumption); so a measure that ends leaves no better-supplied market
     share = arrived_fentanyl / arrived_total if arrived_total > 0.0 else 0.0
-    consumed = min(arrived_total, wanted) if wanted > 0.0 else arrived_total
     price = price_cost
     if wanted > 0.0 and arrived_total > 0.0:
         price = price_cost * min(max(arrived_total / wanted, 1e-3), 1.0) ** (1.0 / p["price_elasticity"])
-    per_user = consumed / users if users > 0.0 else 0.0
-    intensity = min(per_user / p["consumption_per_user"], 10.0) ** p["od_consumption_exponent"]
+    per_user = arrived_total / users if users > 0.0 else 0.0
+    intensity = min(price_cost ** p["price_elasticity"], 10.0) ** p["od_consumption_exponent"]
 
     # overdose by product: one formula for the total and the split; the high-risk group's rate is
     # high_risk_relative_risk x the rest's
@@ -612,9 +634,9 @@ def evaluate(t, y, p, lv, dy, aux):
     od_in_treatment = exposed * rate - od_untreated
 
     # people
-    # a dearer or scarcer market deters initiation (participation): x (money price)^elasticity
+    # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
     initiation = (initiation_path(t, p) * (1.0 - lv[PREVENTION])
-                  * price ** p["initiation_price_elasticity"])
+                  * price_cost ** p["initiation_price_elasticity"])
     entries = treatment_entries(untreated, in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY],
                                 p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
     exits = in_treatment / p["treatment_duration"]
@@ -630,6 +652,13 @@ def evaluate(t, y, p, lv, dy, aux):
                      - p["high_risk_exit_rate"] * high - od_high)
     dy[IN_TREATMENT] = entries - exits - od_in_treatment - background * in_treatment
     dy[REMISSION] = remitting + to_remission - relapse - background * remission
+    # supply chains follow the trend of their market (Sterman 2000, ch. 16: trend extrapolation):
+    # capacity also grows with the number of consuming users, so steady growth is no shortage
+    if users > 0.0:
+        growth = (dy[UNTREATED] + p["treatment_use_ratio"] * dy[IN_TREATMENT]) / users
+        growth = min(max(growth, -1.0), 1.0)
+        for k in range(N_CHANNELS):
+            dy[CAPACITY + k] += max(y[CAPACITY + k], 0.0) * growth
     pharma = pharma_fentanyl_deaths(t, p["pharma_fentanyl_deaths_2010"],
                                     p["pharma_fentanyl_deaths_floor"],
                                     p["pharma_fentanyl_decline_rate"])

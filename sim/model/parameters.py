@@ -192,7 +192,7 @@ class ModelParameters:
         prior=('uniform', -1.0, -0.3), role='unc', scale='linear')
     od_consumption_exponent: float = param(
         0.25, '1', (0.0, 1.5),
-        'eta: overdose hazard x (consumption per user / q0)^eta -- how much a supply shortfall or a price rise lowers overdose risk per user.  stated assumption; a supply-response constant that 2010-2024 does not identify (a free fit drives it to 0 because the capacity lag makes scarcity vary over the window), so it is held at its prior median in the fit and sampled from its prior in every ensemble',
+        'eta: overdose hazard x (consumption per user at the cost-based money price / q0)^eta = (P_c^eps)^eta -- how much a lasting price rise (enforcement, interdiction, disruption) lowers overdose risk per user; a passing shortage does not (it lowers volumes but brings unknown substitutes and lost tolerance, taken to cancel).  stated assumption; a supply-response constant that 2010-2024 does not identify, so it is held at its prior median in the fit and sampled from its prior in every ensemble',
         prior=('uniform', 0.0, 0.5), role='subst', scale='linear')
     initiation_price_elasticity: float = param(
         -0.3, '1', (-1.5, 0.0),
