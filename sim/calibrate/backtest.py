@@ -40,18 +40,24 @@ def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
     """The target-set config restricted to what was known at `cutoff`: entries ending after it
     dropped (claims over a range cut at it), csv series read to it (fit_end_year)."""
     cfg = copy.deepcopy(dict(cfg))
-    kept = []
-    for entry in cfg.get("entries") or []:
-        entry = dict(entry)
-        if entry.get("kind") in ("largest_source", "positive_share"):
-            first, last = entry["years"]
-            if first > cutoff:
+    for key in ("entries", "plausibility"):
+        kept = []
+        for entry in cfg.get(key) or []:
+            entry = dict(entry)
+            if entry.get("kind") in ("largest_source", "positive_share"):
+                first, last = entry["years"]
+                if first > cutoff:
+                    continue
+                entry["years"] = [first, min(last, cutoff)]
+            elif entry.get("kind") == "ratio" and len(entry["years"]) > 2:
+                entry["years"] = [y for y in entry["years"] if y <= cutoff]   # consecutive ratios
+                if len(entry["years"]) < 2:
+                    continue
+            elif max(entry.get("years") or [entry.get("year")]) > cutoff:
                 continue
-            entry["years"] = [first, min(last, cutoff)]
-        elif max(entry.get("years") or [entry.get("year")]) > cutoff:
-            continue
-        kept.append(entry)
-    cfg["entries"] = kept
+            kept.append(entry)
+        if key in cfg:
+            cfg[key] = kept
     cfg["fit_end_year"] = cutoff
     cfg["name"] = f"{cfg.get('name', 'targets')} to {cutoff}"
     return cfg
