@@ -75,7 +75,7 @@ def model_doc(params: str = "calibrated") -> str:
            "", "## Output variables", "",
            table(["variable", "units", "meaning"],
                  [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()]
-                 + [[k, v.attrs["units"], v.attrs["long_name"]]
+                 + [[k, v.attrs.get("units", v.attrs.get("units_label")), v.attrs["long_name"]]
                     for k, v in _funding_variables().data_vars.items()], **md),
            "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
            "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "
