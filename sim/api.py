@@ -242,10 +242,11 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
 
 
 def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
-            variable: str = DEFAULT_VARIABLE) -> xr.Dataset:
-    """Deaths averted by A relative to reference B over `window` (inclusive years), paired draws:
-    see `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
-    return _compare(a, b, window, variable)
+            variable: str = DEFAULT_VARIABLE, paired: bool = True) -> xr.Dataset:
+    """Deaths averted by A relative to reference B over `window` (inclusive years), draws paired
+    by `draw_id` (`paired=False`: independent quantiles of ensembles with other draws): see
+    `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
+    return _compare(a, b, window, variable, paired=paired)
 
 
 # --- loaders ------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.cli.main import (DEBUG_ENV, EXIT_USER_ERROR, _raise_terminated, config_group_null,
+from sim.cli.guard import discard_reserved, preflight_argv
+from sim.cli.main import (CONFIG_DIR, DEBUG_ENV, EXIT_USER_ERROR, _raise_terminated, config_group_null,
                           debug_requested, folder_error, interrupted)
 from sim.compose import compose, experiment_kind, options
 from sim.errors import InputError, did_you_mean
@@ -273,6 +274,7 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     try:
         check_experiment(prog, argv)
         check_slurm(argv)
+        preflight_argv(CONFIG_DIR, COMMANDS[prog].config_name)  # sim/cli/guard.py
         app()
     except InputError as exc:
         if debug:
@@ -309,3 +311,5 @@ def run_app(app: Callable[[], None], prog: str) -> None:
             raise
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        discard_reserved()   # a run folder reserved for a refused command, while still empty
