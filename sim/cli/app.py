@@ -274,7 +274,7 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     try:
         check_experiment(prog, argv)
         check_slurm(argv)
-        preflight_argv(CONFIG_DIR, COMMANDS[prog].config_name)  # sim/cli/guard.py
+        preflight_argv(prog, CONFIG_DIR, COMMANDS[prog].config_name)  # sim/cli/guard.py
         app()
     except InputError as exc:
         if debug:

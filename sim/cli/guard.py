@@ -48,6 +48,7 @@ INFO_FLAGS = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--
               "--shell-completion", "-sc", "--version")
 
 _reserved: list[Path] = []   # folders created by `reserve_folder` in this process
+TYPED: tuple[str, list[str]] | None = None   # (command, arguments) as the user typed them
 
 
 def _targets(node: Any, where: str) -> list[tuple[str, str]]:
@@ -236,6 +237,8 @@ def preflight(config_dir: str, config_name: str, argv: list[str]) -> list[str]:
     return [*argv, f"hydra.{key}={_quoted(str(reserved))}"]
 
 
-def preflight_argv(config_dir: str, config_name: str) -> None:
-    """`preflight` on sys.argv, in place."""
+def preflight_argv(prog: str, config_dir: str, config_name: str) -> None:
+    """`preflight` on sys.argv, in place (the arguments as typed kept in TYPED)."""
+    global TYPED
+    TYPED = (prog, list(sys.argv[1:]))
     sys.argv[1:] = preflight(config_dir, config_name, sys.argv[1:])
