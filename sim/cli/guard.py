@@ -212,6 +212,10 @@ def preflight(config_dir: str, config_name: str, argv: list[str]) -> list[str]:
         if "=" in arg and not arg.split("=", 1)[0].strip("+~"):
             raise InputError(f"override {arg!r}: no key before '='; allowed: KEY=VALUE, e.g. "
                              f"params.relapse_rate=0.5")
+        if re.match(r"^~(params|levers|scenario|solver|ensemble|funding|costs)\.", arg):
+            key = arg[1:].split("=", 1)[0]
+            raise InputError(f"override {arg!r}: deleting {key} runs its default silently; "
+                             f"allowed: {key}=VALUE (fentsim-doc lists the values)")
     multirun = any(a in ("-m", "--multirun") for a in argv)
     try:
         parsed = OverridesParser.create().parse_overrides(args)

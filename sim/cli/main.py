@@ -172,6 +172,10 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
         log.info(f"{job.prefix}skipped: {out} already holds this job's result (config hash "
                  f"{digest[:12]})")
         return out
+    scenario = cfg.get("scenario") or {}
+    if scenario.get("intensity") == 0 and scenario.get("name") not in (None, "baseline"):
+        log.warning(f"{job.prefix}scenario.intensity=0: scenario {scenario.get('name')} runs as "
+                    f"the baseline (no departure from history)")
     check_resources(run, out.parent)  # the result file fits on the disk
     detail = logging.DEBUG if job.in_sweep else logging.INFO
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
