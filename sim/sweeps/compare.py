@@ -460,9 +460,10 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     if spending is not None and not paired and "draw" in spending.dims:
         spending = spending.isel(draw=0, drop=True)   # the same in every draw
     if spending is not None and not bool((spending > 0).any()):
+        funded = any(bool((ds[FUNDING].fillna(0) != 0).any()) for ds in (a, b))
         money_note = (f"not applicable: A spends no more than B over {start}-{end} (no extra "
                       f"spending), so deaths averted per million US$ and cost per death averted "
-                      f"are not defined")
+                      f"are not defined") if funded else ""
         per_draw["spending"] = (spending, "US$", f"extra spending of A minus B summed over "
                                                  f"{start}-{end} (funding_spending)")
     elif spending is not None:
