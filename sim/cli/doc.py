@@ -18,7 +18,7 @@ from sim.funding.plan import FundingPlan, FundingRecord, funding_variables
 from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
-from sim.results.dataset import OUTPUT_VARIABLES
+from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim.compose import compose
 from sim.results.tables import table
@@ -68,14 +68,18 @@ def model_doc(params: str = "calibrated") -> str:
                    _prior(f.metadata.get("prior", ("fixed",))), f.metadata["doc"]]
                   for f in fields(ModelParameters)], **md),
            "", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
-           table(["lever", "units", "bounds", "history (year: value)", "meaning", "source"],
-                 [[spec.name, spec.units, f"[{_g(spec.bounds[0])}, {_g(spec.bounds[1])}]",
+           table(["lever", "side", "units", "bounds", "default mode", "study range",
+                  "history (year: value)", "meaning", "source"],
+                 [[spec.name, spec.side, spec.units, f"[{_g(spec.bounds[0])}, {_g(spec.bounds[1])}]",
+                   spec.default_mode,
+                   "-" if spec.study_range is None else
+                   f"[{_g(spec.study_range[0])}, {_g(spec.study_range[1])}]",
                    ", ".join(f"{y:g}: {v:g}" for y, v in spec.history), spec.doc, spec.source]
                   for spec in LEVER_SPECS.values()], **md),
            "", "## Output variables", "",
-           table(["variable", "units", "meaning"],
-                 [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()]
-                 + [[k, v.attrs["units"], v.attrs["long_name"]]
+           table(["variable", "dims", "units", "reduction", "meaning"],
+                 [[o.name, ", ".join(o.dims), o.units, o.reduction, o.long_name] for o in OUTPUTS]
+                 + [[k, ", ".join(v.dims), v.attrs["units"], "", v.attrs["long_name"]]
                     for k, v in _funding_variables().data_vars.items()], **md),
            "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
            "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "
