@@ -119,7 +119,8 @@ def _check_window(window: Sequence[int], *datasets: xr.Dataset) -> tuple[int, in
         raise InputError(f"window: value {list(window)!r} must be two years START END")
     try:
         start, end = (int(y) for y in window)
-        whole = all(not isinstance(y, (bool, np.bool_)) and float(y) == int(y) for y in window)
+        whole = all(isinstance(y, (int, float, np.integer, np.floating))
+                    and not isinstance(y, (bool, np.bool_)) and float(y) == int(y) for y in window)
     except (TypeError, ValueError, OverflowError):
         whole = False
     if not whole:
