@@ -61,7 +61,10 @@ def config_of(ds: xr.Dataset, name: str = "result") -> dict:
     try:
         cfg = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"{name}: attribute 'config' is not valid YAML ({exc.problem})") from None
+        mark = getattr(exc, "problem_mark", None)   # where, never what: no content quoted
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{name}: attribute 'config' is not valid YAML{where}; allowed: the "
+                         f"config fentsim records") from None
     if not isinstance(cfg, dict):
         raise InputError(f"{name}: attribute 'config' is not a mapping")
     return cfg
