@@ -64,3 +64,17 @@ def test_every_output_of_a_result_has_its_declared_dims_units_and_reduction():
         assert ds[name].attrs.get("units_label", out.units) == out.units, name
         assert ds[name].attrs["long_name"] == out.long_name, name
         assert ds[name].attrs.get("cell_methods", "") == out.cell_methods, name
+
+
+def test_stock_kinds_decide_physical_rows_and_tolerances():
+    from sim.engine.solver import PHYSICAL_ROWS, PHYSICAL_STOCKS, SolverSettings
+    from sim.model.state import LAYOUT
+    assert set(PHYSICAL_STOCKS) == {n for n, s in LAYOUT.stocks.items() if s.kind == "physical"}
+    assert PHYSICAL_ROWS.stop == sum(LAYOUT.stocks[n].size for n in PHYSICAL_STOCKS)
+    settings = SolverSettings()
+    atol = settings.atol_vector(1)
+    for name, sl in LAYOUT.slices.items():
+        expected = {"mass": settings.atol_mass, "people": settings.atol_people}.get(
+            LAYOUT.stocks[name].tolerance_class)
+        if expected is not None:
+            assert np.all(atol[sl] == expected), name
