@@ -147,6 +147,7 @@ def test_traceback_on_request(tmp_path):
     import subprocess
     from tests.test_cli import BIN
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    env.pop("FENTSIM_DEBUG", None)   # left by an in-process run of another test: not the user's
     proc = subprocess.run([str(BIN / "fentsim"), f"hydra.run.dir={tmp_path}", "params.foo=1"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode != 0 and "Traceback" in proc.stderr

@@ -5,6 +5,7 @@ InputError, never another exception and never a silent baseline."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -118,3 +119,32 @@ def test_comparisons_pair_by_identity_or_refuse(order, scale, holes, window):
 def test_compare_arguments_are_datasets_or_refused(a, variable):
     with pytest.raises(InputError):
         compare(a, known(1000), variable=variable or "deaths_overdose")
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.sampled_from(["params.relapse_rate", "scenario.intensity", "=", "~params.relapse_rate",
+                            "hydra.job.name", "levers.naloxone_kits.ramp", "+hydra.callbacks.x"]),
+       value=st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)),
+                     max_size=16))
+def test_command_line_overrides_are_checked_or_left_to_hydra(tmp_path_factory, key, value):
+    """The preflight of every Hydra command (sim/cli/guard.py) on any override: the arguments back
+    (to Hydra, which reports its own errors in one line) or an InputError; nothing else."""
+    from sim.cli import guard
+    from sim.cli.main import CONFIG_DIR
+
+    where = tmp_path_factory.mktemp("pre")
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        arg = f"{key}={value}" if key != "=" else f"={value}"
+        try:
+            out = guard.preflight(CONFIG_DIR, "config", [arg, "solver.end_year=2031"])
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            return
+        assert out[:2] == [arg, "solver.end_year=2031"]
+        if key == "hydra.job.name" and len(out) == 3:   # accepted: a plain file name only
+            assert guard.PLAIN_NAME.match(value)
+    finally:
+        guard.discard_reserved()
+        os.chdir(cwd)
