@@ -20,7 +20,7 @@ from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
-from sim.compose import compose
+from sim.hydra_compose import compose
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
@@ -41,7 +41,7 @@ def _prior(prior: tuple) -> str:
 
 def model_doc(params: str = "calibrated") -> str:
     """Markdown tables of every stock, flow, parameter, lever and output variable."""
-    used = compose("config", [f"params={params}"])["params"]
+    used = compose("config", [f"params={params}"])[0]["params"]
     md = {"markdown": True, "align": "left"}
     out = ["# fentsim model reference", "", "## Stocks", "",
            table(["stock", "dims", "units", "meaning"],
@@ -89,7 +89,7 @@ def model_doc(params: str = "calibrated") -> str:
            table(["lever", "cost", "range", "units", "per_unit", "source"],
                  [[u.lever, _g(u.cost), f"{_g(u.low)}-{_g(u.high)}", u.units,
                    f"baseline {u.per_baseline}" if u.per_baseline else _g(u.per_unit), u.source]
-                  for u in CostModel.from_mapping(compose("config")["costs"]).costs.values()],
+                  for u in CostModel.from_mapping(compose("config")[0]["costs"]).costs.values()],
                  **md)]
     return "\n".join(out) + "\n"
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", default="calibrated", metavar="NAME",
                         help="parameter set shown as the value runs use (default calibrated)")
     args = parser.parse_args(argv)
-    from sim.cli.main import user_errors
+    from sim.cli.app import user_errors
 
     with user_errors("fentsim-doc"):
         print(model_doc(args.params), end="")

@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
                 inputs += list(sweep[0].rglob("*.nc"))
             check_output_target(args.output, "--output", inputs=inputs, own=_own,
                                 force=args.force, command="fentsim-rerun")
-        outcome = rerun_sweep(args.result) if sweep else rerun_file(args.result)
+        if sweep:
+            from sim.hydra_compose import parse_override   # Hydra's override grammar
+            outcome = rerun_sweep(args.result, parse_override)
+        else:
+            outcome = rerun_file(args.result)
         if args.output:
             outcome.dataset.attrs[REGENERATED_ATTR] = str(Path(args.result).resolve())
             write_dataset(outcome.dataset, Path(args.output))

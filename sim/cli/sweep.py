@@ -34,8 +34,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, check_duplicates, combine_cells,
-                                  concatenate_chunks, parse_override, survey_sweep)
-from sim.cli.main import EXIT_USER_ERROR, user_errors
+                                  concatenate_chunks, survey_sweep)
+from sim.cli.app import EXIT_USER_ERROR, user_errors
+from sim.hydra_compose import parse_override
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
 from sim.results.io import remove_stale_temporaries, write_dataset
@@ -215,7 +216,7 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool | str = 
                          f"no job folders of a `fentsim -m` run); allowed: a folder written by "
                          f"fentsim -m, e.g. results/sweeps/<timestamp>")
     expected = expected if expected is not None else load_expected(sweep_dir)
-    survey = survey_sweep(sweep_dir, expected)
+    survey = survey_sweep(sweep_dir, expected, parse=parse_override)
     output = Path(output).absolute() if output else sweep_dir / SWEEP_FILENAME
     check_output_target(output, "--output", inputs=list(survey.results.values()), force=force,
                         own=lambda p: (netcdf_title(p) or "").startswith("fentsim sweep"),
@@ -280,7 +281,7 @@ class AggregateSweep(Callback):
         lock; then one line: how many jobs, and where they write."""
         try:
             expected = expected_jobs(config)
-            check_duplicates(expected)
+            check_duplicates(expected, parse_override)
             check_sweep_folder(config, expected)
             check_sweep_symlinks(Path(str(config.hydra.sweep.dir)))
             _LOCKS[id(self)] = acquire_lock(Path(str(config.hydra.sweep.dir)))  # not pickled

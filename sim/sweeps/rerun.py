@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -239,10 +240,11 @@ def sweep_location(path: str | os.PathLike) -> tuple[Path, Path] | None:
     return None
 
 
-def rerun_sweep(path: str | os.PathLike) -> SweepRerunResult:
+def rerun_sweep(path: str | os.PathLike, parse: Any) -> SweepRerunResult:
     """Regenerate every job of a sweep from the config recorded in its result, combine them as
     `fentsim-aggregate` does, and compare job by job and the combined dataset with the sweep's
-    (everything but the git commit the jobs ran at).  The sweep must be complete."""
+    (everything but the git commit the jobs ran at).  The sweep must be complete.  `parse`: the
+    override parser of sim.sweeps.aggregate.survey_sweep (Hydra's, given by the caller)."""
     import shutil
     import tempfile
 
@@ -265,7 +267,7 @@ def rerun_sweep(path: str | os.PathLike) -> SweepRerunResult:
     if incomplete:
         raise InputError(f"sweep file {str(sweep_file)!r}: {incomplete} job(s) missing or failed; "
                          f"allowed: a complete sweep (rerun those jobs, then fentsim-aggregate)")
-    survey = survey_sweep(sweep_dir)
+    survey = survey_sweep(sweep_dir, parse=parse)
     jobs: dict[str, RerunResult] = {}
     with tempfile.TemporaryDirectory(prefix="fentsim-rerun-") as tmp:
         for idx, result_path in survey.results.items():
@@ -275,7 +277,7 @@ def rerun_sweep(path: str | os.PathLike) -> SweepRerunResult:
             jobs[str(rel)] = outcome
             shutil.copytree(record.directory / ".hydra", Path(tmp) / rel / ".hydra")
             write_dataset(outcome.dataset, Path(tmp) / rel / result_path.name)
-        new, _ = combine_cells(survey_sweep(tmp))
+        new, _ = combine_cells(survey_sweep(tmp, parse=parse))
     for key in ("sweep_dir", "history", "sweep_command"):
         if key in original.attrs:
             new.attrs[key] = original.attrs[key]
