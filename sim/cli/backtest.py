@@ -39,6 +39,9 @@ def main(cfg: DictConfig) -> None:
             value = plain.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number")
+        if plain["draws"] < 1:   # refused before the fit (about 95 s), not after it
+            raise InputError(f"draws: value {plain['draws']!r} not allowed; allowed: a whole "
+                             f"number >= 1 (posterior draws run forward)")
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         result = run_backtest(ModelParameters.from_mapping(plain.get("params") or {}),
                               plain.get("targets") or {}, plain.get("calibration") or {},

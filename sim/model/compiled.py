@@ -7,7 +7,11 @@ plain Python (slow, for debugging with pdb or prints).
 
 from __future__ import annotations
 
-import numba
+from sim.numba_cache import configure_cache
+
+configure_cache()   # a cache folder this user can write, before numba is imported (sim/numba_cache.py)
+
+import numba  # noqa: E402
 
 # Floating-point licences for the hot code: fused multiply-add, reassociation and reciprocal
 # multiplication; never 'no NaN/inf' (the step control must see a NaN).
