@@ -11,7 +11,10 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
+	@echo "installing fentsim and its dependencies into $(VENV) (about 2 minutes on 2 cores)"
+	$(BIN)/python -m pip install -e ".[test]"
+	@# compile the model once now, visibly (numba caches it in sim/**/__pycache__ for every run)
+	$(BIN)/python -c "import sim; sim.simulate()"
 	touch $@
 
 # The main job: the headline experiments over the posterior ensemble: supply- vs demand-side
