@@ -29,7 +29,7 @@ log = logging.getLogger("fentsim.backtest")
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="backtest", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def app(cfg: DictConfig) -> None:
     """fentsim-backtest: fit to `cutoff`, forecast, score; backtest.nc and backtest.md."""
     with user_errors("fentsim-backtest"):
         np.seterr(all="ignore")
@@ -49,6 +49,13 @@ def main(cfg: DictConfig) -> None:
         write_text_atomic(text, out_dir / "backtest.md")
         print(text)
         print(f"wrote {out_dir / 'backtest.nc'} and backtest.md")
+
+
+def main() -> None:
+    """Entry point of `fentsim-backtest`: the Hydra app with a short --help and one-line errors."""
+    from sim.cli.app import run_app
+
+    run_app(app, "fentsim-backtest")
 
 
 if __name__ == "__main__":

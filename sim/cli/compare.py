@@ -10,7 +10,7 @@ it; `--figures DIR` draws the figures.  Bad input: one line, exit 2.
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +23,7 @@ from sim.results.io import open_result, write_dataset, write_text_atomic
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-compare",
         description="Deaths averted by A relative to B over a window (median and 90% interval over "
                     "paired draws), relative change, change in seizures and supply.",

@@ -85,6 +85,7 @@ def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
     except (InputError, SolverError) as exc:
         if debug or debug_requested():
             raise
+        discard_rejected_run()
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
@@ -92,6 +93,26 @@ def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
         if debug or debug_requested():
             raise
         interrupted(prog, exc)
+
+
+def discard_rejected_run() -> None:
+    """A rejected input leaves nothing behind: remove what Hydra wrote on entering this (single)
+    run, its `.hydra/` folder and its log, and the run folder if that leaves it empty (a folder
+    holding anything else is left alone)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    if not out.is_dir():
+        return
+    ours = {hc.output_subdir or ".hydra", f"{hc.job.name}.log"}
+    if any(p.name not in ours for p in out.iterdir()):
+        return
+    import shutil
+
+    logging.shutdown()  # close the log file before removing it
+    with contextlib.suppress(OSError):
+        shutil.rmtree(out)
 
 
 def hydra_error_line(exc: Exception) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import os
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ from sim.sweeps.rerun import rerun_file
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-rerun",
         description="Re-run a fentsim result file from the config recorded in it and compare it: "
                     "every variable, coordinate, dimension and defining attribute (exit 0 if all "

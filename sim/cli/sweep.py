@@ -13,7 +13,7 @@ the same sweep may run there again, to resume it), and a sweep folder in which a
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import atexit
 import contextlib
 import json
@@ -240,7 +240,7 @@ class AggregateSweep(Callback):
 
 def aggregate_main(argv: Sequence[str] | None = None) -> None:
     """fentsim-aggregate SWEEP_DIR: combine the jobs of a sweep into one dataset."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-aggregate",
         description="Combine the jobs of a fentsim sweep (fentsim -m ...) into one NetCDF dataset "
                     "with the swept overrides as dimensions; report missing or failed jobs.  A "

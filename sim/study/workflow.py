@@ -68,6 +68,19 @@ def study_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def spending_list(field: str, value: Any) -> list[float]:
+    """`value` as a list of annual amounts > 0 (million US$/yr; one number is a list of one),
+    else a one-line InputError naming `field`."""
+    values = [value] if isinstance(value, (int, float, str)) else value
+    if isinstance(values, Sequence) and len(values) > 0:
+        try:
+            return [checked_number(field, v, "", lambda x: x > 0) for v in values]
+        except InputError:
+            pass
+    raise InputError(f"{field}: value {value!r} not allowed; allowed: a list of annual amounts > 0 "
+                     f"in million US$/yr, e.g. {field}=[10,100,1000]")
+
+
 def posterior_draws(ensemble: Mapping[str, Any]) -> tuple[list[str], np.ndarray] | None:
     """The posterior file's (names, values), or None when the ensemble is 'none'."""
     from sim.calibrate.fit import read_draws
@@ -103,6 +116,8 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
     fund = dict(cfg.get("funding") or {})
     reject_unknown_keys("funding", fund, FUNDING_KEYS)
     fund_levers = list(fund.get("levers") or costs.costs)
+    fund_spending = spending_list("funding.spending", fund.get("spending") or [100, 300, 1000])
+    spending_list("discovery.spending", disc["spending"])
     for name in fund_levers:
         costs[name]  # noqa: B018  (InputError when a lever has no unit cost)
     ensemble = dict(cfg.get("ensemble") or {})
@@ -140,7 +155,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
         from sim.study.report import plot_frontier
 
         started = time.perf_counter()
-        ds = funding_sweep(draws, costs, fund_levers, fund.get("spending") or [100, 300, 1000],
+        ds = funding_sweep(draws, costs, fund_levers, fund_spending,
                            start, ramp, settings, outcome, seed, sens["chunk"],
                            lambda m: log(f"  funding {m}"))
         ds.attrs["unit_costs"] = yaml.safe_dump(
