@@ -8,7 +8,7 @@ BIN = $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@echo "installing fentsim and its dependencies into $(VENV) (about 2 minutes on 2 cores)"

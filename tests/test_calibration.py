@@ -75,7 +75,7 @@ def test_calibrated_baseline_meets_every_article_figure(params_file):
         assert share[0, y[year]] > share[1:, y[year]].max(), year
     assert share[1, y[2018]] > 0
     # and the same through the target machinery: every row of the fit table is within range
-    rows = fit_rows(load_targets_file(REPO / "sim" / "configs/targets/article.yaml", 2021), out,
+    rows = fit_rows(load_targets_file(REPO / "configs/targets/article.yaml", 2021), out,
                     SETTINGS.years)
     assert all(r.ok for r in rows), [(r.label, r.model) for r in rows if not r.ok]
 
@@ -229,7 +229,7 @@ def test_calibration_replaces_tracked_files_only_when_promoted():
 
 def test_backtest_targets_know_nothing_after_the_cutoff():
     from sim.calibrate.backtest import observed_after, targets_up_to
-    with open(REPO / "sim" / "configs/targets/article.yaml") as fh:
+    with open(REPO / "configs/targets/article.yaml") as fh:
         article = yaml.safe_load(fh)
     cut = targets_up_to(article, 2016)
     ids = {e["id"] for e in cut["entries"]}

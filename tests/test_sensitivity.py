@@ -8,6 +8,7 @@ import pytest
 
 from sim.errors import InputError
 from sim.model.parameters import ModelParameters
+from sim.model.levers import LEVER_SPECS
 from sim.study.sensitivity import (Factor, Outcome, build_factors, indices_dataset, model_evaluator,
                              morris, salib_problem, sensitivity_options, sobol)
 from sim.engine.solver import SolverSettings
@@ -47,8 +48,9 @@ def test_morris_ranks_ishigami_inputs():
 
 def test_model_sobol_in_one_batch_has_levers_and_parameters():
     base = ModelParameters()
-    opts = sensitivity_options({"exclude": [n for n in ModelParameters.names()
-                                            if n not in ("overdose_incidence", "case_fatality_fentanyl")],
+    opts = sensitivity_options({"exclude": [n for n in [*ModelParameters.names(), *LEVER_SPECS]
+                                            if n not in ("overdose_incidence", "case_fatality_fentanyl",
+                                                         "naloxone_kits")],
                                 "levers": {"naloxone_kits": {"range": [1, 3], "mode": "scale"}}})
     factors = build_factors(base, opts)
     assert [f.kind for f in factors] == ["parameter", "parameter", "lever"]

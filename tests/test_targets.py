@@ -35,11 +35,11 @@ def test_article_targets_load_with_definitions():
 
 
 def test_us_series_and_both_sets():
-    us = load_targets(yaml.safe_load((REPO / "sim" / "configs/targets/us_series.yaml").read_text()), 2035)
+    us = load_targets(yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text()), 2035)
     # 12 synthetic + 12 heroin + 4 fentanyl-mention + 10 NFLIS + 3 CBP (FY2019-FY2021) points
     assert us.n_rows == 41 and us.last_year == 2021
     both = article_cfg()
-    both.update(csv_series=yaml.safe_load((REPO / "sim" / "configs/targets/us_series.yaml").read_text())
+    both.update(csv_series=yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text())
                 ["csv_series"], name="both", fit_end_year=2021)
     assert load_targets(both, 2035).n_rows == 41 + load_targets(article_cfg(), 2035).n_rows
 

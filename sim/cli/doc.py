@@ -72,8 +72,12 @@ def model_doc(params: str = "calibrated") -> str:
                    _prior(f.metadata.get("prior", ("fixed",))), f.metadata["doc"]]
                   for f in fields(ModelParameters)], **md),
            "", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
-           table(["lever", "units", "bounds", "history (year: value)", "meaning", "source"],
-                 [[spec.name, spec.units, f"[{_g(spec.bounds[0])}, {_g(spec.bounds[1])}]",
+           table(["lever", "side", "units", "bounds", "default mode", "study range",
+                  "history (year: value)", "meaning", "source"],
+                 [[spec.name, spec.side, spec.units, f"[{_g(spec.bounds[0])}, {_g(spec.bounds[1])}]",
+                   spec.default_mode,
+                   "-" if spec.study_range is None else
+                   f"[{_g(spec.study_range[0])}, {_g(spec.study_range[1])}]",
                    ", ".join(f"{y:g}: {v:g}" for y, v in spec.history), spec.doc, spec.source]
                   for spec in LEVER_SPECS.values()], **md),
            "", "## Output variables", "",

@@ -38,15 +38,14 @@ COST_KEYS = ("cost", "low", "high", "units", "per_unit", "source")
 BASELINE_QUANTITIES = {"treatment_entries": "persons/yr", "initiation": "persons/yr"}
 Baseline = Mapping[str, np.ndarray]   # variable -> value per draw (units of BASELINE_QUANTITIES)
 CONFIG_KEYS = ("sample", "dollar_year", "levers")
-SUPPLY_LEVERS = ("enforcement_china_finished", "enforcement_china_precursor",
-                 "enforcement_india_finished", "enforcement_india_precursor", "enforcement_other",
-                 "enforcement_heroin", "interdiction_mail", "interdiction_land")
-DEMAND_LEVERS = ("naloxone_kits", "test_strips", "moud_capacity", "treatment_seeking", "prevention")
+# each lever's side is declared once, in its LeverSpec
+SUPPLY_LEVERS = tuple(name for name, spec in LEVER_SPECS.items() if spec.side == "supply")
+DEMAND_LEVERS = tuple(name for name, spec in LEVER_SPECS.items() if spec.side == "demand")
 
 
 def side(lever: str) -> str:
-    """'supply' or 'demand'."""
-    return "supply" if lever in SUPPLY_LEVERS else "demand"
+    """'supply' or 'demand' (LeverSpec.side)."""
+    return LEVER_SPECS[lever].side
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,17 @@ def intervention_weight(t: Any, start: Any, ramp: Any, end: Any = None) -> np.nd
     return weight
 
 
+SIDES = ("supply", "demand")
+
+
 @dataclass(frozen=True)
 class LeverSpec:
-    """What a lever is: units, meaning, allowed range and its historical path (year, value)."""
+    """Everything about one lever, declared once: units, meaning, allowed range, historical path
+    (year, value), source; its side (supply or demand), the mode an intervention takes unless it
+    says otherwise, and the range the which-lever study explores (in that mode's units: the value
+    for 'set', a multiple of history for 'scale'; None: not studied).  The config's lever block,
+    the funding's supply/demand split and the study's lever ranges are derived from these; the
+    unit cost of each lever lives in configs/costs (data with sources, keyed by lever name)."""
 
     name: str
     units: str
@@ -44,6 +52,12 @@ class LeverSpec:
     bounds: tuple[float, float]
     history: tuple[tuple[float, float], ...]
     source: str
+    side: str
+    default_mode: str
+    study_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        assert self.side in SIDES and self.default_mode in MODES, self
 
 
 LEVER_SPECS: dict[str, LeverSpec] = {spec.name: spec for spec in [
@@ -51,67 +65,80 @@ LEVER_SPECS: dict[str, LeverSpec] = {spec.name: spec for spec in [
               "share of China's finished-fentanyl exports to the US withheld by Chinese enforcement",
               (0.0, 0.999),
               ((2010.0, 0.0), (2019.33, 0.0), (2019.75, 0.3)),
-              'event: China scheduled all fentanyl-related substances as a class on 1 May 2019 (article; events file). Effect 0.3 reached over 5 months is a stated assumption (range 0.1-0.5)'),
+              'event: China scheduled all fentanyl-related substances as a class on 1 May 2019 (article; events file). Effect 0.3 reached over 5 months is a stated assumption (range 0.1-0.5)',
+              side='supply', default_mode='set', study_range=(0.3, 0.9)),
     LeverSpec('enforcement_china_precursor', '1',
               "share of China's precursor exports (to Mexican synthesis) withheld by Chinese enforcement",
               (0.0, 0.999),
               ((2010.0, 0.0), (2018.08, 0.0), (2018.33, 0.15)),
-              'event: NPP and ANPP placed under national control Feb 2018 (events file). Effect 0.15 is a stated assumption: traffickers moved to uncontrolled pre-precursors (4-AP, 1-boc-4-AP)'),
+              'event: NPP and ANPP placed under national control Feb 2018 (events file). Effect 0.15 is a stated assumption: traffickers moved to uncontrolled pre-precursors (4-AP, 1-boc-4-AP)',
+              side='supply', default_mode='set', study_range=(0.15, 0.9)),
     LeverSpec('enforcement_india_finished', '1',
               "share of India's finished-fentanyl exports withheld by Indian enforcement",
               (0.0, 0.999),
               ((2010.0, 0.0),),
-              'no enforcement in the baseline'),
+              'no enforcement in the baseline',
+              side='supply', default_mode='set', study_range=(0.0, 0.9)),
     LeverSpec('enforcement_india_precursor', '1',
               "share of India's precursor exports withheld",
               (0.0, 0.999),
               ((2010.0, 0.0),),
-              'no enforcement in the baseline'),
+              'no enforcement in the baseline',
+              side='supply', default_mode='set'),
     LeverSpec('enforcement_other', '1',
               "share of other producers' output withheld",
               (0.0, 0.999),
               ((2010.0, 0.0),),
-              'no enforcement in the baseline'),
+              'no enforcement in the baseline',
+              side='supply', default_mode='set', study_range=(0.0, 0.5)),
     LeverSpec('enforcement_heroin', '1',
               'share of heroin production for the US withheld (eradication etc.)',
               (0.0, 0.999),
               ((2010.0, 0.0),),
-              '0 = heroin enforcement as it happened (in the cost base)'),
+              '0 = heroin enforcement as it happened (in the cost base)',
+              side='supply', default_mode='set'),
     LeverSpec('interdiction_mail', '1',
               'mail/express screening effort relative to the historical path (multiplies the seizure hazard)',
               (0.0, 1000.0),
               ((2010.0, 1.0),),
-              '1 = as it happened'),
+              '1 = as it happened',
+              side='supply', default_mode='scale', study_range=(1.0, 5.0)),
     LeverSpec('interdiction_land', '1',
               'land-port interdiction effort relative to the historical path',
               (0.0, 1000.0),
               ((2010.0, 1.0),),
-              '1 = as it happened'),
+              '1 = as it happened',
+              side='supply', default_mode='scale', study_range=(1.0, 5.0)),
     LeverSpec('naloxone_kits', 'kits/yr',
               'naloxone kits distributed in the US per year',
               (0.0, 1000000000.0),
               ((2010.0, 50000.0), (2013.0, 141502.0), (2016.0, 573797.0), (2018.0, 1500486.0), (2019.0, 1931149.0), (2020.0, 2303624.0)),
-              'FDA SOURCE data (harm-reduction programs + IQVIA); 2010 value an assumption; flat after 2020'),
+              'FDA SOURCE data (harm-reduction programs + IQVIA); 2010 value an assumption; flat after 2020',
+              side='demand', default_mode='scale', study_range=(1.0, 4.0)),
     LeverSpec('test_strips', 'strips/yr',
               'fentanyl test strips distributed per year',
               (0.0, 10000000000.0),
               ((2010.0, 0.0),),
-              'assumption: negligible distribution in the historical window'),
+              'assumption: negligible distribution in the historical window',
+              side='demand', default_mode='set', study_range=(0.0, 2.0e7)),
     LeverSpec('moud_capacity', 'persons',
               'national MOUD capacity (buprenorphine + methadone patients)',
               (0.0, 100000000.0),
               ((2010.0, 950000.0), (2013.0, 1104584.0), (2017.0, 1443820.0)),
-              'IQVIA and N-SSATS via SOURCE data (774,276 bup + 330,308 methadone 2013; 1,113,512 bup 2017, methadone held at 2013); 2010 an assumption; flat after 2017 (the April 2021 buprenorphine practice-guideline exemption is not quantified in the data)'),
+              'IQVIA and N-SSATS via SOURCE data (774,276 bup + 330,308 methadone 2013; 1,113,512 bup 2017, methadone held at 2013); 2010 an assumption; flat after 2017 (the April 2021 buprenorphine practice-guideline exemption is not quantified in the data)',
+              side='demand', default_mode='scale', study_range=(1.0, 2.0)),
     LeverSpec('treatment_seeking', '1',
               'treatment seeking (outreach) relative to the historical rate',
               (0.0, 100.0),
               ((2010.0, 1.0),),
-              '1 = as it happened'),
+              '1 = as it happened',
+              side='demand', default_mode='scale', study_range=(1.0, 3.0)),
     LeverSpec('prevention', '1',
               'share of initiation averted by prevention',
               (0.0, 1.0),
               ((2010.0, 0.0),),
-              '0 = no prevention beyond history'),
+              '0 = no prevention beyond history',
+              side='demand', default_mode='set', study_range=(0.0, 0.4)),
 ]}
 
 
@@ -123,12 +150,14 @@ class Lever:
     start: Any = None          # yr (scalar or array over draws); None = no intervention
     ramp: Any = 1.0            # yr from start to full level
     level: Any = None          # target value (mode 'set') or multiplier of history (mode 'scale')
-    mode: str = "set"
+    mode: str | None = None    # None: the lever's declared default mode (LeverSpec.default_mode)
     end: Any = None            # yr: from here back to history over `ramp` (None = permanent)
     _knots: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         name = f"levers.{self.spec.name}"
+        if self.mode is None:
+            object.__setattr__(self, "mode", self.spec.default_mode)
         if self.mode not in MODES:
             raise InputError(f"{name}.mode: value {self.mode!r} not allowed; allowed: {', '.join(MODES)}")
         years = np.array([y for y, _ in self.spec.history], dtype=float)
@@ -229,6 +258,13 @@ class LeverSet:
             reject_unknown_keys(f"levers.{name}", entry, ("start", "ramp", "level", "mode", "end"))
             levers[name] = Lever(spec, **entry)
         return cls(levers)
+
+    @staticmethod
+    def config_defaults() -> dict[str, dict[str, Any]]:
+        """The `levers` config block with no intervention, derived from LEVER_SPECS (the config
+        composes it; each lever's mode defaults to its declared default mode)."""
+        return {name: {"start": None, "ramp": 1.0, "level": None, "mode": spec.default_mode,
+                       "end": None} for name, spec in LEVER_SPECS.items()}
 
     def __getitem__(self, name: str) -> Lever:
         return self.levers[name]

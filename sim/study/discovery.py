@@ -96,9 +96,13 @@ def supply_vs_demand(params: ModelParameters, costs: CostModel, opts: Mapping[st
     n, k = params.n_draws, spending.size
     cpu = unit_costs(params, costs, start, settings, seed)
     sides = {"supply": list(opts["supply"]), "demand": list(opts["demand"])}
-    for levers in sides.values():
+    for side, levers in sides.items():
         for name in levers:
             costs[name]  # noqa: B018  (InputError if the lever has no unit cost)
+            if LEVER_SPECS[name].side != side:
+                raise InputError(f"discovery.{side}: lever {name!r} is a {LEVER_SPECS[name].side}-"
+                                 f"side lever; allowed: {side}-side levers "
+                                 f"({', '.join(n for n, s in LEVER_SPECS.items() if s.side == side)})")
     rows = np.concatenate([np.zeros(n)] + [np.repeat(spending * 1e6, n)] * 2)
     tiled = {name: np.tile(v, k) for name, v in cpu.items()}
     blocks = [spending_levels(costs, {}, np.zeros(n), {}, start)[0]]

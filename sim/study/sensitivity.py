@@ -135,7 +135,7 @@ def build_factors(base: ModelParameters, opts: Mapping[str, Any],
     ranges = dict(opts.get("ranges") or {})
     reject_unknown_keys("sensitivity.ranges", ranges, ModelParameters.names())
     exclude = list(opts.get("exclude") or [])
-    reject_unknown_keys("sensitivity.exclude", exclude, ModelParameters.names())
+    reject_unknown_keys("sensitivity.exclude", exclude, [*ModelParameters.names(), *LEVER_SPECS])
     if base.n_draws != 1:
         raise InputError(f"params: sensitivity needs single-valued params, got {base.n_draws} draws")
     post = {}
@@ -170,12 +170,18 @@ def build_factors(base: ModelParameters, opts: Mapping[str, Any],
             raise InputError(f"sensitivity.ranges.{name}: range [{lo:g}, {hi:g}] is empty inside "
                              f"the bounds [{blo:g}, {bhi:g}] {meta['units']}")
         factors.append(Factor(name, "parameter", lo, hi, meta["units"], log and lo > 0))
-    levers = dict(opts.get("levers") or {})
-    reject_unknown_keys("sensitivity.levers", levers, LEVER_SPECS)
+    overrides = dict(opts.get("levers") or {})
+    reject_unknown_keys("sensitivity.levers", overrides, LEVER_SPECS)
+    # every lever with a declared study range (LeverSpec.study_range, in its default mode's
+    # units), each replaceable by an entry of `sensitivity.levers`
+    levers = {name: {"range": list(spec.study_range), "mode": spec.default_mode}
+              for name, spec in LEVER_SPECS.items() if spec.study_range is not None}
+    levers.update(overrides)
+    levers = {name: entry for name, entry in levers.items() if name not in exclude}
     for name, entry in levers.items():
         entry = dict(entry or {})
         reject_unknown_keys(f"sensitivity.levers.{name}", entry, LEVER_KEYS)
-        rng, mode = entry.get("range"), entry.get("mode", "set")
+        rng, mode = entry.get("range"), entry.get("mode", LEVER_SPECS[name].default_mode)
         if not isinstance(rng, Sequence) or len(rng) != 2 or not float(rng[0]) < float(rng[1]):
             raise InputError(f"sensitivity.levers.{name}.range: value {rng!r} not allowed; "
                              f"allowed: [LO, HI] with LO < HI")

@@ -1,0 +1,51 @@
+"""Each concept is declared once and everything else is derived from it (issue 21): a lever's side,
+default mode and study range come from its LeverSpec, wherever a lever is built or listed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+import sim.api
+from sim.config import build_run
+from sim.funding.costs import DEMAND_LEVERS, SUPPLY_LEVERS, side
+from sim.model.levers import LEVER_SPECS, LeverSet
+from sim.study.sensitivity import build_factors, sensitivity_options
+
+TIMES = np.linspace(2015.0, 2035.0, 81)
+
+
+@pytest.mark.parametrize("name", sorted(LEVER_SPECS))
+def test_lever_from_api_and_from_composed_config_give_the_same_path(name):
+    spec = LEVER_SPECS[name]
+    level = 0.5 * (spec.bounds[0] + min(spec.bounds[1], 1.0)) if spec.default_mode == "set" else 1.5
+    entry = {"start": 2026.0, "ramp": 2.0, "level": level}
+    direct = LeverSet.from_mapping({name: entry})[name]
+    composed = build_run(sim.api.config(levers={name: entry})).levers[name]
+    assert direct.mode == composed.mode == spec.default_mode
+    assert np.array_equal([direct(t) for t in TIMES], [composed(t) for t in TIMES])
+
+
+def test_sides_are_the_declared_ones():
+    assert set(SUPPLY_LEVERS) | set(DEMAND_LEVERS) == set(LEVER_SPECS)
+    assert all(side(name) == spec.side for name, spec in LEVER_SPECS.items())
+    assert side("naloxone_kits") == "demand" and side("interdiction_mail") == "supply"
+
+
+def test_study_ranges_are_the_declared_ones():
+    import yaml
+    from tests.conftest import REPO
+    cfg = yaml.safe_load((REPO / "configs" / "study.yaml").read_text())["sensitivity"]
+    factors = {f.name: f for f in build_factors(sim.load_params("calibrated"),
+                                                sensitivity_options(cfg)) if f.kind == "lever"}
+    declared = {n: s for n, s in LEVER_SPECS.items() if s.study_range is not None}
+    assert set(factors) == set(declared)
+    for name, spec in declared.items():
+        assert (factors[name].lo, factors[name].hi) == spec.study_range
+        assert factors[name].mode == spec.default_mode
+    # an entry of sensitivity.levers replaces one declared range
+    cfg["levers"] = {"naloxone_kits": {"range": [1.0, 8.0]}}
+    replaced = [f for f in build_factors(sim.load_params("calibrated"), sensitivity_options(cfg))
+                if f.name == "naloxone_kits"]
+    assert (replaced[0].lo, replaced[0].hi, replaced[0].mode) == (1.0, 8.0, "scale")
