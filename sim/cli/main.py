@@ -212,7 +212,8 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
         log.log(detail, summary_table(ds, years))
         log.log(detail, f"wrote {out}")
         if job.in_sweep:
-            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: {headline(ds)}")
+            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: "
+                     f"{headline(ds, *sweep_measure())}")
     remove_stale_temporaries(out)
     return out
 
@@ -230,6 +231,15 @@ class SweepJob:
         if not self.in_sweep:
             return ""
         return f"job {self.number + 1}" + (f" of {self.total}" if self.total else "") + ": "
+
+
+def sweep_measure() -> tuple[list[int], str]:
+    """(window, variable) the sweep compares over (hydra.callbacks.aggregate), so that each job's
+    console line reports the number the sweep's comparison uses; (2020-2030, deaths_overdose)."""
+    from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
+
+    agg = ((HydraConfig.get().callbacks or {}).get("aggregate") or {}) if HydraConfig.initialized() else {}
+    return list(agg.get("window") or DEFAULT_WINDOW), str(agg.get("variable") or DEFAULT_VARIABLE)
 
 
 def sweep_job() -> SweepJob:
