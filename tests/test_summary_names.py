@@ -12,9 +12,11 @@ from sim.results.summary import headline, run_label, summary_table
 def result(scenario: str | None = "naloxone_up", intensity: float = 2.0) -> xr.Dataset:
     years = np.arange(2018, 2026)
     ds = xr.Dataset({
-        "deaths_overdose": (("year", "draw"), np.full((years.size, 3), 100.0), {"units": "count/yr"}),
+        "deaths_overdose": (("year", "draw"), np.full((years.size, 3), 100.0),
+                            {"units": "count/yr", "units_label": "deaths/yr"}),
         "deaths_synthetic": (("year", "draw"), np.full((years.size, 3), 50.0), {"units": "count/yr"}),
-        "supply": (("year", "draw"), np.full((years.size, 3), 2.0), {"units": "HE kg/yr"}),
+        "supply": (("year", "draw"), np.full((years.size, 3), 2.0),
+                   {"units": "kg/yr", "units_label": "HE kg/yr"}),   # CF units, readable label
     }, coords={"year": years, "draw": np.arange(3)})
     if scenario is not None:
         ds = ds.assign_coords(scenario=scenario, scenario_intensity=intensity)
@@ -32,6 +34,6 @@ def test_summary_names_scenario_variables_and_stored_units():
 
 def test_headline_names_variable_window_and_units():
     ds = result()
-    assert headline(ds, (2020, 2023)) == "deaths_overdose summed over 2020-2023 (count): 400 [400-400]"
+    assert headline(ds, (2020, 2023)) == "deaths_overdose summed over 2020-2023 (deaths): 400 [400-400]"
     assert headline(ds, (2021, 2021), "supply") == "supply in 2021 (HE kg): 2 [2-2]"
-    assert headline(ds, (2000, 2100)).startswith("deaths_overdose summed over 2018-2025 (count)")
+    assert headline(ds, (2000, 2100)).startswith("deaths_overdose summed over 2018-2025 (deaths)")

@@ -51,6 +51,12 @@ SUMMARY_COLUMNS = (("deaths_synthetic", "", "{:,.0f}"),
                    ("seizures_fy", "all routes", "{:,.1f}"))
 
 
+def units_text(da: xr.DataArray) -> str:
+    """A variable's units as stored, in the readable form: `units_label` ('deaths/yr', 'HE kg/yr')
+    where the file has one beside the CF `units` ('count/yr', 'kg/yr'), else `units`."""
+    return str(da.attrs.get("units_label", da.attrs.get("units", "")))
+
+
 def run_label(ds: xr.Dataset) -> str:
     """Which run this is: 'scenario naloxone_up (intensity 2)', from the result's scalar
     coordinates (and any other swept value), or 'this run' without them."""
@@ -71,7 +77,7 @@ def summary_table(ds: xr.Dataset, years: Sequence[int]) -> str:
     years = [int(y) for y in years if int(y) in ds.year.values]
     n = ds.sizes["draw"]
     columns = [c for c in SUMMARY_COLUMNS if c[0] in ds]
-    header = ["year", *(f"{name}\n({', '.join(filter(None, (ds[name].attrs.get('units'), how)))})"
+    header = ["year", *(f"{name}\n({', '.join(filter(None, (units_text(ds[name]), how)))})"
                         for name, how, _ in columns)]
     rows = []
     for year in years:
@@ -93,12 +99,12 @@ def headline(ds: xr.Dataset, window: Sequence[int] = (2020, 2030),
              variable: str = "deaths_overdose") -> str:
     """One number for a run: `variable` summed over `window` (clipped to the simulated years),
     median [5%-95%] over draws, named as stored with its units; e.g.
-    'deaths_overdose summed over 2020-2030 (count): 612,345 [...]'."""
+    'deaths_overdose summed over 2020-2030 (deaths): 612,345 [...]'."""
     years = ds["year"].values
     start, end = max(int(window[0]), int(years.min())), min(int(window[1]), int(years.max()))
     if start > end:
         start = end = int(years.max())
     total = ds[variable].sel(year=slice(start, end)).sum("year")
     span = f"summed over {start}-{end}" if end > start else f"in {start}"
-    units = str(ds[variable].attrs.get("units", "")).removesuffix("/yr")
+    units = units_text(ds[variable]).removesuffix("/yr")
     return f"{variable} {span}{f' ({units})' if units else ''}: {interval_text(total.values)}"

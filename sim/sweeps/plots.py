@@ -26,6 +26,7 @@ import xarray as xr  # noqa: E402
 from sim.sweeps.compare import FUNDING_DIM, QUANTILES, sweep_dims  # noqa: E402
 from sim.errors import InputError  # noqa: E402
 from sim.results.io import atomic_path  # noqa: E402
+from sim.results.summary import units_text  # noqa: E402
 
 MAX_PANELS = 6
 
@@ -129,8 +130,7 @@ def title_of(ds: xr.Dataset, variable: str) -> str:
 
 def units_of(ds: xr.Dataset, variable: str) -> str:
     """The readable units of a variable (`units_label`, else `units`), e.g. 'deaths/yr'."""
-    attrs = ds[variable].attrs
-    return str(attrs.get("units_label", attrs.get("units", "")))
+    return units_text(ds[variable])
 
 
 def label_of(dim: str) -> str:
