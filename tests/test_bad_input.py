@@ -146,7 +146,7 @@ def test_traceback_on_request(tmp_path):
     import os
     import subprocess
     from tests.test_cli import BIN
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k != "FENTSIM_DEBUG"}, "HYDRA_FULL_ERROR": "1"}
     proc = subprocess.run([str(BIN / "fentsim"), f"hydra.run.dir={tmp_path}", "params.foo=1"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode != 0 and "Traceback" in proc.stderr

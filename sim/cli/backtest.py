@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from sim.calibrate.backtest import run_backtest
 from sim.cli.main import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
+from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
 from sim.results.io import ENGINE, write_dataset, write_text_atomic
 
@@ -38,12 +39,12 @@ def app(cfg: DictConfig) -> None:
         for key in ("cutoff", "draws", "seed"):
             value = plain.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number")
+                raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number >= 0")
         out_dir = Path(HydraConfig.get().runtime.output_dir)
-        result = run_backtest(ModelParameters.from_mapping(plain.get("params") or {}),
-                              plain.get("targets") or {}, plain.get("calibration") or {},
-                              plain["cutoff"], plain["draws"], plain["seed"],
-                              progress=lambda m: print(f"[backtest] {m}", flush=True))
+        with Heartbeat(log.info, "  still running") as say:   # console and backtest.log
+            result = run_backtest(ModelParameters.from_mapping(plain.get("params") or {}),
+                                  plain.get("targets") or {}, plain.get("calibration") or {},
+                                  plain["cutoff"], plain["draws"], plain["seed"], progress=say)
         text = result.markdown()
         write_dataset(result.to_dataset(), out_dir / "backtest.nc")
         write_text_atomic(text, out_dir / "backtest.md")

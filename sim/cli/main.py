@@ -38,6 +38,7 @@ from sim.config import RunConfig, check_output, check_resources, unknown_key_err
 from sim.calibrate.ensemble import Ensemble, with_posterior_of
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
+from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
 from sim.sweeps.resume import CONFIG_HASH_ATTR, finished_result, identity_attrs
 from sim.results.summary import headline, summary_table
@@ -181,11 +182,17 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     key's value (`sim.api.run_labels`).  In a sweep the console gets one line a job ("job k of
     N", its overrides and headline number) and the job's log file the whole summary.
     """
+    job = sweep_job()
+    with Heartbeat(log.info, f"{job.prefix}still running"):  # a line after every 5 s of silence
+        return _run_job(cfg, job, resume)
+
+
+def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
+    """`run_job` for this job of its sweep (or a single run)."""
     out = output_path(cfg)
     cfg, run, ensemble = validate_job(cfg)
     identity = identity_attrs(cfg, ensemble.inputs)
     digest = identity[CONFIG_HASH_ATTR]
-    job = sweep_job()
     if resume and finished_result(out, digest):
         remove_stale_temporaries(out)
         log.info(f"{job.prefix}skipped: {out} already holds this job's result (config hash "

@@ -1,4 +1,5 @@
-"""How the model's equations are compiled: numba's `njit` with the project's settings.
+"""How the model's equations are compiled: numba's `njit` with the project's settings, and the
+first compile said aloud (`compiling`; `Heartbeat`: a line whenever long work has been silent).
 
 The equations (`sim.model.flows`) are plain scalar Python over one draw; numba compiles them to
 machine code that every engine calls.  `NUMBA_DISABLE_JIT=1` runs the very same functions as
@@ -63,6 +64,43 @@ def is_cached(dispatcher: Any) -> bool:
         return True
 
 
+class Heartbeat:
+    """A progress line whenever `say` has been silent for `every` seconds: '<text> (N s; last:
+    <the last line said>)'.  Use as a context manager; call the object to say a line through it.
+
+        with Heartbeat(log.info, "  still running") as say:
+            say("step 1 of 3")    # ... a long silent batch ...  -> '  still running (5 s; ...)'
+    """
+
+    def __init__(self, say: Callable[[str], None], text: str, every: float = HEARTBEAT_S) -> None:
+        self.say, self.text, self.every = say, text, every
+        self.start = self.last = time.monotonic()
+        self.last_message = ""
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def __call__(self, message: str) -> None:
+        self.last, self.last_message = time.monotonic(), message.strip()
+        self.say(message)
+
+    def _beat(self) -> None:
+        while not self._done.wait(min(0.5, self.every)):
+            now = time.monotonic()
+            if now - self.last >= self.every:
+                self.last = now
+                last = f"; last: {self.last_message}" if self.last_message else ""
+                self.say(f"{self.text} ({now - self.start:.0f} s{last})")
+
+    def __enter__(self) -> Heartbeat:
+        self.start = self.last = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 @contextlib.contextmanager
 def compiling(dispatchers: Iterable[Any]) -> Iterator[None]:
     """Run the body, saying first (if any of `dispatchers` lacks cached machine code) that numba
@@ -71,22 +109,13 @@ def compiling(dispatchers: Iterable[Any]) -> Iterator[None]:
     if numba.config.DISABLE_JIT or all(is_cached(d) for d in dispatchers):
         yield
         return
-    say(f"compiling the model with numba (once after install or a change of sim/: about "
-        f"{COMPILE_MINUTES} on 2 cores; later runs load it from sim/**/__pycache__)")
-    start, done = time.monotonic(), threading.Event()
-
-    def heartbeat() -> None:
-        while not done.wait(HEARTBEAT_S):
-            say(f"  still compiling ({time.monotonic() - start:.0f} s)")
-
-    beat = threading.Thread(target=heartbeat, name="compile-heartbeat", daemon=True)
-    beat.start()
-    try:
+    start = time.monotonic()
+    with Heartbeat(say, "  still compiling") as beat:
+        beat(f"compiling the model with numba (once after install or a change of sim/: about "
+             f"{COMPILE_MINUTES} on 2 cores; later runs load it from sim/**/__pycache__)")
+        beat.last_message = ""
         yield
-    finally:
-        done.set()
-        beat.join()
-        say(f"compiled the model in {time.monotonic() - start:.0f} s")
+    say(f"compiled the model in {time.monotonic() - start:.0f} s")
 
 
 def announces_compile(dispatchers: Callable[[], Iterable[Any]]) -> Callable:
