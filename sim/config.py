@@ -32,6 +32,8 @@ from sim.funding.plan import FUNDING_KEYS, FundingPlan, funding_variables
 from sim.model.levers import DAY_YR, LEVER_SPECS, MIN_RAMP_YR, LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 from sim.engine.solver import SolverSettings
+from sim.model.outputs import values_per_draw
+from sim.model.state import DIM_SIZES
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
             "targets", "calibration", "sweep", "compare", "funding", "costs")
@@ -40,15 +42,12 @@ OUTPUT_KEYS = ("filename", "summary_years")
 MIN_OUTPUT_STEP_YR = DAY_YR   # daily outputs at most
 END_YEAR_RANGE = (2011, 2100)
 MEMORY_ENV = "FENTSIM_MAX_MEMORY_MB"
-# Estimated sizes per draw (float64 values), measured with the model's second version (six supply
-# channels): a posterior run of 100 and 700 draws, monthly outputs 2010-2035, peaks about 161 kB a
-# draw higher for the larger (integration, dataset building), i.e. about 52 values per draw and
-# output time plus 120 per calendar year; rounded up.  The result file holds 19 values per draw and
-# output time (capacity by channel, seizure probability by route, 11 series), 25 per year (deaths,
-# rates, seizures by route, arrivals and shares by channel), one per parameter, and the draw's
-# identity (measured 53.7 kB a draw in a 500-draw file).
+# Estimated peak memory per draw (float64 values), measured with the model's second version (six
+# supply channels): a posterior run of 100 and 700 draws, monthly outputs 2010-2035, peaks about
+# 161 kB a draw higher for the larger (integration, dataset building), i.e. about 52 values per
+# draw and output time plus 120 per calendar year; rounded up.  (The result file's size is not
+# measured but derived from the declared outputs, sim/model/outputs.py.)
 RUN_VALUES_PER_TIME, RUN_VALUES_PER_YEAR = 56, 120
-FILE_VALUES_PER_TIME, FILE_VALUES_PER_YEAR = 20, 26
 FILE_OVERHEAD_BYTES = 256 * 1024
 
 
@@ -286,8 +285,11 @@ def run_bytes_per_draw(solver: SolverSettings) -> int:
 def file_bytes_per_draw(solver: SolverSettings) -> int:
     """Estimated bytes of one draw in a result file."""
     n_times, n_years = solver.output_times.size, solver.years.size
-    return 8 * (FILE_VALUES_PER_TIME * n_times + FILE_VALUES_PER_YEAR * n_years
-                + len(ModelParameters.names()) + 3 * len(LEVER_SPECS) + 4)
+    n_params = len(ModelParameters.names())
+    return 8 * (values_per_draw("time", DIM_SIZES) * n_times
+                + values_per_draw("year", DIM_SIZES) * n_years
+                + values_per_draw("parameter", DIM_SIZES) * n_params
+                + 3 * len(LEVER_SPECS) + 4)  # funding variables by lever, the draw's identity
 
 
 @dataclass(frozen=True)

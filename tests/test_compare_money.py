@@ -12,7 +12,7 @@ import xarray as xr
 
 import sim
 import sim.cli.compare as cli
-from sim.compose import dimension_name
+from sim.sweeps.aggregate import dimension_name
 from sim.errors import InputError
 from sim.results.io import write_dataset
 from sim.sweeps.compare import (MONEY_METRICS, QUANTILES, compare, comparison_csv_text,

@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import sim
+from sim.hydra_compose import parse_override
 from sim.sweeps.aggregate import combine_sweep
 from sim.results.io import ENGINE, open_result, write_dataset
 from sim.engine.solver import SolverSettings
@@ -56,7 +57,8 @@ def test_sweep_file_passes_cf_checker(result_file, tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text(f"- scenario={scenario}\n- scenario.intensity=1.5\n")
         shutil.copy(result_file, job / "result.nc")
     ds, _ = combine_sweep(tmp_path, [["scenario=baseline", "scenario.intensity=1.5"],
-                                     ["scenario=naloxone_up", "scenario.intensity=1.5"]])
+                                     ["scenario=naloxone_up", "scenario.intensity=1.5"]],
+                          parse=parse_override)
     assert cf_failures(write_dataset(ds, tmp_path / "sweep.nc")) == []
 
 

@@ -49,3 +49,32 @@ def test_study_ranges_are_the_declared_ones():
     replaced = [f for f in build_factors(sim.load_params("calibrated"), sensitivity_options(cfg))
                 if f.name == "naloxone_kits"]
     assert (replaced[0].lo, replaced[0].hi, replaced[0].mode) == (1.0, 8.0, "scale")
+
+
+def test_every_output_of_a_result_has_its_declared_dims_units_and_reduction():
+    from sim.model.outputs import OUTPUT
+    from sim.results.dataset import cf_units
+    ds = sim.api.run(solver={"end_year": 2021})
+    declared = {name for name in OUTPUT}
+    assert declared <= set(ds.data_vars)
+    for name in declared:
+        out = OUTPUT[name]
+        assert ds[name].dims == out.dims, name
+        assert ds[name].attrs["units"] == cf_units(out.units), name
+        assert ds[name].attrs.get("units_label", out.units) == out.units, name
+        assert ds[name].attrs["long_name"] == out.long_name, name
+        assert ds[name].attrs.get("cell_methods", "") == out.cell_methods, name
+
+
+def test_stock_kinds_decide_physical_rows_and_tolerances():
+    from sim.engine.solver import PHYSICAL_ROWS, PHYSICAL_STOCKS, SolverSettings
+    from sim.model.state import LAYOUT
+    assert set(PHYSICAL_STOCKS) == {n for n, s in LAYOUT.stocks.items() if s.kind == "physical"}
+    assert PHYSICAL_ROWS.stop == sum(LAYOUT.stocks[n].size for n in PHYSICAL_STOCKS)
+    settings = SolverSettings()
+    atol = settings.atol_vector(1)
+    for name, sl in LAYOUT.slices.items():
+        expected = {"mass": settings.atol_mass, "people": settings.atol_people}.get(
+            LAYOUT.stocks[name].tolerance_class)
+        if expected is not None:
+            assert np.all(atol[sl] == expected), name

@@ -15,7 +15,8 @@ from sim.results.dataset import to_dataset
 from tests.conftest import calibrated_params
 
 SHORT = SolverSettings(end_year=2022)
-PEOPLE_STOCKS = ("untreated", "in_treatment", "remission")
+PEOPLE_STOCKS = tuple(s.name for s in LAYOUT.stocks.values()
+                      if s.kind == "physical" and s.units == "persons")
 PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis") + PEOPLE_STOCKS
 NO_LEVERS = LeverSet.from_mapping({})
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sim.hydra_compose import parse_override
 from sim.sweeps.aggregate import combine_sweep, expand_product
 from sim.results.io import ENGINE
 from tests.conftest import REPO
@@ -149,7 +150,7 @@ def test_combine_two_swept_keys_on_a_grid(joblib_sweep, tmp_path):
         job = sweep / str(i)
         shutil.copytree(src / "0", job)
         (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    ds, report = combine_sweep(sweep, expected)
+    ds, report = combine_sweep(sweep, expected, parse=parse_override)
     # dimension names are Python identifiers; sweep_dims maps them back to the override keys
     assert ds.deaths_overdose.dims[:2] == ("scenario", "levers_naloxone_kits_level")
     assert list(ds.levers_naloxone_kits_level.values) == [2, 3]

@@ -32,7 +32,8 @@ from sim.engine.solver import SolverSettings
 from sim.errors import InputError
 from sim.model.parameters import ModelParameters
 from sim.results.io import open_result, write_dataset
-from sim.sweeps.aggregate import check_duplicates, parse_override
+from sim.hydra_compose import parse_override
+from sim.sweeps.aggregate import check_duplicates
 from sim.sweeps.compare import compare, select
 from sim.sweeps.resume import identity_attrs
 from tests.test_bad_input import check_overrides
@@ -203,8 +204,8 @@ def test_aggregate_refuses_results_swapped_between_job_folders(tmp_path, monkeyp
 def test_duplicate_sweep_values_are_refused(tmp_path, monkeypatch, capsys):
     assert parse_override("x=5e-1") == parse_override("x=0.50") == ("x", 0.5)
     with pytest.raises(InputError, match=r"^sweep: jobs 0, 1, 2 have the same values"):
-        check_duplicates([["x=0.5"], ["x=0.50"], ["x=5e-1"]])
-    check_duplicates([["x=0.5"], ["x=0.25"]])
+        check_duplicates([["x=0.5"], ["x=0.50"], ["x=5e-1"]], parse_override)
+    check_duplicates([["x=0.5"], ["x=0.25"]], parse_override)
     code = run_main(monkeypatch, "-m", "params.relapse_rate=0.5,0.50,5e-1",
                     f"hydra.sweep.dir={tmp_path / 's'}")
     assert code == EXIT_USER_ERROR

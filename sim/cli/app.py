@@ -1,5 +1,8 @@
 """What every Hydra command of fentsim shares: a short `--help`, one-line errors, experiment checks.
 
+The base of `sim/cli` (imports no other module of it): exit statuses, `user_errors`, the job's
+plain config; `main`, `sweep` and the other commands import from here, never the reverse.
+
 `run_app(app, prog)` runs a `@hydra.main` function as a console command:
 
 - `--help` / `-h` prints what the command does, its config groups (with their options, read from
@@ -18,22 +21,130 @@ HYDRA_FULL_ERROR=1 shows tracebacks instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.cli.main import (DEBUG_ENV, EXIT_USER_ERROR, _raise_terminated, config_group_null,
-                          debug_requested, folder_error, interrupted)
-from sim.compose import compose, experiment_kind, options
-from sim.errors import InputError, did_you_mean
+from sim import paths
+from sim.calibrate.ensemble import with_posterior_of
+from sim.errors import InputError, SolverError, did_you_mean
+from sim.hydra_compose import experiment_kind, hydra_error_line, options
+
+
+CONFIG_DIR = str(paths.CONFIG_DIR)
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+
+DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
+
+
+def debug_requested() -> bool:
+    """True if the user asked for tracebacks (HYDRA_FULL_ERROR=1 when fentsim started)."""
+    return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
+
+
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), raised like Ctrl-C so that launchers stop their workers the same way."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interrupted(prog: str, exc: BaseException | None = None) -> None:
+    """Ctrl-C: one line and exit status 130 (143 for SIGTERM), no traceback."""
+    if isinstance(exc, Terminated):
+        print(f"{prog}: terminated", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
+    print(f"{prog}: interrupted", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
+    """Turn InputError/SolverError into a one-line message and exit status 2, and Ctrl-C into one
+    line and exit status 130 (unless debugging)."""
+    try:
+        yield
+    except (InputError, SolverError) as exc:
+        if debug or debug_requested():
+            raise
+        discard_rejected_run()
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt as exc:
+        if debug or debug_requested():
+            raise
+        interrupted(prog, exc)
+
+
+def discard_rejected_run() -> None:
+    """A rejected input leaves nothing behind: remove what Hydra wrote on entering this (single)
+    run, its `.hydra/` folder and its log, and the run folder if that leaves it empty (a folder
+    holding anything else is left alone)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    if not out.is_dir():
+        return
+    ours = {hc.output_subdir or ".hydra", f"{hc.job.name}.log"}
+    if any(p.name not in ours for p in out.iterdir()):
+        return
+    import shutil
+
+    logging.shutdown()  # close the log file before removing it
+    with contextlib.suppress(OSError):
+        shutil.rmtree(out)
+
+
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config as plain Python containers (Hydra's own node excluded)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config, its posterior ensemble reading the posterior of the selected
+    `params` (sim.calibrate.ensemble.with_posterior_of)."""
+    return with_posterior_of(plain_config(cfg), HydraConfig.get().runtime.choices.get("params"))
+
+
+def config_group_null(argv: Sequence[str]) -> str | None:
+    """The one-line error for `GROUP=null` on the command line (Hydra raises a bare ValueError)."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if sep and value.strip().lower() in ("null", "~", "none") and (paths.CONFIG_DIR / group).is_dir():
+            options = sorted(p.stem for p in (paths.CONFIG_DIR / group).glob("*.yaml"))
+            return (f"{group}: value null not allowed (a config group needs one of its configs); "
+                    f"allowed: {', '.join(options)}")
+    return None
+
+
+def folder_error(exc: OSError, argv: Sequence[str]) -> str:
+    """One line for an unusable output folder (a file, read-only, no permission, disk full)."""
+    field = "hydra.sweep.dir" if ("-m" in argv or "--multirun" in argv) else "hydra.run.dir"
+    where = exc.filename if exc.filename is not None else "the output folder"
+    reason = exc.strerror or type(exc).__name__
+    return (f"{field}: cannot write {str(where)!r} ({reason}); allowed: a writable folder "
+            f"(not a file)")
 
 
 @dataclass(frozen=True)
@@ -224,24 +335,6 @@ def check_experiment(prog: str, argv: list[str]) -> None:
                          f"`{prog} -m experiment={name}` (one job per combination)")
 
 
-def _allowed_line(prog: str, full_key: str) -> str:
-    """'KEY: unknown key (did you mean ...); allowed: ...' from the command's composed config."""
-    try:
-        cfg = compose(COMMANDS[prog].config_name)
-    except InputError:
-        return f"{full_key}: unknown key"
-    parts, node = full_key.split("."), cfg
-    for i, part in enumerate(parts):
-        if not isinstance(node, dict):
-            break
-        if part not in node:
-            where = ".".join(parts[: i + 1])
-            return (f"{where}: unknown key{did_you_mean(part, list(node))}; allowed: "
-                    f"{', '.join(sorted(node))}")
-        node = node[part]
-    return f"{full_key}: unknown key"
-
-
 def launcher_keys() -> dict[str, list[str]]:
     """The keys of each launcher's config (`hydra.launcher.KEY` needs `hydra/launcher=NAME`)."""
     import dataclasses
@@ -289,24 +382,14 @@ def hydra_key_line(prog: str, full_key: str) -> str:
 
 
 def error_line(prog: str, exc: Exception) -> str:
-    """One line for Hydra's (multi-line) composition and override errors."""
-    from sim.cli.main import hydra_error_line
-
+    """One line for Hydra's (multi-line) composition and override errors; a mistake under
+    `hydra.` says what to type (`hydra_key_line`)."""
     cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-    message = str(exc).strip()
     full_key = str(getattr(cause, "full_key", "") or "")
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and full_key.startswith("hydra."):
         return hydra_key_line(prog, full_key)
-    if prog != "fentsim" and isinstance(cause, (ConfigKeyError, ConfigAttributeError)) \
-            and getattr(cause, "full_key", None):
-        return _allowed_line(prog, str(cause.full_key))
-    match = re.search(r"Could not override '([^']+)'.*No match in the defaults list", message, re.S)
-    if match:
-        key = match.group(1)
-        groups = COMMANDS[prog].groups
-        return (f"{key}: not a config group of {prog}{did_you_mean(key, groups)}; allowed: "
-                f"{', '.join(groups)}")
-    return hydra_error_line(exc)
+    cmd = COMMANDS[prog]
+    return hydra_error_line(exc, cmd.config_name, prog, cmd.groups)
 
 
 def slurm_error(exc: BaseException) -> str | None:

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sim.calibrate.backtest import run_backtest
-from sim.cli.main import CONFIG_DIR, plain_config, user_errors
+from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters

@@ -30,7 +30,7 @@ from sim import paths
 from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
                              fixed_parameters_digest, params_yaml, posterior_csv,
                              sample_posterior, with_prior_parameters)
-from sim.cli.main import CONFIG_DIR, plain_config, user_errors
+from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters

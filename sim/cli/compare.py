@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.cli.main import user_errors
+from sim.cli.app import user_errors
 from sim.sweeps.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
                          comparison_table, has_money, parse_selection, select)
 from sim.errors import InputError

@@ -11,20 +11,23 @@ literature value (`params=literature`, the calibration's prior centre).
 
 from __future__ import annotations
 
-from sim.cli.args import ArgumentParser
 import inspect
 from collections.abc import Sequence
 from dataclasses import fields
+
+import yaml
+
+from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
 from sim.funding.plan import FundingPlan, FundingRecord, funding_variables
 from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
-from sim.results.dataset import OUTPUT_VARIABLES
+from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.compose import compose, load_yaml, options
+from sim.hydra_compose import compose, options
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
@@ -45,7 +48,7 @@ def _prior(prior: tuple) -> str:
 
 def model_doc(params: str = "calibrated") -> str:
     """Markdown tables of every stock, flow, parameter, lever and output variable."""
-    used = compose("config", [f"params={params}"])["params"]
+    used = compose("config", [f"params={params}"])[0]["params"]
     md = {"markdown": True, "align": "left"}
     out = ["# fentsim model reference", "", "## Stocks", "",
            table(["stock", "dims", "units", "meaning"],
@@ -81,9 +84,9 @@ def model_doc(params: str = "calibrated") -> str:
                    ", ".join(f"{y:g}: {v:g}" for y, v in spec.history), spec.doc, spec.source]
                   for spec in LEVER_SPECS.values()], **md),
            "", "## Output variables", "",
-           table(["variable", "units", "meaning"],
-                 [[k, u, d] for k, (u, d) in OUTPUT_VARIABLES.items()]
-                 + [[k, v.attrs["units"], v.attrs["long_name"]]
+           table(["variable", "dims", "units", "reduction", "meaning"],
+                 [[o.name, ", ".join(o.dims), o.units, o.reduction, o.long_name] for o in OUTPUTS]
+                 + [[k, ", ".join(v.dims), v.attrs["units"], "", v.attrs["long_name"]]
                     for k, v in _funding_variables().data_vars.items()], **md),
            "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
            "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "
@@ -93,7 +96,7 @@ def model_doc(params: str = "calibrated") -> str:
            table(["lever", "cost", "range", "units", "per_unit", "source"],
                  [[u.lever, _g(u.cost), f"{_g(u.low)}-{_g(u.high)}", u.units,
                    f"baseline {u.per_baseline}" if u.per_baseline else _g(u.per_unit), u.source]
-                  for u in CostModel.from_mapping(compose("config")["costs"]).costs.values()],
+                  for u in CostModel.from_mapping(compose("config")[0]["costs"]).costs.values()],
                  **md)]
     return "\n".join(out) + "\n"
 
@@ -102,7 +105,7 @@ def scenario_descriptions() -> dict[str, str]:
     """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
     out = {}
     for name in options("scenario"):
-        data, _ = load_yaml(paths.CONFIG_DIR / "scenario" / f"{name}.yaml")
+        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
         out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
     return out
 
@@ -153,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", default="calibrated", metavar="NAME",
                         help="parameter set shown as the value runs use (default calibrated)")
     args = parser.parse_args(argv)
-    from sim.cli.main import user_errors
+    from sim.cli.app import user_errors
 
     with user_errors("fentsim-doc"):
         page = {"model": lambda: model_doc(args.params), "scenarios": scenarios_doc,

@@ -23,7 +23,7 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sim.cli.main import CONFIG_DIR, EXIT_USER_ERROR, job_config, user_errors
+from sim.cli.app import CONFIG_DIR, EXIT_USER_ERROR, job_config, user_errors
 from sim.errors import InputError
 from sim.study.workflow import run_study
 from sim.study.report import build_report

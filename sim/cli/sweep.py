@@ -30,8 +30,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, check_duplicates, combine_cells,
-                                  concatenate_chunks, parse_override, survey_sweep)
-from sim.cli.main import EXIT_USER_ERROR, user_errors
+                                  concatenate_chunks, survey_sweep)
+from sim.cli.app import EXIT_USER_ERROR, user_errors
+from sim.hydra_compose import parse_override
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
 from sim.results.io import remove_stale_temporaries, write_dataset
@@ -155,7 +156,7 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
     """
     sweep_dir = sweep_dir.resolve()
     expected = expected if expected is not None else load_expected(sweep_dir)
-    survey = survey_sweep(sweep_dir, expected)
+    survey = survey_sweep(sweep_dir, expected, parse=parse_override)
     output = Path(output).resolve() if output else sweep_dir / SWEEP_FILENAME
     if CHUNK_KEY in survey.keys:
         if report:
@@ -205,7 +206,7 @@ class AggregateSweep(Callback):
         then one line: how many jobs, and where they write."""
         try:
             expected = expected_jobs(config)
-            check_duplicates(expected)
+            check_duplicates(expected, parse_override)
             check_sweep_folder(config, expected)
             self.lock = acquire_lock(Path(str(config.hydra.sweep.dir)))
         except InputError as exc:

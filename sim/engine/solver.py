@@ -37,8 +37,7 @@ METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 # auto: compiled when numba is installed and the method is RK45, else numpy.
 ENGINES = ("auto", "compiled", "numpy")
 # Stocks that are physical quantities (not running totals): never negative beyond the tolerances.
-PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis", "untreated",
-                   "in_treatment", "remission")
+PHYSICAL_STOCKS = tuple(name for name, s in LAYOUT.stocks.items() if s.kind == "physical")
 PHYSICAL_ROWS = slice(0, max(LAYOUT.slices[s].stop for s in PHYSICAL_STOCKS))
 assert PHYSICAL_ROWS.stop == sum(LAYOUT.slices[s].stop - LAYOUT.slices[s].start
                                  for s in PHYSICAL_STOCKS)   # they are the first rows of the state
@@ -120,9 +119,8 @@ class SolverSettings:
         """Absolute tolerance for every entry of the flat state."""
         rows = np.empty(LAYOUT.size)
         for name, sl in LAYOUT.slices.items():
-            units = LAYOUT.stocks[name].units
-            rows[sl] = (self.atol_mass if "kg" in units else ATOL_FRACTION if units == "1"
-                        else self.atol_people)
+            rows[sl] = {"mass": self.atol_mass, "fraction": ATOL_FRACTION,
+                        "people": self.atol_people}[LAYOUT.stocks[name].tolerance_class]
         return np.repeat(rows, n_draws)
 
     @classmethod

@@ -98,8 +98,9 @@ CUM_DEATHS_PHARMA, CUM_DEATHS_OTHER_SYNTHETIC, CUM_DEATHS_BACKGROUND = (
 CUM_INITIATION, CUM_TREATMENT_ENTRIES = _AT["cum_initiation"], _AT["cum_treatment_entries"]
 # The flows read only the physical stocks, which come first in the layout; the running totals
 # after them are integrals of flows (the kernel forms stage states for these rows only).
-N_DRIVING = LAYOUT.slices["remission"].stop
-assert all((sl.start >= N_DRIVING) == name.startswith("cum_") for name, sl in LAYOUT.slices.items())
+N_DRIVING = sum(s.size for s in LAYOUT.stocks.values() if s.kind == "physical")
+assert all((sl.start >= N_DRIVING) == (LAYOUT.stocks[name].kind == "total")
+           for name, sl in LAYOUT.slices.items()), "physical stocks must come first in STOCKS"
 
 _LEVER = {name: i for i, name in enumerate(LEVER_SPECS)}
 N_LEVERS = len(LEVER_SPECS)

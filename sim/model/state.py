@@ -52,14 +52,32 @@ DIM_SIZES = {"channel": len(CHANNELS), "route": len(ROUTES), "product": len(PROD
 assert CHANNELS[-1].form == "heroin" and all(c.form != "heroin" for c in CHANNELS[:-1])
 
 
+STOCK_KINDS = ("physical", "total")
+# what the solver's absolute tolerance treats each unit as (solver.SolverSettings.atol_vector);
+# a stock in units missing here is an error at import, not a silent guess
+TOLERANCE_CLASS = {"HE kg/yr": "mass", "HE kg": "mass", "kg": "mass", "kg/yr": "mass",
+                   "1": "fraction", "persons": "people", "deaths": "people", "1/yr": "fraction"}
+
+
 @dataclass(frozen=True)
 class Stock:
-    """One stock (or reported variable): name, dimensions (besides draw), units and meaning."""
+    """One stock (or reported variable): name, dimensions (besides draw), units, meaning and kind:
+    'physical' (a level the flows read: supply capacity, know-how, people) or 'total' (a running
+    total of a flow, read by nobody inside the model; calendar-year outputs are its differences)."""
 
     name: str
     dims: tuple[str, ...]
     units: str
     doc: str
+    kind: str = "physical"
+
+    def __post_init__(self) -> None:
+        assert self.kind in STOCK_KINDS and self.units in TOLERANCE_CLASS, self
+
+    @property
+    def tolerance_class(self) -> str:
+        """'mass', 'people' or 'fraction': which absolute tolerance the solver applies."""
+        return TOLERANCE_CLASS[self.units]
 
     @property
     def size(self) -> int:
@@ -70,7 +88,7 @@ class Stock:
         return tuple(DIM_SIZES[d] for d in self.dims)
 
 
-# Physical stocks first (the flows read only them), running totals (cum_*) after.
+# Physical stocks first (the flows read only them), running totals after.
 STOCKS: tuple[Stock, ...] = (
     Stock("capacity", ("channel",), "HE kg/yr",
           "shipments of each channel toward the US market (heroin-equivalent kg per year)"),
@@ -80,27 +98,27 @@ STOCKS: tuple[Stock, ...] = (
     Stock("untreated", (), "persons", "people with opioid use disorder using illicit opioids, untreated"),
     Stock("in_treatment", (), "persons", "people of that population in MOUD"),
     Stock("remission", (), "persons", "people in remission"),
-    Stock("cum_output", ("channel",), "HE kg", "cumulative shipments by channel"),
+    Stock("cum_output", ("channel",), "HE kg", "cumulative shipments by channel", kind="total"),
     Stock("cum_withheld", ("channel",), "HE kg",
-          "cumulative shipments withheld by source-country enforcement"),
-    Stock("cum_seized", ("channel",), "HE kg", "cumulative US seizures (pure) by channel"),
+          "cumulative shipments withheld by source-country enforcement", kind="total"),
+    Stock("cum_seized", ("channel",), "HE kg", "cumulative US seizures (pure) by channel", kind="total"),
     Stock("cum_seized_product", ("route",), "kg",
-          "cumulative gross weight of fentanyl product seized (powder and pills, as CBP reports)"),
-    Stock("cum_arrivals", ("channel",), "HE kg", "cumulative arrivals on the US retail market"),
-    Stock("cum_demand", (), "HE kg", "cumulative demand at the cost-based price"),
-    Stock("cum_deaths_heroin_only", (), "deaths", "overdose deaths from heroin-only product"),
+          "cumulative gross weight of fentanyl product seized (powder and pills, as CBP reports)", kind="total"),
+    Stock("cum_arrivals", ("channel",), "HE kg", "cumulative arrivals on the US retail market", kind="total"),
+    Stock("cum_demand", (), "HE kg", "cumulative demand at the cost-based price", kind="total"),
+    Stock("cum_deaths_heroin_only", (), "deaths", "overdose deaths from heroin-only product", kind="total"),
     Stock("cum_deaths_both", (), "deaths",
-          "overdose deaths from heroin adulterated with fentanyl (both involved)"),
-    Stock("cum_deaths_fentanyl_only", (), "deaths", "overdose deaths from fentanyl-only product"),
+          "overdose deaths from heroin adulterated with fentanyl (both involved)", kind="total"),
+    Stock("cum_deaths_fentanyl_only", (), "deaths", "overdose deaths from fentanyl-only product", kind="total"),
     Stock("cum_od_deaths_in_treatment", (), "deaths",
-          "part of the overdose deaths above among people in MOUD"),
+          "part of the overdose deaths above among people in MOUD", kind="total"),
     Stock("cum_deaths_pharma_fentanyl", (), "deaths",
-          "deaths from diverted pharmaceutical fentanyl (exogenous path)"),
+          "deaths from diverted pharmaceutical fentanyl (exogenous path)", kind="total"),
     Stock("cum_deaths_other_synthetic", (), "deaths",
-          "deaths from synthetic opioids other than fentanyl (exogenous constant)"),
-    Stock("cum_deaths_background", (), "deaths", "non-overdose deaths of the modelled population"),
-    Stock("cum_initiation", (), "persons", "cumulative initiation"),
-    Stock("cum_treatment_entries", (), "persons", "cumulative MOUD entries"),
+          "deaths from synthetic opioids other than fentanyl (exogenous constant)", kind="total"),
+    Stock("cum_deaths_background", (), "deaths", "non-overdose deaths of the modelled population", kind="total"),
+    Stock("cum_initiation", (), "persons", "cumulative initiation", kind="total"),
+    Stock("cum_treatment_entries", (), "persons", "cumulative MOUD entries", kind="total"),
 )
 
 

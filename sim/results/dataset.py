@@ -14,54 +14,12 @@ from sim.engine.batch import BatchModel
 from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
+from sim.model.flows import AUX_LAYOUT
+from sim.model.outputs import OUTPUT, OUTPUTS, by_reduction
 from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
-# name: (units, long_name) of every output variable
-OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {
-    "deaths_synthetic": ("deaths/yr", "deaths involving synthetic opioids other than methadone "
-                         "(T40.4: illicit fentanyl, diverted pharmaceutical fentanyl and other "
-                         "synthetics), calendar year"),
-    "deaths_fentanyl": ("deaths/yr", "overdose deaths involving illicit fentanyl (fentanyl-only and "
-                        "adulterated heroin products), calendar year"),
-    "deaths_heroin": ("deaths/yr", "overdose deaths involving heroin (heroin-only and adulterated "
-                      "products), calendar year"),
-    "deaths_fentanyl_and_heroin": ("deaths/yr", "overdose deaths involving both fentanyl and heroin "
-                                   "(adulterated heroin), calendar year"),
-    "deaths_overdose": ("deaths/yr", "all opioid overdose deaths of the modelled population "
-                        "(fentanyl + heroin - both), calendar year"),
-    "deaths_pharma_fentanyl": ("deaths/yr", "deaths from diverted pharmaceutical fentanyl "
-                               "(exogenous path), calendar year"),
-    "death_rate_synthetic": ("deaths per 100000 persons per yr", "synthetic-opioid (other than "
-                             "methadone) overdose death rate per 100,000 residents (crude)"),
-    "death_rate_heroin": ("deaths per 100000 persons per yr",
-                          "heroin overdose death rate per 100,000 residents (crude)"),
-    "population": ("persons", "US resident population at mid-year"),
-    "seizures_fy": ("kg/yr", "pure fentanyl seized by US authorities in federal fiscal year `year` "
-                    "(1 Oct of year-1 to 30 Sep of year)"),
-    "seizures_fy_product": ("kg/yr", "gross weight of fentanyl product (powder and pills) seized in "
-                            "federal fiscal year `year`: what CBP reports"),
-    "arrivals": ("HE kg/yr", "opioids arriving on the US retail market by channel "
-                 "(heroin-equivalent kg), calendar year"),
-    "supply_share": ("1", "share of each channel in heroin-equivalent arrivals, calendar year"),
-    "treatment_entries": ("persons/yr", "MOUD entries, calendar year"),
-    "initiation": ("persons/yr", "initiation into illicit opioid use disorder, calendar year"),
-    "capacity": ("HE kg/yr", "shipments of each channel toward the US market"),
-    "seizure_probability": ("1", "probability that a fentanyl shipment is seized, by route"),
-    "fentanyl_share": ("1", "fentanyl share of the retail opioid supply (heroin-equivalent terms)"),
-    "nflis_share": ("1", "expected fentanyl share of heroin and fentanyl forensic reports (NFLIS)"),
-    "heroin_arrivals": ("kg/yr", "heroin arriving on the US retail market (pure)"),
-    "fentanyl_arrivals": ("kg/yr", "fentanyl arriving on the US retail market (pure)"),
-    "price_index": ("1", "price index per heroin-equivalent dose, scarcity included "
-                    "(1 Jan 2015 = 1)"),
-    "demand": ("HE kg/yr", "opioid demand at the cost-based price"),
-    "naloxone_probability": ("1", "probability naloxone is at hand at an overdose"),
-    "risk_environment": ("1", "exogenous overdose-risk multiplier (COVID-19 shock from March 2020)"),
-    "users_untreated": ("persons", "people with opioid use disorder using illicit opioids, untreated"),
-    "users_in_treatment": ("persons", "people of that population in MOUD"),
-    "users_remission": ("persons", "people in remission"),
-    "parameter_value": ("1", "value of each model parameter in each draw (units in "
-                        "`parameter_units`)"),
-}
+# name: (units, long_name) of every output variable, from their declarations (sim/model/outputs.py)
+OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {o.name: (o.units, o.long_name) for o in OUTPUTS}
 PRICE_REFERENCE_TIME = 2015.0  # yr: price_index is divided by its value at this time
 
 
@@ -88,10 +46,13 @@ def cf_units(units: str) -> str:
 
 
 def set_variable_attrs(ds: xr.Dataset, name: str, units: str, long_name: str) -> None:
-    """CF attributes of a variable: `units` parseable by UDUNITS, `units_label` as people read it."""
+    """CF attributes of a variable: `units` parseable by UDUNITS, `units_label` as people read it,
+    and, for a declared output, `cell_methods` (how it is reduced)."""
     ds[name].attrs.update(units=cf_units(units), long_name=long_name)
     if cf_units(units) != units:
         ds[name].attrs["units_label"] = units
+    if name in OUTPUT and OUTPUT[name].cell_methods:
+        ds[name].attrs["cell_methods"] = OUTPUT[name].cell_methods
 
 
 def set_coordinate_attrs(ds: xr.Dataset) -> None:
@@ -157,8 +118,8 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings,
     return pure, product
 
 
-SERIES = ("seizure_probability", "fentanyl_share", "nflis_share", "heroin_arrivals",
-          "fentanyl_arrivals", "price_index", "demand", "naloxone_probability", "risk_environment")
+# the outputs read at each output time from the model's auxiliaries (the rest of `point` are stocks)
+SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slices)
 
 
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
@@ -197,31 +158,29 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     seized_pure, seized_product = fiscal_year_seizures(
         traj, settings, np.broadcast_to(p["potency_ratio"], (n,)))
 
-    yd = ("year", "draw")
-    td = ("time", "draw")
-    data = {name: (yd, annual[name].T) for name in (
-        "deaths_synthetic", "deaths_fentanyl", "deaths_heroin", "deaths_fentanyl_and_heroin",
-        "deaths_overdose", "deaths_pharma_fentanyl", "treatment_entries", "initiation")}
+    # values laid out in each output's declared dims (sim/model/outputs.py)
+    data = {name: annual[name].T for name in by_reduction("year_total") if name != "arrivals"}
     data.update({
-        "death_rate_synthetic": (yd, annual["deaths_synthetic"].T / pop_year[:, None] * 1e5),
-        "death_rate_heroin": (yd, annual["deaths_heroin"].T / pop_year[:, None] * 1e5),
-        "population": (("year",), pop_year),
-        "seizures_fy": (("year", "route", "draw"), seized_pure.transpose(2, 0, 1)),
-        "seizures_fy_product": (("year", "route", "draw"), seized_product.transpose(2, 0, 1)),
-        "arrivals": (("year", "channel", "draw"), annual["arrivals"].transpose(2, 0, 1)),
-        "supply_share": (("year", "channel", "draw"), supply_share.transpose(2, 0, 1)),
-        "capacity": (("time", "channel", "draw"), stocks["capacity"].transpose(2, 0, 1)),
-        "seizure_probability": (("time", "route", "draw"), series["seizure_probability"]),
-        "users_untreated": (td, stocks["untreated"].T),
-        "users_in_treatment": (td, stocks["in_treatment"].T),
-        "users_remission": (td, stocks["remission"].T),
-        "parameter_value": (("draw", "parameter"),
-                            np.stack([np.broadcast_to(p[name], (n,))
-                                      for name in ModelParameters.names()], axis=1)),
+        "death_rate_synthetic": annual["deaths_synthetic"].T / pop_year[:, None] * 1e5,
+        "death_rate_heroin": annual["deaths_heroin"].T / pop_year[:, None] * 1e5,
+        "population": pop_year,
+        "seizures_fy": seized_pure.transpose(2, 0, 1),
+        "seizures_fy_product": seized_product.transpose(2, 0, 1),
+        "arrivals": annual["arrivals"].transpose(2, 0, 1),
+        "supply_share": supply_share.transpose(2, 0, 1),
+        "capacity": stocks["capacity"].transpose(2, 0, 1),
+        "users_untreated": stocks["untreated"].T,
+        "users_in_treatment": stocks["in_treatment"].T,
+        "users_remission": stocks["remission"].T,
+        "parameter_value": np.stack([np.broadcast_to(p[name], (n,))
+                                     for name in ModelParameters.names()], axis=1),
     })
-    data.update({name: (td, series[name]) for name in SERIES if name != "seizure_probability"})
+    data.update({name: series[name] for name in SERIES})
+    missing = set(OUTPUT) ^ set(data)
+    assert not missing, f"outputs declared but not computed, or computed but not declared: {missing}"
     ds = xr.Dataset(
-        {name: xr.Variable(dims, np.asarray(values, dtype=float)) for name, (dims, values) in data.items()},
+        {name: xr.Variable(OUTPUT[name].dims, np.asarray(values, dtype=float))
+         for name, values in data.items()},
         coords={
             "year": ("year", years.astype(np.int64)),
             "time": ("time", times),

@@ -52,8 +52,8 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from sim.compose import dimension_name
 from sim.errors import InputError
+from sim.sweeps.aggregate import dimension_name
 from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
 
