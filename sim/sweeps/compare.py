@@ -595,8 +595,9 @@ def comparison_table(cmp: xr.Dataset) -> str:
             f"{cmp.attrs.get('b_label') or 'B'}); "
             + (f"{n} paired draw(s)" if cmp.attrs.get("paired", 1) else cmp.attrs["pairing"])
             + ("; median [5% to 95%]" if n > 1 else ""))
-    header = [*dims, "deaths averted", "relative change", "seizures change (kg)",
-              "supply change (kg)"]
+    header = [*dims, "deaths averted", "relative change",   # units as stored (supply: HE kg)
+              *(f"{v.replace('_', ' ')} ({cmp[v].attrs.get('units', '?')})"
+                for v in ("seizures_change", "supply_change"))]
     rows = []
     for cell in _cells(cmp):
         rows.append([_coord(cell[d]) for d in dims] + [
