@@ -113,7 +113,8 @@ def replace_file(path: Path, text: str, what: str) -> None:
         + ("; identical" if old == text else ""))
 
 
-def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run_calibration(cfg: dict[str, Any], out_dir: Path,
+                    overrides: list[str] | None = None) -> dict[str, Any]:
     """Fit, report, write the calibrated params (and the posterior); returns a summary."""
     reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
     base = ModelParameters.from_mapping(cfg.get("params") or {})
@@ -182,8 +183,11 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 **convergence_header(post),
                 "coverage of the 90% bands in sample": covered,
-                "regenerate": (f"fentsim-calibrate targets={targets.name} "
-                               f"calibration.ensemble=true calibration.promote=true"),
+                "regenerate": "fentsim-calibrate " + " ".join(
+                    [f"targets={targets.name}", "calibration.ensemble=true",
+                     "calibration.promote=true"]
+                    + [o for o in overrides or [] if not o.startswith(("hydra.", "targets=",
+                       "calibration.ensemble=", "calibration.promote="))]),
                 FIXED_DIGEST_KEY: fixed_parameters_digest(calibrated, post.names),
                 "other parameters": (f"from the params config of the run (params={params_name}, "
                                      f"whose posterior this is)")}
@@ -236,7 +240,9 @@ def app(cfg: DictConfig) -> None:
     """fentsim-calibrate: fit the baseline to the targets; write params and a fit report."""
     with user_errors("fentsim-calibrate"):
         np.seterr(all="ignore")
-        run_calibration(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+        hydra_cfg = HydraConfig.get()
+        run_calibration(plain_config(cfg), Path(hydra_cfg.runtime.output_dir),
+                        list(hydra_cfg.overrides.task))
 
 
 def main() -> None:
