@@ -277,7 +277,7 @@ def test_posterior_on_another_parameter_set_is_flagged(caplog):
     ensemble=posterior silently runs the default posterior'); a what-if on a fixed parameter is
     allowed and logged.  Sets that differ only in sampled parameters (params=literature) get the
     same draws as the baseline, silently."""
-    other = calibrated_params().replace(treatment_duration=0.9)
+    other = calibrated_params().replace(relapse_rate=0.55)   # a fixed parameter
     with caplog.at_level("WARNING"):
         build_ensemble(other, {"name": "posterior", "size": 5})
     assert "sampled with other values of the fixed parameters" in caplog.text
