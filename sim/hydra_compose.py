@@ -23,6 +23,7 @@ app (a `@hydra.main` function or a test's `initialize_config_dir`).  Hydra's err
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -63,8 +64,6 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
                      groups: Sequence[str] | None = None) -> str:
     """One line for Hydra's (multi-line) composition and override errors met composing
     `config_name` (for `command`, whose config groups are `groups`; default: the config's)."""
-    import re
-
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, name = str(exc.missing_cfg_file).rpartition("/")
         return (f"{group}: value {name!r} not allowed{did_you_mean(name, exc.options)}; allowed: "
