@@ -43,6 +43,33 @@ from sim.errors import InputError, did_you_mean, reject_unknown_keys
 
 EXPERIMENT_GROUP = "experiment"
 VERSION_BASE = "1.3"
+DECLARED_CONFIGS = ("declared_params", "declared_levers")
+
+
+def declared_nodes() -> dict[str, dict[str, Any]]:
+    """Config blocks derived from the model's declarations, never restated in YAML: every
+    parameter at its declared default (sim/model/parameters.py) and every lever with no
+    intervention in its declared default mode (sim/model/levers.py).  The primary configs list
+    them first in their defaults, so `params.X=...` and `levers.L.level=...` always name a key
+    that exists, and a params file lists only what it changes."""
+    from sim.model.levers import LeverSet
+    from sim.model.parameters import ModelParameters
+
+    defaults = ModelParameters()
+    return {"declared_params": {"params": {name: float(getattr(defaults, name))
+                                           for name in ModelParameters.names()}},
+            "declared_levers": {"levers": LeverSet.config_defaults()}}
+
+
+def register_declared_configs() -> None:
+    """Put `declared_nodes()` in Hydra's ConfigStore (idempotent).  The search-path plugin
+    (hydra_plugins/fentsim_searchpath) calls this whenever Hydra starts on fentsim's configs, so
+    the console commands, the Compose API here, SLURM jobs and tests all see the same blocks."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for name, node in declared_nodes().items():
+        store.store(name=name, node=node)
 
 
 @contextlib.contextmanager

@@ -39,7 +39,8 @@ def cli_run(tmp_path_factory):
 def test_cli_writes_dataset_meeting_the_contract(cli_run):
     proc, out = cli_run
     assert proc.returncode == 0, proc.stderr
-    assert "synthetic deaths" in proc.stdout and "wrote" in proc.stdout
+    assert "deaths_synthetic" in proc.stdout and "wrote" in proc.stdout
+    assert "scenario baseline: 1 draw(s)" in proc.stdout and "(kg/yr, all routes)" in proc.stdout
     with xr.open_dataset(out / "result.nc", engine=ENGINE) as ds:
         expected = {
             "deaths_synthetic": ("year", "draw"), "deaths_fentanyl": ("year", "draw"),

@@ -118,6 +118,9 @@ class FundingPlan:
         """Validate `funding` (and `costs`); a funded lever also set in `levers` is refused."""
         cfg = dict(funding or {})
         reject_unknown_keys("funding", cfg, FUNDING_KEYS)
+        if "total_usd_per_year" in cfg and cfg["total_usd_per_year"] in (None, ""):
+            raise InputError(f"funding.total_usd_per_year: value {cfg['total_usd_per_year']!r} not "
+                             f"allowed; allowed: a finite number >= 0 (US$/yr; 0 = no extra spending)")
         total = checked_number("funding.total_usd_per_year", cfg.get("total_usd_per_year", 0.0) or 0.0,
                         "a finite number >= 0 (US$/yr)", lambda v: v >= 0)
         split_cfg = cfg.get("split") or {}
