@@ -15,7 +15,6 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
-from sim.cli.app import scenario_descriptions  # noqa: F401  (the base of sim/cli holds it)
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
@@ -26,7 +25,7 @@ from sim.model.parameters import ModelParameters
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.hydra_compose import compose
+from sim.hydra_compose import compose, options, scenario_descriptions  # noqa: F401 (re-exported)
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
