@@ -23,6 +23,7 @@ app (a `@hydra.main` function or a test's `initialize_config_dir`).  Hydra's err
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -91,8 +92,6 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
                      groups: Sequence[str] | None = None) -> str:
     """One line for Hydra's (multi-line) composition and override errors met composing
     `config_name` (for `command`, whose config groups are `groups`; default: the config's)."""
-    import re
-
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, name = str(exc.missing_cfg_file).rpartition("/")
         return (f"{group}: value {name!r} not allowed{did_you_mean(name, exc.options)}; allowed: "
@@ -103,10 +102,7 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
         full_key = str(cause.full_key)
         if config_name == "config" or full_key.startswith("hydra"):
             return str(unknown_key_error(full_key))
-        try:
-            return str(_unknown(_composed(config_name, (), ()), full_key))
-        except InputError as error:
-            return str(error)
+        return _unknown_in(config_name, full_key)
     match = re.search(r"Could not override '([^']+)'.*No match in the defaults list", message, re.S)
     if match:
         key = match.group(1)
@@ -122,6 +118,24 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
     if isinstance(exc, OverrideParseException):
         return f"override syntax: {first} (see https://hydra.cc/docs/advanced/override_grammar/basic/)"
     return f"{key}: {first}" if key else first
+
+
+def _unknown_in(config_name: str, full_key: str) -> str:
+    """'KEY: unknown key (did you mean ...); allowed: ...' from `config_name`'s plain config
+    (a top-level key named as it is, without a section in front)."""
+    try:
+        node: Any = compose(config_name)[0]
+    except InputError:
+        return f"{full_key}: unknown key"
+    parts = full_key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict):
+            break
+        if part not in node:
+            return (f"{'.'.join(parts[: i + 1])}: unknown key{did_you_mean(part, list(node))}; "
+                    f"allowed: {', '.join(sorted(node))}")
+        node = node[part]
+    return f"{full_key}: unknown key"
 
 
 def config_groups(config_name: str = "config") -> list[str]:

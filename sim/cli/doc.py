@@ -15,8 +15,6 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
-import yaml
-
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
