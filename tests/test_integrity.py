@@ -69,13 +69,14 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     from sim.cli.main import CONFIG_DIR
 
     monkeypatch.chdir(tmp_path)
-    first = guard.preflight(CONFIG_DIR, "config", [SHORT])
-    second = guard.preflight(CONFIG_DIR, "config", [SHORT])
-    a, b = (Path(x[-1].split("=", 1)[1]) for x in (first, second))
-    assert a != b and a.is_dir() and b.is_dir()          # created exclusively, one each
-    assert b.name.startswith(a.name)                     # the same stamp, a suffix
-    guard.discard_reserved()                             # a refused command leaves nothing
-    assert not a.exists() and not b.exists()
+    first = guard.preflight(CONFIG_DIR, "config", [SHORT])   # the timestamped default
+    a = Path(first[-1].split("=", 1)[1])
+    assert first[-1].startswith("hydra.run.dir=results/runs/") and a.is_dir()
+    b = guard.reserve_folder(str(a))            # another command in the same second
+    c = guard.reserve_folder(str(a))
+    assert a.is_dir() and b == a.with_name(a.name + "_2") and c == a.with_name(a.name + "_3")
+    guard.discard_reserved()                    # a refused command leaves nothing
+    assert not a.exists() and not b.exists() and not c.exists()
 
 
 def test_compare_output_never_replaces_an_input(tmp_path):
