@@ -21,6 +21,7 @@ HYDRA_FULL_ERROR=1 shows tracebacks instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -30,15 +31,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sim.cli.guard import discard_reserved, preflight_argv
 from sim import paths
 from sim.calibrate.ensemble import with_posterior_of
-from sim.errors import InputError, SolverError
+from sim.errors import InputError, SolverError, did_you_mean
 from sim.hydra_compose import experiment_kind, hydra_error_line, options
 
 
@@ -84,6 +86,7 @@ def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
     except (InputError, SolverError) as exc:
         if debug or debug_requested():
             raise
+        discard_rejected_run()
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
@@ -91,6 +94,26 @@ def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
         if debug or debug_requested():
             raise
         interrupted(prog, exc)
+
+
+def discard_rejected_run() -> None:
+    """A rejected input leaves nothing behind: remove what Hydra wrote on entering this (single)
+    run, its `.hydra/` folder and its log, and the run folder if that leaves it empty (a folder
+    holding anything else is left alone)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    if not out.is_dir():
+        return
+    ours = {hc.output_subdir or ".hydra", f"{hc.job.name}.log"}
+    if any(p.name not in ours for p in out.iterdir()):
+        return
+    import shutil
+
+    logging.shutdown()  # close the log file before removing it
+    with contextlib.suppress(OSError):
+        shutil.rmtree(out)
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:
@@ -162,11 +185,12 @@ COMMANDS = {
          ("params.NAME=VALUE", "a model parameter (fentsim-doc lists them)"),
          ("solver.end_year=YEAR", "last simulated year (default 2035)"),
          ("hydra/launcher=joblib|slurm", "run a sweep's jobs in parallel or on a SLURM cluster"),
+         ("hydra/launcher=joblib hydra.launcher.n_jobs=2", "two jobs at a time (launcher first)"),
          *COMMON),
         ("fentsim scenario=china_crackdown ensemble=posterior ensemble.size=100",
          "fentsim -m scenario=baseline,naloxone_up scenario.intensity=1,2",
          "fentsim -m experiment=supply_vs_demand      # the headline experiment",
-         "fentsim -m scenario=harm_reduction_funding_up,interdiction_funding_up "
+         "fentsim -m scenario=baseline,harm_reduction_funding_up,interdiction_funding_up "
          "funding.total_usd_per_year=25e6,100e6,400e6"),
         ("sweep", "run")),
     "fentsim-calibrate": Command(
@@ -184,6 +208,19 @@ COMMANDS = {
         ("fentsim-calibrate",
          "fentsim-calibrate targets=both calibration.params_file=my_params.yaml",
          "fentsim-calibrate calibration.ensemble=true calibration.promote=true"),
+        ()),
+    "fentsim-backtest": Command(
+        "fentsim-backtest", "backtest",
+        "Fit the model on the data up to a cut-off year, forecast the later years over the "
+        "posterior and score the forecast (observed, median, 90% interval, coverage); writes "
+        "backtest.nc and backtest.md into the run folder.",
+        ("params", "targets", "solver", "calibration"),
+        (("cutoff=YEAR", "last year of data the fit may use (default 2017)"),
+         ("draws=N", "posterior draws run forward (default 200)"),
+         ("seed=N", "random seed"),
+         ("targets=article|us_series|both", "which figures to fit (default both)"),
+         *COMMON[:2], COMMON[3]),
+        ("fentsim-backtest cutoff=2017", "fentsim-backtest cutoff=2015 draws=500"),
         ()),
     "fentsim-study": Command(
         "fentsim-study", "study",
@@ -226,23 +263,49 @@ def _wrap(text: str, indent: int, width: int = 100) -> str:
     return textwrap.fill(text, width, initial_indent=" " * indent, subsequent_indent=" " * indent)
 
 
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, with '...' when cut."""
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def docs_line() -> str:
+    """Where the documentation is: the checkout's README.md and docs/ when there is one, and the
+    pages every install carries (`fentsim-doc`, `fentsim-doc readme`)."""
+    from sim import paths
+
+    pages = "`fentsim-doc` (model), `fentsim-doc scenarios`, `fentsim-doc readme`"
+    if (paths.REPO_ROOT / "docs").is_dir() and (paths.REPO_ROOT / "README.md").is_file():
+        return f"Docs: {paths.REPO_ROOT / 'README.md'}, {paths.REPO_ROOT / 'docs'}/; {pages}."
+    return f"Docs (installed package): {pages}."
+
+
 def help_text(prog: str) -> str:
     """The `--help` of a Hydra command: what it does, groups and options, main options, examples."""
     cmd = COMMANDS[prog]
     lines = [f"usage: {prog} [-m] [KEY=VALUE ...] [--cfg job] [--help] [--hydra-help]", "",
              _wrap(cmd.summary, 0), "", "config groups (GROUP=OPTION):"]
+    described = "scenario" in cmd.groups and prog == "fentsim"
     for group in cmd.groups:
         names = options(group)
         if group == "experiment":
             names = [n for n in names if experiment_kind(n) in cmd.experiment_kinds]
-        lines.append(_wrap(f"{group}: {', '.join(names) or '-'}", 2))
+        text = (f"the {len(names)} listed under scenarios" if described and group == "scenario"
+                else ", ".join(names) or "-")
+        lines.append(_wrap(f"{group}: {text}", 2))
     lines += ["", "main options:"]
     width = max(len(k) for k, _ in cmd.main_options)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in cmd.main_options]
+    if described:
+        from sim.cli.doc import scenario_descriptions
+
+        found = scenario_descriptions()
+        width = max(map(len, found))
+        lines += ["", "scenarios (scenario=NAME; `fentsim-doc scenarios` prints them in full):"]
+        lines += [_clip(f"  {name.ljust(width)}  {text}", 100) for name, text in found.items()]
     lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
     lines += ["", "Bad input stops with one line naming the field, the value and what is allowed "
                   "(exit 2);", "HYDRA_FULL_ERROR=1 shows a traceback.  Hydra's own help: "
-                  f"{prog} --hydra-help.  Docs: README.md, docs/."]
+                  f"{prog} --hydra-help.", docs_line()]
     return "\n".join(lines)
 
 
@@ -273,8 +336,59 @@ def check_experiment(prog: str, argv: list[str]) -> None:
                          f"`{prog} -m experiment={name}` (one job per combination)")
 
 
+def launcher_keys() -> dict[str, list[str]]:
+    """The keys of each launcher's config (`hydra.launcher.KEY` needs `hydra/launcher=NAME`)."""
+    import dataclasses
+
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    return {name: [f.name for f in dataclasses.fields(conf) if not f.name.startswith("_")]
+            for name, conf in (("joblib", JobLibLauncherConf), ("slurm", SlurmQueueConf))}
+
+
+def hydra_key_line(prog: str, full_key: str) -> str:
+    """One line for an unknown key under `hydra.`, in terms of what to type: a launcher's key
+    names the `hydra/launcher=...` that brings it; any other key gets "did you mean"."""
+    from hydra.conf import HydraConf
+    from omegaconf import OmegaConf
+
+    parts = full_key.split(".")
+    if len(parts) >= 3 and parts[1] == "launcher":
+        owners = launcher_keys()
+        having = [name for name, keys in owners.items() if parts[2] in keys]
+        if having:
+            name = having[0]
+            return (f"{full_key}: a key of the {name} launcher, which this command line does not "
+                    f"select; allowed: add hydra/launcher={name} before it, e.g. "
+                    f"`{prog} -m hydra/launcher={name} {full_key}=...`")
+        every = sorted({k for keys in owners.values() for k in keys})
+        return (f"{full_key}: unknown launcher key{did_you_mean(parts[2], every)}; allowed: "
+                + "; ".join(f"with hydra/launcher={n}: {', '.join(k)}" for n, k in owners.items()))
+    if len(parts) >= 3 and parts[1] == "sweeper":
+        return (f"{full_key}: unknown key of the sweeper{did_you_mean(parts[2], ['params'])}; "
+                f"allowed: hydra.sweeper.params (the values swept with -m)")
+    node: Any = OmegaConf.structured(HydraConf)
+    for i, part in enumerate(parts[1:], start=1):
+        keys = list(node.keys()) if hasattr(node, "keys") else []
+        if part not in keys:
+            where = ".".join(parts[: i + 1])
+            return (f"{where}: unknown key of Hydra's own config{did_you_mean(part, keys)}; "
+                    f"allowed: {', '.join(sorted(keys))} (`{prog} --cfg hydra` shows them)")
+        try:
+            node = node[part]
+        except Exception:  # noqa: BLE001 - a value Hydra fills in at run time
+            break
+    return f"{full_key}: unknown key of Hydra's own config (`{prog} --cfg hydra` shows them)"
+
+
 def error_line(prog: str, exc: Exception) -> str:
-    """One line for Hydra's (multi-line) composition and override errors."""
+    """One line for Hydra's (multi-line) composition and override errors; a mistake under
+    `hydra.` says what to type (`hydra_key_line`)."""
+    cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
+    full_key = str(getattr(cause, "full_key", "") or "")
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and full_key.startswith("hydra."):
+        return hydra_key_line(prog, full_key)
     cmd = COMMANDS[prog]
     return hydra_error_line(exc, cmd.config_name, prog, cmd.groups)
 

@@ -13,7 +13,7 @@ Bad input: one line, exit 2.
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +48,7 @@ def _own_png(path: Path) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-compare",
         description="Deaths averted by A relative to B over a window (median and 90% interval over "
                     "paired draws), relative change, change in seizures and supply.",

@@ -36,6 +36,7 @@ from sim.config import RunConfig, check_output, check_resources
 from sim.calibrate.ensemble import Ensemble
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
+from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
 from sim.sweeps.resume import (CONFIG_HASH_ATTR, checksum_path, finished_result, identity_attrs,
                                write_checksum)
@@ -82,11 +83,17 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     key's value (`sim.api.run_labels`).  In a sweep the console gets one line a job ("job k of
     N", its overrides and headline number) and the job's log file the whole summary.
     """
+    job = sweep_job()
+    with Heartbeat(log.info, f"{job.prefix}still running"):  # a line after every 5 s of silence
+        return _run_job(cfg, job, resume)
+
+
+def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
+    """`run_job` for this job of its sweep (or a single run)."""
     out = output_path(cfg)
     cfg, run, ensemble = validate_job(cfg)
     identity = identity_attrs(cfg, ensemble.inputs)
     digest = identity[CONFIG_HASH_ATTR]
-    job = sweep_job()
     check_own_result(out, resume)
     if resume and finished_result(out, digest):
         remove_stale_temporaries(out)
@@ -119,7 +126,8 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
         log.log(detail, summary_table(ds, years))
         log.log(detail, f"wrote {out}")
         if job.in_sweep:
-            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: {headline(ds)}")
+            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: "
+                     f"{headline(ds, *sweep_measure())}")
     remove_stale_temporaries(out)
     return out
 
@@ -158,6 +166,15 @@ class SweepJob:
         if not self.in_sweep:
             return ""
         return f"job {self.number + 1}" + (f" of {self.total}" if self.total else "") + ": "
+
+
+def sweep_measure() -> tuple[list[int], str]:
+    """(window, variable) the sweep compares over (hydra.callbacks.aggregate), so that each job's
+    console line reports the number the sweep's comparison uses; (2020-2030, deaths_overdose)."""
+    from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
+
+    agg = ((HydraConfig.get().callbacks or {}).get("aggregate") or {}) if HydraConfig.initialized() else {}
+    return list(agg.get("window") or DEFAULT_WINDOW), str(agg.get("variable") or DEFAULT_VARIABLE)
 
 
 def sweep_job() -> SweepJob:

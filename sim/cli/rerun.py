@@ -6,7 +6,7 @@ that fentsim-rerun did not write (without `--force`)."""
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import os
 import sys
 from pathlib import Path
@@ -30,7 +30,7 @@ def _own(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-rerun",
         description="Re-run a fentsim result file from the config recorded in it and compare it: "
                     "every variable, coordinate, dimension and defining attribute (exit 0 if all "

@@ -19,7 +19,6 @@ command that made the sweep.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -36,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, check_duplicates, combine_cells,
                                   concatenate_chunks, survey_sweep)
 from sim.cli.app import EXIT_USER_ERROR, user_errors
+from sim.cli.args import ArgumentParser
 from sim.hydra_compose import parse_override
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
@@ -332,7 +332,7 @@ def typed_command(sweep_dir: Path) -> str:
 
 def aggregate_main(argv: Sequence[str] | None = None) -> None:
     """fentsim-aggregate SWEEP_DIR: combine the jobs of a sweep into one dataset."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fentsim-aggregate",
         description="Combine the jobs of a fentsim sweep (fentsim -m ...) into one NetCDF dataset "
                     "with the swept overrides as dimensions; report missing or failed jobs.  A "

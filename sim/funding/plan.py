@@ -252,7 +252,9 @@ def funding_variables(record: FundingRecord, years: np.ndarray) -> xr.Dataset:
                                    "bought nothing)"),
     }
     for name, (units, long_name) in attrs.items():
-        ds[name].attrs.update(units=units, long_name=long_name)
+        # a level's units differ by lever: no CF `units` (one UDUNITS string), the label says where
+        ds[name].attrs.update({"units" if units != "see lever_units" else "units_label": units,
+                               "long_name": long_name})
     ds["lever"].attrs.update(units="1", long_name="policy lever (sim/model/levers.py)")
     ds["lever_units"].attrs.update(units="1", long_name="units of each lever's level")
     return ds

@@ -25,6 +25,7 @@ from typing import Any
 
 import xarray as xr
 
+from sim.results.timeaxis import with_decimal_year
 from sim.errors import InputError
 
 ENGINE = "h5netcdf"
@@ -243,20 +244,20 @@ def _load_with_cached_lookups(path: Path) -> xr.Dataset:
 def open_result(path: str | os.PathLike) -> xr.Dataset:
     """Load a result file fully into memory; a missing or unreadable file is an InputError.
 
-    `time` stays in decimal years: files store them with units "year" (no reference date, so
-    no reader decodes them); decode_times=False keeps files written before that (CF time in
-    'common_years since 0000-01-01') in decimal years too.
+    `time` is read as stored (CF days since 1 Jan 2010, 365-day calendar; decode_times=False),
+    with the decimal years in the indexed coordinate `decimal_year` (sim/results/timeaxis.py;
+    added from `time` for files written before CF time, which stored decimal years there).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"result file {str(path)!r}: not found (expected a NetCDF file written by fentsim)")
     try:
-        return _load_with_cached_lookups(path)
+        return with_decimal_year(_load_with_cached_lookups(path))
     except Exception:  # anything unusual: the plain route below reads it or names the problem
         pass
     try:
         with xr.open_dataset(path, engine=ENGINE, decode_times=False) as ds:
-            return ds.load()
+            return with_decimal_year(ds.load())
     except Exception as exc:  # h5py/h5netcdf raise many types for corrupt files
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise InputError(f"result file {str(path)!r}: not a readable NetCDF file "

@@ -53,6 +53,7 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
+from sim.results.dataset import cf_units
 from sim.sweeps.aggregate import dimension_name
 from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
@@ -483,7 +484,9 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     for name, (da, units, long_name) in per_draw.items():
         da = da.broadcast_like(deaths_a).astype(float)
         data[name] = da.variable.copy(deep=True)
-        data[name].attrs = {"units": units, "long_name": long_name}
+        data[name].attrs = {"units": cf_units(units), "long_name": long_name}
+        if cf_units(units) != units:   # UDUNITS units for CF; the readable one as the label
+            data[name].attrs["units_label"] = units
     out = xr.Dataset(data, coords={d: deaths_a[d].variable for d in deaths_a.dims})
     if paired and DRAW_ID in a.coords and "draw" in a.dims:
         out = out.assign_coords({DRAW_ID: a[DRAW_ID].variable})
@@ -498,7 +501,7 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
             q = out[name].expand_dims(quantile=list(QUANTILES))
         out[f"{name}_quantiles"] = q.transpose("quantile", ...)
         out[f"{name}_quantiles"].attrs = {
-            "units": out[name].attrs["units"],
+            **{k: v for k, v in out[name].attrs.items() if k in ("units", "units_label")},
             "long_name": f"{out[name].attrs['long_name']}: 5%, 50% (median), 95% over draws"}
     if "cost_per_death_averted" in out:
         out["cost_per_death_averted_quantiles"] = cost_quantiles(
@@ -592,8 +595,9 @@ def comparison_table(cmp: xr.Dataset) -> str:
             f"{cmp.attrs.get('b_label') or 'B'}); "
             + (f"{n} paired draw(s)" if cmp.attrs.get("paired", 1) else cmp.attrs["pairing"])
             + ("; median [5% to 95%]" if n > 1 else ""))
-    header = [*dims, "deaths averted", "relative change", "seizures change (kg)",
-              "supply change (kg)"]
+    header = [*dims, "deaths averted", "relative change",   # units as stored (supply: HE kg)
+              *(f"{v.replace('_', ' ')} ({cmp[v].attrs.get('units', '?')})"
+                for v in ("seizures_change", "supply_change"))]
     rows = []
     for cell in _cells(cmp):
         rows.append([_coord(cell[d]) for d in dims] + [
@@ -649,7 +653,8 @@ def comparison_csv_text(cmp: xr.Dataset) -> str:
         for name in metrics(cmp):
             q = cmp[f"{name}_quantiles"].sel(cell).values
             writer.writerow([*(cell[d] for d in dims), a_name, cmp.attrs.get("b_label") or "B",
-                             cmp.attrs["variable"], name, cmp[name].attrs["units"],
+                             cmp.attrs["variable"], name,
+                             cmp[name].attrs.get("units_label", cmp[name].attrs["units"]),
                              cmp.attrs["window_start"], cmp.attrs["window_end"], n, pairing,
                              *(repr(float(v)) for v in (q[1], q[0], q[2]))])
     return buf.getvalue()
