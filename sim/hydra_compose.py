@@ -33,6 +33,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
                           OverrideParseException)
 from hydra.core.singleton import Singleton
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -135,9 +136,12 @@ def _unknown(cfg: DictConfig, key: str) -> InputError:
     parts = key.split(".")
     for i, part in enumerate(parts):
         if not isinstance(node, DictConfig) or part not in node:
+            allowed = list(node) if isinstance(node, DictConfig) else []
+            if i == 0:   # a top-level key: named alone, as the user typed it
+                return InputError(f"{part}: unknown key{did_you_mean(part, allowed)}; allowed: "
+                                  f"{', '.join(sorted(allowed))}")
             try:
-                reject_unknown_keys(".".join(parts[:i]) or "config", [part],
-                                    list(node) if isinstance(node, DictConfig) else [])
+                reject_unknown_keys(".".join(parts[:i]), [part], allowed)
             except InputError as exc:
                 return exc
             break
@@ -217,6 +221,15 @@ def options(group: str) -> list[str]:
     `experiment` lists every experiment folder's files."""
     with _hydra() as gh:
         return sorted(set(gh.config_loader().get_group_options(group)))
+
+
+def scenario_descriptions() -> dict[str, str]:
+    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
+    out = {}
+    for name in options("scenario"):
+        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
+        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
+    return out
 
 
 def experiment_kind(name: str) -> str:

@@ -2,7 +2,7 @@
 
 Cases: the calibrated baseline (one draw), a 200-draw posterior ensemble, and every cell of the
 headline experiment (experiments/supply_vs_demand.yaml: 8 scenarios x intensities 0.5, 1, 2 plus
-baseline, 20 posterior draws, to 2030).  Each case is composed with Hydra exactly as `fentsim`
+baseline, 20 posterior draws, to 2035: the headline window 2026-2035).  Each case is composed with Hydra exactly as `fentsim`
 composes it and run through `sim.cli.main.prepare_job` and `sim.simulate`, without writing files.
 
 `tests/test_reference.py` reruns the cases and compares them with the stored values.  After a
@@ -28,7 +28,7 @@ VARIABLES = ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin", "deaths_ove
              "seizures_fy", "arrivals")
 HEADLINE_SCENARIOS = ("china_crackdown", "interdiction_surge", "naloxone_up", "test_strips_up",
                       "moud_up", "supply_side", "demand_side", "both")
-HEADLINE = ["ensemble=posterior", "ensemble.size=20", "solver.end_year=2030"]
+HEADLINE = ["ensemble=posterior", "ensemble.size=20", "solver.end_year=2035"]
 
 
 def cases() -> dict[str, list[str]]:

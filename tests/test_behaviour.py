@@ -5,8 +5,10 @@ substitution constants sampled from their priors.
 the adjustment time, supply per user after it never exceeds baseline, and no year's deaths exceed
 the baseline's because of a cut; 3. heroin supply and heroin-involved deaths fall as fentanyl takes
 over; 4. seizure probabilities stay in their documented range and seized gross weight follows CBP
-through FY2021; 5. fentanyl-involved + heroin-involved - both = all modelled opioid overdose
-deaths, at every time.
+through FY2024; 5. fentanyl-involved + heroin-involved - both = all modelled opioid overdose
+deaths, at every time; and no rebound from a supply measure (issue 22, item 8): after permanent cuts
+of any fentanyl channel at 0.3, 0.6 and 0.99 and after a temporary interdiction surge, in at most
+5 % of the paired draws does any year 2020-2040 exceed the baseline by more than 0.5 %.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ CHANNEL_LEVER = {"china_finished_mail": "enforcement_china_finished",
                  "india_finished_mail": "enforcement_india_finished",
                  "india_precursor_land": "enforcement_india_precursor",
                  "other_land": "enforcement_other", "heroin_land": "enforcement_heroin"}
-CBP_FY = {2013: 0.9, 2018: 984.0, 2019: 1270.0, 2020: 2166.0, 2021: 5081.0}  # kg gross (CBP)
+CBP_FY = {2013: 0.9, 2018: 984.0, 2019: 1270.0, 2020: 2166.0, 2021: 5081.0, 2022: 6668.0,
+          2023: 12247.0, 2024: 9934.0}  # kg gross (CBP)
 
 
-def run(levers: LeverSet, params=None):
+def run(levers: LeverSet, params=None, settings=WINDOW):
     params = params if params is not None else POSTERIOR
-    return to_dataset(integrate(params, levers, WINDOW), params, levers, WINDOW)
+    return to_dataset(integrate(params, levers, settings), params, levers, settings)
 
 
 POSTERIOR = ensemble_of(calibrated_params(), {"name": "posterior", "size": N_DRAWS, "seed": 3}).params()
@@ -131,7 +134,7 @@ def test_seizure_probabilities_stay_in_their_documented_range(baseline):
     assert bool((mail.sel(decimal_year=2021.5) >= mail.sel(decimal_year=2018.5) - 1e-12).all()), "froze or fell"
 
 
-def test_seized_gross_weight_follows_cbp_through_fy2021(baseline):
+def test_seized_gross_weight_follows_cbp_through_fy2024(baseline):
     seized = baseline.seizures_fy_product.sum("route").median("draw")
     for year, kg in CBP_FY.items():
         value = float(seized.sel(year=year))
@@ -157,3 +160,52 @@ def test_fentanyl_plus_heroin_minus_both_is_every_overdose_death_at_every_time(b
         total = heroin_only + both + fentanyl_only
         np.testing.assert_allclose(fentanyl + heroin - both, total, rtol=1e-12)
         assert np.all(both >= 0) and np.all(total > 0)
+
+
+# --- no rebound from a supply measure (issue 22, item 8) ----------------------------------------
+REBOUND_WINDOW = SolverSettings(end_year=2040, output_step=0.5)
+REBOUND_START = 2026.0      # yr: the scenarios' default start
+REBOUND_EXCESS = 0.005      # a year's deaths more than 0.5 % above the paired baseline's ...
+REBOUND_DRAWS = 0.05        # ... in at most 5 % of the draws
+
+
+@pytest.fixture(scope="module")
+def long_baseline():
+    return run(LeverSet.from_mapping({}), settings=REBOUND_WINDOW)
+
+
+def rebounding_draws(ds, base) -> float:
+    """Share of draws in which any year 2020-2040 has opioid overdose deaths more than
+    REBOUND_EXCESS above the same draw's baseline."""
+    ratio = (ds.deaths_overdose / base.deaths_overdose).sel(year=slice(2020, 2040))
+    return float((ratio.max("year") > 1.0 + REBOUND_EXCESS).mean())
+
+
+@pytest.mark.parametrize("level", [0.3, 0.6, 0.99])
+@pytest.mark.parametrize("channel", FENTANYL_CHANNELS)
+def test_no_rebound_after_a_permanent_cut(channel, level, long_baseline):
+    """A permanent cut of one fentanyl channel at its source (0.3, 0.6 or 0.99 withheld from 2026)
+    never raises deaths above the paired baseline's by more than 0.5 % in more than 5 % of draws."""
+    lever = CHANNEL_LEVER[channel]
+    cut = run(LeverSet.from_mapping({lever: {"start": REBOUND_START, "ramp": 1.0, "level": level}}),
+              settings=REBOUND_WINDOW)
+    share = rebounding_draws(cut, long_baseline)
+    assert share <= REBOUND_DRAWS, f"{channel} at {level}: {share:.0%} of draws rebound"
+    # not vacuous: above the lever's history (China's finished-fentanyl exports are 0.3 withheld
+    # since 2019) the cut takes part of the channel's market
+    if level > LeverSet.from_mapping({})[lever].history_at(REBOUND_START):
+        kept = (cut.arrivals / long_baseline.arrivals).sel(channel=channel, year=2030)
+        assert float(kept.median()) < 0.999
+
+
+def test_no_rebound_after_a_temporary_interdiction_surge(long_baseline):
+    """Interdiction effort tripled on both routes over 2026-2029 (ramped over a year each way):
+    when it ends deaths return to the baseline without overshooting it by more than 0.5 % in more
+    than 5 % of draws; while it lasts deaths fall."""
+    surge = {"start": REBOUND_START, "ramp": 1.0, "level": 3.0, "mode": "scale", "end": 2029.0}
+    ds = run(LeverSet.from_mapping({"interdiction_mail": surge, "interdiction_land": surge}),
+             settings=REBOUND_WINDOW)
+    share = rebounding_draws(ds, long_baseline)
+    assert share <= REBOUND_DRAWS, f"{share:.0%} of draws rebound after the surge"
+    during = (ds.deaths_overdose / long_baseline.deaths_overdose).sel(year=2028)
+    assert float(during.median()) < 1.0

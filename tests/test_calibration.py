@@ -24,15 +24,11 @@ CALIBRATED = REPO / "configs" / "params" / "calibrated.yaml"
 POSTERIOR = REPO / "sim" / "data" / "posterior_calibrated.csv"
 ARTICLE = REPO / "configs" / "params" / "article.yaml"
 ARTICLE_POSTERIOR = REPO / "sim" / "data" / "posterior_article.csv"
-SETTINGS = SolverSettings(end_year=2021)
-# documented acceptance of the public series (configs/targets/us_series.yaml): synthetic-opioid
-# deaths within 10 % each year is the aim; the years the calibrated baseline misses are listed
-# here so that a regression elsewhere still fails (closing note of the model's second version)
-ALLOWED_MISSES = {"us_synthetic_deaths_2015", "us_synthetic_deaths_2018", "us_synthetic_deaths_2019",
-                  "us_heroin_deaths_2021", "us_fentanyl_mention_deaths_2013",
-                  "us_fentanyl_mention_deaths_2015", "us_fentanyl_share_2013",
-                  "us_fentanyl_share_2014", "us_cbp_fentanyl_seized_fy_2019",
-                  "us_cbp_fentanyl_seized_fy_2020"}
+SETTINGS = SolverSettings(end_year=2024)
+# documented acceptance of the public series 2010-2024 (configs/targets/us_series.yaml, issue 22):
+# every row of the fit table inside its acceptance range but the misses listed here (with the
+# reason in docs/validation.md), so that a regression elsewhere still fails
+ALLOWED_MISSES: set[str] = set()
 
 
 def calibrated_params(path: Path = CALIBRATED) -> ModelParameters:
@@ -75,28 +71,42 @@ def test_calibrated_baseline_meets_every_article_figure(params_file):
         assert share[0, y[year]] > share[1:, y[year]].max(), year
     assert share[1, y[2018]] > 0
     # and the same through the target machinery: every row of the fit table is within range
-    rows = fit_rows(load_targets_file(REPO / "configs/targets/article.yaml", 2021), out,
+    rows = fit_rows(load_targets_file(REPO / "configs/targets/article.yaml", 2024), out,
                     SETTINGS.years)
     assert all(r.ok for r in rows), [(r.label, r.model) for r in rows if not r.ok]
 
 
-def test_calibrated_baseline_tracks_the_public_series_2010_2021():
-    """Every point of the public series inside its documented acceptance range, but the listed
-    misses; synthetic-opioid deaths within 25 % in every year (the 2018-2019 plateau is missed:
-    +16 % and +22 % at the committed baseline)."""
+def test_calibrated_baseline_tracks_the_public_series_2010_2024():
+    """The MAP fit against 2010-2024 (issue 22): synthetic-opioid deaths within 20 % every year,
+    within 10 % in at least 12 of the 15 years and within 12 % in 2022, 2023 and 2024; the
+    2023->2024 change a fall of at least 25 %; heroin deaths within 20 % each year 2010-2022; NFLIS
+    share within 25 %; CBP gross seizures FY2019-FY2024 within 35 %; the plausibility rows (people
+    with OUD, RAND heroin consumption, initiation and its smoothness) inside their ranges."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="calibrate"), resolve=True)
     out = outputs_of(calibrated_params())
-    rows = fit_rows(load_targets(cfg["targets"], 2021), out, SETTINGS.years)
+    rows = fit_rows(load_targets(cfg["targets"], 2024), out, SETTINGS.years)
     missed = {r.label for r in rows if r.ok is False}
     assert missed <= ALLOWED_MISSES, sorted(missed - ALLOWED_MISSES)
-    for r in rows:
-        if r.label.startswith("us_synthetic_deaths"):
-            assert abs(r.relative_error) < 0.25, (r.label, r.relative_error)
-        if r.label.startswith("us_heroin_deaths") and not r.label.endswith("2021"):
-            assert abs(r.relative_error) < 0.25, (r.label, r.relative_error)
+    by = {r.label: r for r in rows}
+    synthetic = [by[f"us_synthetic_deaths_{y}"].relative_error for y in range(2010, 2025)]
+    assert max(abs(e) for e in synthetic) < 0.20, synthetic
+    assert sum(abs(e) < 0.10 for e in synthetic) >= 12, synthetic
+    assert all(abs(by[f"us_synthetic_deaths_{y}"].relative_error) < 0.12 for y in (2022, 2023, 2024))
+    assert by["us_synthetic_deaths_2024"].model / by["us_synthetic_deaths_2023"].model - 1 <= -0.25
+    for y in range(2010, 2023):
+        assert abs(by[f"us_heroin_deaths_{y}"].relative_error) < 0.20, y
+    for label, r in by.items():
+        if label.startswith("us_fentanyl_share") and label not in ALLOWED_MISSES:
+            assert abs(r.relative_error) < 0.25, label
+        if label.startswith("us_cbp_fentanyl_seized_fy"):
+            assert abs(r.relative_error) < 0.35, label
+    assert {f"us_cbp_fentanyl_seized_fy_{y}" for y in range(2019, 2025)} <= set(by)
+    for label in ("people_oud_2016", "people_oud_2021", "heroin_consumption_2015",
+                  "heroin_consumption_2016", "initiation_2015", "initiation_smoothness 2024/2023"):
+        assert by[label].ok, label
 
 
 def test_calibration_recovers_known_parameters():
@@ -240,8 +250,8 @@ def test_backtest_targets_know_nothing_after_the_cutoff():
     assert cut["fit_end_year"] == 2016
     load_targets(cut, 2016)          # valid: no figure after the cut-off
     points = observed_after(2017)
-    assert {p[3] for p in points} == {2018, 2019, 2020, 2021}
-    assert all(p[3] <= 2021 for p in points)
+    assert {p[3] for p in points} == set(range(2018, 2025))
+    assert all(p[3] <= 2024 for p in points)
 
 
 def test_backtest_cli_writes_scores(tmp_path):
@@ -255,14 +265,14 @@ def test_backtest_cli_writes_scores(tmp_path):
     assert "Coverage of the 90% intervals" in r.stdout
     import xarray as xr
     with xr.open_dataset(tmp_path / "backtest.nc", engine="h5netcdf") as ds:
-        assert set(ds.year.values) == {2018, 2019, 2020, 2021}
+        assert set(ds.year.values) == set(range(2018, 2025))
         assert set(ds.series.values) == {"synthetic_deaths", "heroin_deaths", "fentanyl_share",
                                          "cbp_fentanyl_seized_fy"}
         assert np.all(ds.forecast_low <= ds.forecast_high)
     assert (tmp_path / "backtest.md").read_text().startswith("# Backtest: fitted to 2017")
     bad = subprocess.run([sys.executable, "-m", "sim.cli.backtest", f"hydra.run.dir={tmp_path}",
-                          "cutoff=2022"], capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert bad.returncode == 2 and "cutoff: value 2022 not allowed" in bad.stderr
+                          "cutoff=2025"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert bad.returncode == 2 and "cutoff: value 2025 not allowed" in bad.stderr
 
 
 def test_posterior_on_another_parameter_set_is_flagged(caplog):

@@ -15,9 +15,8 @@ from sim.results.dataset import to_dataset
 from tests.conftest import calibrated_params
 
 SHORT = SolverSettings(end_year=2022)
-PEOPLE_STOCKS = tuple(s.name for s in LAYOUT.stocks.values()
-                      if s.kind == "physical" and s.units == "persons")
-PHYSICAL_STOCKS = ("capacity", "know_how_finished", "know_how_synthesis") + PEOPLE_STOCKS
+PEOPLE_STOCKS = ("untreated", "in_treatment", "remission")   # high_risk is a part of untreated
+PHYSICAL_STOCKS = tuple(s.name for s in LAYOUT.stocks.values() if s.kind == "physical")
 NO_LEVERS = LeverSet.from_mapping({})
 
 
@@ -80,6 +79,9 @@ def test_no_negative_stocks_over_random_draws():
         worst = (-s[name].min(axis=-1) / allowed).max()
         assert worst <= 1.0, f"{name} went negative: {s[name].min()}"
     assert np.all(np.isfinite(traj.states))
+    # the high-risk group is a part of the untreated population
+    excess = s["high_risk"] - s["untreated"]
+    assert float(excess.max()) <= 10 * (SHORT.atol_people + SHORT.rtol * float(s["untreated"].max()))
 
 
 def test_no_fentanyl_know_how_gives_no_illicit_fentanyl():
@@ -123,8 +125,12 @@ def test_tighter_tolerance_changes_annual_deaths_by_less_than_0_1_percent():
     tight_settings = SolverSettings(method="DOP853", rtol=1e-10, atol_mass=1e-10, atol_people=1e-7)
     tight = run(params, settings=tight_settings)
     for name in ("deaths_synthetic", "deaths_fentanyl", "deaths_heroin"):
-        rel = abs(loose[name] - tight[name]) / tight[name]
-        assert float(rel.max()) < 1e-3, name
+        # years with at least 1,000 such deaths (illicit fentanyl in 2010-2013 and retired heroin
+        # after 2030 are a few deaths or fractions of one: there a relative difference of 1e-3 is
+        # below one death)
+        counted = tight[name] >= 1000.0
+        rel = (abs(loose[name] - tight[name]) / tight[name]).where(counted)
+        assert int(counted.sum()) >= 10 and float(rel.max()) < 1e-3, name
 
 
 def test_batch_equals_single_runs():
@@ -141,7 +147,12 @@ def test_fentanyl_share_rises_from_near_zero():
     share = run(calibrated_params()).fentanyl_share.isel(draw=0)
     assert float(share.sel(decimal_year=2010.0)) < 0.01
     assert float(share.sel(decimal_year=2020.0)) > 0.2
-    assert float(share.diff("time").sel(decimal_year=slice(2010, 2021)).min()) >= 0
+    # it rises but for a brief dip at China's control of NPP and ANPP (Feb-Apr 2018, a dated
+    # supply event): never more than half a point in a month
+    step = share.diff("time").sel(decimal_year=slice(2010, 2021))
+    assert float(step.min()) > -0.005
+    falling = step.decimal_year.values[step.values < 0]
+    assert np.all((falling >= 2018.0) & (falling <= 2018.5)), falling
 
 
 def test_naloxone_lever_lowers_deaths():
@@ -188,3 +199,40 @@ def test_solver_failure_names_the_failing_draw(monkeypatch):
     message = str(err.value)
     assert "failing draw(s) [1]" in message
     assert "'relapse_rate': 0.6" in message
+
+
+def test_retail_potency_path_bends_2024_and_nothing_before():
+    """The DEA potency path acts from October 2023: no potency fall (level 1) leaves 2010-2022 as
+    they are and raises 2024's synthetic-opioid deaths above the calibrated baseline's."""
+    params = calibrated_params()
+    settings = SolverSettings(end_year=2024)
+    base, flat = run(params, settings=settings), run(params.replace(retail_potency_2024=1.0),
+                                                     settings=settings)
+    np.testing.assert_allclose(flat.deaths_synthetic.sel(year=slice(2010, 2022)),
+                               base.deaths_synthetic.sel(year=slice(2010, 2022)), rtol=1e-6)
+    ratio = (flat.deaths_synthetic / base.deaths_synthetic).isel(draw=0)
+    assert float(ratio.sel(year=2024)) > 1.05 and float(ratio.sel(year=2024)) > float(ratio.sel(year=2023))
+
+
+def test_naloxone_history_grows_after_2020_with_over_the_counter_sales():
+    kits = LeverSet.from_mapping({})["naloxone_kits"]
+    assert kits.history_at(2020.0) < kits.history_at(2023.0) < kits.history_at(2024.5)
+    ds = run(calibrated_params(), settings=SolverSettings(end_year=2024))
+    p = ds.naloxone_probability.isel(draw=0)
+    assert float(p.sel(decimal_year=2024.5, method="nearest")) > float(p.sel(decimal_year=2020.5, method="nearest")) + 0.05
+
+
+def test_price_index_is_a_money_price_never_below_the_cheapest_retail_cost():
+    """price_index is the share-weighted retail cost per HE dose (scarcity included), so it never
+    falls below the cheapest channel's retail cost (the choice model's inclusive value may)."""
+    from sim.engine.batch import BatchModel
+    from sim.engine.solver import PHYSICAL_ROWS
+    params = calibrated_params()
+    traj = integrate(params, NO_LEVERS, SHORT)
+    model = BatchModel(params, NO_LEVERS)
+    markup = params.as_arrays()["retail_markup"]
+    for t in (2012.5, 2016.5, 2020.5):
+        aux = model.auxiliaries(t, traj.rows_at(PHYSICAL_ROWS, t))
+        cheapest = ((aux["delivered_cost"] + markup) / (1.0 + markup)).min(axis=0)  # channel, draw
+        assert np.all(aux["price_index"] >= cheapest * (1 - 1e-9)), t
+        assert np.all(aux["price_index"] <= 10.0)

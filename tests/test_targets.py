@@ -34,14 +34,42 @@ def test_article_targets_load_with_definitions():
     assert not any("potency" in x.id or "scheduling" in x.id for x in t.targets)
 
 
+US_SERIES = REPO / "configs" / "targets" / "us_series.yaml"
+
+
 def test_us_series_and_both_sets():
-    us = load_targets(yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text()), 2035)
-    # 12 synthetic + 12 heroin + 4 fentanyl-mention + 10 NFLIS + 3 CBP (FY2019-FY2021) points
-    assert us.n_rows == 41 and us.last_year == 2021
+    us = load_targets(yaml.safe_load(US_SERIES.read_text()), 2035)
+    # 15 synthetic + 13 heroin (2010-2022) + 4 fentanyl-mention + 10 NFLIS + 6 CBP (FY2019-FY2024)
+    # points, and the plausibility rows: people with OUD (2), RAND heroin consumption (2),
+    # initiation 2015 (1) and its smoothness (14 consecutive-year ratios)
+    assert us.n_rows == 48 + 19 and us.last_year == 2024 and us.fit_end_year == 2024
+    plausibility = {t.id for t in us.targets if not t.id.startswith("us_")}
+    assert plausibility == {"people_oud_2016", "people_oud_2021", "heroin_consumption_2015",
+                            "heroin_consumption_2016", "initiation_2015", "initiation_smoothness"}
+    assert all(t.tolerance for t in us.targets if t.id in plausibility)
+    spec = yaml.safe_load(US_SERIES.read_text())
     both = article_cfg()
-    both.update(csv_series=yaml.safe_load((REPO / "configs/targets/us_series.yaml").read_text())
-                ["csv_series"], name="both", fit_end_year=2021)
-    assert load_targets(both, 2035).n_rows == 41 + load_targets(article_cfg(), 2035).n_rows
+    both.update(csv_series=spec["csv_series"], plausibility=spec["plausibility"], name="both",
+                fit_end_year=2024)
+    assert load_targets(both, 2035).n_rows == us.n_rows + load_targets(article_cfg(), 2035).n_rows
+
+
+def test_plausibility_outputs_are_the_stocks_and_flows_they_name():
+    """people_oud = untreated + in MOUD on 1 July; heroin_arrivals = the heroin channel's yearly
+    arrivals (pure kg); initiation = yearly initiation: the same numbers as the result dataset."""
+    from sim.results.dataset import to_dataset
+    settings = SolverSettings(end_year=2018, output_step=0.5)
+    params, levers = ModelParameters(), LeverSet.from_mapping({})
+    traj = integrate(params, levers, settings)
+    ds = to_dataset(traj, params, levers, settings)
+    out = model_outputs(traj, params, settings)
+    i = list(settings.years).index(2016)
+    people = (ds.users_untreated + ds.users_in_treatment).sel(decimal_year=2016.5, draw=0)
+    assert out["people_oud"][0, i] == pytest.approx(float(people), rel=1e-9)
+    assert out["heroin_arrivals"][0, i] == pytest.approx(float(ds.arrivals.sel(
+        channel="heroin_land", year=2016, draw=0)), rel=1e-12)
+    assert out["initiation"][0, i] == pytest.approx(float(ds.initiation.sel(year=2016, draw=0)),
+                                                    rel=1e-12)
 
 
 def bad(mutate) -> str:

@@ -3,7 +3,7 @@
 The calibration (MAP fit and emcee posterior, `sim.calibrate.fit`) uses only the targets whose
 years end at or before `cutoff` (ranges of claims are cut at it); the posterior ensemble, with the
 substitution constants drawn from their priors as in every ensemble, is then run to the last
-scored year.  For each series and year after the cut-off (public US series to 2021: the
+scored year.  For each series and year after the cut-off (public US series to 2024: the
 information set's end) the forecast median and 90 % interval are compared with the observed value:
 error (median / observed - 1) and whether the interval covers it, plus the coverage of all points.
 Hydra-free; `fentsim-backtest` is the command.
@@ -29,7 +29,7 @@ from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 
-LAST_DATA_YEAR = 2021          # the information set ends here: nothing later is scored or fitted
+LAST_DATA_YEAR = 2024          # the information set ends here: nothing later is scored or fitted
 # series of the public data file scored by the backtest: (series in the CSV, model output, kind)
 SCORED = (("synthetic_deaths", "deaths_synthetic", "count"),
           ("heroin_deaths", "deaths_heroin", "count"),
@@ -42,18 +42,24 @@ def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
     """The target-set config restricted to what was known at `cutoff`: entries ending after it
     dropped (claims over a range cut at it), csv series read to it (fit_end_year)."""
     cfg = copy.deepcopy(dict(cfg))
-    kept = []
-    for entry in cfg.get("entries") or []:
-        entry = dict(entry)
-        if entry.get("kind") in ("largest_source", "positive_share"):
-            first, last = entry["years"]
-            if first > cutoff:
+    for key in ("entries", "plausibility"):
+        kept = []
+        for entry in cfg.get(key) or []:
+            entry = dict(entry)
+            if entry.get("kind") in ("largest_source", "positive_share"):
+                first, last = entry["years"]
+                if first > cutoff:
+                    continue
+                entry["years"] = [first, min(last, cutoff)]
+            elif entry.get("kind") == "ratio" and len(entry["years"]) > 2:
+                entry["years"] = [y for y in entry["years"] if y <= cutoff]   # consecutive ratios
+                if len(entry["years"]) < 2:
+                    continue
+            elif max(entry.get("years") or [entry.get("year")]) > cutoff:
                 continue
-            entry["years"] = [first, min(last, cutoff)]
-        elif max(entry.get("years") or [entry.get("year")]) > cutoff:
-            continue
-        kept.append(entry)
-    cfg["entries"] = kept
+            kept.append(entry)
+        if key in cfg:
+            cfg[key] = kept
     cfg["fit_end_year"] = cutoff
     cfg["name"] = f"{cfg.get('name', 'targets')} to {cutoff}"
     return cfg
@@ -61,7 +67,7 @@ def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
 
 def observed_after(cutoff: int) -> list[tuple[str, str, str, int, float]]:
     """(series, output, kind, year, value) of every scored data point after `cutoff`."""
-    path = paths.DATA_DIR / "us_series_2010_2021.csv"
+    path = paths.DATA_DIR / "us_series_2010_2024.csv"
     with path.open() as fh:
         rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     out = []

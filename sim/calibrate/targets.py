@@ -1,7 +1,8 @@
 """Calibration targets: figures with exact definitions, validated, and their model values.
 
 A target set is a plain mapping (as Hydra composes `configs/targets/*.yaml`) with `entries` (figures
-written out) and/or `csv_series` (series read from a CSV in `sim/data`).  Each entry has a `kind`:
+written out), `plausibility` (figures written out that hold unmeasured stocks to evidence, with wide
+errors) and/or `csv_series` (series read from a CSV in `sim/data`).  Each entry has a `kind`:
 
   count           calendar-year total (1 Jan - 31 Dec) of `output` in `year`
   rate            `output` per 100,000 US residents in `year` (crude: deaths / mid-year population)
@@ -38,6 +39,8 @@ from sim.engine.batch import BatchModel
 from sim.engine.solver import PHYSICAL_ROWS, SolverSettings, Trajectory
 from sim.model.flows import us_population_at
 from sim.model.state import CHANNELS, SOURCES
+
+HEROIN_CHANNEL = next(k for k, c in enumerate(CHANNELS) if c.form == "heroin")
 from sim.results.dataset import annual_totals, fiscal_year_seizures
 from sim.results.tables import table
 
@@ -54,6 +57,10 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "seizures": ("kg/yr", ("fy_total", "ratio")),
     "seizures_product": ("kg/yr", ("fy_total", "ratio")),
     "nflis_share": ("1", ("midyear",)),
+    # plausibility of the demand stocks and volumes (wide errors; sources in configs/targets)
+    "people_oud": ("persons", ("midyear",)),
+    "heroin_arrivals": ("kg/yr", ("count",)),
+    "initiation": ("persons/yr", ("count", "ratio")),
     "supply_share": ("1", ("largest_source", "positive_share")),
 }
 ENTRY_KEYS = ("id", "kind", "output", "year", "years", "value", "units", "sigma", "tolerance",
@@ -72,6 +79,10 @@ class TargetSetSection(Section):
     entries: list[Any] | None = Field(None, description="a list of figures (id, kind, output, "
                                                         "year(s), value, sigma)")
     csv_series: dict[str, Any] | None = Field(None, description="{file, series}")
+    # figures that hold unmeasured stocks to evidence (wide errors), kept apart from `entries` so
+    # that composing target sets (configs/targets/both.yaml) keeps both lists
+    plausibility: list[Any] | None = Field(None, description="a list of figures (same keys as "
+                                                             "entries)")
 
 
 class SeriesSelection(Section):
@@ -280,6 +291,11 @@ def load_targets(cfg: Mapping[str, Any], end_year: int) -> TargetSet:
     cfg, fit_end, entries = dict(cfg or {}), checked.fit_end_year, checked.entries or []
     targets = [parse_target(e, f"targets.entries[{i}]", end_year, fit_end)
                for i, e in enumerate(entries)]
+    plausibility = cfg.get("plausibility") or []
+    if not isinstance(plausibility, Sequence) or isinstance(plausibility, str):
+        raise InputError(f"targets.plausibility: expected a list of figures, got {plausibility!r}")
+    targets += [parse_target(e, f"targets.plausibility[{i}]", end_year, fit_end)
+                for i, e in enumerate(plausibility)]
     if cfg.get("csv_series"):
         targets += csv_targets(cfg["csv_series"], end_year, fit_end)
     if not targets:
@@ -317,7 +333,9 @@ def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSet
     certificates mention); seizures (pure) and seizures_product (gross weight, CBP's basis) are
     fiscal-year totals over routes; nflis_share is read on 1 July (the output grid must hold
     mid-years: settings.output_step 0.5 or finer); supply_share is (source, draw, year), each
-    fentanyl source's channels together over all fentanyl arrivals.
+    fentanyl source's channels together over all fentanyl arrivals; people_oud (untreated + in
+    MOUD, persons) is read on 1 July, heroin_arrivals (pure kg) and initiation are calendar-year
+    totals.
     """
     annual = annual_totals(traj, settings)
     n = traj.states.shape[1]
@@ -334,6 +352,9 @@ def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSet
     inside = mid < settings.t_end
     for i in np.flatnonzero(inside):
         nflis[:, i] = model.auxiliaries(float(mid[i]), traj.rows_at(PHYSICAL_ROWS, mid[i]))["nflis_share"]
+    people = np.full((n, mid.size), np.nan)
+    people[:, inside] = (traj.stock_at("untreated", mid[inside])
+                         + traj.stock_at("in_treatment", mid[inside]))
     return {
         "deaths_synthetic": annual["deaths_synthetic"],
         "deaths_fentanyl": annual["deaths_fentanyl"],
@@ -344,6 +365,9 @@ def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSet
         "seizures": np.nansum(pure, axis=0),
         "seizures_product": np.nansum(product, axis=0),
         "nflis_share": nflis,
+        "people_oud": people,
+        "heroin_arrivals": arrivals[HEROIN_CHANNEL],
+        "initiation": annual["initiation"],
         "supply_share": by_source / np.where(total > 0, total, np.nan),
         "population": np.broadcast_to(pop, (n, pop.size)),
     }

@@ -12,27 +12,34 @@ Conventions (one draw):
 - `lv` lever values at `t` in the order of `sim.model.levers.LEVER_SPECS` (named indices below);
 - `dy` receives dy/dt (stock units per yr); `aux` receives the reported auxiliaries (`AUX_LAYOUT`).
 
-The market (second version; evidence and priors of every constant in `sim/model/parameters.py`):
+The market (third version; evidence and priors of every constant in `sim/model/parameters.py`):
 - Supply runs through six channels (source, form, route; `sim.model.state.CHANNELS`).  Each has a
   delivered cost per heroin-equivalent (HE) kg: c = base (1 + rho s) / (1 - s) (1 - e)^-gamma, with
   s the seizure probability of its route and e source-country enforcement (Reuter and Kleiman's
-  risks and prices: losses and risk compensation act as a tax on the trade).
-- Demand D = users x consumption per user x P_c^eps (HE kg/yr), P_c the cost-based price index.
-- Target shares of demand by a nested logit of delivered cost: heroin against a fentanyl nest whose
+  risks and prices: losses and risk compensation act as a tax on the trade); e combines the
+  enforcement levers with the dated 2023 disruptions (Sinaloa halt, Woodside summit).  Retail cost
+  per HE dose = (delivered cost + distribution markup) / (1 + markup); heroin's retail cost rises
+  as its trade shrinks (heroin share of shipments ^ -heroin_scale_elasticity: heroin retires).
+- Target shares of demand by a nested logit of retail cost: heroin against a fentanyl nest whose
   channels are opened by know-how (logistic diffusion of the mail trade in finished fentanyl and of
-  synthesis in Mexico: the S-shaped takeover of 2013-2018), so fentanyl displaces heroin because it
-  is far cheaper per dose, and a cut channel's share moves to the others.
-- Each channel's capacity adjusts over an adjustment time (first order: no overshoot) toward the
-  shipments that deliver its share of demand after its losses: seized and withheld drugs are
-  replaced, and the replacement is a cost in the delivered cost, hence in the price (Reuter and
-  Kleiman).  So a cut or more interdiction acts through the price on consumption, never by
-  freeing supply: total arrivals follow demand, and a channel's cut cannot raise them.  While
-  capacity lags behind its target (after a shock) arrivals fall short and the price rises further,
-  P = P_c (arrivals / D)^(1/eps).  Consumption equals arrivals, so supply is bounded by demand.
+  synthesis in Mexico: the S-shaped takeover of 2013-2018).  The logit's inclusive value is
+  reported as `cost_price_index`; the money price P_c is the target-share-weighted retail cost.
+- Demand D = users x consumption per user x P_c^eps (HE kg/yr).  Each channel's capacity adjusts
+  over an adjustment time toward the shipments that deliver its share of demand after its losses
+  (seized and withheld drugs are replaced at a cost); capacity is a ceiling, never an obligation:
+  a channel ships at most what its share needs, so arrivals never exceed demand and a cut or an
+  interdiction surge that ends leaves no glut.  While capacity lags, arrivals fall short and the
+  reported price rises, P = P_c (arrivals / D)^(1/eps).
+- People: untreated (with a high-risk part, `high_risk`, depleted by deaths and replenished by
+  entries), in MOUD, in remission.  Initiation follows a fitted path times P_c^(initiation price
+  elasticity): a dearer market deters new use (participation).
 - Overdose by product (heroin only, heroin adulterated with fentanyl, fentanyl only) in proportions
   from the HE fentanyl share; one formula gives the total and the split, so
-  fentanyl-involved + heroin-involved - both = all opioid overdose deaths.  Risk scales with
-  consumption per user, the COVID-19 shock from March 2020 and naloxone (SOURCE rescue factor).
+  fentanyl-involved + heroin-involved - both = all opioid overdose deaths.  Risk per use scales
+  with consumption per user at the cost-based price (P_c^eps)^eta, the COVID-19 pulse from March
+  2020 times a persistent post-2020 shift, naloxone (SOURCE rescue factor; kit history to 2024),
+  test strips, and retail potency (DEA pill testing: lower from October 2023); the high-risk group
+  dies at high_risk_relative_risk times the rate of the rest.
 """
 
 from __future__ import annotations
@@ -47,23 +54,30 @@ from sim.model.parameters import ModelParameters
 from sim.model.state import CHANNELS, LAYOUT, PRODUCTS, ROUTES, StateLayout, Stock
 
 # --- exogenous paths: dates (yr) -------------------------------------------------------------
-# US resident population (July estimates, US Census Bureau), persons; +0.5 %/yr outside 2010-2021
-# (Census projections' order of magnitude; no later data used).
-POPULATION_YEARS = np.arange(2010, 2022, dtype=np.float64) + 0.5
+# US resident population (July estimates, US Census Bureau, Vintage 2024 for 2022-2024), persons;
+# +0.5 %/yr outside 2010-2024 (Census projections' order of magnitude; no later data used).
+POPULATION_YEARS = np.arange(2010, 2025, dtype=np.float64) + 0.5
 POPULATION = np.array([309.3e6, 311.6e6, 313.9e6, 316.1e6, 318.4e6, 320.7e6, 323.1e6, 325.1e6,
-                       327.2e6, 328.2e6, 331.5e6, 331.9e6])
+                       327.2e6, 328.2e6, 331.5e6, 331.9e6, 334.0e6, 336.8e6, 340.1e6])
 LOG_POPULATION = np.log(POPULATION)
 POPULATION_GROWTH = 0.005                            # 1/yr
-SEIZURE_KNOTS = (2013.25, 2018.25, 2021.25)          # mid FY2013, FY2018, FY2021
+SEIZURE_KNOTS = (2013.25, 2018.25, 2021.25, 2024.25)  # mid FY2013, FY2018, FY2021, FY2024
 SEIZURE_PROBABILITY_MAX = 0.2                        # top of the documented plausible range
 PILL_SHIFT = (2019.0, 2021.5)                        # pill share of land fentanyl rises between
-INITIATION_KNOTS = (2010.0, 2014.0, 2018.0, 2021.0)  # piecewise log-linear, flat after 2021
+INITIATION_KNOTS = (2010.0, 2014.0, 2018.0, 2021.0, 2024.0)  # piecewise log-linear, flat after 2024
 COVID_START, COVID_RAMP = 2020.17, 0.25              # March 2020; full shock by June 2020
+RISK_SHIFT = (2020.17, 2022.0)                       # persistent per-use risk shift (pills, xylazine,
+                                                     # using alone) ramps in March 2020 -> 2022
+POTENCY_FALL = (2023.75, 2024.25)                    # retail potency: DEA pill tests 2023 -> 2024,
+                                                     # centred on 1 Jan 2024 (yearly averages)
+DISRUPTION_MEXICO = (2023.33, 2023.58)               # May 2023 Sinaloa halt, in effect by August
+DISRUPTION_CHINA = (2023.87, 2024.12)                # Woodside summit 15 Nov 2023 -> working group
 PHARMA_START = 2010.0                                # diverted pharmaceutical fentanyl falls from
 HEROIN_COST_TREND = (2010.0, 2017.0)                 # heroin base cost changes log-linearly
 # Every date where an exogenous path has a kink: the solvers stop and restart there.
 KINKS = tuple(sorted({*SEIZURE_KNOTS, *PILL_SHIFT, *INITIATION_KNOTS, 2012.0, COVID_START,
-                      COVID_START + COVID_RAMP, *HEROIN_COST_TREND}))
+                      COVID_START + COVID_RAMP, *RISK_SHIFT, *POTENCY_FALL, *DISRUPTION_MEXICO,
+                      *DISRUPTION_CHINA, *HEROIN_COST_TREND}))
 
 # --- named positions -------------------------------------------------------------------------
 N_STATE = LAYOUT.size
@@ -86,6 +100,7 @@ _AT = {name: sl.start for name, sl in LAYOUT.slices.items()}
 CAPACITY, KH_FINISHED, KH_SYNTHESIS = (_AT["capacity"], _AT["know_how_finished"],
                                        _AT["know_how_synthesis"])
 UNTREATED, IN_TREATMENT, REMISSION = _AT["untreated"], _AT["in_treatment"], _AT["remission"]
+HIGH_RISK = _AT["high_risk"]
 CUM_OUTPUT, CUM_WITHHELD, CUM_SEIZED, CUM_ARRIVALS = (
     _AT["cum_output"], _AT["cum_withheld"], _AT["cum_seized"], _AT["cum_arrivals"])
 CUM_SEIZED_PRODUCT, CUM_DEMAND = _AT["cum_seized_product"], _AT["cum_demand"]
@@ -123,9 +138,12 @@ AUXILIARIES: tuple[Stock, ...] = (
           "delivered cost per heroin-equivalent kg by channel (heroin in 2010 without interdiction = 1)"),
     Stock("target_share", ("channel",), "1", "each channel's share of demand (nested logit of cost)"),
     Stock("arrivals", ("channel",), "HE kg/yr", "arrivals on the US retail market by channel"),
-    Stock("cost_price_index", (), "1", "cost-based price index per heroin-equivalent dose"),
+    Stock("cost_price_index", (), "1",
+          "the choice model's aggregate attractiveness (nested-logit inclusive value in cost units); "
+          "not a price"),
     Stock("price_index", (), "1",
-          "market price index per heroin-equivalent dose, scarcity included (heroin era = 1)"),
+          "retail money price per heroin-equivalent dose: arrival-share-weighted retail cost of the "
+          "channels, scarcity included (heroin in 2010 = 1; the dataset divides by 1 Jan 2015)"),
     Stock("demand", (), "HE kg/yr", "opioid demand at the cost-based price"),
     Stock("heroin_arrivals", (), "kg/yr", "heroin arriving on the US retail market (pure)"),
     Stock("fentanyl_arrivals", (), "kg/yr", "fentanyl arriving on the US retail market (pure)"),
@@ -135,7 +153,10 @@ AUXILIARIES: tuple[Stock, ...] = (
     Stock("product_share", ("product",), "1", "share of use episodes by product"),
     Stock("consumption_per_user", (), "HE kg/yr", "opioid consumption per using person-year"),
     Stock("naloxone_probability", (), "1", "probability naloxone is at hand at an overdose"),
-    Stock("risk_environment", (), "1", "exogenous overdose-risk multiplier (COVID-19 shock)"),
+    Stock("risk_environment", (), "1",
+          "exogenous overdose-risk multiplier: COVID-19 pulse x persistent post-2020 risk shift"),
+    Stock("retail_potency", (), "1",
+          "fatality of fentanyl-containing use relative to 2023 (DEA pill testing path)"),
     Stock("overdose_death_rate", (), "1/yr", "opioid overdose deaths per untreated person-year"),
     Stock("pill_share", (), "1", "share of land-route fentanyl (pure mass) pressed into pills"),
 )
@@ -161,6 +182,7 @@ AUX_NALOXONE_PROBABILITY = _AUX["naloxone_probability"]
 AUX_RISK_ENVIRONMENT = _AUX["risk_environment"]
 AUX_OVERDOSE_DEATH_RATE = _AUX["overdose_death_rate"]
 AUX_PILL_SHARE = _AUX["pill_share"]
+AUX_RETAIL_POTENCY = _AUX["retail_potency"]
 
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
@@ -197,35 +219,71 @@ def us_population_at(times):
 
 
 @jit
-def loglinear3(t, t0, t1, t2, v0, v1, v2):
-    """Piecewise log-linear path through (t0, v0), (t1, v1), (t2, v2), flat outside."""
-    if t <= t0:
-        return v0
-    if t >= t2:
-        return v2
-    if t <= t1:
-        w = (t - t0) / (t1 - t0)
-        return math.exp((1.0 - w) * math.log(max(v0, 1e-300)) + w * math.log(max(v1, 1e-300)))
-    w = (t - t1) / (t2 - t1)
-    return math.exp((1.0 - w) * math.log(max(v1, 1e-300)) + w * math.log(max(v2, 1e-300)))
+def loglinear_path(t, knots, values):
+    """Piecewise log-linear path through (knots[i], values[i]) (values > 0), flat outside."""
+    if t <= knots[0]:
+        return values[0]
+    n = len(knots)
+    if t >= knots[n - 1]:
+        return values[n - 1]
+    k = 0
+    while t > knots[k + 1]:
+        k += 1
+    w = (t - knots[k]) / (knots[k + 1] - knots[k])
+    return math.exp((1.0 - w) * math.log(max(values[k], 1e-300))
+                    + w * math.log(max(values[k + 1], 1e-300)))
 
 
 @jit
-def seizure_probability(t, probability_2013, rise_2018, rise_2021, effort):
+def seizure_probability(t, probability_2013, rise_2018, rise_2021, rise_2024, effort):
     """Probability that a shipment on a route is seized (1) at t (yr).
 
-    History: p13 at mid FY2013, p18 = p13 + rise_2018 (PMAX - p13) at mid FY2018, p21 = p18 +
-    rise_2021 (PMAX - p18) at mid FY2021 (PMAX = SEIZURE_PROBABILITY_MAX), so interdiction keeps
-    changing after FY2018 (STOP Act mail screening, land-port scanning), never falls and stays in
-    the documented range; the hazard -log(1 - p) is log-linear between the knots, flat outside.
-    The lever `effort` (1 = history) multiplies the hazard.
+    History: p13 at mid FY2013, then at mid FY2018, FY2021 and FY2024 each p = previous + rise x
+    (PMAX - previous) (PMAX = SEIZURE_PROBABILITY_MAX), so interdiction keeps changing after FY2018
+    (STOP Act mail screening, land-port scanning), never falls and stays in the documented range;
+    the hazard -log(1 - p) is log-linear between the knots, flat outside.  The lever `effort`
+    (1 = history) multiplies the hazard.
     """
     p13 = probability_2013
     p18 = p13 + rise_2018 * (SEIZURE_PROBABILITY_MAX - p13)
     p21 = p18 + rise_2021 * (SEIZURE_PROBABILITY_MAX - p18)
-    hazard = loglinear3(t, SEIZURE_KNOTS[0], SEIZURE_KNOTS[1], SEIZURE_KNOTS[2],
-                        -math.log(1.0 - p13), -math.log(1.0 - p18), -math.log(1.0 - p21))
+    p24 = p21 + rise_2024 * (SEIZURE_PROBABILITY_MAX - p21)
+    hazard = loglinear_path(t, SEIZURE_KNOTS, (-math.log(1.0 - p13), -math.log(1.0 - p18),
+                                               -math.log(1.0 - p21), -math.log(1.0 - p24)))
     return min(-math.expm1(-hazard * max(effort, 0.0)), 1.0 - 1e-12)
+
+
+@jit
+def ramp(t, start, end):
+    """0 before `start`, linear to 1 at `end` (yr), 1 after."""
+    return min(max((t - start) / (end - start), 0.0), 1.0)
+
+
+@jit
+def risk_shift(t, size):
+    """Persistent per-use risk multiplier (1): 1 + size x ramp(March 2020 -> 2022)."""
+    return 1.0 + size * ramp(t, RISK_SHIFT[0], RISK_SHIFT[1])
+
+
+@jit
+def retail_potency(t, level_2024):
+    """Fatality of fentanyl-containing use relative to 2023 (1): 1 until October 2023, linear to
+    `level_2024` by April 2024, held after (DEA pill testing, yearly: lethal-dose share 7 in 10 in
+    2023 -> 5 in 10 in 2024; the ramp is centred on the turn of the year so that the calendar-year
+    averages carry the yearly figures)."""
+    return 1.0 + (level_2024 - 1.0) * ramp(t, POTENCY_FALL[0], POTENCY_FALL[1])
+
+
+@jit
+def supply_disruption(t, k, p):
+    """Share of channel k's shipments withheld by the dated 2023 supply events (1): the Sinaloa
+    halt on Mexican synthesis (May 2023) and China's post-Woodside action (Nov 2023)."""
+    kept = 1.0
+    if CHANNEL_KNOW_HOW[k] == KNOW_HOW_SYNTHESIS:
+        kept *= 1.0 - p["disruption_mexico_2023"] * ramp(t, DISRUPTION_MEXICO[0], DISRUPTION_MEXICO[1])
+    if k == CHINA_FINISHED or k == CHINA_PRECURSOR:
+        kept *= 1.0 - p["disruption_china_2023"] * ramp(t, DISRUPTION_CHINA[0], DISRUPTION_CHINA[1])
+    return 1.0 - kept
 
 
 @jit
@@ -247,14 +305,11 @@ def pharma_fentanyl_deaths(t, deaths_2010, floor, rate):
 @jit
 def initiation_path(t, p):
     """Initiation into illicit-opioid use disorder (persons/yr) before prevention: piecewise
-    log-linear through 2010, 2014, 2018 and 2021 (the prescription pathway falls after 2011),
-    flat after 2021."""
-    if t <= INITIATION_KNOTS[1]:
-        return loglinear3(t, INITIATION_KNOTS[0], 2012.0, INITIATION_KNOTS[1],
-                          p["initiation_2010"], math.sqrt(p["initiation_2010"] * p["initiation_2014"]),
-                          p["initiation_2014"])
-    return loglinear3(t, INITIATION_KNOTS[1], INITIATION_KNOTS[2], INITIATION_KNOTS[3],
-                      p["initiation_2014"], p["initiation_2018"], p["initiation_2021"])
+    log-linear through 2010, 2014, 2018, 2021 and 2024 (the prescription pathway falls after
+    2011), flat after 2024."""
+    return loglinear_path(t, INITIATION_KNOTS, (p["initiation_2010"], p["initiation_2014"],
+                                                p["initiation_2018"], p["initiation_2021"],
+                                                p["initiation_2024"]))
 
 
 @jit
@@ -332,26 +387,51 @@ def channel_seizure(k, mail, land, heroin):
 
 
 @jit
-def market(t, y, p, lv, cost, enforcement, shares):
-    """Delivered costs, enforcement and target shares by channel (into the arrays); returns the
-    cost-based retail price index and the seizure probabilities (mail, land, heroin).  Shares and
-    the price follow the retail cost per HE dose, `retail_cost`: delivered cost plus the domestic
-    distribution markup that supply-side measures do not touch."""
+def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
+    """Heroin's retail cost multiplier (1) as its trade shrinks: (heroin share of what the
+    channels' capacities deliver to the US market, HE, after source enforcement and seizure)
+    ^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer growers,
+    traffickers and sellers, a dearer and scarcer product).  Delivered, not shipped: capacity built
+    to replace withheld or seized product is no market share."""
+    total, mine = 0.0, 0.0
+    for k in range(N_CHANNELS):
+        delivered = (max(y[CAPACITY + k], 0.0) * (1.0 - enforcement[k])
+                     * (1.0 - min(channel_seizure(k, mail, land, heroin), 0.999)))
+        total += delivered
+        if k == HEROIN:
+            mine = delivered
+    if total <= 0.0:
+        return 1.0
+    share = min(max(mine / total, 1e-6), 1.0)
+    return share ** (-p["heroin_scale_elasticity"])
+
+
+@jit
+def market(t, y, p, lv, cost, enforcement, shares, retail):
+    """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
+    retail costs per HE dose by channel (into the arrays); returns the choice model's aggregate
+    (nested-logit inclusive value in cost units) and the seizure probabilities (mail, land,
+    heroin).  Shares follow the retail cost per HE dose, `retail_cost`: delivered cost plus the
+    domestic distribution markup that supply-side measures do not touch."""
     mail = seizure_probability(t, p["seizure_prob_mail_2013"], p["seizure_rise_mail_2018"],
-                               p["seizure_rise_mail_2021"], lv[INTERDICTION_MAIL])
+                               p["seizure_rise_mail_2021"], p["seizure_rise_mail_2024"],
+                               lv[INTERDICTION_MAIL])
     land = seizure_probability(t, p["seizure_prob_land_2013"], p["seizure_rise_land_2018"],
-                               p["seizure_rise_land_2021"], lv[INTERDICTION_LAND])
+                               p["seizure_rise_land_2021"], p["seizure_rise_land_2024"],
+                               lv[INTERDICTION_LAND])
     heroin = -math.expm1(math.log1p(-p["seizure_prob_heroin"]) * max(lv[INTERDICTION_LAND], 0.0))
     beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
     know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
     know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
     log_v = np.empty(N_FENTANYL_CHANNELS)
     for k in range(N_CHANNELS):
-        enforcement[k] = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
+        lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
+        enforcement[k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
         base = heroin_base_cost(t, p["heroin_cost_change"]) if k == HEROIN else \
             p["fentanyl_cost_ratio"]
         cost[k] = delivered_cost(base, channel_seizure(k, mail, land, heroin), enforcement[k],
                                  p["risk_premium"], p["enforcement_cost_exponent"])
+        retail[k] = retail_cost(cost[k], p["retail_markup"])
         if k < N_FENTANYL_CHANNELS:
             if k == CHINA_FINISHED:
                 asc = 0.0
@@ -364,11 +444,22 @@ def market(t, y, p, lv, cost, enforcement, shares):
             else:
                 asc = p["asc_other"]
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
-            log_v[k] = (asc + math.log(know)
-                        - beta / nest * math.log(retail_cost(cost[k], p["retail_markup"])))
-    price = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
-                                retail_cost(cost[HEROIN], p["retail_markup"]), shares)
-    return price, mail, land, heroin
+            log_v[k] = asc + math.log(know) - beta / nest * math.log(retail[k])
+    retail[HEROIN] *= heroin_scale_factor(y, p, enforcement, mail, land, heroin)
+    inclusive = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
+                                    retail[HEROIN], shares)
+    return inclusive, mail, land, heroin
+
+
+@jit
+def money_price(weights, retail):
+    """Retail money price per HE dose (1 = heroin in 2010): the weights' (shares') average of
+    the channels' retail costs."""
+    total, price = 0.0, 0.0
+    for k in range(N_CHANNELS):
+        total += weights[k]
+        price += weights[k] * retail[k]
+    return price / total if total > 0.0 else retail[HEROIN]
 
 
 @jit
@@ -440,13 +531,14 @@ def test_strip_factor(strips_per_year, population, p):
 
 
 @jit
-def overdose_hazards(common, strips, p):
+def overdose_hazards(common, strips, potency, p):
     """Fatal overdose hazard per use-year of each product (1/yr): heroin only, adulterated heroin,
     fentanyl only.  `common` = incidence x rescue factor x risk environment x consumption term.
-    Adulterated heroin has incidence (1 - w) + w kappa and fatality (1 - w) cf_H + w cf_F."""
+    Adulterated heroin has incidence (1 - w) + w kappa and fatality (1 - w) cf_H + w cf_F; the
+    fentanyl fatality cf_F is scaled by the retail potency path."""
     kappa = p["fentanyl_incidence_multiplier"] * strips
     w = p["adulterated_risk_weight"]
-    cf_h, cf_f = p["case_fatality_heroin"], p["case_fatality_fentanyl"]
+    cf_h, cf_f = p["case_fatality_heroin"], p["case_fatality_fentanyl"] * potency
     return (common * cf_h, common * ((1.0 - w) + w * kappa) * ((1.0 - w) * cf_h + w * cf_f),
             common * kappa * cf_f)
 
@@ -456,11 +548,15 @@ def overdose_hazards(common, strips, p):
 @jit
 def evaluate(t, y, p, lv, dy, aux):
     """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`."""
-    cost, enforcement, shares = np.empty(N_CHANNELS), np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    price_cost, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, cost, enforcement, shares)
+    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
+    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
+    inclusive, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, cost, enforcement,
+                                                             shares, retail)
+    price_cost = money_price(shares, retail)
     population = us_population(t)
     potency = p["potency_ratio"]
     untreated = max(y[UNTREATED], 0.0)
+    high = min(max(y[HIGH_RISK], 0.0), untreated)
     in_treatment = max(y[IN_TREATMENT], 0.0)
     remission = max(y[REMISSION], 0.0)
     users = untreated + p["treatment_use_ratio"] * in_treatment
@@ -470,16 +566,29 @@ def evaluate(t, y, p, lv, dy, aux):
     pills = pill_share(t, p)
     product_per_pure = (1.0 / p["purity_mail"],
                         pills / p["purity_pill"] + (1.0 - pills) / p["purity_powder_land"])
+    # capacity is a ceiling, never an obligation: no channel ships more than its share of demand
+    # needs, and spare capacity (heroin networks retiring, a cut that ended) carries the shortfall
+    # of channels still growing (distributors switch products), so arrivals never exceed demand
+    # and fall short only when the trade as a whole lacks capacity
+    needed = np.empty(N_CHANNELS)
+    spare, short = 0.0, 0.0
+    for k in range(N_CHANNELS):
+        needed[k] = shipments_needed(shares[k] * wanted, enforcement[k],
+                                     channel_seizure(k, seize_mail, seize_land, seize_heroin))
+        gap = needed[k] - max(y[CAPACITY + k], 0.0)
+        spare += max(-gap, 0.0)
+        short += max(gap, 0.0)
+    fill = min(spare / short, 1.0) if short > 0.0 else 0.0
     arrived_total, arrived_fentanyl, seized_mail, seized_land = 0.0, 0.0, 0.0, 0.0
     for k in range(N_CHANNELS):
         seizure = channel_seizure(k, seize_mail, seize_land, seize_heroin)
         capacity = max(y[CAPACITY + k], 0.0)
-        target = shipments_needed(shares[k] * wanted, enforcement[k], seizure)
-        dy[CAPACITY + k] = (target - capacity) / p["capacity_adjustment_time"]
-        withheld = capacity * enforcement[k]
-        seized = (capacity - withheld) * seizure
-        arrived = capacity - withheld - seized
-        dy[CUM_OUTPUT + k] = capacity
+        dy[CAPACITY + k] = (needed[k] - capacity) / p["capacity_adjustment_time"]
+        shipped = min(capacity, needed[k]) + max(needed[k] - capacity, 0.0) * fill
+        withheld = shipped * enforcement[k]
+        seized = (shipped - withheld) * seizure
+        arrived = shipped - withheld - seized
+        dy[CUM_OUTPUT + k] = shipped
         dy[CUM_WITHHELD + k] = withheld
         dy[CUM_SEIZED + k] = seized
         dy[CUM_ARRIVALS + k] = arrived
@@ -500,28 +609,40 @@ def evaluate(t, y, p, lv, dy, aux):
     dy[KH_SYNTHESIS] = logistic_growth(min(max(y[KH_SYNTHESIS], 0.0), 1.0),
                                        p["know_how_synthesis_rate"])
 
-    # the market clears: consumption = arrivals; a shortfall raises the price
+    # the market clears: consumption = arrivals (never above demand: shipments are capped at what
+    # the market takes); a shortfall raises the money price along the demand curve.  Overdose risk
+    # per user and initiation follow the cost-based money price (what a year of use costs), not a
+    # passing shortage: a shortage lowers volumes but brings unknown substitutes and lost tolerance,
+    # taken to cancel (stated assumption); so a measure that ends leaves no better-supplied market
     share = arrived_fentanyl / arrived_total if arrived_total > 0.0 else 0.0
     price = price_cost
     if wanted > 0.0 and arrived_total > 0.0:
-        price = price_cost * min(max(arrived_total / wanted, 1e-3), 1e3) ** (1.0 / p["price_elasticity"])
+        price = price_cost * min(max(arrived_total / wanted, 1e-3), 1.0) ** (1.0 / p["price_elasticity"])
     per_user = arrived_total / users if users > 0.0 else 0.0
-    intensity = min(per_user / p["consumption_per_user"], 10.0) ** p["od_consumption_exponent"]
+    intensity = min(price_cost ** p["price_elasticity"], 10.0) ** p["od_consumption_exponent"]
 
-    # overdose by product: one formula for the total and the split
+    # overdose by product: one formula for the total and the split; the high-risk group's rate is
+    # high_risk_relative_risk x the rest's
     heroin_only, adulterated, fentanyl_only = product_shares(share, p["adulteration_mixing"])
     naloxone = naloxone_probability(lv[NALOXONE_KITS], population, p)
-    environment = covid_risk(t, p["covid_shock_size"], p["covid_shock_decay"])
+    environment = (covid_risk(t, p["covid_shock_size"], p["covid_shock_decay"])
+                   * risk_shift(t, p["risk_shift_persistent"]))
+    strength = retail_potency(t, p["retail_potency_2024"])
     common = p["overdose_incidence"] * rescue_factor(naloxone, p) * environment * intensity
     hazard_h, hazard_a, hazard_f = overdose_hazards(
-        common, test_strip_factor(lv[TEST_STRIPS], population, p), p)
+        common, test_strip_factor(lv[TEST_STRIPS], population, p), strength, p)
     rate = heroin_only * hazard_h + adulterated * hazard_a + fentanyl_only * hazard_f
-    exposed = untreated + p["treatment_overdose_ratio"] * in_treatment
-    od_untreated = untreated * rate
+    relative_risk = p["high_risk_relative_risk"]
+    weighted = untreated - high + relative_risk * high      # risk-weighted untreated persons
+    exposed = weighted + p["treatment_overdose_ratio"] * in_treatment
+    od_untreated = weighted * rate
+    od_high = relative_risk * high * rate
     od_in_treatment = exposed * rate - od_untreated
 
     # people
-    initiation = initiation_path(t, p) * (1.0 - lv[PREVENTION])
+    # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
+    initiation = (initiation_path(t, p) * (1.0 - lv[PREVENTION])
+                  * price_cost ** p["initiation_price_elasticity"])
     entries = treatment_entries(untreated, in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY],
                                 p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
     exits = in_treatment / p["treatment_duration"]
@@ -531,8 +652,19 @@ def evaluate(t, y, p, lv, dy, aux):
     background = p["background_death_rate"]
     dy[UNTREATED] = (initiation + relapse + exits - to_remission - entries - remitting
                      - od_untreated - background * untreated)
+    high_fraction = high / untreated if untreated > 0.0 else 0.0
+    dy[HIGH_RISK] = (p["high_risk_entry_share"] * (initiation + relapse + exits - to_remission)
+                     - high_fraction * (entries + remitting + background * untreated)
+                     - p["high_risk_exit_rate"] * high - od_high)
     dy[IN_TREATMENT] = entries - exits - od_in_treatment - background * in_treatment
     dy[REMISSION] = remitting + to_remission - relapse - background * remission
+    # supply chains follow the trend of their market (Sterman 2000, ch. 16: trend extrapolation):
+    # capacity also grows with the number of consuming users, so steady growth is no shortage
+    if users > 0.0:
+        growth = (dy[UNTREATED] + p["treatment_use_ratio"] * dy[IN_TREATMENT]) / users
+        growth = min(max(growth, -1.0), 1.0)
+        for k in range(N_CHANNELS):
+            dy[CAPACITY + k] += max(y[CAPACITY + k], 0.0) * growth
     pharma = pharma_fentanyl_deaths(t, p["pharma_fentanyl_deaths_2010"],
                                     p["pharma_fentanyl_deaths_floor"],
                                     p["pharma_fentanyl_decline_rate"])
@@ -551,7 +683,7 @@ def evaluate(t, y, p, lv, dy, aux):
     aux[AUX_SEIZURE_PROBABILITY + MAIL] = seize_mail
     aux[AUX_SEIZURE_PROBABILITY + LAND] = seize_land
     aux[AUX_SEIZURE_PROBABILITY_HEROIN] = seize_heroin
-    aux[AUX_COST_PRICE_INDEX] = price_cost
+    aux[AUX_COST_PRICE_INDEX] = inclusive
     aux[AUX_PRICE_INDEX] = price
     aux[AUX_DEMAND] = wanted
     aux[AUX_HEROIN_ARRIVALS] = aux[AUX_ARRIVALS + HEROIN]
@@ -568,6 +700,7 @@ def evaluate(t, y, p, lv, dy, aux):
     aux[AUX_RISK_ENVIRONMENT] = environment
     aux[AUX_OVERDOSE_DEATH_RATE] = rate
     aux[AUX_PILL_SHARE] = pills
+    aux[AUX_RETAIL_POTENCY] = strength
 
 
 @jit
@@ -579,11 +712,13 @@ def initial_state(t0, p, lv, y):
     y[KH_FINISHED] = p["know_how_finished_2010"]
     y[KH_SYNTHESIS] = p["know_how_synthesis_2010"]
     y[UNTREATED] = p["untreated_2010"]
+    y[HIGH_RISK] = p["high_risk_share_2010"] * p["untreated_2010"]
     y[IN_TREATMENT] = p["in_treatment_2010"]
     y[REMISSION] = p["remission_2010"]
-    cost, enforcement, shares = np.empty(N_CHANNELS), np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    price, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares)
-    wanted = demand(p["untreated_2010"], p["in_treatment_2010"], price, p)
+    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
+    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
+    _, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares, retail)
+    wanted = demand(p["untreated_2010"], p["in_treatment_2010"], money_price(shares, retail), p)
     for k in range(N_CHANNELS):
         y[CAPACITY + k] = shipments_needed(shares[k] * wanted, enforcement[k],
                                            channel_seizure(k, mail, land, heroin))

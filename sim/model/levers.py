@@ -114,8 +114,13 @@ LEVER_SPECS: dict[str, LeverSpec] = {spec.name: spec for spec in [
     LeverSpec('naloxone_kits', 'kits/yr',
               'naloxone kits distributed in the US per year',
               (0.0, 1000000000.0),
-              ((2010.0, 50000.0), (2013.0, 141502.0), (2016.0, 573797.0), (2018.0, 1500486.0), (2019.0, 1931149.0), (2020.0, 2303624.0)),
-              'FDA SOURCE data (harm-reduction programs + IQVIA); 2010 value an assumption; flat after 2020',
+              ((2010.0, 50000.0), (2013.0, 141502.0), (2016.0, 573797.0), (2018.0, 1500486.0), (2019.0, 1931149.0), (2020.0, 2303624.0),
+               (2021.0, 2600000.0), (2022.0, 3000000.0), (2023.0, 3500000.0), (2023.67, 3800000.0), (2024.5, 5000000.0)),
+              'FDA SOURCE data (harm-reduction programs + IQVIA) to 2020; 2010 value an assumption. 2021-2024 is a BOUNDED ASSUMPTION, not data: '
+              'community distribution funded by opioid-settlement money grows 2022-2024 and FDA approved 4 mg nasal naloxone without prescription '
+              '(29 Mar 2023; on retail shelves Sept 2023, events file), so kits grow ~15 %/yr to 2023 and faster once sold over the counter; '
+              'central path 2.6 M (2021), 3.0 M (2022), 3.5 M (2023), 3.8 M (Sept 2023), 5.0 M (mid 2024), held after; bounds of the 2024 level '
+              '3.5-7 M kits/yr; the uncertainty of its effect is carried by the naloxone_coefficient prior',
               side='demand', default_mode='scale', study_range=(1.0, 4.0)),
     LeverSpec('test_strips', 'strips/yr',
               'fentanyl test strips distributed per year',

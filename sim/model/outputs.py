@@ -105,14 +105,21 @@ OUTPUTS: tuple[Output, ...] = (
     Output("fentanyl_arrivals", TD, "kg/yr", "fentanyl arriving on the US retail market (pure)",
            "point"),
     Output("price_index", TD, "1",
-           "price index per heroin-equivalent dose, scarcity included (1 Jan 2015 = 1)", "point"),
+           "retail money price per heroin-equivalent dose: share-weighted retail cost of the "
+           "channels, scarcity included (1 Jan 2015 = 1)", "point"),
     Output("demand", TD, "HE kg/yr", "opioid demand at the cost-based price", "point"),
     Output("naloxone_probability", TD, "1", "probability naloxone is at hand at an overdose",
            "point"),
     Output("risk_environment", TD, "1",
-           "exogenous overdose-risk multiplier (COVID-19 shock from March 2020)", "point"),
+           "exogenous overdose-risk multiplier: COVID-19 pulse from March 2020 x persistent "
+           "post-2020 risk shift (pills, xylazine, using alone)", "point"),
+    Output("retail_potency", TD, "1",
+           "fatality of fentanyl-containing use relative to 2023 (DEA pill-testing path)", "point"),
     Output("users_untreated", TD, "persons",
            "people with opioid use disorder using illicit opioids, untreated", "point"),
+    Output("users_high_risk", TD, "persons",
+           "the part of users_untreated at high overdose risk (depleted by deaths, replenished "
+           "by entries)", "point"),
     Output("users_in_treatment", TD, "persons", "people of that population in MOUD", "point"),
     Output("users_remission", TD, "persons", "people in remission", "point"),
     Output("parameter_value", ("draw", "parameter"), "1",

@@ -32,7 +32,7 @@ def param(default: float, units: str, bounds: tuple[float, float], evidence: str
 
     prior: ('fixed',) | ('lognormal', median, sd of log) | ('uniform', lo, hi) | ('normal', mean, sd).
     role: 'fixed' (a literature constant, not varied); 'fit' (calibrated, in the posterior);
-    'subst' (a substitution constant the 2010-2021 data do not identify: sampled from its prior in
+    'subst' (a substitution constant the 2010-2024 data do not identify: sampled from its prior in
     every ensemble, never fitted); 'unc' (uncertain, sampled from its prior, not fitted).
     `scale` is 'log' for rates and scales (calibration and sampling work in log space).
     """
@@ -102,6 +102,10 @@ class ModelParameters:
         -0.3, '1', (-2.0, 1.0),
         "log change of heroin's base delivered cost from 2010 to 2017 (linear, flat after): DEA/ONDCP price and purity series show cheaper, purer heroin as Mexican poppy cultivation grew",
         prior=('normal', -0.3, 0.3), role='fit', scale='linear')
+    heroin_scale_elasticity: float = param(
+        1.0, '1', (0.0, 4.0),
+        "heroin retires: heroin's retail cost x (heroin share of supply)^-this, as growers, traffickers and street sellers leave a shrinking trade (fixed costs spread over less revenue; Reuter 2014 on market size and enforcement risk per dealer); stated assumption, fitted to heroin deaths, prior uniform 0-3 (3: heroin's cost x ~30 when its share falls to 1/3)",
+        prior=('uniform', 0.0, 3.0), role='fit', scale='linear')
     capacity_adjustment_time: float = param(
         2.0, 'yr', (0.5, 5.0),
         "tau_adj: time for a channel's capacity to close the gap to its share of demand (DESIGN: 1-3 yr)",
@@ -124,8 +128,8 @@ class ModelParameters:
         prior=('lognormal', 1.0, 0.7), role='fit', scale='log')
     seizure_prob_mail_2013: float = param(
         0.04, '1', (0.001, 0.2),
-        "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2)",
-        prior=('uniform', 0.005, 0.15), role='fit', scale='log')
+        "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2; prior uniform on the log scale over 0.005-0.2)",
+        prior=('uniform', 0.005, 0.2), role='fit', scale='log')
     seizure_rise_mail_2018: float = param(
         0.3, '1', (0.0, 1.0),
         'rise of the mail seizure probability FY2013 -> FY2018 as a fraction of the room left below SEIZURE_PROB_MAX (screening effort grew; never falls)',
@@ -134,10 +138,14 @@ class ModelParameters:
         0.3, '1', (0.0, 1.0),
         'rise FY2018 -> FY2021, fraction of the room left: STOP Act advance electronic data on international mail phased in Oct 2018-2021',
         prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_rise_mail_2024: float = param(
+        0.1, '1', (0.0, 1.0),
+        'rise FY2021 -> FY2024, fraction of the room left (CBP FY2022-2024 keep changing: more mail screening); flat after FY2024',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
     seizure_prob_land_2013: float = param(
         0.02, '1', (0.001, 0.2),
         'probability a land-route fentanyl shipment is seized, mid FY2013',
-        prior=('uniform', 0.005, 0.15), role='fit', scale='log')
+        prior=('uniform', 0.005, 0.2), role='fit', scale='log')
     seizure_rise_land_2018: float = param(
         0.2, '1', (0.0, 1.0),
         'rise of the land seizure probability FY2013 -> FY2018, fraction of the room left',
@@ -145,6 +153,10 @@ class ModelParameters:
     seizure_rise_land_2021: float = param(
         0.2, '1', (0.0, 1.0),
         'rise FY2018 -> FY2021, fraction of the room left (more non-intrusive scanning at SW ports)',
+        prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
+    seizure_rise_land_2024: float = param(
+        0.1, '1', (0.0, 1.0),
+        'rise FY2021 -> FY2024, fraction of the room left (CBP non-intrusive inspection at SW ports expanded 2022-2024); flat after FY2024',
         prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
     seizure_prob_heroin: float = param(
         0.05, '1', (0.001, 0.25),
@@ -180,8 +192,12 @@ class ModelParameters:
         prior=('uniform', -1.0, -0.3), role='unc', scale='linear')
     od_consumption_exponent: float = param(
         0.25, '1', (0.0, 1.5),
-        'eta: overdose hazard x (consumption per user / q0)^eta -- how much a supply shortfall or a price rise lowers overdose risk per user.  stated assumption; a supply-response constant that 2010-2021 does not identify (a free fit drives it to 0 because the capacity lag makes scarcity vary over 2010-2021), so it is held at its prior median in the fit and sampled from its prior in every ensemble',
+        'eta: overdose hazard x (consumption per user at the cost-based money price / q0)^eta = (P_c^eps)^eta -- how much a lasting price rise (enforcement, interdiction, disruption) lowers overdose risk per user; a passing shortage does not (it lowers volumes but brings unknown substitutes and lost tolerance, taken to cancel).  stated assumption; a supply-response constant that 2010-2024 does not identify, so it is held at its prior median in the fit and sampled from its prior in every ensemble',
         prior=('uniform', 0.0, 0.5), role='subst', scale='linear')
+    initiation_price_elasticity: float = param(
+        -0.3, '1', (-1.5, 0.0),
+        'elasticity of initiation to the retail money price (price_index before normalisation, heroin in 2010 = 1; market price, shortages included): part of the price response of illicit drug demand is participation, about half of the total elasticity (Pacula et al. 2001; Caulkins and Reuter 1998; heroin total about -0.3 to -1.0), so a dearer market deters new use.  The fitted initiation knots absorb the historical price path; the constant is not identified by 2010-2024 series: held at its prior median in the fit, sampled from its prior (uniform -0.5 to -0.1) in every ensemble',
+        prior=('uniform', -0.5, -0.1), role='subst', scale='linear')
     treatment_use_ratio: float = param(
         0.3, '1', (0.0, 1.0),
         "illicit consumption of a person in MOUD relative to untreated (set equal to SOURCE's 0.3 overdose ratio)",
@@ -200,12 +216,32 @@ class ModelParameters:
         prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
     initiation_2021: float = param(
         150000.0, 'persons/yr', (10000.0, 1000000.0),
-        'same in 2021, held after 2021',
+        'same in 2021',
+        prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
+    initiation_2024: float = param(
+        150000.0, 'persons/yr', (10000.0, 1000000.0),
+        'same in 2024, held after 2024 (yearly swings held by a smoothness target, configs/targets/us_series.yaml)',
         prior=('lognormal', 150000.0, 0.6), role='fit', scale='log')
     untreated_2010: float = param(
         600000.0, 'persons', (10000.0, 5000000.0),
         'untreated illicit-opioid OUD population, 1 Jan 2010',
         prior=('lognormal', 600000.0, 0.5), role='fit', scale='log')
+    high_risk_share_2010: float = param(
+        0.3, '1', (0.01, 0.95),
+        'share of the untreated population at high overdose risk on 1 Jan 2010 (risk structure: injection, prior non-fatal overdose, using alone); stated assumption, fitted',
+        prior=('uniform', 0.1, 0.5), role='fit', scale='linear')
+    high_risk_entry_share: float = param(
+        0.35, '1', (0.01, 0.95),
+        'share of people entering untreated use (initiation, relapse, treatment exits) who enter the high-risk group; stated assumption, fitted',
+        prior=('uniform', 0.15, 0.6), role='fit', scale='linear')
+    high_risk_relative_risk: float = param(
+        4.0, '1', (1.0, 20.0),
+        'overdose death rate of the high-risk group relative to the rest of the untreated: after a non-fatal overdose 1-yr mortality is several times higher (Olfson et al. 2018 JAMA Netw Open; Caudarella et al. 2016 Drug Alcohol Depend); prior lognormal median 4 (90% 1.8-9)',
+        prior=('lognormal', 4.0, 0.5), role='fit', scale='log')
+    high_risk_exit_rate: float = param(
+        0.3, '1/yr', (0.01, 3.0),
+        'rate at which high-risk people move to lower risk without leaving use (route change, using with others, stabilisation); stated assumption, prior lognormal median 0.3 (90% 0.1-0.95)',
+        prior=('lognormal', 0.3, 0.7), role='fit', scale='log')
     in_treatment_2010: float = param(
         300000.0, 'persons', (0.0, 5000000.0),
         'people of that population in MOUD, 1 Jan 2010 (stated assumption)',
@@ -276,20 +312,20 @@ class ModelParameters:
         prior=('fixed',), role='fixed', scale='linear')
     naloxone_coefficient: float = param(
         0.000343, '1/(kits per 100k per yr)', (0.0, 0.01),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): p_nal = 1 - exp(-0.000343 kits per 100k)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): p_nal = 1 - exp(-0.000343 kits per 100k); prior lognormal around it (sd 0.5 in log units: 90% x0.44-2.3), sampled in every ensemble: the kit history after 2020 is a bounded assumption (sim/model/levers.py)',
+        prior=('lognormal', 0.000343, 0.5), role='unc', scale='log')
     test_strip_max_effect: float = param(
         0.25, '1', (0.0, 1.0),
         'largest cut in fentanyl-product incidence from universal strip use (Peiper et al. 2019: '
         'a positive result changed use in about half of users; stated assumption). Prior uniform '
-        '0.1-0.4 around 0.25: no 2010-2021 series identifies it (no strips in history), so every '
+        '0.1-0.4 around 0.25: no 2010-2024 series identifies it (no strips in history), so every '
         'ensemble draws it',
         prior=('uniform', 0.1, 0.4), role='unc', scale='linear')
     test_strip_coefficient: float = param(
         0.0005, '1/(strips per 100k per yr)', (0.0, 0.1),
         'coverage per strip (coverage = 1 - exp(-coef x strips per 100k per yr)); stated '
         'assumption, prior lognormal (median 0.0005, sd 0.7 in log units: 90% within x0.3-3.2), '
-        'drawn in every ensemble (not identified by 2010-2021 data)',
+        'drawn in every ensemble (not identified by 2010-2024 data)',
         prior=('lognormal', 0.0005, 0.7), role='unc', scale='log')
     treatment_overdose_ratio: float = param(
         0.3, '1', (0.0, 1.0),
@@ -303,6 +339,22 @@ class ModelParameters:
         0.3, '1/yr', (0.0, 5.0),
         'exponential decay rate of the COVID-19 risk shock after its peak (estimated)',
         prior=('lognormal', 0.3, 1.0), role='fit', scale='log')
+    risk_shift_persistent: float = param(
+        0.2, '1', (0.0, 1.5),
+        'persistent rise of per-use overdose risk from March 2020 (full by 2022): counterfeit pills, xylazine (White House emerging threat Apr 2023), more use alone; estimated separately from the temporary COVID-19 pulse (events file 2020-03, 2022-2024)',
+        prior=('uniform', 0.0, 0.8), role='fit', scale='linear')
+    retail_potency_2024: float = param(
+        0.75, '1', (0.3, 1.2),
+        'retail potency of fentanyl products from April 2024 relative to 2023 (1 before October 2023; linear between; held after): DEA laboratory testing, counterfeit pills with a potentially lethal dose about 7 in 10 (2023) -> 5 in 10 (2024), ratio 0.71 (events file 2023-2024); multiplies the fatality of fentanyl-containing use; prior uniform 0.55-1.0',
+        prior=('uniform', 0.55, 1.0), role='fit', scale='linear')
+    disruption_mexico_2023: float = param(
+        0.1, '1', (0.0, 0.9),
+        "share of Mexican synthesis withheld from May 2023 (reported Sinaloa faction halt in Culiacan, events file 2023-05; disputed): acts like source enforcement on the synthesis channels, ramping in May-Aug 2023 and held after; estimated, may be 0",
+        prior=('uniform', 0.0, 0.5), role='fit', scale='linear')
+    disruption_china_2023: float = param(
+        0.1, '1', (0.0, 0.9),
+        "share of China's fentanyl and precursor exports withheld from the Woodside summit (15 Nov 2023; bilateral working group from Jan 2024; events file): ramp Nov 2023 - Feb 2024, held after; estimated, may be 0",
+        prior=('uniform', 0.0, 0.5), role='fit', scale='linear')
     background_synthetic_deaths: float = param(
         1186.0, 'deaths/yr', (0.0, 5000.0),
         'NCHS 2013: 3,105 T40.4 deaths minus 1,919 fentanyl-mention deaths (NVSR 67(9))',

@@ -96,6 +96,8 @@ STOCKS: tuple[Stock, ...] = (
     Stock("know_how_synthesis", (), "1",
           "diffusion of fentanyl synthesis in Mexico from imported precursors, pill pressing (0-1)"),
     Stock("untreated", (), "persons", "people with opioid use disorder using illicit opioids, untreated"),
+    Stock("high_risk", (), "persons",
+          "the part of `untreated` at high overdose risk (depleted by deaths, replenished by entries)"),
     Stock("in_treatment", (), "persons", "people of that population in MOUD"),
     Stock("remission", (), "persons", "people in remission"),
     Stock("cum_output", ("channel",), "HE kg", "cumulative shipments by channel", kind="total"),

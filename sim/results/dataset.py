@@ -153,7 +153,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     annual = annual_totals(traj, settings)
     pop_year = us_population_at(years + 0.5)
     stocks = {name: traj.stock_at(name, times)
-              for name in ("capacity", "untreated", "in_treatment", "remission")}
+              for name in ("capacity", "untreated", "high_risk", "in_treatment", "remission")}
     series = time_series(traj, model, times)
     total_arrivals = annual["arrivals"].sum(axis=0)
     supply_share = annual["arrivals"] / np.where(total_arrivals > 0, total_arrivals, np.nan)
@@ -172,6 +172,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         "supply_share": supply_share.transpose(2, 0, 1),
         "capacity": stocks["capacity"].transpose(2, 0, 1),
         "users_untreated": stocks["untreated"].T,
+        "users_high_risk": stocks["high_risk"].T,
         "users_in_treatment": stocks["in_treatment"].T,
         "users_remission": stocks["remission"].T,
         "parameter_value": np.stack([np.broadcast_to(p[name], (n,))

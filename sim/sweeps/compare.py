@@ -58,7 +58,7 @@ from sim.sweeps.aggregate import dimension_name
 from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
 
-DEFAULT_WINDOW = (2020, 2030)
+DEFAULT_WINDOW = (2026, 2035)
 DEFAULT_VARIABLE = "deaths_overdose"
 QUANTILES = (0.05, 0.5, 0.95)
 METRICS = ("deaths_averted", "relative_change", "seizures_change",
