@@ -71,7 +71,7 @@ def synthetic(params: ModelParameters, levers: LeverSet):
 
 def risk_mix(traj, params: ModelParameters, year: int) -> np.ndarray:
     """Mean over `year` of the risk mix's death-rate multiplier (draw,)."""
-    times = year + (np.arange(12) + 0.5) / 12
+    times = year + np.arange(12) / 12.0   # the stored monthly output times
     p = params.as_arrays()
     untreated, high = traj.stock_at("untreated", times), traj.stock_at("high_risk", times)
     treated = traj.stock_at("in_treatment", times)
