@@ -1,4 +1,4 @@
-"""The Python API: run the calibrated model as `fentsim` does, from Python, without Hydra.
+"""The Python API: run the calibrated model as `fentsim` does, from Python.
 
     import sim
     ds = sim.run()                                             # = `fentsim` (calibrated baseline)
@@ -10,8 +10,9 @@
     cmp = sim.compare(grid, grid.sel(scenario="baseline"), window=(2020, 2030))
     sim.load_scenario("both"), sim.load_params("literature"), sim.load_posterior(size=50)
 
-Every function composes the same YAML configs as the console commands (`sim.compose`, checked
-against Hydra's composition in tests/test_compose.py), validates them the same way
+Every function composes the same YAML configs as the console commands, with Hydra's own Compose
+API (`sim.hydra_compose`: experiment folders and FENTSIM_EXPERIMENTS included; callable again
+and from inside a running Hydra app), validates them the same way
 (`prepare_run`, which `fentsim` uses too) and returns the dataset `fentsim` writes to result.nc:
 same values, same `config` attribute and hash, and the scalar coordinates `scenario` and
 `scenario_intensity` (plus every swept key, dots turned into underscores) that let
@@ -33,13 +34,13 @@ import numpy as np
 import xarray as xr
 
 from sim.calibrate.ensemble import DRAW_ID_ATTRS, Ensemble, ensemble_of, with_posterior_of
-from sim.compose import (compose, compose_with_hydra, dimension_name, experiment_kind, options,
-                         parse_value, set_value)
 from sim.config import RunConfig, build_run, check_resources
 from sim.errors import InputError
+from sim.hydra_compose import compose, experiment_kind, options, sweep_values, sweeper_params
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.model.scenarios import apply_intensity
+from sim.sweeps.aggregate import dimension_name
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
 from sim.sweeps.compare import compare as _compare
 from sim.sweeps.resume import identity_attrs
@@ -101,10 +102,7 @@ def config(scenario: str | None = None, *, params: str | Mapping[str, Any] | Non
                        ("scenario.intensity", intensity)):
         if value is not None:
             values.append((key, value))
-    choices: dict[str, str | None] = {}
-    cfg = compose("config", texts, choices_out=choices)
-    for key, value in values:
-        set_value(cfg, key, value)
+    cfg, choices = compose("config", texts, values)
     return with_posterior_of(cfg, choices.get("params"))
 
 
@@ -194,12 +192,11 @@ def run(scenario: str | None = None, *, params: str | Mapping[str, Any] | None =
 # --- sweeps and comparisons ---------------------------------------------------------------------
 
 def _grid_of_experiment(experiment: str, texts: Sequence[str]) -> dict[str, list[Any]]:
-    full = compose_with_hydra("config", [f"experiment={experiment}", *texts])
-    params = ((full.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    params = sweeper_params("config", [f"experiment={experiment}", *texts])
     if not params:
         raise InputError(f"experiment: value {experiment!r} has no sweep (hydra.sweeper.params); "
                          f"allowed: {', '.join(x for x in options('experiment') if experiment_kind(x) == 'sweep')}")
-    return {k: [parse_value(v) for v in str(vals).split(",")] for k, vals in params.items()}
+    return {k: sweep_values(k, vals) for k, vals in params.items()}
 
 
 def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | None = None,
@@ -226,6 +223,13 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
     for key, values in zip(keys, levels):
         if not values:
             raise InputError(f"grid.{key}: no values; allowed: a list of one value or more")
+        seen: list[Any] = []
+        for value in values:   # as `fentsim -m` refuses them: 0.5 and 0.50 are one cell
+            same = [v for v in seen if v == value or str(v) == str(value)]
+            if same:
+                raise InputError(f"grid.{key}: value {value!r} given twice (as {same[0]!r}); "
+                                 f"allowed: distinct values, each once")
+            seen.append(value)
     cells = np.empty([len(v) for v in levels], dtype=object)
     for index in itertools.product(*(range(len(v)) for v in levels)):
         swept = {k: levels[i][j] for i, (k, j) in enumerate(zip(keys, index))}
@@ -242,10 +246,11 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
 
 
 def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
-            variable: str = DEFAULT_VARIABLE) -> xr.Dataset:
-    """Deaths averted by A relative to reference B over `window` (inclusive years), paired draws:
-    see `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
-    return _compare(a, b, window, variable)
+            variable: str = DEFAULT_VARIABLE, paired: bool = True) -> xr.Dataset:
+    """Deaths averted by A relative to reference B over `window` (inclusive years), draws paired
+    by `draw_id` (`paired=False`: independent quantiles of ensembles with other draws): see
+    `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
+    return _compare(a, b, window, variable, paired=paired)
 
 
 # --- loaders ------------------------------------------------------------------------------------
@@ -268,7 +273,7 @@ class Scenario:
 
 def load_scenario(name: str) -> Scenario:
     """The scenario `name` of configs/scenario/ (e.g. 'china_crackdown'), as `fentsim` composes it."""
-    cfg = compose("config", [f"scenario={name}"])
+    cfg, _ = compose("config", [f"scenario={name}"])
     scenario = cfg["scenario"]
     return Scenario(str(scenario["name"]), str(scenario.get("description", "")),
                     float(scenario.get("intensity", 1.0)),
@@ -279,7 +284,7 @@ def load_params(name: str = "calibrated") -> ModelParameters:
     """A parameter set of configs/params/ by name: 'calibrated' (what runs use: fitted to the
     article and the 2010-2021 series), 'article' (fitted to the article's figures alone),
     'literature' (the priors' centre)."""
-    return ModelParameters.from_mapping(compose("config", [f"params={name}"])["params"])
+    return ModelParameters.from_mapping(compose("config", [f"params={name}"])[0]["params"])
 
 
 def load_posterior(size: int | None = None, *, seed: int = 0, params: str = "calibrated",
@@ -287,7 +292,7 @@ def load_posterior(size: int | None = None, *, seed: int = 0, params: str = "cal
     """Draws of the posterior ensemble as `ensemble=posterior` (or 'large') selects them, on top
     of the parameter set `params`: one value per draw in every field (`.n_draws`).  Without
     `size`, every draw of the posterior file."""
-    cfg = with_posterior_of(compose("config", [f"params={params}", f"ensemble={name}"]), params)
+    cfg = with_posterior_of(compose("config", [f"params={params}", f"ensemble={name}"])[0], params)
     ens_cfg = dict(cfg["ensemble"], seed=seed)
     if size is None:
         from sim.calibrate.ensemble import posterior_path

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from sim.results.io import open_result
 from sim.sweeps.resume import CONFIG_HASH_ATTR
 
 BIN = Path(sys.executable).parent
+BEFORE = Path(__file__).parent / "reference" / "api_runs_before_hydra_compose.json"
 
 
 def fentsim(*args: str, cwd: Path) -> Path:
@@ -90,3 +92,17 @@ def test_public_names_resolve():
         assert getattr(sim, name) is not None, name
     assert sim.run is sim.api.run and sim.compare is sim.api.compare
     assert sim.api.config("china_crackdown")["levers"]["enforcement_china_finished"]["level"] == 0.6
+
+
+@pytest.mark.parametrize("case", sorted(json.loads(BEFORE.read_text())))
+def test_same_datasets_as_before_hydras_compose_api(case):
+    """sim.run gives what it gave when the API composed configs without Hydra (sim/compose.py,
+    removed): the same config text and hash, the same deaths and risk path.  The file was written
+    by the last commit with sim/compose.py; regenerate it only when the model or the configs
+    change on purpose (then it no longer tests the composition)."""
+    before = json.loads(BEFORE.read_text())[case]
+    ds = sim.run(**before["kwargs"])
+    assert ds.attrs["config"] == before["config"]
+    assert ds.attrs[CONFIG_HASH_ATTR] == before["config_sha256"]
+    np.testing.assert_array_equal(ds.deaths_overdose.values, before["deaths_overdose"])
+    np.testing.assert_array_equal(ds.risk_environment.values, before["risk_environment"])

@@ -1,9 +1,11 @@
 """The package's folders are its layers, and every import runs down them (no exception).
 
-Layers, lowest first: sim.errors, sim.paths and sim.compose (Hydra-free composition of the YAML
-configs); sim.model; sim.engine; sim.results; sim.calibrate; sim.config; sim.sweeps; sim.study;
-sim.api (the Python API); sim.cli.  Imports inside functions count too.  Hydra is
-imported by the command-line layer alone.
+Layers, lowest first: sim.errors, sim.paths and sim.schema (config sections declared as pydantic
+models); sim.model; sim.engine; sim.results; sim.funding;
+sim.calibrate; sim.config; sim.sweeps; sim.study; sim.hydra_compose (Hydra's Compose API for the
+Python API); sim.api (the Python API); sim.cli.  Imports inside functions count too.  Hydra is
+imported by the command-line layer and the adapter sim.hydra_compose alone, and the modules of
+sim.cli import each other without a circle.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import pytest
 
 SIM = Path(__file__).resolve().parents[1] / "sim"
 LAYERS = ["sim.errors", "sim.paths", "sim.model", "sim.engine", "sim.results", "sim.funding",
-          "sim.calibrate",
-          "sim.config", "sim.sweeps", "sim.study", "sim.api", "sim.cli"]
-ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0, "sim.compose": 0}
+          "sim.calibrate", "sim.config", "sim.sweeps", "sim.study", "sim.hydra_compose", "sim.api",
+          "sim.cli"]
+ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0, "sim.schema": 0, "sim.numba_cache": 0}
+HYDRA_ALLOWED = ("sim.cli", "sim.hydra_compose")
 
 
 def layer(module: str) -> int:
-    """Rank of a module's layer (errors and paths share the root rank)."""
+    """Rank of a module's layer (errors, paths and schema share the root rank)."""
     for name, rank in ROOT_LEVEL.items():
         if module == name or module.startswith(name + "."):
             return rank
@@ -59,11 +62,28 @@ def test_imports_run_down_the_layers(module, path):
         if target.startswith("sim."):
             assert layer(target) <= own, f"{module} imports {target}, a layer above it"
         if target.split(".")[0] in ("hydra", "omegaconf"):
-            assert module.startswith("sim.cli"), f"{module} imports {target} (Hydra only in sim.cli)"
+            assert module.startswith(HYDRA_ALLOWED), \
+                f"{module} imports {target} (Hydra only in sim.cli and sim.hydra_compose)"
+
+
+def test_no_import_circle_in_the_cli():
+    """The modules of sim/cli import each other (anywhere in the file) without a circle."""
+    cli = {name: path for name, path in modules() if name.startswith("sim.cli.")}
+    edges = {name: {t for t in imported(path) if t in cli and t != name} for name, path in cli.items()}
+
+    def reach(start: str, seen: set[str]) -> set[str]:
+        for nxt in edges[start] - seen:
+            seen.add(nxt)
+            reach(nxt, seen)
+        return seen
+
+    circles = sorted(name for name in cli if name in reach(name, set()))
+    assert not circles, f"import circle through {circles}: {({n: sorted(edges[n]) for n in circles})}"
 
 
 def test_no_flat_modules_left():
-    """Every module lives in a layer's folder, except the root modules, sim.config and sim.api."""
-    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "compose", "config",
-                                                 "api"}
+    """Every module lives in a layer's folder, except the root modules, sim.config, the Hydra
+    adapter and sim.api."""
+    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "schema", "config",
+                                                 "hydra_compose", "api", "numba_cache"}
     assert not flat, f"modules outside the layer folders: {sorted(flat)}"

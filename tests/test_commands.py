@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli import app as cli_app
+from sim.cli.doc import scenario_descriptions
 from sim.errors import InputError
 
 BIN = Path(sys.executable).parent
@@ -27,7 +28,8 @@ def command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_help_says_what_the_command_does_and_lists_only_its_groups(prog):
     text = cli_app.help_text(prog)
     lines = text.splitlines()
-    assert lines[0].startswith(f"usage: {prog} ") and len(lines) <= 45
+    scenarios = len(scenario_descriptions()) if prog == "fentsim" else 0
+    assert lines[0].startswith(f"usage: {prog} ") and len(lines) <= 46 + scenarios
     assert cli_app.COMMANDS[prog].summary.split()[0] in lines[2]
     section = lines[lines.index("config groups (GROUP=OPTION):") + 1:lines.index("main options:")]
     groups = [line.split(":")[0].strip() for line in section if ": " in line]
@@ -96,10 +98,57 @@ def test_slurm_without_a_cluster_is_one_line(monkeypatch):
      "fentsim-calibrate: error: scenario: not a config group of fentsim-calibrate; allowed: params"),
     (["fentsim-study", "costs=cheap"],
      "fentsim-study: error: costs: value 'cheap' not allowed; allowed: default"),
+    (["fentsim-backtest", "paramz=article"],
+     "fentsim-backtest: error: paramz: unknown key (did you mean 'params'?); allowed:"),
+    (["fentsim-backtest", "params=artcle"],
+     "fentsim-backtest: error: params: value 'artcle' not allowed (did you mean 'article'?)"),
+    (["fentsim-backtest", "cutoff=abc"], "fentsim-backtest: error: cutoff: value 'abc' not allowed"),
+    (["fentsim-funding", "funding.spending=abc"],
+     "fentsim-funding: error: funding.spending: value 'abc' not allowed; allowed: a list of annual"),
+    (["fentsim", "-m", "scenario=baseline", "hydra.launcher.n_jobs=2"],
+     "fentsim: error: hydra.launcher.n_jobs: a key of the joblib launcher, which this command line "
+     "does not select; allowed: add hydra/launcher=joblib before it"),
+    (["fentsim", "hydra.job.chdirr=true"],
+     "fentsim: error: hydra.job.chdirr: unknown key of Hydra's own config (did you mean 'chdir'?)"),
+    (["fentsim", "scenario.intensity=abc"], "fentsim: error: scenario.intensity: value 'abc'"),
 ])
 def test_hydra_errors_of_every_command_are_one_line(tmp_path, args, message):
-    proc = command(*args, f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    out = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    proc = command(*args, f"{out}={tmp_path / 'out'}", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith(message), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists()  # a rejected input leaves nothing (not even .hydra/)
+
+
+def scripts() -> dict[str, str]:
+    """pyproject.toml's [project.scripts]: command -> 'module:function'."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.parametrize("prog", sorted(scripts()))
+def test_every_command_has_a_short_help_and_one_line_mistakes(prog, monkeypatch, capsys):
+    import importlib
+
+    module, function = scripts()[prog].split(":")
+    entry = getattr(importlib.import_module(module), function)
+    monkeypatch.setattr(sys, "argv", [prog, "--help"])
+    with pytest.raises(SystemExit) as info:
+        entry()
+    text = capsys.readouterr().out
+    assert info.value.code == 0 and f"usage: {prog}" in text and "powered by Hydra" not in text
+    assert len(text.splitlines()) <= 46 + (len(scenario_descriptions()) if prog == "fentsim" else 0)
+    if prog in cli_app.COMMANDS:
+        assert "fentsim-doc readme" in text  # where the docs are, installed or not
+        return
+    monkeypatch.setattr(sys, "argv", [prog, "--outpt", "model"])  # a positional any command takes
+    with pytest.raises(SystemExit) as info:
+        entry()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"{prog}: error: unrecognized arguments: --outpt")
+    if "--output" in text:
+        assert "(did you mean '--output'?)" in err

@@ -12,7 +12,7 @@ import xarray as xr
 
 import sim
 import sim.cli.compare as cli
-from sim.compose import dimension_name
+from sim.sweeps.aggregate import dimension_name
 from sim.errors import InputError
 from sim.results.io import write_dataset
 from sim.sweeps.compare import (MONEY_METRICS, QUANTILES, compare, comparison_csv_text,
@@ -125,6 +125,11 @@ def test_without_funding_spending_no_money_and_the_table_unchanged():
     both_zero = compare(funded(a, 0.0), funded(b, 0.0))   # carried but nothing spent
     assert "spending" in both_zero and not has_money(both_zero)
     assert comparison_table(both_zero) == comparison_table(plain)
+    assert "deaths_averted_per_million" not in both_zero and "money" not in both_zero.attrs
+    same = compare(funded(a, 5e6), funded(a, 5e6))   # sim.compare(A, A) of a funded run
+    assert "deaths_averted_per_million" not in same and "cost_per_death_averted" not in same
+    assert same.attrs["money"].startswith("not applicable")     # said in words, not NaN
+    assert comparison_table(same).endswith(same.attrs["money"])
     assert not any(c in comparison_table(plain) for c in MONEY_COLUMNS)
 
 
@@ -187,14 +192,14 @@ def test_frontier_axes(monkeypatch):
     labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
     assert labels == ["harm_reduction_funding_up", "interdiction_funding_up"]   # no zero spending
     assert ax.get_xscale() == "log"   # 25 to 400 million: more than 10x
-    assert "million US$/yr" in ax.get_xlabel() and "2020-2022" in ax.get_ylabel()
+    assert "US$ per year" in ax.get_xlabel() and "$25M" in [t.get_text() for t in ax.get_xticklabels()] and "2020-2022" in ax.get_ylabel()
     x = ax.get_lines()[0].get_xdata()
-    np.testing.assert_allclose(x, [25.0, 100.0, 400.0])
-    # without the swept dollars: the window's total spending on x, in million US$
+    np.testing.assert_allclose(x, [25e6, 100e6, 400e6])   # US$/yr, ticks read $25M ...
+    # without the swept dollars: the window's total spending on x, in US$
     one = cmp.sel({FUNDING_DIM: 100e6}).drop_vars(FUNDING_DIM)
     ax = plots.plot_frontier(one, "unused.png").axes[0]
-    assert ax.get_xscale() == "linear" and "million US$" in ax.get_xlabel()
-    assert ax.get_lines()[0].get_xdata().tolist() == [300.0]
+    assert ax.get_xscale() == "linear" and "(US$)" in ax.get_xlabel()
+    assert ax.get_lines()[0].get_xdata().tolist() == [300e6]
     with pytest.raises(InputError, match=r"^comparison: no money metrics"):
         plots.plot_frontier(compare(known(900), known(1000)), "unused.png")
 

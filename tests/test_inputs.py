@@ -46,12 +46,17 @@ def test_parameter_metadata_complete():
         assert lo <= getattr(ModelParameters(), name) <= hi, name
 
 
-def test_literature_config_equals_code_defaults():
-    values = yaml.safe_load((REPO / "configs/params/literature.yaml").read_text())
+def test_literature_params_are_the_declared_defaults():
+    """params=literature restates nothing: its parameters are the declared defaults, and a
+    parameter can still be overridden by name."""
+    import sim.api
+    assert yaml.safe_load((REPO / "configs/params/literature.yaml").read_text()) == {}
+    composed = sim.api.config(params="literature", overrides=["params.relapse_rate=0.4"])["params"]
     defaults = ModelParameters()
-    assert set(values) == set(ModelParameters.names())
-    for name, value in values.items():
-        assert value == pytest.approx(getattr(defaults, name)), name
+    assert set(composed) == set(ModelParameters.names())
+    for name in ModelParameters.names():
+        expected = 0.4 if name == "relapse_rate" else getattr(defaults, name)
+        assert composed[name] == expected, name
 
 
 def test_lever_profile_ramps_linearly_to_level():
@@ -117,9 +122,13 @@ def test_unknown_top_level_section():
         build_run({"parms": {}})
 
 
-def test_every_lever_in_base_config():
-    config = yaml.safe_load((REPO / "configs/config.yaml").read_text())
-    assert set(config["levers"]) == set(LEVER_SPECS)
+def test_every_lever_in_the_composed_config_with_its_declared_mode():
+    """The lever block is derived from LEVER_SPECS (declared_levers), not restated in config.yaml."""
+    import sim.api
+    assert "levers" not in yaml.safe_load((REPO / "configs/config.yaml").read_text())
+    levers = sim.api.config()["levers"]
+    assert set(levers) == set(LEVER_SPECS)
+    assert all(levers[n]["mode"] == spec.default_mode for n, spec in LEVER_SPECS.items())
 
 
 def test_temporary_lever_returns_to_history():

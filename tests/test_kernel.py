@@ -2,6 +2,8 @@
 Python), its trajectories agree with solve_ivp and a Radau reference, and the engine switch."""
 
 import dataclasses
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +185,29 @@ def test_machine_code_is_checked_against_the_source(monkeypatch):
     with pytest.raises(RuntimeError, match="compiled flows differ from sim.model.flows"):
         kernel.verify_machine_code()
     assert recompiled == [1]
+
+
+def test_rk45_tableau_is_the_published_dormand_prince_pair():
+    """The kernel's constants (scipy's public RK45 class attributes) are Dormand and Prince's
+    (1980, J. Comput. Appl. Math. 6:19-26, table 2) 5(4) pair: nodes, stage matrix, fifth-order
+    weights and the error weights b4 - b5 (scipy's sign); and no private scipy module is imported."""
+    from fractions import Fraction as F
+
+    c = [0, F(1, 5), F(3, 10), F(4, 5), F(8, 9), 1]
+    a = [[], [F(1, 5)], [F(3, 40), F(9, 40)], [F(44, 45), F(-56, 15), F(32, 9)],
+         [F(19372, 6561), F(-25360, 2187), F(64448, 6561), F(-212, 729)],
+         [F(9017, 3168), F(-355, 33), F(46732, 5247), F(49, 176), F(-5103, 18656)]]
+    b5 = [F(35, 384), 0, F(500, 1113), F(125, 192), F(-2187, 6784), F(11, 84), 0]
+    b4 = [F(5179, 57600), 0, F(7571, 16695), F(393, 640), F(-92097, 339200), F(187, 2100), F(1, 40)]
+    np.testing.assert_allclose(kernel.RK_C, [float(x) for x in c], rtol=1e-15)
+    for i, row in enumerate(a):
+        np.testing.assert_allclose(kernel.RK_A[i, :i], [float(x) for x in row], rtol=1e-15)
+        assert not kernel.RK_A[i, i:].any()
+    np.testing.assert_allclose(kernel.RK_B, [float(x) for x in b5[:6]], rtol=1e-15)
+    np.testing.assert_allclose(kernel.RK_E, [float(q - p) for p, q in zip(b5, b4)], rtol=1e-14,
+                               atol=1e-17)
+    assert [kernel.C1, kernel.A54, kernel.B5, kernel.E6] == [0.2, float(a[5][4]), float(b5[5]),
+                                                              float(b4[6] - b5[6])]
+    assert kernel.ERROR_EXPONENT == -1 / 5
+    source = Path(kernel.__file__).read_text()
+    assert not re.search(r"^\s*(from|import)\s+scipy[\w.]*\._", source, re.M)

@@ -101,7 +101,7 @@ def test_interdiction_near_one_stops_arrivals():
     full = {"start": 2010.0, "ramp": 0.01, "level": 1000.0, "mode": "scale"}
     levers = LeverSet.from_mapping({"interdiction_mail": full, "interdiction_land": full})
     ds = run(calibrated_params(), levers)
-    assert float(ds.seizure_probability.sel(time=slice(2011, None)).min()) > 0.99
+    assert float(ds.seizure_probability.sel(decimal_year=slice(2011, None)).min()) > 0.99
     arrivals = ds.arrivals.sel(year=slice(2012, None)).sum("channel")
     base = run(calibrated_params())
     assert float((arrivals / base.arrivals.sel(year=slice(2012, None)).sum("channel")).max()) < 0.02
@@ -116,7 +116,7 @@ def test_no_users_no_overdose_deaths():
     ds = run(params, LeverSet.from_mapping({"prevention": stop}))
     base = run(calibrated_params())
     assert ds.deaths_overdose.sel(year=2021).item() < 5e-3 * base.deaths_overdose.sel(year=2021).item()
-    assert ds.users_untreated.sel(time=2022.0).item() < 0.5 * 1e4   # the remnant leaves
+    assert ds.users_untreated.sel(decimal_year=2022.0).item() < 0.5 * 1e4   # the remnant leaves
 
 
 def test_tighter_tolerance_changes_annual_deaths_by_less_than_0_1_percent():
@@ -145,13 +145,13 @@ def test_batch_equals_single_runs():
 
 def test_fentanyl_share_rises_from_near_zero():
     share = run(calibrated_params()).fentanyl_share.isel(draw=0)
-    assert float(share.sel(time=2010.0)) < 0.01
-    assert float(share.sel(time=2020.0)) > 0.2
+    assert float(share.sel(decimal_year=2010.0)) < 0.01
+    assert float(share.sel(decimal_year=2020.0)) > 0.2
     # it rises but for a brief dip at China's control of NPP and ANPP (Feb-Apr 2018, a dated
     # supply event): never more than half a point in a month
-    step = share.diff("time").sel(time=slice(2010, 2021))
+    step = share.diff("time").sel(decimal_year=slice(2010, 2021))
     assert float(step.min()) > -0.005
-    falling = step.time.values[step.values < 0]
+    falling = step.decimal_year.values[step.values < 0]
     assert np.all((falling >= 2018.0) & (falling <= 2018.5)), falling
 
 
@@ -177,8 +177,8 @@ def test_china_enforcement_cuts_china_and_others_take_over():
     # alternatives are less attractive, but loses much of it
     assert float(ds.arrivals.sel(channel=china, year=2022).sum()) < 0.8 * float(
         base.arrivals.sel(channel=china, year=2022).sum())
-    assert float(ds.capacity.sel(channel=others, time=2022.0).sum()) > float(
-        base.capacity.sel(channel=others, time=2022.0).sum())
+    assert float(ds.capacity.sel(channel=others, decimal_year=2022.0).sum()) > float(
+        base.capacity.sel(channel=others, decimal_year=2022.0).sum())
 
 
 def test_solver_failure_names_the_failing_draw(monkeypatch):
@@ -219,7 +219,7 @@ def test_naloxone_history_grows_after_2020_with_over_the_counter_sales():
     assert kits.history_at(2020.0) < kits.history_at(2023.0) < kits.history_at(2024.5)
     ds = run(calibrated_params(), settings=SolverSettings(end_year=2024))
     p = ds.naloxone_probability.isel(draw=0)
-    assert float(p.sel(time=2024.5, method="nearest")) > float(p.sel(time=2020.5, method="nearest")) + 0.05
+    assert float(p.sel(decimal_year=2024.5, method="nearest")) > float(p.sel(decimal_year=2020.5, method="nearest")) + 0.05
 
 
 def test_price_index_is_a_money_price_never_below_the_cheapest_retail_cost():

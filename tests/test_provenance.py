@@ -20,7 +20,7 @@ def git(repo, *args):
 def test_commit_dirty_clean_and_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
     git(tmp_path, "init", "-q")
-    assert provenance.git_commit() == "unknown"  # no commit yet
+    assert provenance.git_commit() == "unknown (git checkout without a commit)"
     (tmp_path / "f.txt").write_text("a\n")
     git(tmp_path, "add", "f.txt")
     git(tmp_path, "commit", "-q", "-m", "first")
@@ -31,7 +31,10 @@ def test_commit_dirty_clean_and_unknown(tmp_path, monkeypatch):
     (tmp_path / "f.txt").write_text("b\n")
     assert provenance.git_commit() == head + "+dirty"
     monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path / "missing")
-    assert provenance.git_commit() == "unknown"
+    assert provenance.git_commit() == "unknown (installed package, no git checkout)"
+    (tmp_path / "inside").mkdir()  # a folder inside a checkout (a venv's site-packages) is not it
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path / "inside")
+    assert provenance.git_commit() == "unknown (installed package, no git checkout)"
 
 
 def test_package_versions_name_the_packages():

@@ -100,7 +100,7 @@ def test_figures_read_well(study_dir, monkeypatch):
     fig = report.plot_frontier(open_result(study_dir / "funding.nc"), "unused.png")
     supply, demand = fig.axes
     assert supply.get_yscale() == demand.get_yscale() == supply.get_xscale() == "log"
-    assert [t.get_text() for t in supply.get_xticklabels()] == ["100", "1,000"]
-    assert {t.get_text() for t in supply.get_legend().get_texts()} == {"interdiction_land"}
+    assert [t.get_text() for t in supply.get_xticklabels()] == ["$100M", "$1B"]
+    assert {t.get_text() for t in supply.get_legend().get_texts()} == {"interdiction land"}
     fig = report.plot_sensitivity(open_result(study_dir / "sensitivity.nc"), "unused.png")
     assert [ax.get_title() for ax in fig.axes] == ["total effect (ST)", "first order (S1)"]

@@ -97,6 +97,8 @@ class FentsimSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         if not any(_is_fentsim_configs(e.path) for e in search_path.get_path()):
             return
+        from sim.hydra_compose import register_declared_configs
+        register_declared_configs()   # the params and levers blocks derived from the declarations
         for folder in experiment_dirs():
             if folder.is_dir():
                 search_path.append(provider="fentsim-experiments", path=f"{SCHEME}://{folder}")

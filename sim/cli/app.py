@@ -1,5 +1,8 @@
 """What every Hydra command of fentsim shares: a short `--help`, one-line errors, experiment checks.
 
+The base of `sim/cli` (imports no other module of it): exit statuses, `user_errors`, the job's
+plain config; `main`, `sweep` and the other commands import from here, never the reverse.
+
 `run_app(app, prog)` runs a `@hydra.main` function as a console command:
 
 - `--help` / `-h` prints what the command does, its config groups (with their options, read from
@@ -18,21 +21,132 @@ HYDRA_FULL_ERROR=1 shows tracebacks instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import (ConfigCompositionException, MissingConfigException,
                           OverrideParseException)
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sim.cli.main import (DEBUG_ENV, EXIT_USER_ERROR, _raise_terminated, config_group_null,
-                          debug_requested, folder_error, interrupted)
-from sim.compose import compose, experiment_kind, options
-from sim.errors import InputError, did_you_mean
+from sim.cli.guard import discard_reserved, preflight_argv
+from sim import paths
+from sim.calibrate.ensemble import with_posterior_of
+from sim.errors import InputError, SolverError, did_you_mean
+from sim.hydra_compose import experiment_kind, hydra_error_line, options
+
+
+CONFIG_DIR = str(paths.CONFIG_DIR)
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+
+DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
+
+
+def debug_requested() -> bool:
+    """True if the user asked for tracebacks (HYDRA_FULL_ERROR=1 when fentsim started)."""
+    return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
+
+
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), raised like Ctrl-C so that launchers stop their workers the same way."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def interrupted(prog: str, exc: BaseException | None = None) -> None:
+    """Ctrl-C: one line and exit status 130 (143 for SIGTERM), no traceback."""
+    if isinstance(exc, Terminated):
+        print(f"{prog}: terminated", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
+    print(f"{prog}: interrupted", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
+    """Turn InputError/SolverError into a one-line message and exit status 2, and Ctrl-C into one
+    line and exit status 130 (unless debugging)."""
+    try:
+        yield
+    except (InputError, SolverError) as exc:
+        if debug or debug_requested():
+            raise
+        discard_rejected_run()
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt as exc:
+        if debug or debug_requested():
+            raise
+        interrupted(prog, exc)
+
+
+def discard_rejected_run() -> None:
+    """A rejected input leaves nothing behind: remove what Hydra wrote on entering this (single)
+    run, its `.hydra/` folder and its log, and the run folder if that leaves it empty (a folder
+    holding anything else is left alone)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    if not out.is_dir():
+        return
+    ours = {hc.output_subdir or ".hydra", f"{hc.job.name}.log"}
+    if any(p.name not in ours for p in out.iterdir()):
+        return
+    import shutil
+
+    logging.shutdown()  # close the log file before removing it
+    with contextlib.suppress(OSError):
+        shutil.rmtree(out)
+
+
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config as plain Python containers (Hydra's own node excluded)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved job config, its posterior ensemble reading the posterior of the selected
+    `params` (sim.calibrate.ensemble.with_posterior_of)."""
+    return with_posterior_of(plain_config(cfg), HydraConfig.get().runtime.choices.get("params"))
+
+
+def config_group_null(argv: Sequence[str]) -> str | None:
+    """The one-line error for `GROUP=null` on the command line (Hydra raises a bare ValueError)."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if sep and value.strip().lower() in ("null", "~", "none") and (paths.CONFIG_DIR / group).is_dir():
+            options = sorted(p.stem for p in (paths.CONFIG_DIR / group).glob("*.yaml"))
+            return (f"{group}: value null not allowed (a config group needs one of its configs); "
+                    f"allowed: {', '.join(options)}")
+    return None
+
+
+def folder_error(exc: OSError, argv: Sequence[str]) -> str:
+    """One line for an unusable output folder (a file, read-only, no permission, disk full)."""
+    field = "hydra.sweep.dir" if ("-m" in argv or "--multirun" in argv) else "hydra.run.dir"
+    where = exc.filename if exc.filename is not None else "the output folder"
+    reason = exc.strerror or type(exc).__name__
+    return (f"{field}: cannot write {str(where)!r} ({reason}); allowed: a writable folder "
+            f"(not a file)")
 
 
 @dataclass(frozen=True)
@@ -72,11 +186,12 @@ COMMANDS = {
          ("params.NAME=VALUE", "a model parameter (fentsim-doc lists them)"),
          ("solver.end_year=YEAR", "last simulated year (default 2035)"),
          ("hydra/launcher=joblib|slurm", "run a sweep's jobs in parallel or on a SLURM cluster"),
+         ("hydra/launcher=joblib hydra.launcher.n_jobs=2", "two jobs at a time (launcher first)"),
          *COMMON),
         ("fentsim scenario=china_crackdown ensemble=posterior ensemble.size=100",
          "fentsim -m scenario=baseline,naloxone_up scenario.intensity=1,2",
          "fentsim -m experiment=supply_vs_demand      # the headline experiment",
-         "fentsim -m scenario=harm_reduction_funding_up,interdiction_funding_up "
+         "fentsim -m scenario=baseline,harm_reduction_funding_up,interdiction_funding_up "
          "funding.total_usd_per_year=25e6,100e6,400e6"),
         ("sweep", "run")),
     "fentsim-calibrate": Command(
@@ -94,6 +209,19 @@ COMMANDS = {
         ("fentsim-calibrate",
          "fentsim-calibrate targets=both calibration.params_file=my_params.yaml",
          "fentsim-calibrate calibration.ensemble=true calibration.promote=true"),
+        ()),
+    "fentsim-backtest": Command(
+        "fentsim-backtest", "backtest",
+        "Fit the model on the data up to a cut-off year, forecast the later years over the "
+        "posterior and score the forecast (observed, median, 90% interval, coverage); writes "
+        "backtest.nc and backtest.md into the run folder.",
+        ("params", "targets", "solver", "calibration"),
+        (("cutoff=YEAR", "last year of data the fit may use (default 2017)"),
+         ("draws=N", "posterior draws run forward (default 200)"),
+         ("seed=N", "random seed"),
+         ("targets=article|us_series|both", "which figures to fit (default both)"),
+         *COMMON[:2], COMMON[3]),
+        ("fentsim-backtest cutoff=2017", "fentsim-backtest cutoff=2015 draws=500"),
         ()),
     "fentsim-study": Command(
         "fentsim-study", "study",
@@ -136,23 +264,49 @@ def _wrap(text: str, indent: int, width: int = 100) -> str:
     return textwrap.fill(text, width, initial_indent=" " * indent, subsequent_indent=" " * indent)
 
 
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, with '...' when cut."""
+    return text if len(text) <= width else text[: width - 3].rstrip() + "..."
+
+
+def docs_line() -> str:
+    """Where the documentation is: the checkout's README.md and docs/ when there is one, and the
+    pages every install carries (`fentsim-doc`, `fentsim-doc readme`)."""
+    from sim import paths
+
+    pages = "`fentsim-doc` (model), `fentsim-doc scenarios`, `fentsim-doc readme`"
+    if (paths.REPO_ROOT / "docs").is_dir() and (paths.REPO_ROOT / "README.md").is_file():
+        return f"Docs: {paths.REPO_ROOT / 'README.md'}, {paths.REPO_ROOT / 'docs'}/; {pages}."
+    return f"Docs (installed package): {pages}."
+
+
 def help_text(prog: str) -> str:
     """The `--help` of a Hydra command: what it does, groups and options, main options, examples."""
     cmd = COMMANDS[prog]
     lines = [f"usage: {prog} [-m] [KEY=VALUE ...] [--cfg job] [--help] [--hydra-help]", "",
              _wrap(cmd.summary, 0), "", "config groups (GROUP=OPTION):"]
+    described = "scenario" in cmd.groups and prog == "fentsim"
     for group in cmd.groups:
         names = options(group)
         if group == "experiment":
             names = [n for n in names if experiment_kind(n) in cmd.experiment_kinds]
-        lines.append(_wrap(f"{group}: {', '.join(names) or '-'}", 2))
+        text = (f"the {len(names)} listed under scenarios" if described and group == "scenario"
+                else ", ".join(names) or "-")
+        lines.append(_wrap(f"{group}: {text}", 2))
     lines += ["", "main options:"]
     width = max(len(k) for k, _ in cmd.main_options)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in cmd.main_options]
+    if described:
+        from sim.hydra_compose import scenario_descriptions
+
+        found = scenario_descriptions()
+        width = max(map(len, found))
+        lines += ["", "scenarios (scenario=NAME; `fentsim-doc scenarios` prints them in full):"]
+        lines += [_clip(f"  {name.ljust(width)}  {text}", 100) for name, text in found.items()]
     lines += ["", "examples:"] + [f"  {e}" for e in cmd.examples]
     lines += ["", "Bad input stops with one line naming the field, the value and what is allowed "
                   "(exit 2);", "HYDRA_FULL_ERROR=1 shows a traceback.  Hydra's own help: "
-                  f"{prog} --hydra-help.  Docs: README.md, docs/."]
+                  f"{prog} --hydra-help.", docs_line()]
     return "\n".join(lines)
 
 
@@ -183,40 +337,61 @@ def check_experiment(prog: str, argv: list[str]) -> None:
                          f"`{prog} -m experiment={name}` (one job per combination)")
 
 
-def _allowed_line(prog: str, full_key: str) -> str:
-    """'KEY: unknown key (did you mean ...); allowed: ...' from the command's composed config."""
-    try:
-        cfg = compose(COMMANDS[prog].config_name)
-    except InputError:
-        return f"{full_key}: unknown key"
-    parts, node = full_key.split("."), cfg
-    for i, part in enumerate(parts):
-        if not isinstance(node, dict):
-            break
-        if part not in node:
+def launcher_keys() -> dict[str, list[str]]:
+    """The keys of each launcher's config (`hydra.launcher.KEY` needs `hydra/launcher=NAME`)."""
+    import dataclasses
+
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    return {name: [f.name for f in dataclasses.fields(conf) if not f.name.startswith("_")]
+            for name, conf in (("joblib", JobLibLauncherConf), ("slurm", SlurmQueueConf))}
+
+
+def hydra_key_line(prog: str, full_key: str) -> str:
+    """One line for an unknown key under `hydra.`, in terms of what to type: a launcher's key
+    names the `hydra/launcher=...` that brings it; any other key gets "did you mean"."""
+    from hydra.conf import HydraConf
+    from omegaconf import OmegaConf
+
+    parts = full_key.split(".")
+    if len(parts) >= 3 and parts[1] == "launcher":
+        owners = launcher_keys()
+        having = [name for name, keys in owners.items() if parts[2] in keys]
+        if having:
+            name = having[0]
+            return (f"{full_key}: a key of the {name} launcher, which this command line does not "
+                    f"select; allowed: add hydra/launcher={name} before it, e.g. "
+                    f"`{prog} -m hydra/launcher={name} {full_key}=...`")
+        every = sorted({k for keys in owners.values() for k in keys})
+        return (f"{full_key}: unknown launcher key{did_you_mean(parts[2], every)}; allowed: "
+                + "; ".join(f"with hydra/launcher={n}: {', '.join(k)}" for n, k in owners.items()))
+    if len(parts) >= 3 and parts[1] == "sweeper":
+        return (f"{full_key}: unknown key of the sweeper{did_you_mean(parts[2], ['params'])}; "
+                f"allowed: hydra.sweeper.params (the values swept with -m)")
+    node: Any = OmegaConf.structured(HydraConf)
+    for i, part in enumerate(parts[1:], start=1):
+        keys = list(node.keys()) if hasattr(node, "keys") else []
+        if part not in keys:
             where = ".".join(parts[: i + 1])
-            return (f"{where}: unknown key{did_you_mean(part, list(node))}; allowed: "
-                    f"{', '.join(sorted(node))}")
-        node = node[part]
-    return f"{full_key}: unknown key"
+            return (f"{where}: unknown key of Hydra's own config{did_you_mean(part, keys)}; "
+                    f"allowed: {', '.join(sorted(keys))} (`{prog} --cfg hydra` shows them)")
+        try:
+            node = node[part]
+        except Exception:  # noqa: BLE001 - a value Hydra fills in at run time
+            break
+    return f"{full_key}: unknown key of Hydra's own config (`{prog} --cfg hydra` shows them)"
 
 
 def error_line(prog: str, exc: Exception) -> str:
-    """One line for Hydra's (multi-line) composition and override errors."""
-    from sim.cli.main import hydra_error_line
-
+    """One line for Hydra's (multi-line) composition and override errors; a mistake under
+    `hydra.` says what to type (`hydra_key_line`)."""
     cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-    message = str(exc).strip()
-    if prog != "fentsim" and isinstance(cause, (ConfigKeyError, ConfigAttributeError)) \
-            and getattr(cause, "full_key", None):
-        return _allowed_line(prog, str(cause.full_key))
-    match = re.search(r"Could not override '([^']+)'.*No match in the defaults list", message, re.S)
-    if match:
-        key = match.group(1)
-        groups = COMMANDS[prog].groups
-        return (f"{key}: not a config group of {prog}{did_you_mean(key, groups)}; allowed: "
-                f"{', '.join(groups)}")
-    return hydra_error_line(exc)
+    full_key = str(getattr(cause, "full_key", "") or "")
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and full_key.startswith("hydra."):
+        return hydra_key_line(prog, full_key)
+    cmd = COMMANDS[prog]
+    return hydra_error_line(exc, cmd.config_name, prog, cmd.groups)
 
 
 def slurm_error(exc: BaseException) -> str | None:
@@ -273,6 +448,7 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     try:
         check_experiment(prog, argv)
         check_slurm(argv)
+        preflight_argv(prog, CONFIG_DIR, COMMANDS[prog].config_name)  # sim/cli/guard.py
         app()
     except InputError as exc:
         if debug:
@@ -309,3 +485,5 @@ def run_app(app: Callable[[], None], prog: str) -> None:
             raise
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        discard_reserved()   # a run folder reserved for a refused command, while still empty

@@ -1,5 +1,8 @@
 """The model's documentation as text: stocks, flows, parameters, levers, output variables and unit
-costs, with units and sources.
+costs, with units and sources (`fentsim-doc`); the scenarios with their one-line descriptions
+(`fentsim-doc scenarios`, read from configs/scenario/*.yaml: docs/sweeps.md's table is this page,
+checked by a test); the README (`fentsim-doc readme`, from the installed package's metadata, so
+an install without the source checkout has it too).
 
 Run as `fentsim-doc` (or `python -m sim.cli.doc`).  The parameter table shows the value runs use
 (the calibrated baseline, `params=calibrated`, the default of every command) next to the
@@ -8,10 +11,13 @@ literature value (`params=literature`, the calibration's prior centre).
 
 from __future__ import annotations
 
-import argparse
 import inspect
 from collections.abc import Sequence
 from dataclasses import fields
+
+import yaml
+
+from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
 from sim.funding.plan import FundingPlan, FundingRecord, funding_variables
@@ -20,7 +26,8 @@ from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
-from sim.compose import compose
+from sim import paths
+from sim.hydra_compose import compose, options, scenario_descriptions  # noqa: F401 (re-exported)
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
@@ -41,7 +48,7 @@ def _prior(prior: tuple) -> str:
 
 def model_doc(params: str = "calibrated") -> str:
     """Markdown tables of every stock, flow, parameter, lever and output variable."""
-    used = compose("config", [f"params={params}"])["params"]
+    used = compose("config", [f"params={params}"])[0]["params"]
     md = {"markdown": True, "align": "left"}
     out = ["# fentsim model reference", "", "## Stocks", "",
            table(["stock", "dims", "units", "meaning"],
@@ -79,7 +86,8 @@ def model_doc(params: str = "calibrated") -> str:
            "", "## Output variables", "",
            table(["variable", "dims", "units", "reduction", "meaning"],
                  [[o.name, ", ".join(o.dims), o.units, o.reduction, o.long_name] for o in OUTPUTS]
-                 + [[k, ", ".join(v.dims), v.attrs["units"], "", v.attrs["long_name"]]
+                 + [[k, ", ".join(v.dims), v.attrs.get("units", v.attrs.get("units_label")), "",
+                     v.attrs["long_name"]]
                     for k, v in _funding_variables().data_vars.items()], **md),
            "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
            "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "
@@ -89,9 +97,34 @@ def model_doc(params: str = "calibrated") -> str:
            table(["lever", "cost", "range", "units", "per_unit", "source"],
                  [[u.lever, _g(u.cost), f"{_g(u.low)}-{_g(u.high)}", u.units,
                    f"baseline {u.per_baseline}" if u.per_baseline else _g(u.per_unit), u.source]
-                  for u in CostModel.from_mapping(compose("config")["costs"]).costs.values()],
+                  for u in CostModel.from_mapping(compose("config")[0]["costs"]).costs.values()],
                  **md)]
     return "\n".join(out) + "\n"
+
+
+def scenarios_doc() -> str:
+    """A Markdown table of every scenario and its description (docs/sweeps.md carries it)."""
+    rows = [[f"`{name}`", text] for name, text in scenario_descriptions().items()]
+    return table(["scenario", "what it changes (its file's scenario.description)"], rows,
+                 markdown=True, align="left") + "\n"
+
+
+def readme_doc() -> str:
+    """The README, from the installed package's metadata (the wheel's long description)."""
+    from importlib import metadata
+
+    try:
+        text = metadata.metadata("fentsim").get_payload() or ""
+    except metadata.PackageNotFoundError:
+        text = ""
+    if not text.strip() and (paths.REPO_ROOT / "README.md").is_file():
+        text = (paths.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    return text.rstrip() + "\n"
+
+
+PAGES = {"model": "stocks, flows, parameters, levers, output variables, unit costs (default)",
+         "scenarios": "every scenario with its one-line description",
+         "readme": "the README (commands, outputs, how the model works)"}
 
 
 def _funding_variables():
@@ -103,20 +136,24 @@ def _funding_variables():
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the model reference."""
-    parser = argparse.ArgumentParser(
+    """Print a documentation page (default: the model reference)."""
+    parser = ArgumentParser(
         prog="fentsim-doc",
-        description="Print the model reference as Markdown: every stock, flow, parameter (the "
-                    "value runs use next to the literature value, units, bounds, source), lever, "
-                    "output variable and unit cost.",
-        epilog="example: fentsim-doc > model.md;  fentsim-doc --params article")
+        description="Print fentsim's documentation as Markdown.  Pages: "
+                    + "; ".join(f"{k}: {v}" for k, v in PAGES.items()) + ".",
+        epilog="examples: fentsim-doc > model.md;  fentsim-doc --params article;  "
+               "fentsim-doc scenarios;  fentsim-doc readme | less")
+    parser.add_argument("page", nargs="?", default="model", choices=list(PAGES),
+                        help="which page (default model)")
     parser.add_argument("--params", default="calibrated", metavar="NAME",
                         help="parameter set shown as the value runs use (default calibrated)")
     args = parser.parse_args(argv)
-    from sim.cli.main import user_errors
+    from sim.cli.app import user_errors
 
     with user_errors("fentsim-doc"):
-        print(model_doc(args.params), end="")
+        page = {"model": lambda: model_doc(args.params), "scenarios": scenarios_doc,
+                "readme": readme_doc}[args.page]()
+        print(page, end="")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command-line layer: the `fentsim` Hydra app.  The only place (with sim/cli_*.py) that imports Hydra.
+"""Command-line layer: the `fentsim` Hydra app (Hydra: sim/cli and sim/hydra_compose.py only).
 
 User mistakes (InputError, and Hydra's own composition errors such as an unknown override key or
 config option) print one line to stderr and exit with status 2; set HYDRA_FULL_ERROR=1 to see the
@@ -15,111 +15,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import xarray as xr
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import (ConfigCompositionException, MissingConfigException,
-                          OverrideParseException)
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf import DictConfig
 
-from sim import paths
 from sim.api import label, prepare_run
+from sim.cli.app import (CONFIG_DIR, DEBUG_ENV, EXIT_INTERRUPTED, EXIT_TERMINATED,  # noqa: F401
+                         EXIT_USER_ERROR, config_group_null, debug_requested, folder_error,
+                         interrupted, job_config, plain_config, run_app, user_errors)
+from sim.cli.sweep import load_expected
+from sim.hydra_compose import hydra_error_line, parse_override  # noqa: F401  (re-exported)
 from sim.sweeps.aggregate import JOB_ERROR_FILENAME
-from sim.config import RunConfig, check_output, check_resources, unknown_key_error
-from sim.calibrate.ensemble import Ensemble, with_posterior_of
+from sim.config import RunConfig, check_output, check_resources
+from sim.calibrate.ensemble import Ensemble
 from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
+from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
-from sim.sweeps.resume import CONFIG_HASH_ATTR, finished_result, identity_attrs
+from sim.sweeps.resume import (CONFIG_HASH_ATTR, checksum_path, finished_result, identity_attrs,
+                               write_checksum)
 from sim.results.summary import headline, summary_table
 
-CONFIG_DIR = str(paths.CONFIG_DIR)
-EXIT_USER_ERROR = 2
 log = logging.getLogger(__name__)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-
-
-DEBUG_ENV = "FENTSIM_DEBUG"  # carries the user's HYDRA_FULL_ERROR choice into jobs and workers
-
-
-def debug_requested() -> bool:
-    """True if the user asked for tracebacks (HYDRA_FULL_ERROR=1 when fentsim started)."""
-    return os.environ.get(DEBUG_ENV, os.environ.get("HYDRA_FULL_ERROR", "0")) == "1"
-
-
-EXIT_TERMINATED = 143   # 128 + SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`), raised like Ctrl-C so that launchers stop their workers the same way."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-def interrupted(prog: str, exc: BaseException | None = None) -> None:
-    """Ctrl-C: one line and exit status 130 (143 for SIGTERM), no traceback."""
-    if isinstance(exc, Terminated):
-        print(f"{prog}: terminated", file=sys.stderr)
-        sys.exit(EXIT_TERMINATED)
-    print(f"{prog}: interrupted", file=sys.stderr)
-    sys.exit(EXIT_INTERRUPTED)
-
-
-@contextlib.contextmanager
-def user_errors(prog: str = "fentsim", debug: bool = False) -> Iterator[None]:
-    """Turn InputError/SolverError into a one-line message and exit status 2, and Ctrl-C into one
-    line and exit status 130 (unless debugging)."""
-    try:
-        yield
-    except (InputError, SolverError) as exc:
-        if debug or debug_requested():
-            raise
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"{prog}: error: {line}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt as exc:
-        if debug or debug_requested():
-            raise
-        interrupted(prog, exc)
-
-
-def hydra_error_line(exc: Exception) -> str:
-    """One line for Hydra's (multi-line) composition and override errors."""
-    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
-        group, _, name = str(exc.missing_cfg_file).rpartition("/")
-        from sim.errors import did_you_mean
-        return (f"{group}: value {name!r} not allowed{did_you_mean(name, exc.options)}; allowed: "
-                f"{', '.join(exc.options)}")
-    cause = exc.__cause__ if isinstance(exc, ConfigCompositionException) else exc
-    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
-        return str(unknown_key_error(str(cause.full_key)))
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    key = getattr(cause, "full_key", None)
-    if isinstance(exc, OverrideParseException):
-        return f"override syntax: {first} (see https://hydra.cc/docs/advanced/override_grammar/basic/)"
-    return f"{key}: {first}" if key else first
-
-
-def plain_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved job config as plain Python containers (Hydra's own node excluded)."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def job_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved job config, its posterior ensemble reading the posterior of the selected
-    `params` (sim.calibrate.ensemble.with_posterior_of)."""
-    return with_posterior_of(plain_config(cfg), HydraConfig.get().runtime.choices.get("params"))
 
 
 def output_path(cfg: dict[str, Any]) -> Path:
@@ -160,16 +83,27 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
     key's value (`sim.api.run_labels`).  In a sweep the console gets one line a job ("job k of
     N", its overrides and headline number) and the job's log file the whole summary.
     """
+    job = sweep_job()
+    with Heartbeat(log.info, f"{job.prefix}still running"):  # a line after every 5 s of silence
+        return _run_job(cfg, job, resume)
+
+
+def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
+    """`run_job` for this job of its sweep (or a single run)."""
     out = output_path(cfg)
     cfg, run, ensemble = validate_job(cfg)
     identity = identity_attrs(cfg, ensemble.inputs)
     digest = identity[CONFIG_HASH_ATTR]
-    job = sweep_job()
+    check_own_result(out, resume)
     if resume and finished_result(out, digest):
         remove_stale_temporaries(out)
         log.info(f"{job.prefix}skipped: {out} already holds this job's result (config hash "
                  f"{digest[:12]})")
         return out
+    scenario = cfg.get("scenario") or {}
+    if scenario.get("intensity") == 0 and scenario.get("name") not in (None, "baseline"):
+        log.warning(f"{job.prefix}scenario.intensity=0: scenario {scenario.get('name')} runs as "
+                    f"the baseline (no departure from history)")
     check_resources(run, out.parent)  # the result file fits on the disk
     detail = logging.DEBUG if job.in_sweep else logging.INFO
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
@@ -187,13 +121,36 @@ def run_job(cfg: dict[str, Any], resume: bool = False) -> Path:
                     progress=lambda m: log.log(detail, m), ids_for=ensemble.ids,
                     run_draws=run.draws_simulator(ensemble, cfg))
         ds = xr.open_dataset(out, engine=ENGINE, decode_times=False)  # lazy: row by row
+    write_checksum(out)   # resuming skips this job only while its data match (sim/sweeps/resume.py)
     with contextlib.closing(ds):
         log.log(detail, summary_table(ds, years))
         log.log(detail, f"wrote {out}")
         if job.in_sweep:
-            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: {headline(ds)}")
+            log.info(f"{job.prefix}{' '.join(job.overrides) or '(no overrides)'}: "
+                     f"{headline(ds, *sweep_measure())}")
     remove_stale_temporaries(out)
     return out
+
+
+def check_own_result(out: Path, resume: bool = False) -> None:
+    """InputError if the result file to write is a symbolic link, or an existing file fentsim did
+    not write (no checksum of a finished job beside it, no fentsim title; in a resumed sweep an
+    HDF5 file cut short by a kill counts as the job's own): it is not replaced."""
+    from sim.results.io import netcdf_title
+
+    if out.is_symlink() or out.parent.is_symlink():
+        raise InputError(f"output file {str(out)!r}: is (in) a symbolic link (fentsim never writes "
+                         f"through links); allowed: remove the link, or another run folder")
+    if not out.exists() or checksum_path(out).is_file():
+        return
+    title = netcdf_title(out)
+    if title is None and resume:
+        with contextlib.suppress(OSError), open(out, "rb") as fh:
+            title = "fentsim (cut short)" if fh.read(4) == b"\x89HDF" else None
+    if not (title or "").startswith("fentsim"):
+        raise InputError(f"output file {str(out)!r}: already exists and was not written by "
+                         f"fentsim; allowed: another run folder (hydra.run.dir / hydra.sweep.dir), "
+                         f"or remove that file first")
 
 
 class SweepJob:
@@ -211,9 +168,18 @@ class SweepJob:
         return f"job {self.number + 1}" + (f" of {self.total}" if self.total else "") + ": "
 
 
+def sweep_measure() -> tuple[list[int], str]:
+    """(window, variable) the sweep compares over (hydra.callbacks.aggregate), so that each job's
+    console line reports the number the sweep's comparison uses; (2020-2030, deaths_overdose)."""
+    from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW
+
+    agg = ((HydraConfig.get().callbacks or {}).get("aggregate") or {}) if HydraConfig.initialized() else {}
+    return list(agg.get("window") or DEFAULT_WINDOW), str(agg.get("variable") or DEFAULT_VARIABLE)
+
+
 def sweep_job() -> SweepJob:
     """This job's place in its sweep, from Hydra's config and the sweep's multirun.yaml."""
-    from sim.sweeps.aggregate import CHUNK_KEY, parse_override, swept_keys
+    from sim.sweeps.aggregate import CHUNK_KEY, swept_keys
 
     if not HydraConfig.initialized():
         return SweepJob(False)
@@ -221,12 +187,10 @@ def sweep_job() -> SweepJob:
     overrides = [str(o) for o in hc.overrides.task]
     if hc.mode != RunMode.MULTIRUN:
         return SweepJob(False, overrides=overrides)
-    from sim.cli.sweep import load_expected  # local: sim.cli.sweep imports this module
-
     expected = load_expected(Path(hc.sweep.dir)) or [overrides]
     given = dict(parse_override(o) for o in overrides)
     # (a slice of a split ensemble is no cell: its result joins the others along draw)
-    keys = [k for k in swept_keys(expected) if k != CHUNK_KEY] if len(expected) > 1 else []
+    keys = [k for k in swept_keys(expected, parse_override) if k != CHUNK_KEY] if len(expected) > 1 else []
     return SweepJob(True, int(hc.job.num), len(expected), overrides,
                     {k: given[k] for k in keys if k in given})
 
@@ -240,8 +204,13 @@ def record_job_failure(exc: BaseException, job_dir: Path, cfg: DictConfig) -> No
     print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {line}", file=sys.stderr)
     with contextlib.suppress(InputError, OSError):
         write_text_atomic(f"{kind}: {message}\n", job_dir / JOB_ERROR_FILENAME)
-    with contextlib.suppress(InputError, OSError):
-        output_path(plain_config(cfg)).unlink(missing_ok=True)
+    with contextlib.suppress(InputError, OSError):   # never through a link out of the sweep
+        out = output_path(plain_config(cfg))
+        sweep_dir = Path(HydraConfig.get().sweep.dir).resolve()
+        if not job_dir.is_symlink() and not out.is_symlink() and \
+                sweep_dir in out.resolve().parents:
+            out.unlink(missing_ok=True)
+            checksum_path(out).unlink(missing_ok=True)
 
 
 def check_job_dir(job_dir: Path) -> None:
@@ -280,34 +249,11 @@ def app(cfg: DictConfig) -> None:
         run_job(job_config(cfg))
 
 
-def config_group_null(argv: Sequence[str]) -> str | None:
-    """The one-line error for `GROUP=null` on the command line (Hydra raises a bare ValueError)."""
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        group = key.lstrip("+~")
-        if sep and value.strip().lower() in ("null", "~", "none") and (paths.CONFIG_DIR / group).is_dir():
-            options = sorted(p.stem for p in (paths.CONFIG_DIR / group).glob("*.yaml"))
-            return (f"{group}: value null not allowed (a config group needs one of its configs); "
-                    f"allowed: {', '.join(options)}")
-    return None
-
-
-def folder_error(exc: OSError, argv: Sequence[str]) -> str:
-    """One line for an unusable output folder (a file, read-only, no permission, disk full)."""
-    field = "hydra.sweep.dir" if ("-m" in argv or "--multirun" in argv) else "hydra.run.dir"
-    where = exc.filename if exc.filename is not None else "the output folder"
-    reason = exc.strerror or type(exc).__name__
-    return (f"{field}: cannot write {str(where)!r} ({reason}); allowed: a writable folder "
-            f"(not a file)")
-
-
 def main() -> None:
     """Entry point of `fentsim`: the Hydra app with a short --help and one-line errors
     (sim/cli/app.py: Hydra runs with HYDRA_FULL_ERROR=1 and its errors are caught there; the
     user's own choice is kept in FENTSIM_DEBUG).  Ctrl-C ends with one line and exit status 130
     (SIGTERM: 143); an output folder Hydra cannot create or write is one line."""
-    from sim.cli.app import run_app
-
     run_app(app, "fentsim")
 
 

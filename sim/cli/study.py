@@ -13,7 +13,7 @@ Bad input prints one line naming the field, value and what is allowed, and exits
 
 from __future__ import annotations
 
-import argparse
+from sim.cli.args import ArgumentParser
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +23,7 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sim.cli.main import CONFIG_DIR, EXIT_USER_ERROR, job_config, user_errors
+from sim.cli.app import CONFIG_DIR, EXIT_USER_ERROR, job_config, user_errors
 from sim.errors import InputError
 from sim.study.workflow import run_study
 from sim.study.report import build_report
@@ -56,7 +56,7 @@ discovery_main = _app("fentsim-discovery", ("discovery",))
 
 def report_main(argv: list[str] | None = None) -> None:
     """fentsim-study-report DIR: (re)build DIR/report.md from a finished study folder."""
-    parser = argparse.ArgumentParser(prog="fentsim-study-report", description=report_main.__doc__)
+    parser = ArgumentParser(prog="fentsim-study-report", description=report_main.__doc__)
     parser.add_argument("folder", help="study output folder (with sensitivity.nc, funding.nc, ...)")
     args = parser.parse_args(argv)
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import prange
-from scipy.integrate._ivp.rk import RK45
+from scipy.integrate import RK45
 
 from sim.model import flows
 from sim.model.compiled import jit
@@ -22,7 +22,8 @@ from sim.model.flows import N_AUX, N_DRIVING, N_STATE
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
 
-# scipy's RK45 (Dormand-Prince 5(4)): stage times, stage matrix, weights, error weights, dense output.
+# scipy's RK45 (Dormand-Prince 5(4)), its public class attributes: stage times, stage matrix,
+# weights, error weights, dense output (tests/test_kernel.py checks them against the published tableau).
 RK_C, RK_A, RK_B, RK_E, RK_P = RK45.C, RK45.A, RK45.B, RK45.E, RK45.P
 assert RK_C.size == 6 and RK_E.size == 7 and RK_B[1] == 0.0 and RK_E[1] == 0.0
 # As scalars and columns, so the compiled loops see compile-time constants.
@@ -35,7 +36,7 @@ A50, A51, A52, A53, A54 = RK_A[5, :5]
 B0, B2, B3, B4, B5 = RK_B[[0, 2, 3, 4, 5]]
 E0, E2, E3, E4, E5, E6 = RK_E[[0, 2, 3, 4, 5, 6]]
 ERROR_EXPONENT = -1.0 / (RK45.error_estimator_order + 1.0)
-SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0   # as scipy.integrate._ivp.rk
+SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0   # step-size control as scipy's RK45 (solve_ivp)
 MAX_STEPS = 1_000_000                              # per draw, before giving up
 PARALLEL_CHUNK = 64   # draws handed to a thread at a time: a stalled core delays little
 
@@ -351,8 +352,9 @@ def verify_machine_code() -> None:
         return
     from sim.engine.batch import BatchModel
     params, levers = ModelParameters(), LeverSet.from_mapping({
-        name: {"start": 2021.0, "ramp": 2.0, "level": 1.5, "mode": "scale"}
-        for name in ("naloxone_kits", "interdiction_land", "test_strips")})
+        **{name: {"start": 2021.0, "ramp": 2.0, "level": 1.5, "mode": "scale"}
+           for name in ("naloxone_kits", "interdiction_land")},
+        "test_strips": {"start": 2021.0, "ramp": 2.0, "level": 1.5e6, "mode": "set"}})  # no history
     model = BatchModel(params, levers)
     y = model.initial_state(2010.0) * np.linspace(0.5, 40.0, N_STATE)[:, np.newaxis]
     plain = flows.evaluate.py_func

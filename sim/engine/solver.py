@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from sim.engine import kernel
 from sim.engine.batch import BatchModel
 from sim.errors import InputError, SolverError, reject_unknown_keys
+from sim.model.compiled import announces_compile
 from sim.model.flows import KINKS
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
@@ -329,6 +330,7 @@ def draw_sparsity(n_draws: int):
     return coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(size, size)).tocsc()
 
 
+@announces_compile(lambda: kernel._compiled_functions())  # a first compile says so, with its time
 def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
     """Integrate all draws from start to end; raise SolverError naming failing draws.
 

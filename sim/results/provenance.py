@@ -14,21 +14,28 @@ REPO_ROOT = paths.REPO_ROOT
 
 
 def git_commit() -> str:
-    """Commit of the source tree ('+dirty' if it has uncommitted changes), or 'unknown'.
+    """Commit of the source tree ('+dirty' if it has uncommitted changes), or 'unknown (why)':
+    an installed package (no git checkout around the code), no git program, no commit yet.
 
     One `git status` call gives both (the header `# branch.oid` and one line per changed tracked
-    file); it is asked afresh every time, since the tree may change while a process runs.
+    file); it is asked afresh every time, since the tree may change while a process runs.  Only
+    a checkout whose top level holds the code counts (a virtual environment inside some other
+    checkout is not that checkout's code).
     """
+    if not (REPO_ROOT / ".git").exists():
+        return "unknown (installed package, no git checkout)"
     try:
         out = subprocess.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=5,
                              check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    except FileNotFoundError:
+        return "unknown (git is not installed)"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unknown (git status failed: {type(exc).__name__})"
     lines = out.splitlines()
     commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
     if not commit or commit == "(initial)":  # no commit yet
-        return "unknown"
+        return "unknown (git checkout without a commit)"
     dirty = any(line.strip() and not line.startswith("#") for line in lines)
     return commit + ("+dirty" if dirty else "")
 

@@ -21,13 +21,11 @@ from sim.errors import InputError
 from sim.results.io import open_result
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
-from sim.sweeps.plots import _save, plt
+from sim.sweeps.plots import _save, plt, series_style, usd
 from sim.results.summary import interval_text
 from sim.results.tables import table
 
 PIECES = ("sensitivity.nc", "funding.nc", "discovery.nc")
-SIDE_COLOURS = {"supply": ("#b2182b", "#d6604d", "#f4a582", "#e08214", "#8c510a"),
-                "demand": ("#2166ac", "#4393c3", "#92c5de", "#1b7837", "#5aae61")}
 
 
 def _outcome_words(ds: xr.Dataset) -> str:
@@ -70,26 +68,33 @@ def plot_frontier(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Deaths averted against annual spending, one line per lever (median, 5-95% band); supply
     and demand levers in two panels; both axes logarithmic (values span decades)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
-    x = ds["spending"].values
+    x = ds["spending"].values   # million US$/yr
     comma = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    dollars = FuncFormatter(lambda v, _: usd(v * 1e6))
     positive = ds["deaths_averted_quantiles"].values
     positive = positive[np.isfinite(positive) & (positive > 0)]
     for ax, side in zip(axes, ("supply", "demand")):
         levers = [lv for lv in ds["lever"].values if str(ds["lever_side"].sel(lever=lv).values) == side]
-        for i, lever in enumerate(levers):
-            colour = SIDE_COLOURS[side][i % 5]
+        for i, lever in enumerate(levers):   # colour-blind-safe colours, a marker each
+            style = series_style(i)
             q = ds["deaths_averted_quantiles"].sel(lever=lever)
-            ax.plot(x, q.sel(quantile=0.5), marker="o", ms=3, color=colour, label=str(lever))
-            ax.fill_between(x, q.sel(quantile=0.05), q.sel(quantile=0.95), color=colour, alpha=0.12)
+            med = q.sel(quantile=0.5).values
+            name = str(lever).replace("_", " ")
+            if not np.any(med >= 1):  # nothing to draw on a log axis: the legend says why
+                name += " (more deaths: not shown)" if np.all(med < 0) else " (< 1: not shown)"
+            ax.plot(x, med, ms=4, lw=1.5, label=name, **style)
+            ax.fill_between(x, q.sel(quantile=0.05), q.sel(quantile=0.95), color=style["color"],
+                            alpha=0.08)
         ax.set_xscale("log")
         ax.set_yscale("log", nonpositive="mask")
         ax.set_xticks(x)
-        ax.xaxis.set_major_formatter(comma)
+        ax.xaxis.set_major_formatter(dollars)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_major_formatter(comma)
-        ax.set_xlabel("extra spending on the lever (million US$ per year)")
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("extra spending on the lever, US$ per year (log scale)")
         ax.set_title(f"{side}-side levers", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", title="lever", title_fontsize=7)
         ax.grid(alpha=0.3)
     if positive.size:
         axes[0].set_ylim(max(1.0, positive.min() / 2), positive.max() * 2)

@@ -32,6 +32,7 @@ from sim.study.discovery import (case_table, discovery_options, find_rules, rule
                            supply_vs_demand, widen_ensemble)
 from sim.calibrate.ensemble import build_ensemble, posterior_path
 from sim.errors import InputError, checked_number, reject_unknown_keys
+from sim.model.compiled import Heartbeat
 from sim.study.funding import funding_sweep
 from sim.results.io import write_dataset
 from sim.model.parameters import ModelParameters
@@ -66,6 +67,19 @@ def study_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"{', '.join(STEPS)}")
     reject_unknown_keys("study.steps", steps, STEPS)
     return out
+
+
+def spending_list(field: str, value: Any) -> list[float]:
+    """`value` as a list of annual amounts > 0 (million US$/yr; one number is a list of one),
+    else a one-line InputError naming `field`."""
+    values = [value] if isinstance(value, (int, float, str)) else value
+    if isinstance(values, Sequence) and len(values) > 0:
+        try:
+            return [checked_number(field, v, "", lambda x: x > 0) for v in values]
+        except InputError:
+            pass
+    raise InputError(f"{field}: value {value!r} not allowed; allowed: a list of annual amounts > 0 "
+                     f"in million US$/yr, e.g. {field}=[10,100,1000]")
 
 
 def posterior_draws(ensemble: Mapping[str, Any]) -> tuple[list[str], np.ndarray] | None:
@@ -103,6 +117,8 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
     fund = dict(cfg.get("funding") or {})
     reject_unknown_keys("funding", fund, FUNDING_KEYS)
     fund_levers = list(fund.get("levers") or costs.costs)
+    fund_spending = spending_list("funding.spending", fund.get("spending") or [100, 300, 1000])
+    spending_list("discovery.spending", disc["spending"])
     for name in fund_levers:
         costs[name]  # noqa: B018  (InputError when a lever has no unit cost)
     ensemble = dict(cfg.get("ensemble") or {})
@@ -112,72 +128,77 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(yaml.safe_dump(_plain(cfg), sort_keys=False), out_dir / "study_config.yaml")
-    written: dict[str, Path] = {}
-    if "sensitivity" in steps:
-        from sim.study.report import plot_sensitivity
+    with Heartbeat(log, "  still running") as log:   # a line whenever a batch runs long
+        written: dict[str, Path] = {}
+        if "sensitivity" in steps:
+            from sim.study.report import plot_sensitivity
 
-        log(f"sensitivity: {len(factors)} factors "
-            f"({sum(f.kind == 'lever' for f in factors)} levers), Sobol base sample "
-            f"{sens['sobol_n']} and {2 * sens['sobol_n']}: "
-            f"{2 * sens['sobol_n'] * (len(factors) + 2)} runs")
-        evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
-                                   lambda m: log(f"  sobol {m}"))
-        problem = salib_problem(factors)
-        sob = sobol(problem, evaluate, sens["sobol_n"], sens["bootstrap"], seed)
-        evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
-                                   lambda m: log(f"  morris {m}"))
-        mor = morris(problem, evaluate, sens["morris_trajectories"], sens["morris_levels"],
-                     sens["bootstrap"], seed)
-        ds = indices_dataset(factors, sob, mor, outcome, sens["sobol_n"])
-        ds.attrs.update({"start": start, "ramp": ramp, "seed": seed,
-                         "lever_modes": yaml.safe_dump({f.name: f.mode for f in factors
-                                                        if f.kind == "lever"})})
-        written["sensitivity"] = write_dataset(ds, out_dir / "sensitivity.nc")
-        written["sensitivity_png"] = plot_sensitivity(ds, out_dir / "sensitivity.png")
-        log(f"sensitivity: {sob['runs']} Sobol runs in {sob['seconds']:.0f} s, {mor['runs']} "
-            f"Morris runs in {mor['seconds']:.0f} s; {ds.attrs['convergence_note']}")
-    if "funding" in steps:
-        from sim.study.report import plot_frontier
+            log(f"sensitivity: {len(factors)} factors "
+                f"({sum(f.kind == 'lever' for f in factors)} levers), Sobol base sample "
+                f"{sens['sobol_n']} and {2 * sens['sobol_n']}: "
+                f"{2 * sens['sobol_n'] * (len(factors) + 2)} runs")
+            evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
+                                       lambda m: log(f"  sobol {m}"))
+            problem = salib_problem(factors)
+            sob = sobol(problem, evaluate, sens["sobol_n"], sens["bootstrap"], seed)
+            evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
+                                       lambda m: log(f"  morris {m}"))
+            mor = morris(problem, evaluate, sens["morris_trajectories"], sens["morris_levels"],
+                         sens["bootstrap"], seed)
+            ds = indices_dataset(factors, sob, mor, outcome, sens["sobol_n"])
+            ds.attrs.update({"start": start, "ramp": ramp, "seed": seed,
+                             "lever_modes": yaml.safe_dump({f.name: f.mode for f in factors
+                                                            if f.kind == "lever"})})
+            written["sensitivity"] = write_dataset(ds, out_dir / "sensitivity.nc")
+            written["sensitivity_png"] = plot_sensitivity(ds, out_dir / "sensitivity.png")
+            log(f"sensitivity: {sob['runs']} Sobol runs in {sob['seconds']:.0f} s, {mor['runs']} "
+                f"Morris runs in {mor['seconds']:.0f} s; {ds.attrs['convergence_note']}")
+        if "funding" in steps:
+            from sim.study.report import plot_frontier
 
-        started = time.perf_counter()
-        ds = funding_sweep(draws, costs, fund_levers, fund.get("spending") or [100, 300, 1000],
-                           start, ramp, settings, outcome, seed, sens["chunk"],
-                           lambda m: log(f"  funding {m}"))
-        ds.attrs["unit_costs"] = yaml.safe_dump(
-            {k: vars(v) for k, v in costs.costs.items()}, sort_keys=False)
-        ds.attrs["ensemble"] = yaml.safe_dump(ensemble)
-        written["funding"] = write_dataset(ds, out_dir / "funding.nc")
-        write_text_atomic(funding_csv(ds), out_dir / "funding.csv")
-        written["frontier_png"] = plot_frontier(ds, out_dir / "frontier.png")
-        log(f"funding: {ds.sizes['lever']} levers x {ds.sizes['spending']} spending levels x "
-            f"{ds.sizes['draw']} draws in {time.perf_counter() - started:.0f} s")
-    if "discovery" in steps:
-        started = time.perf_counter()
-        fixed = posterior[0] if posterior is not None else []
-        wide, varying = widen_ensemble(draws, factors, fixed, disc["seed"])
-        ds = supply_vs_demand(wide, costs, disc, start, ramp, settings, outcome, seed,
-                              sens["chunk"], lambda m: log(f"  discovery {m}"))
-        x, names, y = case_table(ds, wide, varying)
-        rules, accuracy = find_rules(x, names, y, disc["max_depth"], disc["min_leaf_fraction"],
-                                     disc["seed"])
-        for j, name in enumerate(varying):
-            ds[f"param_{name}"] = ("draw", wide.as_arrays()[name])
-            ds[f"param_{name}"].attrs.update(units=ModelParameters.metadata(name)["units"],
-                                             long_name=f"value of parameter {name} in the draw")
-        ds.attrs.update({"rules": yaml.safe_dump([vars(r) for r in rules], sort_keys=False),
-                         "tree_accuracy": accuracy})
-        written["discovery"] = write_dataset(ds, out_dir / "discovery.nc")
-        written["rules"] = write_text_atomic(rules_markdown(rules, y, accuracy, ds),
-                                             out_dir / "discovery_rules.md")
-        log(f"discovery: {len(y)} cases, supply wins {int(y.sum())}, {len(rules)} rule(s) in "
-            f"{time.perf_counter() - started:.0f} s")
-    if "report" in steps:
-        from sim.study.report import build_report
+            started = time.perf_counter()
+            log(f"funding: {len(fund_levers)} levers x {len(fund_spending)} spending levels x "
+                f"{draws.n_draws} draws")
+            ds = funding_sweep(draws, costs, fund_levers, fund_spending,
+                               start, ramp, settings, outcome, seed, sens["chunk"],
+                               lambda m: log(f"  funding {m}"))
+            ds.attrs["unit_costs"] = yaml.safe_dump(
+                {k: vars(v) for k, v in costs.costs.items()}, sort_keys=False)
+            ds.attrs["ensemble"] = yaml.safe_dump(ensemble)
+            written["funding"] = write_dataset(ds, out_dir / "funding.nc")
+            write_text_atomic(funding_csv(ds), out_dir / "funding.csv")
+            written["frontier_png"] = plot_frontier(ds, out_dir / "frontier.png")
+            log(f"funding: {ds.sizes['lever']} levers x {ds.sizes['spending']} spending levels x "
+                f"{ds.sizes['draw']} draws in {time.perf_counter() - started:.0f} s")
+        if "discovery" in steps:
+            started = time.perf_counter()
+            log(f"discovery: supply {', '.join(disc['supply'])} against demand "
+                f"{', '.join(disc['demand'])} at {len(disc['spending'])} spending levels")
+            fixed = posterior[0] if posterior is not None else []
+            wide, varying = widen_ensemble(draws, factors, fixed, disc["seed"])
+            ds = supply_vs_demand(wide, costs, disc, start, ramp, settings, outcome, seed,
+                                  sens["chunk"], lambda m: log(f"  discovery {m}"))
+            x, names, y = case_table(ds, wide, varying)
+            rules, accuracy = find_rules(x, names, y, disc["max_depth"], disc["min_leaf_fraction"],
+                                         disc["seed"])
+            for j, name in enumerate(varying):
+                ds[f"param_{name}"] = ("draw", wide.as_arrays()[name])
+                ds[f"param_{name}"].attrs.update(units=ModelParameters.metadata(name)["units"],
+                                                 long_name=f"value of parameter {name} in the draw")
+            ds.attrs.update({"rules": yaml.safe_dump([vars(r) for r in rules], sort_keys=False),
+                             "tree_accuracy": accuracy})
+            written["discovery"] = write_dataset(ds, out_dir / "discovery.nc")
+            written["rules"] = write_text_atomic(rules_markdown(rules, y, accuracy, ds),
+                                                 out_dir / "discovery_rules.md")
+            log(f"discovery: {len(y)} cases, supply wins {int(y.sum())}, {len(rules)} rule(s) in "
+                f"{time.perf_counter() - started:.0f} s")
+        if "report" in steps:
+            from sim.study.report import build_report
 
-        written["report"] = build_report(out_dir)
-    for key, path in written.items():
-        log(f"wrote {path}")
-    return written
+            written["report"] = build_report(out_dir)
+        for key, path in written.items():
+            log(f"wrote {path}")
+        return written
 
 
 def funding_csv(ds) -> str:

@@ -3,14 +3,16 @@
 A sweep directory (Hydra multirun) holds one folder per job, each with `.hydra/overrides.yaml`
 (the job's overrides, written when the job starts) and, if the job finished, its result file.  The
 combined dataset has one dimension per swept key in front of the result's own dimensions (draw,
-year, time, ...), named as a Python identifier (`sim.compose.dimension_name`: `scenario`,
+year, time, ...), named as a Python identifier (`dimension_name`: `scenario`,
 `scenario_intensity`, `levers_naloxone_kits_level`); the attribute `sweep_dims` maps each back to
 its override key.
 Cells whose job is missing or failed hold NaN and are named in `job_status`.
 
-The expected jobs (from `multirun.yaml`) are worked out by the caller (the CLI, which may use
-Hydra's override parser) and passed in as lists of `key=value` strings; without them the swept keys
-are the keys whose values differ between the jobs found.  Two expected jobs with the same values
+The expected jobs (from `multirun.yaml`) are worked out by the caller (the CLI, with Hydra's
+sweeper) and passed in as lists of `key=value` strings; without them the swept keys are the keys
+whose values differ between the jobs found.  Overrides are read by Hydra's own grammar: the
+caller passes its parser (`parse`: 'key=value' -> (key, typed value), in practice
+`sim.hydra_compose.parse_override`), so this module stays Hydra-free.  Two expected jobs with the same values
 (`0.5,0.50,5e-1`) are an InputError.
 
 Every result is checked against its folder: the config recorded in the result must be the job's
@@ -27,7 +29,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,6 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from sim.compose import dimension_name
 from sim.errors import InputError
 from sim.results.io import ENGINE, open_result
 
@@ -92,36 +93,22 @@ class SweepReport:
         return "\n".join(lines)
 
 
-_NUMBER = re.compile(r"[+-]?(\d[\d_]*\.?\d*|\.\d+)([eE][+-]?\d+)?")
+ParseOverride = Callable[[str], tuple[str, Any]]   # 'key=value' -> (key, typed value)
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """'key=value' (Hydra override syntax, with optional +/++ prefix) -> (key, typed value).
-
-    Numbers are typed as Hydra types them: `5e-1` is the float 0.5 (YAML 1.1 would keep it a
-    string), so `0.5`, `0.50` and `5e-1` are one value.
-    """
-    key, sep, value = str(text).partition("=")
-    if not sep:
-        raise InputError(f"override {text!r}: expected key=value")
-    key = key.lstrip("+~")
-    try:
-        typed = yaml.safe_load(value) if value != "" else ""
-    except yaml.YAMLError:
-        typed = value
-    if isinstance(typed, str) and _NUMBER.fullmatch(typed.strip()):
-        number = float(typed.replace("_", ""))
-        typed = int(number) if re.fullmatch(r"[+-]?[\d_]+", typed.strip()) else number
-    if isinstance(typed, (dict, list)) or typed is None:
-        typed = value
-    return key, typed
+def dimension_name(key: str) -> str:
+    """The dataset dimension (a Python identifier) of a swept override key:
+    'scenario.intensity' -> 'scenario_intensity', 'levers.naloxone_kits.level' ->
+    'levers_naloxone_kits_level'."""
+    name = re.sub(r"\W", "_", key.lstrip("+~"))
+    return name if not name[:1].isdigit() else f"_{name}"
 
 
-def duplicate_jobs(expected: Sequence[Sequence[str]]) -> list[list[int]]:
+def duplicate_jobs(expected: Sequence[Sequence[str]], parse: ParseOverride) -> list[list[int]]:
     """Groups (job numbers) of expected jobs whose overrides have the same typed values."""
     seen: dict[tuple, list[int]] = {}
     for num, job in enumerate(expected):
-        cell = tuple(sorted((k, repr(_canonical(v))) for k, v in map(parse_override, job)))
+        cell = tuple(sorted((k, repr(_canonical(v))) for k, v in map(parse, job)))
         seen.setdefault(cell, []).append(num)
     return [nums for nums in seen.values() if len(nums) > 1]
 
@@ -133,9 +120,9 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def check_duplicates(expected: Sequence[Sequence[str]] | None) -> None:
+def check_duplicates(expected: Sequence[Sequence[str]] | None, parse: ParseOverride) -> None:
     """InputError if two expected jobs have the same values (e.g. `x=0.5,0.50,5e-1`)."""
-    groups = duplicate_jobs(expected or [])
+    groups = duplicate_jobs(expected or [], parse)
     if groups:
         nums = groups[0]
         shown = "; ".join(" ".join(expected[i]) for i in nums)
@@ -200,7 +187,8 @@ def _lookup(cfg: Any, key: str) -> tuple[bool, Any]:
     return True, cfg
 
 
-def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any) -> str:
+def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any,
+                 parse: ParseOverride) -> str:
     """'' if a result's recorded config is the job's own, else why not (see the module doc)."""
     from sim.calibrate.ensemble import with_posterior_of
     from sim.model.scenarios import apply_intensity
@@ -220,7 +208,7 @@ def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any) -> str
             return (f"result file was written for another config than this job's "
                     f"(.hydra/config.yaml): moved or copied from another job folder?")
     for text in overrides:  # no usable config.yaml: the overrides must match the recorded config
-        key, value = parse_override(text)
+        key, value = parse(text)
         if key.startswith("hydra") or key.startswith("levers.") or "/" in key:
             continue
         found, recorded = _lookup(result_config, key + (".name" if key == "scenario" else ""))
@@ -241,23 +229,23 @@ def _result_name(job: Path, default: str) -> str:
         return default
 
 
-def swept_keys(expected: Sequence[Sequence[str]]) -> list[str]:
+def swept_keys(expected: Sequence[Sequence[str]], parse: ParseOverride) -> list[str]:
     """Keys whose value differs between the expected jobs, in order of first appearance."""
     values: dict[str, set] = {}
     for job in expected:
         for text in job:
-            key, value = parse_override(text)
+            key, value = parse(text)
             values.setdefault(key, set()).add(repr(value))
     keys = [k for k, v in values.items() if len(v) > 1]
     # a key absent from some jobs but present in others is swept as well
     for job in expected:
-        present = {parse_override(t)[0] for t in job}
+        present = {parse(t)[0] for t in job}
         keys += [k for k in values if k not in present and k not in keys]
     return keys
 
 
-def _index(overrides: Sequence[str], keys: Sequence[str]) -> tuple[Any, ...]:
-    given = dict(parse_override(t) for t in overrides)
+def _index(overrides: Sequence[str], keys: Sequence[str], parse: ParseOverride) -> tuple[Any, ...]:
+    given = dict(parse(t) for t in overrides)
     return tuple(given.get(k) for k in keys)
 
 
@@ -292,38 +280,39 @@ class Survey:
     keys: list[str]
     records: dict[tuple, JobRecord]
     results: dict[tuple, Path]
+    parse: ParseOverride
 
     def report(self) -> SweepReport:
         return SweepReport(self.sweep_dir, self.keys, list(self.records.values()))
 
 
 def survey_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None = None,
-                 result_filename: str = RESULT_FILENAME) -> Survey:
+                 result_filename: str = RESULT_FILENAME, *, parse: ParseOverride) -> Survey:
     """Find the jobs of a sweep and their result files; jobs without one are marked failed.
 
     `expected`: the overrides of every job the sweep launched (in launch order).  Jobs found on
-    disk but not expected are included too.
+    disk but not expected are included too.  `parse`: Hydra's override parser (module doc).
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         what = "not a directory" if sweep_dir.exists() else "not found"
         raise InputError(f"sweep directory {str(sweep_dir)!r}: {what}")
-    check_duplicates(expected)
+    check_duplicates(expected, parse)
     found = {job: _read_overrides(job) for job in _job_dirs(sweep_dir)}
     if not found and not expected:
         raise InputError(f"sweep directory {str(sweep_dir)!r}: no jobs found "
                          f"(expected folders with .hydra/overrides.yaml, as `fentsim -m` writes)")
     all_jobs = list(expected or []) + [o for o in found.values()]
-    keys = swept_keys(all_jobs)
+    keys = swept_keys(all_jobs, parse)
 
     records: dict[tuple, JobRecord] = {}
     for overrides in expected or []:
-        idx = _index(overrides, keys)
+        idx = _index(overrides, keys, parse)
         records.setdefault(idx, JobRecord(idx, overrides=list(overrides),
                                           reason="no job folder (never started)"))
     results: dict[tuple, Path] = {}
     for job, overrides in found.items():
-        idx = _index(overrides, keys)
+        idx = _index(overrides, keys, parse)
         rec = records.setdefault(idx, JobRecord(idx, overrides=overrides))
         if idx in results:
             continue  # duplicate job for the same cell: keep the first
@@ -341,7 +330,7 @@ def survey_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None
             continue
         rec.status, rec.reason = "ok", ""
         results[idx] = path
-    return Survey(sweep_dir, keys, records, results)
+    return Survey(sweep_dir, keys, records, results, parse)
 
 
 def task_log(job: Path, sweep_dir: Path) -> Path | None:
@@ -381,12 +370,13 @@ def no_result_error(survey: Survey) -> InputError:
 
 
 def combine_sweep(sweep_dir: str | Path, expected: Sequence[Sequence[str]] | None = None,
-                  result_filename: str = RESULT_FILENAME) -> tuple[xr.Dataset, SweepReport]:
+                  result_filename: str = RESULT_FILENAME, *, parse: ParseOverride
+                  ) -> tuple[xr.Dataset, SweepReport]:
     """Combine the finished jobs of a sweep; return the dataset and a report of every job.
 
     Raises InputError if no job finished.
     """
-    return combine_cells(survey_sweep(sweep_dir, expected, result_filename))
+    return combine_cells(survey_sweep(sweep_dir, expected, result_filename, parse=parse))
 
 
 def _recorded_config(attrs: dict[str, Any]) -> Any:
@@ -410,6 +400,24 @@ def _same_draws(ref: xr.Dataset, ds: xr.Dataset) -> str:
     return ""
 
 
+def damaged(path: Path, ds: xr.Dataset) -> str:
+    """'' if a job's result is intact, else why not: its content changed since the job finished
+    (checksum beside it, sim.sweeps.resume), or NaN in its annual deaths or arrivals."""
+    from sim.sweeps.resume import checksum_matches, checksum_path
+
+    if checksum_path(path).is_file() and not checksum_matches(path):
+        return "result file changed since its job finished (checksum differs): rerun the job"
+    for name in ds.data_vars:
+        if (str(name).startswith("deaths_") or name == "arrivals") and "year" in ds[name].dims \
+                and ds[name].dtype.kind == "f":
+            nan = np.isnan(ds[name].values)
+            if nan.any():
+                years = np.unique(np.asarray(ds["year"].values)[np.nonzero(nan)[ds[name].dims.index("year")]])
+                return (f"damaged result: {name} is NaN in {int(nan.sum())} value(s) (years "
+                        f"{int(years.min())}-{int(years.max())}): rerun the job")
+    return ""
+
+
 def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
     """Lay the surveyed jobs' results on the grid of swept values (see `combine_sweep`)."""
     datasets: dict[tuple, xr.Dataset] = {}
@@ -422,7 +430,8 @@ def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
         except InputError as exc:
             rec.status, rec.reason = "failed", str(exc)
             continue
-        why = job_mismatch(rec.directory, rec.overrides, _recorded_config(ds.attrs))
+        why = (job_mismatch(rec.directory, rec.overrides, _recorded_config(ds.attrs), survey.parse)
+               or damaged(path, ds))
         if why:
             rec.status, rec.reason = "failed", why
             continue
@@ -452,7 +461,7 @@ class _Slice:
     record: JobRecord
 
 
-def _read_slice(path: Path, record: JobRecord) -> _Slice:
+def _read_slice(path: Path, record: JobRecord, parse: ParseOverride) -> _Slice:
     """A split-ensemble job's result, attrs only (InputError if unreadable or not chunked)."""
     from sim.sweeps.rerun import config_of
 
@@ -463,7 +472,7 @@ def _read_slice(path: Path, record: JobRecord) -> _Slice:
         raise InputError(f"result file {str(path)!r}: not a readable NetCDF file "
                          f"({type(exc).__name__})") from None
     cfg = config_of(xr.Dataset(attrs=attrs), str(path))
-    why = job_mismatch(record.directory, record.overrides, cfg)
+    why = job_mismatch(record.directory, record.overrides, cfg, parse)
     if why:
         raise InputError(why)
     if "draws_first" not in attrs or not isinstance(cfg.get("ensemble"), dict):
@@ -494,7 +503,7 @@ def concatenate_chunks(survey: Survey, output: str | Path) -> SweepReport:
     for idx, path in survey.results.items():
         rec = survey.records[idx]
         try:
-            slices.append(_read_slice(path, rec))
+            slices.append(_read_slice(path, rec, survey.parse))
         except InputError as exc:
             rec.status, rec.reason = "failed", str(exc)
     slices.sort(key=lambda s: s.first)
