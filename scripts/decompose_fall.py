@@ -1,6 +1,7 @@
 """How much of the 2024 fall in synthetic-opioid deaths each mechanism carries, over posterior draws.
 
     python scripts/decompose_fall.py [--draws 200] [--seed 0]
+    python scripts/decompose_fall.py --map results/calibration/<run>/calibrated.yaml   # one set
 
 For every draw of the posterior ensemble of the calibrated baseline (the substitution and other
 uncertain constants drawn from their priors, as in every ensemble) the model runs to 2024 as it is
@@ -71,7 +72,7 @@ def synthetic(params: ModelParameters, levers: LeverSet):
 
 def risk_mix(traj, params: ModelParameters, year: int) -> np.ndarray:
     """Mean over `year` of the risk mix's death-rate multiplier (draw,)."""
-    times = year + (np.arange(12) + 0.5) / 12
+    times = year + np.arange(12) / 12.0   # the stored monthly output times
     p = params.as_arrays()
     untreated, high = traj.stock_at("untreated", times), traj.stock_at("high_risk", times)
     treated = traj.stock_at("in_treatment", times)
@@ -90,9 +91,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--map", metavar="PARAMS_YAML", default=None,
+                        help="decompose one parameter set (e.g. a MAP fitted with a moved prior) "
+                             "instead of the posterior ensemble")
     args = parser.parse_args()
-    params = ensemble_of(load_params("calibrated"),
-                         {"name": "posterior", "size": args.draws, "seed": args.seed}).params()
+    if args.map:
+        import yaml
+        params = ModelParameters.from_mapping(yaml.safe_load(open(args.map)))
+    else:
+        params = ensemble_of(load_params("calibrated"),
+                             {"name": "posterior", "size": args.draws, "seed": args.seed}).params()
     none = LeverSet.from_mapping({})
     years = {int(y): i for i, y in enumerate(SETTINGS.years)}
     a, b = years[2023], years[2024]
@@ -118,7 +126,7 @@ def main() -> None:
 
     n = fall.size
     lo, med, hi = np.percentile(change, [5, 50, 95])
-    print(f"{n} posterior draws (seed {args.seed}); modelled 2023->2024 change in synthetic-opioid "
+    print(f"{args.map or f'{n} posterior draws (seed {args.seed})'}; modelled 2023->2024 change in synthetic-opioid "
           f"deaths {100 * med:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}] (observed -35.6%); "
           f"draws with a fall of at least 25%: {int((change <= -0.25).sum())} of {n}\n")
     print("| mechanism | share of the fall, median [5-95%] |")
@@ -131,6 +139,8 @@ def main() -> None:
     print(f"| the rest (interactions, COVID decay, initiation, market) | {100 * q[1]:.0f}% "
           f"[{100 * q[0]:.0f}, {100 * q[2]:.0f}] |")
 
+    if args.map:
+        return
     print("\nShares (median [5-95%]) when one mechanism's prior is moved (importance weights over "
           "the same draws; n_eff = effective draws):\n")
     header = "| prior moved | n_eff | " + " | ".join(shares) + " |"

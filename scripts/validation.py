@@ -5,7 +5,7 @@ of the calibrated baseline.
     python scripts/validation.py [--draws 200]
 
 Prints Markdown tables.  Same model and scenarios as `fentsim -m experiment=peer_concordance`
-(the Hydra route); this script composes the same configs without Hydra (sim.load_scenario) to add the
+(the command line); this script composes the same configs through the Python API (sim.load_scenario) to add the
 per-draw dependence on the substitution constants (Spearman rank correlation).
 """
 

@@ -23,6 +23,7 @@ app (a `@hydra.main` function or a test's `initialize_config_dir`).  Hydra's err
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
                           OverrideParseException)
 from hydra.core.singleton import Singleton
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -90,8 +92,6 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
                      groups: Sequence[str] | None = None) -> str:
     """One line for Hydra's (multi-line) composition and override errors met composing
     `config_name` (for `command`, whose config groups are `groups`; default: the config's)."""
-    import re
-
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, name = str(exc.missing_cfg_file).rpartition("/")
         return (f"{group}: value {name!r} not allowed{did_you_mean(name, exc.options)}; allowed: "
@@ -102,10 +102,7 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
         full_key = str(cause.full_key)
         if config_name == "config" or full_key.startswith("hydra"):
             return str(unknown_key_error(full_key))
-        try:
-            return str(_unknown(_composed(config_name, (), ()), full_key))
-        except InputError as error:
-            return str(error)
+        return _unknown_in(config_name, full_key)
     match = re.search(r"Could not override '([^']+)'.*No match in the defaults list", message, re.S)
     if match:
         key = match.group(1)
@@ -123,6 +120,24 @@ def hydra_error_line(exc: Exception, config_name: str = "config", command: str |
     return f"{key}: {first}" if key else first
 
 
+def _unknown_in(config_name: str, full_key: str) -> str:
+    """'KEY: unknown key (did you mean ...); allowed: ...' from `config_name`'s plain config
+    (a top-level key named as it is, without a section in front)."""
+    try:
+        node: Any = compose(config_name)[0]
+    except InputError:
+        return f"{full_key}: unknown key"
+    parts = full_key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict):
+            break
+        if part not in node:
+            return (f"{'.'.join(parts[: i + 1])}: unknown key{did_you_mean(part, list(node))}; "
+                    f"allowed: {', '.join(sorted(node))}")
+        node = node[part]
+    return f"{full_key}: unknown key"
+
+
 def config_groups(config_name: str = "config") -> list[str]:
     """The config groups of `config_name`'s defaults list (Hydra's own groups left out)."""
     cfg = _composed(config_name, (), ())
@@ -135,9 +150,12 @@ def _unknown(cfg: DictConfig, key: str) -> InputError:
     parts = key.split(".")
     for i, part in enumerate(parts):
         if not isinstance(node, DictConfig) or part not in node:
+            allowed = list(node) if isinstance(node, DictConfig) else []
+            if i == 0:   # a top-level key: named alone, as the user typed it
+                return InputError(f"{part}: unknown key{did_you_mean(part, allowed)}; allowed: "
+                                  f"{', '.join(sorted(allowed))}")
             try:
-                reject_unknown_keys(".".join(parts[:i]) or "config", [part],
-                                    list(node) if isinstance(node, DictConfig) else [])
+                reject_unknown_keys(".".join(parts[:i]), [part], allowed)
             except InputError as exc:
                 return exc
             break
@@ -217,6 +235,15 @@ def options(group: str) -> list[str]:
     `experiment` lists every experiment folder's files."""
     with _hydra() as gh:
         return sorted(set(gh.config_loader().get_group_options(group)))
+
+
+def scenario_descriptions() -> dict[str, str]:
+    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
+    out = {}
+    for name in options("scenario"):
+        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
+        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
+    return out
 
 
 def experiment_kind(name: str) -> str:

@@ -13,12 +13,12 @@ import pytest
 import xarray as xr
 
 import sim
-from sim.sweeps.compare import compare, comparison_csv_text, comparison_table, select
+from sim.sweeps.compare import DEFAULT_WINDOW, compare, comparison_csv_text, comparison_table, select
 from sim.errors import InputError
 from sim.results.io import ENGINE, write_dataset
 
 BIN = Path(sys.executable).parent
-YEARS = np.arange(2018, 2033)
+YEARS = np.arange(2018, 2036)   # covers the default window 2026-2035
 
 
 def known(deaths_per_year, seized_per_route=(1.0, 2.0), arrivals_per_channel=(10.0, 0.0, 5.0),
@@ -44,7 +44,7 @@ def known(deaths_per_year, seized_per_route=(1.0, 2.0), arrivals_per_channel=(10
 def test_exact_differences_over_default_window():
     a, b = known(900, (2.0, 2.0), (5.0, 1.0, 0.0), tag="a"), known(1000, tag="b")
     cmp = compare(a, b)
-    years = 11  # 2020..2030 inclusive
+    years = DEFAULT_WINDOW[1] - DEFAULT_WINDOW[0] + 1   # 2026..2035 inclusive
     np.testing.assert_array_equal(cmp.deaths_averted.values, [100.0 * years, 200.0 * years])
     np.testing.assert_array_equal(cmp.deaths_overdose_a.values, [900.0 * years, 1800.0 * years])
     np.testing.assert_array_equal(cmp.deaths_overdose_b.values, [1000.0 * years, 2000.0 * years])
@@ -52,9 +52,9 @@ def test_exact_differences_over_default_window():
     np.testing.assert_array_equal(cmp.seizures_change.values, [1.0 * years] * 2)   # (4 - 3) kg/yr
     np.testing.assert_array_equal(cmp.supply_change.values, [-9.0 * years] * 2)   # (6 - 15) kg/yr
     q = cmp.deaths_averted_quantiles
-    assert q.sel(quantile=0.5).item() == pytest.approx(1650.0)
-    assert q.sel(quantile=0.05).item() == pytest.approx(1100.0 + 0.05 * 1100.0)
-    assert q.sel(quantile=0.95).item() == pytest.approx(1100.0 + 0.95 * 1100.0)
+    assert q.sel(quantile=0.5).item() == pytest.approx(150.0 * years)
+    assert q.sel(quantile=0.05).item() == pytest.approx(100.0 * years * 1.05)
+    assert q.sel(quantile=0.95).item() == pytest.approx(100.0 * years * 1.95)
     for name in cmp.data_vars:
         assert cmp[name].attrs["units"] and cmp[name].attrs["long_name"], name
 

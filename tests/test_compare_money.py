@@ -232,20 +232,20 @@ def test_cli_prints_money_columns_and_draws_the_frontier(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def paired_runs():
-    end = {"end_year": 2024}
+    end = {"end_year": 2030}   # naloxone_up starts in 2026
     return (sim.run("naloxone_up", ensemble=5, solver=end), sim.run(ensemble=5, solver=end))
 
 
 def test_real_ensemble_paired_by_draw_identity(paired_runs):
     a, b = paired_runs
-    usd = np.where(a["year"].values >= 2020, 50e6, 0.0)
+    usd = np.where(a["year"].values >= 2026, 50e6, 0.0)
     a = a.assign(funding_spending=("year", usd, {"units": "US$/yr", "long_name": "f"}))
     b = b.assign(funding_spending=("year", 0.0 * usd, {"units": "US$/yr", "long_name": "f"}))
-    cmp = compare(a, b, window=(2020, 2024))
+    cmp = compare(a, b, window=(2026, 2030))
     assert cmp.attrs["pairing"] == "draws paired by draw identity (draw_id)"
     spending = 5 * 50e6
     np.testing.assert_allclose(cmp.spending.values, spending)
-    averted = (b.deaths_overdose - a.deaths_overdose).sel(year=slice(2020, 2024)).sum("year")
+    averted = (b.deaths_overdose - a.deaths_overdose).sel(year=slice(2026, 2030)).sum("year")
     np.testing.assert_allclose(cmp.deaths_averted_per_million.values,
                                averted.values / (spending / 1e6), rtol=1e-12)
     assert has_money(cmp) and "deaths averted per $1M" in comparison_table(cmp)

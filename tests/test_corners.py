@@ -65,8 +65,8 @@ def balances(traj) -> tuple[float, float]:
     shipped = s["cum_output"].sum(axis=0)
     fates = (s["cum_withheld"] + s["cum_seized"] + s["cum_arrivals"]).sum(axis=0)
     kg = np.abs(shipped - fates).max() / shipped.max()
-    people = sum(s[k] for k, stock in LAYOUT.stocks.items()
-                 if stock.kind == "physical" and stock.units == "persons")
+    people = sum(s[k] for k, stock in LAYOUT.stocks.items()   # high_risk is a part of untreated
+                 if stock.kind == "physical" and stock.units == "persons" and k != "high_risk")
     deaths = (s["cum_deaths_heroin_only"] + s["cum_deaths_both"] + s["cum_deaths_fentanyl_only"]
               + s["cum_deaths_background"])
     flow = s["cum_initiation"] - deaths

@@ -135,11 +135,11 @@ def test_temporary_lever_returns_to_history():
     """`end`: from then on the lever goes back to its historical path over the same ramp."""
     lever = LeverSet.from_mapping({"naloxone_kits": {"start": 2022.0, "ramp": 1.0, "level": 2.0,
                                                      "mode": "scale", "end": 2025.0}})["naloxone_kits"]
-    history = lever.history_at(2030.0)
-    assert lever(2021.9) == pytest.approx(history)
-    assert lever(2024.0) == pytest.approx(2 * history)
-    assert lever(2025.5) == pytest.approx(1.5 * history)      # half-way back
-    assert lever(2026.5) == pytest.approx(history)
+    history = lever.history_at   # kits/yr as they were (still rising 2022-2024)
+    assert lever(2021.9) == pytest.approx(history(2021.9))
+    assert lever(2024.0) == pytest.approx(2 * history(2024.0))
+    assert lever(2025.5) == pytest.approx(1.5 * history(2025.5))      # half-way back
+    assert lever(2026.5) == pytest.approx(history(2026.5))
     assert {2022.0, 2023.0, 2025.0, 2026.0} <= set(lever.breakpoints())
     with pytest.raises(InputError, match="levers.naloxone_kits.end: value 2020 before start 2022"):
         LeverSet.from_mapping({"naloxone_kits": {"start": 2022.0, "level": 2.0, "end": 2020.0}})

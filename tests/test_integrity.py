@@ -28,7 +28,8 @@ from tests.test_compare import known
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 POSTERIOR = REPO / "sim" / "data" / "posterior_calibrated.csv"
-SHORT = "solver.end_year=2031"
+SHORT = "solver.end_year=2035"   # the default comparison window ends in 2035
+W = (2020, 2030)
 
 
 def cli(prog: str, *args, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -69,13 +70,14 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     from sim.cli.main import CONFIG_DIR
 
     monkeypatch.chdir(tmp_path)
-    first = guard.preflight(CONFIG_DIR, "config", [SHORT])
-    second = guard.preflight(CONFIG_DIR, "config", [SHORT])
-    a, b = (Path(x[-1].split("=", 1)[1]) for x in (first, second))
-    assert a != b and a.is_dir() and b.is_dir()          # created exclusively, one each
-    assert b.name.startswith(a.name)                     # the same stamp, a suffix
-    guard.discard_reserved()                             # a refused command leaves nothing
-    assert not a.exists() and not b.exists()
+    first = guard.preflight(CONFIG_DIR, "config", [SHORT])   # the timestamped default
+    a = Path(first[-1].split("=", 1)[1])
+    assert first[-1].startswith("hydra.run.dir=results/runs/") and a.is_dir()
+    b = guard.reserve_folder(str(a))            # another command in the same second
+    c = guard.reserve_folder(str(a))
+    assert a.is_dir() and b == a.with_name(a.name + "_2") and c == a.with_name(a.name + "_3")
+    guard.discard_reserved()                    # a refused command leaves nothing
+    assert not a.exists() and not b.exists() and not c.exists()
 
 
 def test_compare_output_never_replaces_an_input(tmp_path):
@@ -83,7 +85,7 @@ def test_compare_output_never_replaces_an_input(tmp_path):
     write_dataset(known(1000, tag="b"), tmp_path / "b.nc")
     before = (tmp_path / "a.nc").read_bytes()
     for target in ("a.nc", "b.nc"):
-        one_line_refusal(cli("fentsim-compare", "a.nc", "b.nc", "--output", target, "--force",
+        one_line_refusal(cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--output", target, "--force",
                              cwd=tmp_path), "--output", "input")
     assert (tmp_path / "a.nc").read_bytes() == before
 
@@ -92,14 +94,14 @@ def test_compare_output_replaces_a_foreign_file_only_with_force(tmp_path):
     write_dataset(known(900, tag="a"), tmp_path / "a.nc")
     write_dataset(known(1000, tag="b"), tmp_path / "b.nc")
     (tmp_path / "notes.csv").write_text("my notes\n")
-    proc = cli("fentsim-compare", "a.nc", "b.nc", "--output", "notes.nc", cwd=tmp_path)
+    proc = cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--output", "notes.nc", cwd=tmp_path)
     one_line_refusal(proc, "--output", "--force")
     assert (tmp_path / "notes.csv").read_text() == "my notes\n" and not (tmp_path / "notes.nc").exists()
-    assert cli("fentsim-compare", "a.nc", "b.nc", "--output", "notes.nc", "--force",
+    assert cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--output", "notes.nc", "--force",
                cwd=tmp_path).returncode == 0
     assert (tmp_path / "notes.csv").read_text().startswith("a,b,variable,metric")
     # its own output is replaced without --force
-    assert cli("fentsim-compare", "a.nc", "b.nc", "--output", "notes.nc", cwd=tmp_path).returncode == 0
+    assert cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--output", "notes.nc", cwd=tmp_path).returncode == 0
 
 
 def test_aggregate_output_never_replaces_a_job_result(sweep, tmp_path):
@@ -205,34 +207,34 @@ def with_ids(ds: xr.Dataset, ids) -> xr.Dataset:
 def test_the_same_draws_in_another_order_are_paired_by_identity(tmp_path):
     a = with_ids(known(1000, draws=4), ["p:0", "p:1", "p:2", "p:3"])
     b = a.isel(draw=[2, 0, 3, 1])   # the same ensemble, shuffled
-    for cmp in (compare(a, b), sim.compare(a, b), sim.compare(b, a)):
+    for cmp in (compare(a, b, window=W), sim.compare(a, b, window=W), sim.compare(b, a, window=W)):
         assert np.all(cmp["deaths_averted"].values == 0)
     write_dataset(a, tmp_path / "a.nc")
     write_dataset(b, tmp_path / "b.nc")
-    proc = cli("fentsim-compare", "a.nc", "b.nc", "--output", "c.nc", cwd=tmp_path)
+    proc = cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--output", "c.nc", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     with xr.open_dataset(tmp_path / "c.nc", engine=ENGINE) as cmp:
         assert np.all(cmp["deaths_averted"].values == 0)
     with pytest.raises(InputError, match=r"^draw_id: A and B hold different parameter draws"):
-        compare(a, with_ids(known(1000, draws=4), ["p:0", "p:1", "p:2", "p:9"]))
+        compare(a, with_ids(known(1000, draws=4), ["p:0", "p:1", "p:2", "p:9"]), window=W)
 
 
 def test_nan_in_compared_cells_is_refused_with_variable_and_count():
     a, b = known(900), known(1000)
     a["deaths_overdose"].loc[{"year": 2021}] = np.nan
     with pytest.raises(InputError, match=r"^A: deaths_overdose over 2020-2030 is NaN in 2 of 2"):
-        compare(a, b)
+        compare(a, b, window=W)
     b2 = known(1000)
     b2["arrivals"].loc[{"year": 2025}] = np.nan
     with pytest.raises(InputError, match=r"^B: arrivals over 2020-2030 is NaN in 2 of 2"):
-        compare(known(900), b2)
+        compare(known(900), b2, window=W)
 
 
 def test_compare_of_a_funded_run_with_itself_says_not_applicable():
     a = known(900)
     a["funding_spending"] = xr.DataArray(np.full(a.sizes["year"], 5e6), dims="year",
                                          attrs={"units": "US$/yr"})
-    cmp = sim.compare(a, a)
+    cmp = sim.compare(a, a, window=W)
     assert "deaths_averted_per_million" not in cmp
     assert cmp.attrs["money"].startswith("not applicable")
     assert all(np.isfinite(cmp[v].values).all() for v in cmp.data_vars)
@@ -242,21 +244,21 @@ def test_unpaired_comparison_is_explicit_and_says_so(tmp_path):
     a = with_ids(known(900, draws=3), ["p:0", "p:1", "p:2"])
     b = with_ids(known(1000, draws=2), ["q:0", "q:1"])
     with pytest.raises(InputError, match="--unpaired"):
-        compare(a, b)
-    cmp = sim.compare(a, b, paired=False)
+        compare(a, b, window=W)
+    cmp = sim.compare(a, b, paired=False, window=W)
     assert cmp.attrs["paired"] == 0 and cmp.attrs["pairing"].startswith("unpaired")
     assert cmp.sizes["draw"] == 6        # every pair of A's 3 and B's 2 draws
     assert ",unpaired," in comparison_csv_text(cmp)
     write_dataset(a, tmp_path / "a.nc")
     write_dataset(b, tmp_path / "b.nc")
-    proc = cli("fentsim-compare", "a.nc", "b.nc", "--unpaired", cwd=tmp_path)
+    proc = cli("fentsim-compare", "a.nc", "b.nc", "--window", 2020, 2030, "--unpaired", cwd=tmp_path)
     assert proc.returncode == 0 and "unpaired: independent quantiles" in proc.stdout, proc.stderr
 
 
 def test_comparison_columns_name_the_variable_and_scenarios():
     a = known(900).assign_coords(scenario="naloxone_up")
     b = known(1000).assign_coords(scenario="baseline")
-    cmp = compare(a, b, variable="deaths_synthetic")
+    cmp = compare(a, b, window=W, variable="deaths_synthetic")
     assert "deaths_synthetic_a" in cmp and "deaths_a" not in cmp
     assert "naloxone_up" in cmp["deaths_synthetic_a"].attrs["long_name"]
     rows = comparison_csv_text(cmp).splitlines()
@@ -435,14 +437,14 @@ def test_bad_overrides_are_one_line(tmp_path, override, words):
 def test_compare_api_bad_arguments_are_input_errors():
     a = known(900)
     with pytest.raises(InputError, match=r"^A: value of type NoneType not allowed"):
-        sim.compare(None, a)
+        sim.compare(None, a, window=W)
     with pytest.raises(InputError, match=r"^B: value of type str not allowed"):
-        sim.compare(a, "b.nc")
+        sim.compare(a, "b.nc", window=W)
     a["deaths_series"] = xr.DataArray(np.zeros(3), dims="time")
     with pytest.raises(InputError, match=r"^variable: value 'deaths_series' is not annual in A"):
-        sim.compare(a, a, variable="deaths_series")
+        sim.compare(a, a, window=W, variable="deaths_series")
     with pytest.raises(InputError, match=r"^variable: value 'arrivals' not allowed"):
-        sim.compare(a, a, variable="arrivals")
+        sim.compare(a, a, window=W, variable="arrivals")
 
 
 # --- sweeps (issue 24 items 3, 8) ----------------------------------------------------------------

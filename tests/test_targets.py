@@ -64,7 +64,7 @@ def test_plausibility_outputs_are_the_stocks_and_flows_they_name():
     ds = to_dataset(traj, params, levers, settings)
     out = model_outputs(traj, params, settings)
     i = list(settings.years).index(2016)
-    people = (ds.users_untreated + ds.users_in_treatment).sel(time=2016.5, draw=0)
+    people = (ds.users_untreated + ds.users_in_treatment).sel(decimal_year=2016.5, draw=0)
     assert out["people_oud"][0, i] == pytest.approx(float(people), rel=1e-9)
     assert out["heroin_arrivals"][0, i] == pytest.approx(float(ds.arrivals.sel(
         channel="heroin_land", year=2016, draw=0)), rel=1e-12)

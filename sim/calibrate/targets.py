@@ -80,10 +80,10 @@ class TargetSetSection(Section):
     entries: list[Any] | None = Field(None, description="a list of figures (id, kind, output, "
                                                         "year(s), value, sigma)")
     csv_series: dict[str, Any] | None = Field(None, description="{file, series}")
-    # entries like `entries` (same keys), kept apart so that composing target sets
-    # (configs/targets/both.yaml) keeps the article's `entries` and the plausibility list together
-    plausibility: list[Any] | None = Field(None, description="a list of figures that hold "
-                                                             "unmeasured stocks to evidence")
+    # figures that hold unmeasured stocks to evidence (wide errors), kept apart from `entries` so
+    # that composing target sets (configs/targets/both.yaml) keeps both lists
+    plausibility: list[Any] | None = Field(None, description="a list of figures (same keys as "
+                                                             "entries)")
 
 
 class SeriesSelection(Section):

@@ -28,6 +28,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -296,7 +297,7 @@ def help_text(prog: str) -> str:
     width = max(len(k) for k, _ in cmd.main_options)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in cmd.main_options]
     if described:
-        from sim.cli.doc import scenario_descriptions
+        from sim.hydra_compose import scenario_descriptions
 
         found = scenario_descriptions()
         width = max(map(len, found))

@@ -15,8 +15,6 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
-import yaml
-
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
@@ -27,7 +25,7 @@ from sim.model.parameters import ModelParameters, prior_distribution
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.hydra_compose import compose, options
+from sim.hydra_compose import compose, options, scenario_descriptions  # noqa: F401 (re-exported)
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
@@ -107,15 +105,6 @@ def model_doc(params: str = "calibrated") -> str:
                   for u in CostModel.from_mapping(compose("config")[0]["costs"]).costs.values()],
                  **md)]
     return "\n".join(out) + "\n"
-
-
-def scenario_descriptions() -> dict[str, str]:
-    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
-    out = {}
-    for name in options("scenario"):
-        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
-        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
-    return out
 
 
 def scenarios_doc() -> str:

@@ -387,16 +387,22 @@ def channel_seizure(k, mail, land, heroin):
 
 
 @jit
-def heroin_scale_factor(y, p):
-    """Heroin's retail cost multiplier (1) as its trade shrinks: (heroin share of all shipments,
-    HE)^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer
-    growers, traffickers and sellers, a dearer and scarcer product)."""
-    total = 0.0
+def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
+    """Heroin's retail cost multiplier (1) as its trade shrinks: (heroin share of what the
+    channels' capacities deliver to the US market, HE, after source enforcement and seizure)
+    ^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer growers,
+    traffickers and sellers, a dearer and scarcer product).  Delivered, not shipped: capacity built
+    to replace withheld or seized product is no market share."""
+    total, mine = 0.0, 0.0
     for k in range(N_CHANNELS):
-        total += max(y[CAPACITY + k], 0.0)
+        delivered = (max(y[CAPACITY + k], 0.0) * (1.0 - enforcement[k])
+                     * (1.0 - min(channel_seizure(k, mail, land, heroin), 0.999)))
+        total += delivered
+        if k == HEROIN:
+            mine = delivered
     if total <= 0.0:
         return 1.0
-    share = min(max(max(y[CAPACITY + HEROIN], 0.0) / total, 1e-6), 1.0)
+    share = min(max(mine / total, 1e-6), 1.0)
     return share ** (-p["heroin_scale_elasticity"])
 
 
@@ -439,7 +445,7 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
                 asc = p["asc_other"]
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
             log_v[k] = asc + math.log(know) - beta / nest * math.log(retail[k])
-    retail[HEROIN] *= heroin_scale_factor(y, p)
+    retail[HEROIN] *= heroin_scale_factor(y, p, enforcement, mail, land, heroin)
     inclusive = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
                                     retail[HEROIN], shares)
     return inclusive, mail, land, heroin

@@ -22,6 +22,7 @@ MODES = ("scale", "set")
 
 
 DAY_YR = 1.0 / 365.0   # one day (yr; the model's years have 365 days)
+START_RANGE_YR = (1900.0, 2100.0)   # an intervention's start and end: runs end by 2100
 MAX_RAMP_YR = 100.0    # longest ramp (yr): a longer one never leaves history within any run
 MIN_RAMP_YR = DAY_YR   # shortest ramp: shorter ones are steps the solver cannot resolve (0 likewise)
 
@@ -189,6 +190,13 @@ class Lever:
         if np.any(np.asarray(self.ramp) <= 0):
             raise InputError(f"{name}.ramp: value {np.min(self.ramp):g} must be > 0 yr "
                              f"(a step the solver cannot see is not allowed)")
+        for key in ("start", "end"):
+            value = getattr(self, key)
+            if value is not None and np.any((np.asarray(value) < START_RANGE_YR[0])
+                                            | (np.asarray(value) > START_RANGE_YR[1])):
+                raise InputError(f"{name}.{key}: value {np.max(value):g} not allowed (outside any "
+                                 f"run: the lever would never leave history); allowed: "
+                                 f"{START_RANGE_YR[0]:g} to {START_RANGE_YR[1]:g} (yr)")
         if np.any(np.asarray(self.ramp) > MAX_RAMP_YR):
             raise InputError(f"{name}.ramp: value {np.max(self.ramp):g} not allowed (the lever "
                              f"would never leave history); allowed: > 0 to {MAX_RAMP_YR:g} yr")
