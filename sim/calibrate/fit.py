@@ -46,7 +46,7 @@ CALIBRATION_KEYS = ("fit_only", "seed", "global_samples", "starts", "max_nfev", 
 DEFAULTS: dict[str, Any] = {"fit_only": None, "seed": 0, "global_samples": 512, "starts": 4,
                             "max_nfev": 60, "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6,
                             "params_file": None, "ensemble": False, "particles": 500, "chains": 4,
-                            "min_moves": 18, "max_moves": 18, "final_moves": 48,
+                            "min_moves": 18, "max_moves": 18, "final_moves": 36,
                             "sample_rtol": 1e-4, "posterior_file": None, "promote": False,
                             "warm_start": None}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a draw the solver could not integrate
