@@ -31,7 +31,7 @@ def per_parameter(header: dict[str, str]) -> dict[str, tuple[float, float]]:
     return out
 
 
-@pytest.mark.parametrize("name", ["calibrated"])
+@pytest.mark.parametrize("name", ["calibrated", "article"])
 def test_posterior_converged_by_the_thresholds_in_its_header(name):
     path = POSTERIORS[name]
     header = read_header(path)

@@ -45,7 +45,7 @@ CALIBRATION_KEYS = ("fit_only", "seed", "global_samples", "starts", "max_nfev", 
                     "warm_start")
 DEFAULTS: dict[str, Any] = {"fit_only": None, "seed": 0, "global_samples": 512, "starts": 4,
                             "max_nfev": 60, "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6,
-                            "params_file": None, "ensemble": False, "particles": 500, "chains": 4,
+                            "params_file": None, "ensemble": False, "particles": 300, "chains": 4,
                             "min_moves": 18, "max_moves": 18, "final_moves": 36,
                             "sample_rtol": 1e-4, "posterior_file": None, "promote": False,
                             "warm_start": None}

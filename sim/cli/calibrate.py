@@ -182,7 +182,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path,
         head = {"fentsim posterior draws": post.info["sampler"],
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
                 **convergence_header(post),
-                "coverage of the 90% bands in sample": covered,
+                **({"coverage of the 90% bands in sample": covered} if coverage else {}),
                 "regenerate": "fentsim-calibrate " + " ".join(
                     [f"targets={targets.name}", "calibration.ensemble=true",
                      "calibration.promote=true"]
