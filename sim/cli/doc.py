@@ -15,8 +15,8 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
-import yaml
 
+from sim.cli.app import scenario_descriptions
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
@@ -99,15 +99,6 @@ def model_doc(params: str = "calibrated") -> str:
                   for u in CostModel.from_mapping(compose("config")[0]["costs"]).costs.values()],
                  **md)]
     return "\n".join(out) + "\n"
-
-
-def scenario_descriptions() -> dict[str, str]:
-    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
-    out = {}
-    for name in options("scenario"):
-        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
-        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
-    return out
 
 
 def scenarios_doc() -> str:
