@@ -67,13 +67,17 @@ def is_cached(dispatcher: Any) -> bool:
 class Heartbeat:
     """A progress line whenever `say` has been silent for `every` seconds: '<text> (N s; last:
     <the last line said>)'.  Use as a context manager; call the object to say a line through it.
+    With `poll` (a function giving the state of work done elsewhere, e.g. jobs finished), a change
+    of its answer counts as progress too, and the line gives it instead of the last line said.
 
         with Heartbeat(log.info, "  still running") as say:
             say("step 1 of 3")    # ... a long silent batch ...  -> '  still running (5 s; ...)'
     """
 
-    def __init__(self, say: Callable[[str], None], text: str, every: float = HEARTBEAT_S) -> None:
-        self.say, self.text, self.every = say, text, every
+    def __init__(self, say: Callable[[str], None], text: str, every: float = HEARTBEAT_S,
+                 poll: Callable[[], str] | None = None) -> None:
+        self.say, self.text, self.every, self.poll = say, text, every, poll
+        self._seen = poll() if poll else None
         self.start = self.last = time.monotonic()
         self.last_message = ""
         self._done = threading.Event()
@@ -86,9 +90,13 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._done.wait(min(0.5, self.every)):
             now = time.monotonic()
-            if now - self.last >= self.every:
+            state = self.poll() if self.poll else None
+            if state != self._seen:   # progress made elsewhere (and said there)
+                self._seen, self.last = state, now
+            elif now - self.last >= self.every:
                 self.last = now
-                last = f"; last: {self.last_message}" if self.last_message else ""
+                last = (f"; {state}" if state is not None else
+                        f"; last: {self.last_message}" if self.last_message else "")
                 self.say(f"{self.text} ({now - self.start:.0f} s{last})")
 
     def __enter__(self) -> Heartbeat:
