@@ -204,7 +204,8 @@ class AggregateSweep(Callback):
     """Hydra callback: at the end of a multirun, combine the jobs into <sweep dir>/<filename>.
 
     With `report: true` also compare every cell with `baseline` over `window` and draw figures.
-    Hydra skips this when a job fails; then run `fentsim-aggregate <sweep dir>`.
+    A failed job is listed and the rest combined (exit status 1); if the sweep is killed or
+    interrupted Hydra skips this: then run `fentsim-aggregate <sweep dir>`.
     """
 
     def __init__(self, filename: str = SWEEP_FILENAME, report: bool = False,
