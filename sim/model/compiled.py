@@ -39,7 +39,7 @@ def jit(function=None, *, inline: bool = False, fastmath: bool = False, parallel
 
 # --- the first compile, said aloud --------------------------------------------------------------
 
-COMPILE_MINUTES = "1-2 minutes"  # measured on the shared 2-core machine: 46 s alone, ~2 min in a sweep
+COMPILE_MINUTES = "1-2 minutes"  # measured on the shared 2-core machine: 46-58 s alone (load up to 12)
 HEARTBEAT_S = 5.0  # seconds between 'still compiling' lines (no silent wait longer than this)
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,10 @@ class Heartbeat:
             say("step 1 of 3")    # ... a long silent batch ...  -> '  still running (5 s; ...)'
     """
 
-    def __init__(self, say: Callable[[str], None], text: str, every: float = HEARTBEAT_S,
+    def __init__(self, say: Callable[[str], None], text: str, every: float | None = None,
                  poll: Callable[[], str] | None = None) -> None:
-        self.say, self.text, self.every, self.poll = say, text, every, poll
+        self.say, self.text, self.poll = say, text, poll
+        self.every = HEARTBEAT_S if every is None else every
         self._seen = poll() if poll else None
         self.start = self.last = time.monotonic()
         self.last_message = ""
