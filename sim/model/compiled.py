@@ -14,10 +14,11 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numba
+import numba.core.event
 
 # Floating-point licences for the hot code: fused multiply-add, reassociation and reciprocal
 # multiplication; never 'no NaN/inf' (the step control must see a NaN).
@@ -51,17 +52,6 @@ def say(message: str) -> None:
         log.info(message)
     else:
         print(message, file=sys.stderr, flush=True)
-
-
-def is_cached(dispatcher: Any) -> bool:
-    """True if numba's on-disk cache holds machine code of `dispatcher` for its current source
-    (inlined functions have no machine code of their own: True)."""
-    if dispatcher.targetoptions.get("inline") == "always":
-        return True
-    try:
-        return bool(dispatcher._cache._cache_file._load_index())  # {} if missing or stale
-    except Exception:  # noqa: BLE001 - a numba without this layout: assume compiled
-        return True
 
 
 class Heartbeat:
@@ -110,35 +100,54 @@ class Heartbeat:
         self._thread.join()
 
 
+class _Announcer(numba.core.event.Listener):
+    """Listens to numba's compile events (fired only when machine code is made, not when it is
+    loaded from the on-disk cache): the first one says what is happening, then a heartbeat."""
+
+    def __init__(self) -> None:
+        self.beat: Heartbeat | None = None
+        self.start = 0.0
+
+    def on_start(self, event: Any) -> None:
+        if self.beat is None:
+            self.start = time.monotonic()
+            self.beat = Heartbeat(say, "  still compiling").__enter__()
+            self.beat(f"compiling the model with numba (once after install or a change of sim/: "
+                      f"about {COMPILE_MINUTES} on 2 cores; later runs load it from the cache)")
+            self.beat.last_message = ""
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self.beat is not None:
+            self.beat.__exit__(None, None, None)
+            say(f"compiled the model in {time.monotonic() - self.start:.0f} s")
+
+
 @contextlib.contextmanager
-def compiling(dispatchers: Iterable[Any]) -> Iterator[None]:
-    """Run the body, saying first (if any of `dispatchers` lacks cached machine code) that numba
-    compiles the model and about how long it takes, then a line every HEARTBEAT_S seconds, then
-    how long it took."""
-    if numba.config.DISABLE_JIT or all(is_cached(d) for d in dispatchers):
-        yield
-        return
-    start = time.monotonic()
-    with Heartbeat(say, "  still compiling") as beat:
-        beat(f"compiling the model with numba (once after install or a change of sim/: about "
-             f"{COMPILE_MINUTES} on 2 cores; later runs load it from sim/**/__pycache__)")
-        beat.last_message = ""
-        yield
-    say(f"compiled the model in {time.monotonic() - start:.0f} s")
+def compiling() -> Iterator[None]:
+    """Run the body; if numba compiles anything in it (machine code missing from its cache, or
+    stale), say so first with about how long it takes, then a line every HEARTBEAT_S seconds, then
+    how long it took.  Loading cached machine code says nothing."""
+    announcer = _Announcer()
+    try:
+        with numba.core.event.install_listener("numba:compile", announcer):
+            yield
+    finally:
+        announcer.finish()
 
 
-def announces_compile(dispatchers: Callable[[], Iterable[Any]]) -> Callable:
+def announces_compile(function: Callable) -> Callable:
     """Decorator: the first call of the decorated function in a process runs inside
-    `compiling(dispatchers())` (the functions it compiles)."""
-    def decorate(function: Callable) -> Callable:
-        first = [True]
+    `compiling()`, so a compile it triggers is said aloud."""
+    first = [True]
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not first[0]:
-                return function(*args, **kwargs)
-            first[0] = False
-            with compiling(dispatchers()):
-                return function(*args, **kwargs)
-        return wrapper
-    return decorate
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not first[0]:
+            return function(*args, **kwargs)
+        first[0] = False
+        with compiling():
+            return function(*args, **kwargs)
+    return wrapper
