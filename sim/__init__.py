@@ -1,7 +1,7 @@
 """fentsim: a system-dynamics (stock-and-flow ODE) model of the US illicit fentanyl epidemic.
 
 The package is layered; imports only run down this list:
-`sim.errors`, `sim.paths` <- `sim.model` <- `sim.engine` <- `sim.results` <- `sim.funding`
+`sim.errors`, `sim.paths`, `sim.schema` <- `sim.model` <- `sim.engine` <- `sim.results` <- `sim.funding`
 <- `sim.calibrate` <- `sim.config` <- `sim.sweeps` <- `sim.study` <- `sim.hydra_compose` (Hydra's
 Compose API) <- `sim.api` <- `sim.cli`.
 The names below are the public Python entry points, imported on first use so that importing a

@@ -223,6 +223,13 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
     for key, values in zip(keys, levels):
         if not values:
             raise InputError(f"grid.{key}: no values; allowed: a list of one value or more")
+        seen: list[Any] = []
+        for value in values:   # as `fentsim -m` refuses them: 0.5 and 0.50 are one cell
+            same = [v for v in seen if v == value or str(v) == str(value)]
+            if same:
+                raise InputError(f"grid.{key}: value {value!r} given twice (as {same[0]!r}); "
+                                 f"allowed: distinct values, each once")
+            seen.append(value)
     cells = np.empty([len(v) for v in levels], dtype=object)
     for index in itertools.product(*(range(len(v)) for v in levels)):
         swept = {k: levels[i][j] for i, (k, j) in enumerate(zip(keys, index))}
@@ -239,10 +246,11 @@ def sweep(grid: Mapping[str, Sequence[Any]] | None = None, *, experiment: str | 
 
 
 def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
-            variable: str = DEFAULT_VARIABLE) -> xr.Dataset:
-    """Deaths averted by A relative to reference B over `window` (inclusive years), paired draws:
-    see `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
-    return _compare(a, b, window, variable)
+            variable: str = DEFAULT_VARIABLE, paired: bool = True) -> xr.Dataset:
+    """Deaths averted by A relative to reference B over `window` (inclusive years), draws paired
+    by `draw_id` (`paired=False`: independent quantiles of ensembles with other draws): see
+    `sim.sweeps.compare.compare`.  B may be a selection of A, e.g. `a.sel(scenario="baseline")`."""
+    return _compare(a, b, window, variable, paired=paired)
 
 
 # --- loaders ------------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from pydantic import Field, create_model, field_validator, model_validator
+
 from sim.errors import InputError, reject_unknown_keys
+from sim.schema import Integer, Number, Section, validate
 from sim.funding.plan import FUNDING_KEYS, FundingPlan, funding_variables
 from sim.model.levers import DAY_YR, LEVER_SPECS, MIN_RAMP_YR, LeverSet
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
@@ -37,8 +40,6 @@ from sim.model.state import DIM_SIZES
 
 SECTIONS = ("params", "levers", "solver", "ensemble", "scenario", "output", "experiment",
             "targets", "calibration", "sweep", "compare", "funding", "costs")
-LEVER_KEYS = ("start", "ramp", "level", "mode", "end")
-OUTPUT_KEYS = ("filename", "summary_years")
 MIN_OUTPUT_STEP_YR = DAY_YR   # daily outputs at most
 END_YEAR_RANGE = (2011, 2100)
 MEMORY_ENV = "FENTSIM_MAX_MEMORY_MB"
@@ -107,26 +108,28 @@ def check_lever_window(levers: LeverSet, solver: SolverSettings) -> None:
                              f"(solver.end_year {solver.end_year} + 1)")
 
 
+class OutputSection(Section):
+    """The `output` section: the result file's name and the years of the printed summary."""
+
+    filename: str = Field("result.nc", description="a plain file name ending in .nc")
+    summary_years: list[Integer] = Field(default_factory=list,
+                                         description="a list of integer years, e.g. [2017, 2020]")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name.endswith(".nc") or "/" in name or name.startswith("."):
+            raise InputError(f"output.filename: value {name!r} must be a plain file name ending in .nc")
+        return name
+
+
+OUTPUT_KEYS = tuple(OutputSection.model_fields)
+
+
 def check_output(output: Mapping[str, Any]) -> None:
-    """`output` has only known keys, `filename` is a plain *.nc name, `summary_years` integers."""
-    reject_unknown_keys("output", output, OUTPUT_KEYS)
-    name = str(output.get("filename", "result.nc"))
-    if not name.endswith(".nc") or "/" in name or name.startswith("."):
-        raise InputError(f"output.filename: value {name!r} must be a plain file name ending in .nc")
-    years = output.get("summary_years", [])
-    if not isinstance(years, (list, tuple)) or not all(
-            isinstance(y, int) and not isinstance(y, bool) for y in years):
-        raise InputError(f"output.summary_years: value {years!r} not allowed; allowed: a list of "
-                         f"integer years, e.g. [2017, 2020]")
-
-
-def _numbers(field: str, value: Any, what: str) -> list[float]:
-    """A number or a list of numbers as floats; booleans and anything else are an InputError."""
-    items = value if isinstance(value, (list, tuple)) else [value]
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise InputError(f"{field}: value {value!r} is not a number; allowed: {what}")
-    return [float(v) for v in items]
+    """`output` has only known keys, `filename` is a plain *.nc name, `summary_years` integers
+    (declared by `OutputSection`)."""
+    validate(OutputSection, "output", output)
 
 
 def check_params(params: Mapping[str, Any]) -> None:
@@ -140,50 +143,105 @@ def check_params(params: Mapping[str, Any]) -> None:
                              f"numbers); allowed: a number{f' in {units}' if units else ''}")
 
 
+def _per_draw(allowed_range: str, ok: Callable[[float], bool]) -> Any:
+    """A field holding a number or a list of numbers (one per draw) for which `ok` holds."""
+    def check(value: Any) -> Any:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
+            raise ValueError("not_a_number")
+        if not all(math.isfinite(v) and ok(float(v)) for v in items):
+            raise ValueError(allowed_range)
+        return value
+    return check
+
+
+_ANY_NUMBER = _per_draw("a finite number or null", lambda v: True)
+_RAMP_ALLOWED = f"a number of years >= {MIN_RAMP_YR:.4g} (one day)"
+
+
+class LeverEntry(Section):
+    """The fields of one lever in the `levers` section, checked whether or not an intervention is
+    set: start, level and end numbers (or lists over draws) or null, ramp at least one day (ramp
+    0 or 1e-300 alike are steps the solver cannot see).  What the values mean, and whether they
+    fit the lever, is `sim.model.levers.LeverSet.from_mapping`'s to say."""
+
+    model_config = Section.model_config | {"strict": False}
+    start: Any = Field(None, description="a number (year) or null")
+    ramp: Any = Field(1.0, description=_RAMP_ALLOWED)
+    level: Any = Field(None, description="a number or null")
+    mode: Any = Field("set", description="set, scale")
+    end: Any = Field(None, description="a number (year) or null")
+
+    @field_validator("start", "level", "end")
+    @classmethod
+    def _numbers_or_null(cls, value: Any) -> Any:
+        return value if value is None else _ANY_NUMBER(value)
+
+    @field_validator("ramp")
+    @classmethod
+    def _ramp(cls, value: Any) -> Any:
+        return _per_draw(_RAMP_ALLOWED, lambda v: v >= MIN_RAMP_YR)(value)
+
+
+LEVER_KEYS = tuple(LeverEntry.model_fields)
+
+
 def check_lever_entries(levers: Mapping[str, Any]) -> None:
-    """Every field of every lever entry, whether or not an intervention is set: start and level
-    numbers or null, ramp a number of at least one day (ramp 0 or 1e-300 alike are steps the
-    solver cannot see).  Unknown levers and keys are left to `LeverSet.from_mapping`."""
+    """Every field of every known lever's entry (`LeverEntry`); unknown levers are left to
+    `LeverSet.from_mapping`."""
     for name, entry in levers.items():
-        if name not in LEVER_SPECS or not isinstance(entry, Mapping):
-            continue
-        for key in ("start", "level", "end"):
-            if entry.get(key) is not None:
-                values = _numbers(f"levers.{name}.{key}", entry[key], "a number or null")
-                if not all(math.isfinite(v) for v in values):
-                    raise InputError(f"levers.{name}.{key}: value {entry[key]!r} is not a finite "
-                                     f"number; allowed: a number or null")
-        if "ramp" in entry:
-            allowed = f"a number of years >= {MIN_RAMP_YR:.4g} (one day)"
-            values = _numbers(f"levers.{name}.ramp", entry["ramp"], allowed)
-            bad = [v for v in values if not (math.isfinite(v) and v >= MIN_RAMP_YR)]
-            if bad:
-                raise InputError(f"levers.{name}.ramp: value {bad[0]:g} not allowed; allowed: "
-                                 f"{allowed}")
+        if name in LEVER_SPECS and isinstance(entry, Mapping):
+            validate(LeverEntry, f"levers.{name}", entry)
+
+
+_SOLVER_TYPES = {"int": Number, "float": Number, "str": str}   # years may be written 2030.0
+_SOLVER_ALLOWED = {"start_year": "2010 (the model's initial state is for 1 Jan 2010)",
+                   "end_year": f"a whole year in [{END_YEAR_RANGE[0]}, {END_YEAR_RANGE[1]}] (the run "
+                               f"ends 31 Dec)",
+                   "output_step": f"a number of years in [{MIN_OUTPUT_STEP_YR:.4g}, 1]",
+                   "rtol": "a number in (0, 1)", "atol_mass": "a number in (0, 1) kg",
+                   "atol_people": "a number in (0, 1) persons"}
+
+
+class _SolverChecks(Section):
+    """Checks of the `solver` section beyond types (its fields are `SolverSettings`')."""
+
+    @model_validator(mode="after")
+    def _whole_years_and_daily_outputs(self) -> _SolverChecks:
+        for key in ("start_year", "end_year"):
+            value = getattr(self, key, None)
+            if isinstance(value, float) and not value.is_integer():
+                raise InputError(f"solver.{key}: value {value!r} is not a whole year; allowed: "
+                                 f"{_SOLVER_ALLOWED[key]}")
+        step = getattr(self, "output_step", None)
+        if step is not None and 0 < step < MIN_OUTPUT_STEP_YR:
+            raise InputError(f"solver.output_step: value {step:g} outside allowed range "
+                             f"[{MIN_OUTPUT_STEP_YR:.4g}, 1] yr (at most daily outputs)")
+        return self
+
+
+# The `solver` section, declared by the fields of SolverSettings (sim/engine/solver.py): a number
+# where it holds a number, known keys only; ranges are SolverSettings' own checks.
+SolverSection = create_model(
+    "SolverSection", __base__=_SolverChecks,
+    **{f.name: (_SOLVER_TYPES[str(f.type)] | None,
+                Field(None, description=_SOLVER_ALLOWED.get(f.name, f"a {str(f.type)}")))
+       for f in dataclasses.fields(SolverSettings) if f.init})
 
 
 def check_solver_values(solver_cfg: Mapping[str, Any]) -> None:
     """Numbers where numbers belong; whole years; an output step of at least one day."""
-    for key, value in solver_cfg.items():
-        if key not in ("method", "engine") and (isinstance(value, bool)
-                                                or not isinstance(value, (int, float))):
-            raise InputError(f"solver.{key}: value {value!r} is not a number")
-    lo, hi = END_YEAR_RANGE
-    for key, allowed in (("start_year", "2010 (the model's initial state is for 1 Jan 2010)"),
-                         ("end_year", f"a whole year in [{lo}, {hi}] (the run ends 31 Dec)")):
-        value = solver_cfg.get(key)
-        if isinstance(value, float) and not value.is_integer():
-            raise InputError(f"solver.{key}: value {value!r} is not a whole year; allowed: "
-                             f"{allowed}")
-    step = solver_cfg.get("output_step")
-    if isinstance(step, (int, float)) and math.isfinite(step) and 0 < step < MIN_OUTPUT_STEP_YR:
-        raise InputError(f"solver.output_step: value {step:g} outside allowed range "
-                         f"[{MIN_OUTPUT_STEP_YR:.4g}, 1] yr (at most daily outputs)")
+    validate(SolverSection, "solver", solver_cfg)
+
+
+# Every section a composed config may hold (the values are each section's own business).
+RunSections = create_model("RunSections", __base__=Section,
+                           **{name: (Any, None) for name in SECTIONS})
 
 
 def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     """Validate a composed config and build parameters, levers and solver settings."""
-    reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
+    validate(RunSections, "config", {k: v for k, v in cfg.items() if k != "hydra"})
     params_cfg = section(cfg, "params")
     check_params(params_cfg)
     params = ModelParameters.from_mapping(params_cfg)

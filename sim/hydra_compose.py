@@ -173,7 +173,9 @@ def _composed(config_name: str, overrides: Sequence[str], values: Sequence[tuple
     for key, value in values:
         try:
             _set(cfg, key, value)
-        except OmegaConfBaseException as exc:
+        except OmegaConfBaseException as exc:   # e.g. a new key inside a mapping value
+            if getattr(exc, "full_key", None) and isinstance(exc, (ConfigKeyError, ConfigAttributeError)):
+                raise InputError(hydra_error_line(exc, config_name)) from None
             raise InputError(f"{key}: value {value!r} not allowed ({str(exc).splitlines()[0]})") from None
     return cfg
 

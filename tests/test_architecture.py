@@ -1,6 +1,7 @@
 """The package's folders are its layers, and every import runs down them (no exception).
 
-Layers, lowest first: sim.errors and sim.paths; sim.model; sim.engine; sim.results; sim.funding;
+Layers, lowest first: sim.errors, sim.paths and sim.schema (config sections declared as pydantic
+models); sim.model; sim.engine; sim.results; sim.funding;
 sim.calibrate; sim.config; sim.sweeps; sim.study; sim.hydra_compose (Hydra's Compose API for the
 Python API); sim.api (the Python API); sim.cli.  Imports inside functions count too.  Hydra is
 imported by the command-line layer and the adapter sim.hydra_compose alone, and the modules of
@@ -18,12 +19,12 @@ SIM = Path(__file__).resolve().parents[1] / "sim"
 LAYERS = ["sim.errors", "sim.paths", "sim.model", "sim.engine", "sim.results", "sim.funding",
           "sim.calibrate", "sim.config", "sim.sweeps", "sim.study", "sim.hydra_compose", "sim.api",
           "sim.cli"]
-ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0}
+ROOT_LEVEL = {"sim.errors": 0, "sim.paths": 0, "sim.schema": 0, "sim.numba_cache": 0}
 HYDRA_ALLOWED = ("sim.cli", "sim.hydra_compose")
 
 
 def layer(module: str) -> int:
-    """Rank of a module's layer (errors and paths share the root rank)."""
+    """Rank of a module's layer (errors, paths and schema share the root rank)."""
     for name, rank in ROOT_LEVEL.items():
         if module == name or module.startswith(name + "."):
             return rank
@@ -83,6 +84,6 @@ def test_no_import_circle_in_the_cli():
 def test_no_flat_modules_left():
     """Every module lives in a layer's folder, except the root modules, sim.config, the Hydra
     adapter and sim.api."""
-    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "config",
-                                                 "hydra_compose", "api"}
+    flat = {p.stem for p in SIM.glob("*.py")} - {"__init__", "errors", "paths", "schema", "config",
+                                                 "hydra_compose", "api", "numba_cache"}
     assert not flat, f"modules outside the layer folders: {sorted(flat)}"

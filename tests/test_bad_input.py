@@ -146,7 +146,8 @@ def test_traceback_on_request(tmp_path):
     import os
     import subprocess
     from tests.test_cli import BIN
-    env = {**{k: v for k, v in os.environ.items() if k != "FENTSIM_DEBUG"}, "HYDRA_FULL_ERROR": "1"}
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    env.pop("FENTSIM_DEBUG", None)   # left by an in-process run of another test: not the user's
     proc = subprocess.run([str(BIN / "fentsim"), f"hydra.run.dir={tmp_path}", "params.foo=1"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
@@ -231,6 +232,8 @@ def inputs(tmp_path_factory) -> Path:
     odd = folder / "odd_overrides" / "0"
     (odd / ".hydra").mkdir(parents=True)
     (odd / ".hydra" / "overrides.yaml").write_text("scenario: baseline\n")
+    for job_dir in (job, bad, odd):   # jobs of a multirun, as Hydra records them
+        (job_dir / ".hydra" / "hydra.yaml").write_text("hydra:\n  mode: MULTIRUN\n")
     return folder
 
 
@@ -250,7 +253,7 @@ CLI = [
      "output file 'good.nc/x.nc': cannot write"),
     ("aggregate", ["nowhere"], "nowhere': not found"),
     ("aggregate", ["good.nc"], "good.nc': not a directory"),
-    ("aggregate", ["empty_dir"], "empty_dir': no jobs found"),
+    ("aggregate", ["empty_dir"], "empty_dir': not a sweep"),
     ("aggregate", ["sweep"], "sweep': none of 1 job(s) has a readable result; first: failed"),
     ("aggregate", ["sweep", "--output", "sweep.csv"], "--output: value 'sweep.csv' must end in .nc"),
     ("aggregate", ["bad_overrides"], "bad_overrides/0': .hydra/overrides.yaml cannot be read"),

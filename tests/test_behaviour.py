@@ -52,13 +52,13 @@ def consuming_users(ds):
     """Users consuming at the time of each year's middle (persons): untreated + 0.3 in MOUD."""
     ratio = ds.parameter_value.sel(parameter="treatment_use_ratio")
     users = ds.users_untreated + ratio * ds.users_in_treatment
-    mid = users.sel(time=ds.year.values + 0.5, method="nearest")
+    mid = users.sel(decimal_year=ds.year.values + 0.5, method="nearest")
     return mid.assign_coords(time=ds.year.values).rename(time="year")
 
 
 def test_supply_is_bounded_by_demand(baseline):
     """Arrivals (HE) never run more than 5 % ahead of demand, in any year and draw."""
-    demand = baseline.demand.sel(time=baseline.year.values + 0.5, method="nearest")
+    demand = baseline.demand.sel(decimal_year=baseline.year.values + 0.5, method="nearest")
     arrivals = baseline.arrivals.sum("channel")
     ratio = arrivals.values / demand.values
     assert ratio.max() < 1.05, f"arrivals up to {ratio.max():.3f} x demand"
@@ -106,29 +106,29 @@ def test_cutting_heroin_moves_users_to_fentanyl(baseline):
     2013-2019 followed heroin's cost), so the model shows it and the test pins it down."""
     cut = run(LeverSet.from_mapping({"enforcement_heroin": {"start": CUT_START, "ramp": 0.5,
                                                             "level": 0.99}}))
-    share = cut.fentanyl_share.sel(time=2028.0) - baseline.fentanyl_share.sel(time=2028.0)
+    share = cut.fentanyl_share.sel(decimal_year=2028.0) - baseline.fentanyl_share.sel(decimal_year=2028.0)
     assert float(share.min()) > 0
     assert float((cut.deaths_fentanyl / baseline.deaths_fentanyl).sel(year=2028).median()) > 1.0
 
 
 def test_heroin_is_displaced_as_fentanyl_takes_over(baseline):
     heroin = baseline.heroin_arrivals
-    peak = heroin.sel(time=slice(2014.0, 2019.0)).max("time")
-    assert bool((heroin.sel(time=2021.0) < 0.9 * peak).all())
+    peak = heroin.sel(decimal_year=slice(2014.0, 2019.0)).max("time")
+    assert bool((heroin.sel(decimal_year=2021.0) < 0.9 * peak).all())
     share = baseline.fentanyl_share
-    assert bool((share.sel(time=2021.0) > share.sel(time=2015.0) + 0.2).all())
+    assert bool((share.sel(decimal_year=2021.0) > share.sel(decimal_year=2015.0) + 0.2).all())
     deaths = baseline.deaths_heroin
     peak = deaths.sel(year=slice(2014, 2019)).max("year")
     assert bool((deaths.sel(year=2025) < peak).all())
 
 
 def test_seizure_probabilities_stay_in_their_documented_range(baseline):
-    p = baseline.seizure_probability.sel(time=slice(2010, 2021.75))
+    p = baseline.seizure_probability.sel(decimal_year=slice(2010, 2021.75))
     assert float(p.min()) >= 0.0
     assert float(p.max()) <= flows.SEIZURE_PROBABILITY_MAX + 1e-12
-    assert float(p.sel(time=2021.5).min()) > float(p.sel(time=2013.5).max()) * 0  # defined
+    assert float(p.sel(decimal_year=2021.5).min()) > float(p.sel(decimal_year=2013.5).max()) * 0  # defined
     mail = baseline.seizure_probability.sel(route="mail")
-    assert bool((mail.sel(time=2021.5) >= mail.sel(time=2018.5) - 1e-12).all()), "froze or fell"
+    assert bool((mail.sel(decimal_year=2021.5) >= mail.sel(decimal_year=2018.5) - 1e-12).all()), "froze or fell"
 
 
 def test_seized_gross_weight_follows_cbp_through_fy2021(baseline):

@@ -55,13 +55,14 @@ def test_cli_writes_dataset_meeting_the_contract(cli_run):
         }
         for name, dims in expected.items():
             assert ds[name].dims == dims, name
-        for name in ds.data_vars:
-            assert ds[name].attrs.get("units") and ds[name].attrs.get("long_name"), name
+        for name in ds.data_vars:   # funding_level: units by lever (units_label: see lever_units)
+            units = ds[name].attrs.get("units", ds[name].attrs.get("units_label"))
+            assert units and ds[name].attrs.get("long_name"), name
         assert ds.sizes["draw"] == 1
         assert ds.year.dtype.kind == "i"
         assert list(ds.channel.values)[0] == "china_finished_mail"
         assert list(ds.channel.values)[-1] == "heroin_land"
-        assert ds.price_index.sel(time=2015.0).item() == 1.0
+        assert ds.price_index.sel(decimal_year=2015.0).item() == 1.0
         assert list(ds.route.values) == ["mail", "land"]
         assert ds.deaths_synthetic.sel(year=2017).item() > 1000
         for key in ("config", "git_commit", "package_versions", "seed", "solver_method",

@@ -46,8 +46,8 @@ def test_exact_differences_over_default_window():
     cmp = compare(a, b)
     years = 11  # 2020..2030 inclusive
     np.testing.assert_array_equal(cmp.deaths_averted.values, [100.0 * years, 200.0 * years])
-    np.testing.assert_array_equal(cmp.deaths_a.values, [900.0 * years, 1800.0 * years])
-    np.testing.assert_array_equal(cmp.deaths_b.values, [1000.0 * years, 2000.0 * years])
+    np.testing.assert_array_equal(cmp.deaths_overdose_a.values, [900.0 * years, 1800.0 * years])
+    np.testing.assert_array_equal(cmp.deaths_overdose_b.values, [1000.0 * years, 2000.0 * years])
     np.testing.assert_allclose(cmp.relative_change.values, [-0.1, -0.1], rtol=0, atol=1e-15)
     np.testing.assert_array_equal(cmp.seizures_change.values, [1.0 * years] * 2)   # (4 - 3) kg/yr
     np.testing.assert_array_equal(cmp.supply_change.values, [-9.0 * years] * 2)   # (6 - 15) kg/yr
@@ -111,7 +111,7 @@ def test_cli_writes_netcdf_and_csv(tmp_path):
     assert "deaths averted" in proc.stdout and "300 [210 to 390]" in proc.stdout
     with xr.open_dataset(tmp_path / "out" / "cmp.nc", engine=ENGINE) as ds:
         np.testing.assert_array_equal(ds.deaths_averted.values, [200.0, 400.0])
-    assert (tmp_path / "out" / "cmp.csv").read_text().startswith("metric,units")
+    assert (tmp_path / "out" / "cmp.csv").read_text().startswith("a,b,variable,metric,units")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -125,6 +125,11 @@ def test_without_funding_spending_no_money_and_the_table_unchanged():
     both_zero = compare(funded(a, 0.0), funded(b, 0.0))   # carried but nothing spent
     assert "spending" in both_zero and not has_money(both_zero)
     assert comparison_table(both_zero) == comparison_table(plain)
+    assert "deaths_averted_per_million" not in both_zero and "money" not in both_zero.attrs
+    same = compare(funded(a, 5e6), funded(a, 5e6))   # sim.compare(A, A) of a funded run
+    assert "deaths_averted_per_million" not in same and "cost_per_death_averted" not in same
+    assert same.attrs["money"].startswith("not applicable")     # said in words, not NaN
+    assert comparison_table(same).endswith(same.attrs["money"])
     assert not any(c in comparison_table(plain) for c in MONEY_COLUMNS)
 
 

@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from sim.errors import InputError
+from sim.results.timeaxis import with_decimal_year
 from sim.results.io import ENGINE, _load_with_cached_lookups, open_result, write_dataset
 from sim.model.parameters import ModelParameters
 from sim.results.run import simulate
@@ -21,7 +22,7 @@ def plain_read(path) -> xr.Dataset:
 
 def assert_same_as_xarray(path) -> None:
     _load_with_cached_lookups(path)  # the fast route itself reads the file (no fallback taken)
-    fast, plain = open_result(path), plain_read(path)
+    fast, plain = open_result(path), with_decimal_year(plain_read(path))  # decimal_year indexed
     xr.testing.assert_identical(fast, plain)
     assert fast.encoding == plain.encoding
     for name in plain.variables:

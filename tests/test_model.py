@@ -99,7 +99,7 @@ def test_interdiction_near_one_stops_arrivals():
     full = {"start": 2010.0, "ramp": 0.01, "level": 1000.0, "mode": "scale"}
     levers = LeverSet.from_mapping({"interdiction_mail": full, "interdiction_land": full})
     ds = run(calibrated_params(), levers)
-    assert float(ds.seizure_probability.sel(time=slice(2011, None)).min()) > 0.99
+    assert float(ds.seizure_probability.sel(decimal_year=slice(2011, None)).min()) > 0.99
     arrivals = ds.arrivals.sel(year=slice(2012, None)).sum("channel")
     base = run(calibrated_params())
     assert float((arrivals / base.arrivals.sel(year=slice(2012, None)).sum("channel")).max()) < 0.02
@@ -114,7 +114,7 @@ def test_no_users_no_overdose_deaths():
     ds = run(params, LeverSet.from_mapping({"prevention": stop}))
     base = run(calibrated_params())
     assert ds.deaths_overdose.sel(year=2021).item() < 5e-3 * base.deaths_overdose.sel(year=2021).item()
-    assert ds.users_untreated.sel(time=2022.0).item() < 0.5 * 1e4   # the remnant leaves
+    assert ds.users_untreated.sel(decimal_year=2022.0).item() < 0.5 * 1e4   # the remnant leaves
 
 
 def test_tighter_tolerance_changes_annual_deaths_by_less_than_0_1_percent():
@@ -139,9 +139,9 @@ def test_batch_equals_single_runs():
 
 def test_fentanyl_share_rises_from_near_zero():
     share = run(calibrated_params()).fentanyl_share.isel(draw=0)
-    assert float(share.sel(time=2010.0)) < 0.01
-    assert float(share.sel(time=2020.0)) > 0.2
-    assert float(share.diff("time").sel(time=slice(2010, 2021)).min()) >= 0
+    assert float(share.sel(decimal_year=2010.0)) < 0.01
+    assert float(share.sel(decimal_year=2020.0)) > 0.2
+    assert float(share.diff("time").sel(decimal_year=slice(2010, 2021)).min()) >= 0
 
 
 def test_naloxone_lever_lowers_deaths():
@@ -166,8 +166,8 @@ def test_china_enforcement_cuts_china_and_others_take_over():
     # alternatives are less attractive, but loses much of it
     assert float(ds.arrivals.sel(channel=china, year=2022).sum()) < 0.8 * float(
         base.arrivals.sel(channel=china, year=2022).sum())
-    assert float(ds.capacity.sel(channel=others, time=2022.0).sum()) > float(
-        base.capacity.sel(channel=others, time=2022.0).sum())
+    assert float(ds.capacity.sel(channel=others, decimal_year=2022.0).sum()) > float(
+        base.capacity.sel(channel=others, decimal_year=2022.0).sum())
 
 
 def test_solver_failure_names_the_failing_draw(monkeypatch):

@@ -50,4 +50,4 @@ def test_written_file_reads_back_bit_identical(tmp_path):
     ds, _ = run(CONFIG)
     back = open_result(write_dataset(ds, tmp_path / "result.nc"))
     assert_identical(ds, back)
-    assert back.time.dtype == np.float64 and float(back.time.sel(time=2017.5)) == 2017.5
+    assert back.time.dtype == np.float64 and float(back.decimal_year.sel(decimal_year=2017.5)) == 2017.5

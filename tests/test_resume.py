@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from sim.results.io import open_result, write_dataset
-from sim.sweeps.resume import CONFIG_HASH_ATTR, config_hash, finished_result, stored_hash
+from sim.sweeps.resume import (CONFIG_HASH_ATTR, config_hash, finished_result, stored_hash,
+                               write_checksum)
 from tests.test_sweeps import BIN, run
 
 SWEEP = ("scenario=baseline,naloxone_up,prevention", "solver.end_year=2030", "ensemble=none")
@@ -77,8 +78,25 @@ def test_hash_decides_what_is_finished(reference, tmp_path):
     ds = reference.isel(scenario=0, drop=True)[["deaths_overdose"]]
     ds.attrs = {CONFIG_HASH_ATTR: digest}
     path = write_dataset(ds, tmp_path / "result.nc")
-    assert stored_hash(path) == digest and finished_result(path, digest)
+    assert stored_hash(path) == digest and not finished_result(path, digest)  # no checksum yet
+    write_checksum(path)   # as run_job does once the job finished
+    assert finished_result(path, digest)
     assert not finished_result(path, config_hash({"params": {}}))
     assert not finished_result(tmp_path / "missing.nc", digest)
     path.write_bytes(path.read_bytes()[:100])  # truncated
     assert not finished_result(path, digest)
+
+
+def test_resume_skips_only_data_matching_the_checksum(reference, tmp_path):
+    """Data damaged after the job finished, attributes intact: the job is not skipped."""
+    ds = reference.isel(scenario=0, drop=True)[["deaths_overdose"]]
+    digest = config_hash({"params": {}})
+    ds.attrs = {CONFIG_HASH_ATTR: digest}
+    path = write_dataset(ds, tmp_path / "result.nc")
+    write_checksum(path)
+    assert finished_result(path, digest)
+    damaged = ds.copy(deep=True)
+    damaged["deaths_overdose"][:] = damaged["deaths_overdose"] * 1.5   # same attrs, other data
+    write_dataset(damaged, path)
+    assert stored_hash(path) == digest            # the attributes alone would say finished
+    assert not finished_result(path, digest)      # the checksum says otherwise

@@ -55,7 +55,8 @@ def test_joblib_sweep_combines_into_scenario_dimension(joblib_sweep):
     assert ds.capacity.dims == ("scenario", "time", "channel", "draw")
     assert list(ds.job_status.values) == ["ok", "ok"]
     for name in ds.data_vars:
-        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
+        attrs = ds[name].attrs   # funding_level: units by lever (units_label: see lever_units)
+        assert ("units" in attrs or "units_label" in attrs) and "long_name" in attrs, name
     # each cell is exactly its job's result; the job's own provenance is kept per cell
     for i, scenario in enumerate(ds.scenario.values):
         job = load(sweep / str(i) / "result.nc")
@@ -184,8 +185,8 @@ def test_expected_jobs_from_multirun_config():
 
 
 def test_job_results_combine_in_xarray_without_preprocess(joblib_sweep):
-    """Each result.nc carries its scenario as a scalar coordinate and decimal-year time, so plain
-    xarray joins the job files (as open_mfdataset(combine="nested") would) into sweep.nc's data."""
+    """Each result.nc carries its scenario as a scalar coordinate and CF time (decoded by xarray)
+    with decimal years beside it, so plain xarray joins the job files (as open_mfdataset(combine="nested") would) into sweep.nc's data."""
     proc, sweep = joblib_sweep
     assert proc.returncode == 0, proc.stderr
     jobs = [xr.open_dataset(sweep / str(i) / "result.nc", engine=ENGINE) for i in (0, 1)]
@@ -193,6 +194,7 @@ def test_job_results_combine_in_xarray_without_preprocess(joblib_sweep):
     combined = load(sweep / "sweep.nc")
     assert list(joined.scenario.values) == ["baseline", "naloxone_up"]
     np.testing.assert_array_equal(joined.deaths_overdose.values, combined.deaths_overdose.values)
-    assert joined.time.dtype == float and joined.fentanyl_share.sel(time=2017.5).sizes["scenario"] == 2
+    assert joined.time.values[0].calendar == "noleap" and joined.decimal_year.dtype == float
+    assert joined.set_xindex("decimal_year").fentanyl_share.sel(decimal_year=2017.5).sizes["scenario"] == 2
     assert "history" in combined.attrs and "history" in jobs[0].attrs
     assert combined.deaths_overdose.attrs["units"] == "count/yr"

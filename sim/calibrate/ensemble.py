@@ -261,6 +261,52 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
         raise InputError(f"ensemble.sample_priors: value {with_priors!r} not allowed; allowed: "
                          f"true or false")
     try:
+        # the file checked against the declared parameters before any value is used: the header
+        # once, each parameter column once, every row as long as the header, finite numbers
+        # inside each parameter's bounds; one line naming the line and column, quoting nothing
+        # of the file but numbers and declared names
+        import csv
+        import math
+
+        where = f"ensemble.file: value {str(path)!r}"
+        allowed = "allowed: a posterior draws CSV (fentsim-calibrate calibration.ensemble=true)"
+        declared, extra = set(ModelParameters.names()), ("draw", "log_posterior")
+        lines = []
+        if path.is_file():   # (a missing file: read_draws says how to make one)
+            with path.open(encoding="utf-8") as fh:
+                lines = [(i, ln) for i, ln in enumerate(fh, 1)
+                         if ln.strip() and not ln.startswith("#")]
+        if lines:
+            header = next(csv.reader([lines[0][1]]))
+            for j, col in enumerate(header, 1):
+                if col not in declared and col not in extra:
+                    raise InputError(f"{where}: line {lines[0][0]}, column {j} of the header is not "
+                                     f"a model parameter; {allowed} (columns draw, log_posterior "
+                                     f"and parameters fentsim-doc lists)")
+                if header.index(col) != j - 1:
+                    raise InputError(f"{where}: line {lines[0][0]}, column {j} ({col}) appears "
+                                     f"twice in the header; {allowed}")
+            for number, row in zip((i for i, _ in lines[1:]),
+                                   csv.reader(ln for _, ln in lines[1:])):
+                if row == header:
+                    raise InputError(f"{where}: line {number} repeats the header; {allowed} "
+                                     f"(the header once, at the top)")
+                if len(row) != len(header):
+                    raise InputError(f"{where}: line {number} has {len(row)} value(s), the header "
+                                     f"{len(header)}; {allowed}")
+                for col, cell in zip(header, row):
+                    try:
+                        value = float(cell)
+                    except ValueError:
+                        raise InputError(f"{where}: line {number}, column {col}: not a number; "
+                                         f"{allowed}") from None
+                    if col in extra:
+                        continue
+                    lo, hi = ModelParameters.metadata(col)["bounds"]
+                    if not math.isfinite(value) or not lo <= value <= hi:
+                        raise InputError(f"{where}: line {number}, column {col}: value {value!r} "
+                                         f"not allowed; allowed: a finite number in [{lo}, {hi}] "
+                                         f"({ModelParameters.metadata(col)['units']})")
         names, values = read_draws(path)
     except (UnicodeDecodeError, OSError) as exc:  # binary or unreadable: name it, quote nothing
         raise InputError(f"ensemble.file: value {str(path)!r} cannot be read as a CSV file of "

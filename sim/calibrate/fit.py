@@ -124,6 +124,15 @@ def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
                          f"true (replace the packaged baseline) or false")
     if opts["thin"] < 1:
         raise InputError(f"calibration.thin: value {opts['thin']} not allowed; allowed: >= 1")
+    if opts["max_nfev"] < 1:
+        raise InputError(f"calibration.max_nfev: value {opts['max_nfev']} not allowed; allowed: "
+                         f"an integer >= 1 (iterations per local fit)")
+    if not isinstance(opts["seed"], int) or isinstance(opts["seed"], bool) or \
+            not 0 <= opts["seed"] < 2**32:
+        raise InputError(f"calibration.seed: value {opts['seed']!r} not allowed; allowed: an "
+                         f"integer in [0, 2**32)")
+    opts["diff_step"] = checked_number("calibration.diff_step", opts["diff_step"],
+                                       "a number in (0, 0.5)", lambda v: 0 < v < 0.5)
     opts["rtol"] = checked_number("calibration.rtol", opts["rtol"], "a number in (0, 0.1)",
                                   lambda v: 0 < v < 0.1)
     return opts
@@ -251,10 +260,14 @@ def warm_start_point(problem: Problem, path: str | Path) -> np.ndarray:
     path = Path(path)
     path = path if path.is_absolute() else paths.CONFIG_DIR / path
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        values = None
+    known = set(ModelParameters.names())
+    if not isinstance(values, dict) or not values or not set(map(str, values)) <= known:
         raise InputError(f"calibration.warm_start: value {str(path)!r} is not a readable params "
-                         f"YAML file") from None
+                         f"YAML file; allowed: a params file (name: value per model parameter, "
+                         f"e.g. params/calibrated.yaml) or null") from None
     z = problem.z0.copy()
     for i, free in enumerate(problem.free):
         if free.name in values:

@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 
 from sim import paths
-from sim.errors import InputError, reject_unknown_keys
+from pydantic import Field, create_model
+
+from sim.errors import InputError
+from sim.schema import Integer, Number, Section, known_keys, validate
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.engine.batch import BatchModel
@@ -55,11 +58,52 @@ OUTPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 ENTRY_KEYS = ("id", "kind", "output", "year", "years", "value", "units", "sigma", "tolerance",
               "definition", "source", "note")
-SET_KEYS = ("name", "fit_end_year", "entries", "csv_series")
-# keys of one series of `csv_series`: output, kind, sigma (1), sigma_by_year {year: sigma},
-# tolerance (relative half-width of the acceptance range), years (a subset to use)
-SERIES_KEYS = ("output", "kind", "sigma", "sigma_by_year", "tolerance", "years")
 FIRST_YEAR = 2010
+
+
+# --- the sections of a targets config, declared (sim/schema.py checks them) ----------------------
+
+class TargetSetSection(Section):
+    """A targets config (configs/targets/*.yaml): figures and/or series of a CSV in sim/data."""
+
+    name: str = "custom"
+    fit_end_year: Integer = Field(2018, gt=FIRST_YEAR, le=2100,
+                                  description=f"a year after {FIRST_YEAR}")
+    entries: list[Any] | None = Field(None, description="a list of figures (id, kind, output, "
+                                                        "year(s), value, sigma)")
+    csv_series: dict[str, Any] | None = Field(None, description="{file, series}")
+
+
+class SeriesSelection(Section):
+    """Which rows of one series of the CSV become targets, and how they are fitted: output, kind,
+    sigma (1), sigma_by_year {year: sigma}, tolerance (relative half-width of the acceptance
+    range), years (a subset to use)."""
+
+    model_config = Section.model_config | {"strict": False}
+    output: Any = None
+    kind: Any = "count"
+    sigma: Any = None
+    sigma_by_year: dict[int, Any] | None = None
+    tolerance: Number | None = Field(None, gt=0, lt=1, strict=True,
+                                     description="a relative half-width in "
+                                                                  "(0, 1), e.g. 0.1 for +-10 %")
+    years: list[Any] | None = None
+
+
+class CsvSeriesSpec(Section):
+    """`csv_series`: a CSV file of series in sim/data and the series taken from it."""
+
+    file: str = ""
+    series: dict[str, Any] | None = None
+
+
+SET_KEYS = tuple(TargetSetSection.model_fields)
+SERIES_KEYS = tuple(SeriesSelection.model_fields)
+
+
+# One figure's keys (each key's value is checked by `parse_target`, by kind).
+TargetEntryKeys = create_model("TargetEntryKeys", __base__=Section,
+                               **{key: (Any, None) for key in ENTRY_KEYS})
 
 
 @dataclass(frozen=True)
@@ -126,7 +170,7 @@ def parse_target(entry: Mapping[str, Any], where: str, end_year: int, fit_end_ye
     if not isinstance(entry, Mapping):
         raise InputError(f"{where}: expected a mapping (id, kind, output, year(s), value, sigma), "
                          f"got {entry!r}")
-    reject_unknown_keys(where, entry, ENTRY_KEYS)
+    validate(TargetEntryKeys, where, entry)
     tid = str(_field(where, entry, "id"))
     where = f"{where}[{tid}]"
     kind = _field(where, entry, "kind")
@@ -199,29 +243,21 @@ def parse_target(entry: Mapping[str, Any], where: str, end_year: int, fit_end_ye
 
 def csv_targets(spec: Mapping[str, Any], end_year: int, fit_end_year: int) -> list[Target]:
     """Targets from a CSV of series (series, year, value, units, source) in sim/data."""
-    spec = dict(spec)
-    reject_unknown_keys("targets.csv_series", spec, ("file", "series"))
-    name = str(spec.get("file", ""))
+    checked = validate(CsvSeriesSpec, "targets.csv_series", spec)
+    name = str(checked.file)
     path = DATA_DIR / name
     if "/" in name or not path.is_file():
         raise InputError(f"targets.csv_series.file: value {name!r} not found; allowed: a CSV file in "
                          f"sim/data ({', '.join(p.name for p in DATA_DIR.glob('*.csv'))})")
     with path.open() as fh:
         rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
-    series = dict(spec.get("series") or {})
-    available = sorted({r["series"] for r in rows})
-    reject_unknown_keys("targets.csv_series.series", series, available)
+    series = dict(checked.series or {})
+    known_keys("targets.csv_series.series", series, sorted({r["series"] for r in rows}))
     out = []
-    for key, sel in series.items():
-        sel = dict(sel or {})
-        where = f"targets.csv_series.series.{key}"
-        reject_unknown_keys(where, sel, SERIES_KEYS)
+    for key, raw in series.items():
+        sel = validate(SeriesSelection, f"targets.csv_series.series.{key}", raw).model_dump()
         years = sel.get("years")
         tolerance = sel.get("tolerance")
-        if tolerance is not None and not (isinstance(tolerance, (int, float))
-                                          and not isinstance(tolerance, bool) and 0 < tolerance < 1):
-            raise InputError(f"{where}.tolerance: value {tolerance!r} not allowed; allowed: a "
-                             f"relative half-width in (0, 1), e.g. 0.1 for +-10 %")
         by_year = dict(sel.get("sigma_by_year") or {})
         for r in rows:
             year = int(r["year"])
@@ -240,15 +276,8 @@ def csv_targets(spec: Mapping[str, Any], end_year: int, fit_end_year: int) -> li
 
 def load_targets(cfg: Mapping[str, Any], end_year: int) -> TargetSet:
     """Validate a target-set config (`targets` section) for a simulation ending in `end_year`."""
-    cfg = dict(cfg or {})
-    reject_unknown_keys("targets", cfg, SET_KEYS)
-    fit_end = cfg.get("fit_end_year", 2018)
-    if not isinstance(fit_end, int) or not FIRST_YEAR < fit_end <= 2100:
-        raise InputError(f"targets.fit_end_year: value {fit_end!r} not allowed; allowed: a year "
-                         f"after {FIRST_YEAR}")
-    entries = cfg.get("entries") or []
-    if not isinstance(entries, Sequence) or isinstance(entries, str):
-        raise InputError(f"targets.entries: expected a list of figures, got {entries!r}")
+    checked = validate(TargetSetSection, "targets", cfg)
+    cfg, fit_end, entries = dict(cfg or {}), checked.fit_end_year, checked.entries or []
     targets = [parse_target(e, f"targets.entries[{i}]", end_year, fit_end)
                for i, e in enumerate(entries)]
     if cfg.get("csv_series"):

@@ -39,6 +39,7 @@ from hydra.errors import (ConfigCompositionException, MissingConfigException,
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from sim.cli.guard import discard_reserved, preflight_argv
 from sim import paths
 from sim.calibrate.ensemble import with_posterior_of
 from sim.errors import InputError, SolverError, did_you_mean
@@ -455,6 +456,7 @@ def run_app(app: Callable[[], None], prog: str) -> None:
     try:
         check_experiment(prog, argv)
         check_slurm(argv)
+        preflight_argv(prog, CONFIG_DIR, COMMANDS[prog].config_name)  # sim/cli/guard.py
         app()
     except InputError as exc:
         if debug:
@@ -491,3 +493,5 @@ def run_app(app: Callable[[], None], prog: str) -> None:
             raise
         print(f"{prog}: error: {line}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        discard_reserved()   # a run folder reserved for a refused command, while still empty

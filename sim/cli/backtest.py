@@ -39,7 +39,10 @@ def app(cfg: DictConfig) -> None:
         for key in ("cutoff", "draws", "seed"):
             value = plain.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number >= 0")
+                raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number")
+        if plain["draws"] < 1:   # refused before the fit (about 95 s), not after it
+            raise InputError(f"draws: value {plain['draws']!r} not allowed; allowed: a whole "
+                             f"number >= 1 (posterior draws run forward)")
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         with Heartbeat(log.info, "  still running") as say:   # console and backtest.log
             result = run_backtest(ModelParameters.from_mapping(plain.get("params") or {}),

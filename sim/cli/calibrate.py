@@ -73,8 +73,31 @@ def targets_of(opts: dict[str, Any], key: str, targets: str) -> list[Path]:
     out = [promoted(targets)[key]] if opts["promote"] else []
     if opts[key] is not None:
         path = output_path(opts[key], key)
+        check_own_copy(path, key)
         out += [path] if path not in out else []
     return out
+
+
+OWN_MARKS = {"params_file": "Written by `fentsim-calibrate", "posterior_file": "# fentsim posterior draws"}
+
+
+def check_own_copy(path: Path, key: str) -> None:
+    """InputError (before the fit) if `path` is a link, a folder, or an existing file that
+    fentsim-calibrate did not write: it is replaced only if it is a copy of an earlier fit."""
+    if path.is_symlink() or path.is_dir():
+        raise InputError(f"calibration.{key}: value {str(path)!r} is a "
+                         f"{'symbolic link' if path.is_symlink() else 'folder'}; allowed: a file path")
+    if not path.exists():
+        return
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096)
+    except OSError:
+        head = ""
+    if OWN_MARKS[key] not in head:
+        raise InputError(f"calibration.{key}: value {str(path)!r} already exists and was not "
+                         f"written by fentsim-calibrate; allowed: a new path, or remove that file "
+                         f"first (only an earlier fit's copy is replaced)")
 
 
 def replace_file(path: Path, text: str, what: str) -> None:

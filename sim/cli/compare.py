@@ -5,7 +5,10 @@ is a selection of A (`--baseline scenario=baseline`, the default).  `--select` p
 `--baseline` picks the reference cell of B (or of A).  When both carry `funding_spending` (runs
 with a `funding` scenario), the table also shows the extra spending, the cost per death averted
 and the deaths averted per $1M.  `--output X.nc` writes the comparison as NetCDF and X.csv beside
-it; `--figures DIR` draws the figures.  Bad input: one line, exit 2.
+it; `--figures DIR` draws the figures.  Draws are paired by `draw_id` (`--unpaired`: independent
+quantiles of ensembles with other draws, said in the output).  An input is never written over;
+an existing output file that fentsim-compare did not write is replaced only with `--force`.
+Bad input: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -19,7 +22,29 @@ from sim.cli.app import user_errors
 from sim.sweeps.compare import (DEFAULT_VARIABLE, DEFAULT_WINDOW, compare, comparison_csv_text,
                          comparison_table, has_money, parse_selection, select)
 from sim.errors import InputError
-from sim.results.io import open_result, write_dataset, write_text_atomic
+from sim.results.io import (check_output_target, netcdf_title, open_result, write_dataset,
+                            write_text_atomic)
+
+TITLE = "fentsim comparison"
+FIGURES = ("deaths_averted.png", "deaths_averted_vs_spending.png", "deaths_by_scenario.png")
+
+
+def _own_csv(path: Path) -> bool:
+    """Whether `path` is a comparison CSV (its header names the metric and units columns)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return ",metric,units," in "," + fh.readline()
+    except OSError:
+        return False
+
+
+def _own_png(path: Path) -> bool:
+    """Whether `path` is a PNG image (fentsim-compare's figures are replaced, nothing else)."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -46,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--figures", type=Path, default=None, metavar="DIR",
                         help="write deaths_averted.png (and deaths_by_scenario.png for a sweep, "
                              "deaths_averted_vs_spending.png with money metrics) here")
+    parser.add_argument("--unpaired", action="store_true",
+                        help="compare ensembles that do not hold the same draws: independent "
+                             "quantiles over every pair of draws (the output says so)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing --output/--figures files not written by "
+                             "fentsim-compare (an input file is never replaced)")
     parser.add_argument("--debug", action="store_true",
                         help="show a traceback on bad input instead of the one-line error")
     args = parser.parse_args(argv)
@@ -56,6 +87,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.variable.startswith("deaths_"):
             raise InputError(f"--variable: value {args.variable!r} not allowed; allowed: a deaths_* "
                              f"variable such as deaths_overdose, deaths_synthetic, deaths_fentanyl")
+        inputs = [args.a] + ([args.b] if args.b is not None else [])
+        if args.output is not None:
+            check_output_target(args.output, "--output", inputs=inputs, force=args.force,
+                                own=lambda p: (netcdf_title(p) or "").startswith(TITLE),
+                                command="fentsim-compare")
+            check_output_target(args.output.with_suffix(".csv"), "--output (its .csv)",
+                                inputs=inputs, force=args.force, own=_own_csv,
+                                command="fentsim-compare")
+        if args.figures is not None:
+            for name in FIGURES:
+                check_output_target(args.figures / name, "--figures", inputs=inputs,
+                                    force=args.force, own=_own_png, command="fentsim-compare")
         a = open_result(args.a)
         if args.b is None:
             b = a
@@ -72,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             b_label = f"{args.a} at " + " ".join(f"{k}={v}" for k, v in baseline.items())
         b_sel = select(b, baseline, label="--baseline")
         a_label = str(args.a) + (" at " + " ".join(args.select) if args.select else "")
-        cmp = compare(a_sel, b_sel, args.window, args.variable, a_label=a_label, b_label=b_label)
+        cmp = compare(a_sel, b_sel, args.window, args.variable, a_label=a_label, b_label=b_label,
+                      paired=not args.unpaired)
         print(comparison_table(cmp))
         if args.output is not None:
             csv_path = args.output.with_suffix(".csv")

@@ -86,7 +86,8 @@ def model_doc(params: str = "calibrated") -> str:
            "", "## Output variables", "",
            table(["variable", "dims", "units", "reduction", "meaning"],
                  [[o.name, ", ".join(o.dims), o.units, o.reduction, o.long_name] for o in OUTPUTS]
-                 + [[k, ", ".join(v.dims), v.attrs["units"], "", v.attrs["long_name"]]
+                 + [[k, ", ".join(v.dims), v.attrs.get("units", v.attrs.get("units_label")), "",
+                     v.attrs["long_name"]]
                     for k, v in _funding_variables().data_vars.items()], **md),
            "", "## Unit costs (funding in dollars: the `costs` group, sim/funding/)", "",
            "Extra spending buys `history(start) + spending / (cost x per_unit)` of a lever, per "

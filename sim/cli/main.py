@@ -38,7 +38,8 @@ from sim.errors import InputError, SolverError
 from sim.results.io import ENGINE, remove_stale_temporaries, write_dataset, write_text_atomic
 from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
-from sim.sweeps.resume import CONFIG_HASH_ATTR, finished_result, identity_attrs
+from sim.sweeps.resume import (CONFIG_HASH_ATTR, checksum_path, finished_result, identity_attrs,
+                               write_checksum)
 from sim.results.summary import headline, summary_table
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,16 @@ def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
     cfg, run, ensemble = validate_job(cfg)
     identity = identity_attrs(cfg, ensemble.inputs)
     digest = identity[CONFIG_HASH_ATTR]
+    check_own_result(out, resume)
     if resume and finished_result(out, digest):
         remove_stale_temporaries(out)
         log.info(f"{job.prefix}skipped: {out} already holds this job's result (config hash "
                  f"{digest[:12]})")
         return out
+    scenario = cfg.get("scenario") or {}
+    if scenario.get("intensity") == 0 and scenario.get("name") not in (None, "baseline"):
+        log.warning(f"{job.prefix}scenario.intensity=0: scenario {scenario.get('name')} runs as "
+                    f"the baseline (no departure from history)")
     check_resources(run, out.parent)  # the result file fits on the disk
     detail = logging.DEBUG if job.in_sweep else logging.INFO
     years = run.output.get("summary_years", [2013, 2015, 2017, 2020, 2030])
@@ -115,6 +121,7 @@ def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
                     progress=lambda m: log.log(detail, m), ids_for=ensemble.ids,
                     run_draws=run.draws_simulator(ensemble, cfg))
         ds = xr.open_dataset(out, engine=ENGINE, decode_times=False)  # lazy: row by row
+    write_checksum(out)   # resuming skips this job only while its data match (sim/sweeps/resume.py)
     with contextlib.closing(ds):
         log.log(detail, summary_table(ds, years))
         log.log(detail, f"wrote {out}")
@@ -123,6 +130,27 @@ def _run_job(cfg: dict[str, Any], job: SweepJob, resume: bool) -> Path:
                      f"{headline(ds, *sweep_measure())}")
     remove_stale_temporaries(out)
     return out
+
+
+def check_own_result(out: Path, resume: bool = False) -> None:
+    """InputError if the result file to write is a symbolic link, or an existing file fentsim did
+    not write (no checksum of a finished job beside it, no fentsim title; in a resumed sweep an
+    HDF5 file cut short by a kill counts as the job's own): it is not replaced."""
+    from sim.results.io import netcdf_title
+
+    if out.is_symlink() or out.parent.is_symlink():
+        raise InputError(f"output file {str(out)!r}: is (in) a symbolic link (fentsim never writes "
+                         f"through links); allowed: remove the link, or another run folder")
+    if not out.exists() or checksum_path(out).is_file():
+        return
+    title = netcdf_title(out)
+    if title is None and resume:
+        with contextlib.suppress(OSError), open(out, "rb") as fh:
+            title = "fentsim (cut short)" if fh.read(4) == b"\x89HDF" else None
+    if not (title or "").startswith("fentsim"):
+        raise InputError(f"output file {str(out)!r}: already exists and was not written by "
+                         f"fentsim; allowed: another run folder (hydra.run.dir / hydra.sweep.dir), "
+                         f"or remove that file first")
 
 
 class SweepJob:
@@ -176,8 +204,13 @@ def record_job_failure(exc: BaseException, job_dir: Path, cfg: DictConfig) -> No
     print(f"fentsim: error: job {HydraConfig.get().job.num} ({overrides}): {line}", file=sys.stderr)
     with contextlib.suppress(InputError, OSError):
         write_text_atomic(f"{kind}: {message}\n", job_dir / JOB_ERROR_FILENAME)
-    with contextlib.suppress(InputError, OSError):
-        output_path(plain_config(cfg)).unlink(missing_ok=True)
+    with contextlib.suppress(InputError, OSError):   # never through a link out of the sweep
+        out = output_path(plain_config(cfg))
+        sweep_dir = Path(HydraConfig.get().sweep.dir).resolve()
+        if not job_dir.is_symlink() and not out.is_symlink() and \
+                sweep_dir in out.resolve().parents:
+            out.unlink(missing_ok=True)
+            checksum_path(out).unlink(missing_ok=True)
 
 
 def check_job_dir(job_dir: Path) -> None:

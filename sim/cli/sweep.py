@@ -8,17 +8,20 @@ Before any job of a sweep starts, the callback refuses (one line, exit status 2)
 same values (`x=0.5,0.50,5e-1`), a `hydra.sweep.subdir` that gives jobs no folder of their own
 (e.g. `.`), a sweep folder that holds another sweep (its `multirun.yaml` launched other jobs: only
 the same sweep may run there again, to resume it), and a sweep folder in which a sweep is running
-(a lock file, `.fentsim-sweep.lock`, held while a sweep runs and removed when it ends).
+(an OS lock on `.fentsim-sweep.lock` through `filelock`, held while a sweep runs and released
+by the system when its process ends, however it ends), and a sweep folder holding a symbolic link
+where fentsim writes.  `fentsim-aggregate` refuses a folder that `fentsim -m` did not write, and an
+`--output` that is a job's result (or, without `--force`, an existing file that is no sweep).
+When the sweep holds the baseline cell, the comparison table and figures are written by default
+(`report: auto`; `report=false` / `--no-report` opts out); `history` names the `fentsim -m ...`
+command that made the sweep.
 """
 
 from __future__ import annotations
 
-from sim.cli.args import ArgumentParser
-import atexit
 import contextlib
 import json
 import os
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +36,7 @@ from sim.sweeps.aggregate import (CHUNK_KEY, JOB_ERROR_FILENAME, SWEEP_FILENAME,
                                   combine_cells,
                                   concatenate_chunks, survey_sweep)
 from sim.cli.app import EXIT_USER_ERROR, user_errors
+from sim.cli.args import ArgumentParser
 from sim.hydra_compose import parse_override
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
@@ -103,65 +107,124 @@ def check_sweep_folder(config: DictConfig, expected: list[list[str]] | None) -> 
                          f"hydra.sweep.dir")
 
 
-def _pid_alive(pid: int) -> bool:
+def check_sweep_symlinks(sweep_dir: Path) -> None:
+    """InputError if the sweep folder holds a symbolic link where fentsim writes (a job folder,
+    a log, a result, sweep.nc, multirun.yaml, the lock): writes would follow it elsewhere."""
+    if not sweep_dir.is_dir():
+        return
+    for entry in sweep_dir.iterdir():
+        inner = list(entry.iterdir()) if entry.is_dir() and not entry.is_symlink() else []
+        for path in [entry, *inner]:
+            if path.is_symlink():
+                raise InputError(f"hydra.sweep.dir: {str(path)!r} is a symbolic link (fentsim "
+                                 f"never writes through links); allowed: remove the link, or "
+                                 f"another hydra.sweep.dir")
+
+
+def acquire_lock(sweep_dir: Path) -> Any:
+    """Hold `<sweep dir>/.fentsim-sweep.lock` (filelock: an OS lock, released by the system when
+    the process ends, however it ends, so a stale lock is never taken over by hand); InputError if
+    another live sweep holds it."""
+    from filelock import FileLock, Timeout
+
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(sweep_dir / LOCK_FILENAME))
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"hydra.sweep.dir: value {str(sweep_dir)!r} is in use by another running "
+                         f"sweep; allowed: wait for it, or another hydra.sweep.dir") from None
+    return lock
+
+
+def release_lock(lock: Any) -> None:
+    """Release the sweep's lock (a no-op if this process does not hold it)."""
+    with contextlib.suppress(OSError):
+        lock.release(force=True)
+
+
+def is_sweep_folder(sweep_dir: Path) -> bool:
+    """Whether `sweep_dir` was written by `fentsim -m`: its multirun.yaml, or job folders whose
+    .hydra/hydra.yaml says mode MULTIRUN (a run folder, or a folder of runs, is no sweep)."""
+    if (sweep_dir / "multirun.yaml").is_file():
         return True
+    if (sweep_dir / ".hydra").is_dir():
+        return False
+    jobs = [p.parent for p in sweep_dir.glob("*/.hydra")]
+    def multirun(job: Path) -> bool:
+        try:
+            return "mode: MULTIRUN" in (job / ".hydra" / "hydra.yaml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+    return bool(jobs) and all(multirun(j) for j in jobs)
+
+
+def sweep_command(sweep_dir: Path) -> str:
+    """The `fentsim -m ...` command that made a sweep (from its multirun.yaml), or ''."""
+    import shlex
+
+    try:
+        cfg = OmegaConf.load(sweep_dir / "multirun.yaml")
+        task = [str(t) for t in (OmegaConf.select(cfg, "hydra.overrides.task") or [])]
+        name = str(OmegaConf.select(cfg, "hydra.job.name", default="fentsim") or "fentsim")
+    except Exception:  # no or unreadable multirun.yaml
+        return ""
+    prog = "fentsim" if name == "fentsim" else name
+    return f"{prog} -m {shlex.join(task)}".rstrip() + f" hydra.sweep.dir={shlex.quote(str(sweep_dir))}"
+
+
+_LOCKS: dict[int, Any] = {}   # callback -> its sweep's lock (kept out of the pickled callback)
+REPORT_AUTO = "auto"   # report when the sweep holds the baseline cell (the default)
+
+
+def _wants_report(report: bool | str, ds: Any, baseline: Mapping[str, Any]) -> bool:
+    """Whether to write the comparison: always (True), never (False), or 'auto': when the sweep
+    holds the baseline cell (said in one line when it does not)."""
+    if report is True or report is False:
+        return report
+    if str(report) != REPORT_AUTO:
+        raise InputError(f"report: value {report!r} not allowed; allowed: auto (when the sweep "
+                         f"holds the baseline), true, false")
+    from sim.sweeps.compare import select
+    try:
+        select(ds, baseline, label="baseline")
+    except InputError:
+        where = " ".join(f"{k}={v}" for k, v in baseline.items())
+        print(f"no comparison written: the sweep holds no baseline cell ({where}); add it to the "
+              f"sweep, or fentsim-compare with another reference")
+        return False
     return True
 
 
-def acquire_lock(sweep_dir: Path) -> Path:
-    """Create `<sweep dir>/.fentsim-sweep.lock` (InputError if a live sweep holds it); it is removed
-    when this process exits.  A lock left by a process that no longer runs on this host is taken."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    lock = sweep_dir / LOCK_FILENAME
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            try:
-                held = json.loads(lock.read_text(encoding="utf-8"))
-                pid, host = int(held["pid"]), str(held["host"])
-            except (OSError, ValueError, KeyError, TypeError):
-                pid, host = -1, me["host"]
-            if host == me["host"] and (pid < 0 or not _pid_alive(pid)):
-                lock.unlink(missing_ok=True)  # stale: its sweep was killed
-                continue
-            raise InputError(f"hydra.sweep.dir: value {str(sweep_dir)!r} is in use by another "
-                             f"sweep (process {pid} on {host}); allowed: wait for it, or another "
-                             f"hydra.sweep.dir (remove {lock.name} there if no sweep runs)") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(me, f)
-        atexit.register(release_lock, lock, me["pid"])
-        return lock
-    raise InputError(f"hydra.sweep.dir: cannot lock {str(sweep_dir)!r}")
-
-
-def release_lock(lock: Path, pid: int) -> None:
-    """Remove the lock if this process holds it."""
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        if int(json.loads(lock.read_text(encoding="utf-8"))["pid"]) == pid == os.getpid():
-            lock.unlink()
-
-
-def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
+def aggregate(sweep_dir: Path, output: Path | None = None, report: bool | str = REPORT_AUTO,
               baseline: Mapping[str, Any] | None = None, window: Sequence[int] = DEFAULT_WINDOW,
-              variable: str = DEFAULT_VARIABLE, expected: list[list[str]] | None = None) -> bool:
-    """Combine a sweep, write it (and optionally the report), print where; True if complete.
+              variable: str = DEFAULT_VARIABLE, expected: list[list[str]] | None = None,
+              force: bool = False, command: str | None = None) -> bool:
+    """Combine a sweep, write it (and the comparison report: `report` True, False or 'auto' =
+    when the sweep holds the baseline cell), print where; True if complete.
 
     A sweep over `ensemble.chunk` alone is a split ensemble: its slices are joined along `draw`
     into the dataset one run of the whole ensemble gives (sim.sweeps.aggregate.concatenate_chunks).
+    A folder not written by `fentsim -m` is refused; so is an `output` that is one of the jobs'
+    results, a link, or a file that is no sweep dataset (without `force`).  The dataset's
+    `history` names the `fentsim -m ...` command that made the sweep (`command`, else read from
+    its multirun.yaml), then the combining.
     """
+    from sim.results.io import check_output_target, netcdf_title
+
     sweep_dir = sweep_dir.resolve()
+    if sweep_dir.is_dir() and not is_sweep_folder(sweep_dir):
+        raise InputError(f"sweep directory {str(sweep_dir)!r}: not a sweep (no multirun.yaml, and "
+                         f"no job folders of a `fentsim -m` run); allowed: a folder written by "
+                         f"fentsim -m, e.g. results/sweeps/<timestamp>")
     expected = expected if expected is not None else load_expected(sweep_dir)
     survey = survey_sweep(sweep_dir, expected, parse=parse_override)
-    output = Path(output).resolve() if output else sweep_dir / SWEEP_FILENAME
+    output = Path(output).absolute() if output else sweep_dir / SWEEP_FILENAME
+    check_output_target(output, "--output", inputs=list(survey.results.values()), force=force,
+                        own=lambda p: (netcdf_title(p) or "").startswith("fentsim sweep"),
+                        command="fentsim-aggregate")
     if CHUNK_KEY in survey.keys:
-        if report:
+        if report is True:
             raise InputError(f"--report: a split ensemble ({CHUNK_KEY} swept) has no cells to "
                              f"compare; allowed: without --report, then fentsim-compare")
         rep = concatenate_chunks(survey, output)
@@ -170,15 +233,26 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool = False,
     ds, rep = combine_cells(survey)
     from sim.api import history_line  # local: sim.api is only needed once a sweep is combined
 
-    ds.attrs["history"] = history_line(f"fentsim-aggregate {sweep_dir} (jobs combined over "
-                                       f"{', '.join(survey.keys) or 'no swept key'})")
+    made_by = command or sweep_command(sweep_dir)
+    ds.attrs["history"] = "\n".join(
+        ([history_line(made_by)] if made_by else [])
+        + [history_line(f"fentsim-aggregate {sweep_dir} (jobs combined over "
+                        f"{', '.join(survey.keys) or 'no swept key'})")])
+    if made_by:
+        ds.attrs["sweep_command"] = made_by
     rep.output = write_dataset(ds, output)
     remove_stale_temporaries(output)
     print(rep.text())
-    if report:
-        baseline = dict(baseline or DEFAULT_BASELINE)
-        table, paths = sweep_report(ds, rep.output.parent, baseline, window, variable,
-                                    sweep_label=sweep_dir.name)
+    baseline = dict(baseline or DEFAULT_BASELINE)
+    if _wants_report(report, ds, baseline):
+        try:
+            table, paths = sweep_report(ds, rep.output.parent, baseline, window, variable,
+                                        sweep_label=sweep_dir.name)
+        except InputError as exc:
+            if report is True:
+                raise
+            print(f"no comparison written: {exc}")   # 'auto': the sweep itself is fine
+            return not rep.problems
         print(table)
         for path in paths.values():
             print(f"wrote {path}")
@@ -203,12 +277,13 @@ def sweep_heartbeat(sweep_dir: Path, total: int | None) -> Heartbeat:
 class AggregateSweep(Callback):
     """Hydra callback: at the end of a multirun, combine the jobs into <sweep dir>/<filename>.
 
-    With `report: true` also compare every cell with `baseline` over `window` and draw figures.
-    A failed job is listed and the rest combined (exit status 1); if the sweep is killed or
-    interrupted Hydra skips this: then run `fentsim-aggregate <sweep dir>`.
+    `report`: 'auto' (default) compares every cell with `baseline` over `window` and draws the
+    figures when the sweep holds the baseline cell; true always (an error without it); false
+    never.  A failed job is listed and the rest combined (exit status 1); if the sweep is killed
+    or interrupted Hydra skips this: then run `fentsim-aggregate <sweep dir>`.
     """
 
-    def __init__(self, filename: str = SWEEP_FILENAME, report: bool = False,
+    def __init__(self, filename: str = SWEEP_FILENAME, report: bool | str = REPORT_AUTO,
                  baseline: Mapping[str, Any] | None = None,
                  window: Sequence[int] = DEFAULT_WINDOW, variable: str = DEFAULT_VARIABLE,
                  enabled: bool = True) -> None:
@@ -220,13 +295,14 @@ class AggregateSweep(Callback):
         self.enabled = enabled
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Before any job runs: duplicate values, job folders, another sweep in the folder, lock;
-        then one line: how many jobs, and where they write."""
+        """Before any job runs: duplicate values, job folders, another sweep in the folder, links,
+        lock; then one line: how many jobs, and where they write."""
         try:
             expected = expected_jobs(config)
             check_duplicates(expected, parse_override)
             check_sweep_folder(config, expected)
-            self.lock = acquire_lock(Path(str(config.hydra.sweep.dir)))
+            check_sweep_symlinks(Path(str(config.hydra.sweep.dir)))
+            _LOCKS[id(self)] = acquire_lock(Path(str(config.hydra.sweep.dir)))  # not pickled
         except InputError as exc:
             print(f"fentsim: error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
@@ -243,9 +319,9 @@ class AggregateSweep(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if id(self) in _BEATS:
             _BEATS.pop(id(self)).__exit__(None, None, None)
-        lock = getattr(self, "lock", None)
+        lock = _LOCKS.pop(id(self), None)
         if lock is not None:
-            release_lock(lock, os.getpid())
+            release_lock(lock)
         if not self.enabled:
             return
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -253,7 +329,8 @@ class AggregateSweep(Callback):
             with Heartbeat(lambda m: print(m, flush=True), "fentsim: still combining the sweep"):
                 complete = aggregate(sweep_dir, sweep_dir / self.filename, self.report,
                                      self.baseline, self.window, self.variable,
-                                     expected=expected_jobs(config))
+                                     expected=expected_jobs(config),
+                                     command=typed_command(sweep_dir))
         except InputError as exc:
             print(f"fentsim: aggregate: error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)
@@ -261,6 +338,20 @@ class AggregateSweep(Callback):
             print(f"fentsim: some jobs failed (listed above); after fixing them rerun those jobs "
                   f"or `fentsim-aggregate {sweep_dir.resolve()}`", file=sys.stderr)
             sys.exit(1)
+
+
+def typed_command(sweep_dir: Path) -> str:
+    """The command as typed (`fentsim -m ...`, sim.cli.guard keeps it) and its sweep folder."""
+    import shlex
+
+    from sim.cli import guard
+
+    if guard.TYPED is None:
+        return sweep_command(sweep_dir.resolve())
+    prog, args = guard.TYPED
+    typed = [a for a in args if not a.startswith("hydra.sweep.dir=")]
+    return (f"{prog} {shlex.join(typed)} hydra.sweep.dir="
+            f"{shlex.quote(str(sweep_dir.resolve()))}")
 
 
 def aggregate_main(argv: Sequence[str] | None = None) -> None:
@@ -273,8 +364,16 @@ def aggregate_main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("sweep_dir", type=Path, help="the sweep directory (holds multirun.yaml)")
     parser.add_argument("--output", type=Path, default=None,
                         help=f"output file (default SWEEP_DIR/{SWEEP_FILENAME})")
-    parser.add_argument("--report", action="store_true",
-                        help="also compare every cell with the baseline and draw the figures")
+    parser.add_argument("--report", dest="report", action="store_const", const=True,
+                        default=REPORT_AUTO,
+                        help="compare every cell with the baseline and draw the figures (the "
+                             "default whenever the sweep holds the baseline cell); an error "
+                             "without it")
+    parser.add_argument("--no-report", dest="report", action="store_const", const=False,
+                        help="write sweep.nc only, no comparison or figures")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --output file that is not a sweep dataset "
+                             "(a job's result is never replaced)")
     parser.add_argument("--baseline", nargs="+", default=["scenario=baseline"], metavar="KEY=VALUE",
                         help="reference cell for --report (default scenario=baseline)")
     parser.add_argument("--window", nargs=2, type=int, default=list(DEFAULT_WINDOW),
@@ -288,7 +387,8 @@ def aggregate_main(argv: Sequence[str] | None = None) -> None:
         if args.output is not None and args.output.suffix != ".nc":
             raise InputError(f"--output: value {str(args.output)!r} must end in .nc")
         complete = aggregate(args.sweep_dir, args.output, args.report,
-                             parse_selection(args.baseline), args.window, args.variable)
+                             parse_selection(args.baseline), args.window, args.variable,
+                             force=args.force)
     sys.exit(0 if complete else 1)
 
 

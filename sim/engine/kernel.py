@@ -352,8 +352,9 @@ def verify_machine_code() -> None:
         return
     from sim.engine.batch import BatchModel
     params, levers = ModelParameters(), LeverSet.from_mapping({
-        name: {"start": 2021.0, "ramp": 2.0, "level": 1.5, "mode": "scale"}
-        for name in ("naloxone_kits", "interdiction_land", "test_strips")})
+        **{name: {"start": 2021.0, "ramp": 2.0, "level": 1.5, "mode": "scale"}
+           for name in ("naloxone_kits", "interdiction_land")},
+        "test_strips": {"start": 2021.0, "ramp": 2.0, "level": 1.5e6, "mode": "set"}})  # no history
     model = BatchModel(params, levers)
     y = model.initial_state(2010.0) * np.linspace(0.5, 40.0, N_STATE)[:, np.newaxis]
     plain = flows.evaluate.py_func

@@ -30,8 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import InputError, reject_unknown_keys
+from pydantic import Field, field_validator, model_validator
+
+from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS, Lever
+from sim.schema import Integer, Number, Section, Text, known_keys, validate
 
 COST_KEYS = ("cost", "low", "high", "units", "per_unit", "source")
 # result variables a unit cost may be scaled by (per draw, in the year before the start)
@@ -46,6 +49,68 @@ DEMAND_LEVERS = tuple(name for name, spec in LEVER_SPECS.items() if spec.side ==
 def side(lever: str) -> str:
     """'supply' or 'demand' (LeverSpec.side)."""
     return LEVER_SPECS[lever].side
+
+
+PER_UNIT_ALLOWED = (f"a number > 0 or {{baseline: VARIABLE}} with VARIABLE one of "
+                    f"{', '.join(BASELINE_QUANTITIES)}")
+
+
+class PerBaseline(Section):
+    """`per_unit: {baseline: VARIABLE}`: one unit of the lever costs `cost` x that baseline quantity."""
+
+    baseline: str
+
+
+class CostEntry(Section):
+    """One lever's unit cost in the `costs` config (US$ of `dollar_year` per `units`)."""
+
+    cost: Number = Field(gt=0, description="a number > 0")
+    low: Number | None = Field(None, gt=0, description="a number > 0")
+    high: Number | None = Field(None, gt=0, description="a number > 0")
+    units: Text = Field(description="text (units of the cost)")
+    per_unit: Number | PerBaseline = Field(1.0, description=PER_UNIT_ALLOWED)
+    source: Text = Field(description="text (the cost's source or 'assumption')")
+
+    @field_validator("per_unit", mode="before")
+    @classmethod
+    def _per_unit(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and (set(value) != {"baseline"}
+                                           or value.get("baseline") not in BASELINE_QUANTITIES):
+            raise ValueError(PER_UNIT_ALLOWED)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not value > 0:
+            raise ValueError(PER_UNIT_ALLOWED)
+        return value
+
+    @property
+    def low_or_cost(self) -> float:
+        return self.cost if self.low is None else self.low
+
+    @property
+    def high_or_cost(self) -> float:
+        return self.cost if self.high is None else self.high
+
+    @model_validator(mode="after")
+    def _cost_in_range(self) -> CostEntry:
+        if not self.low_or_cost <= self.cost <= self.high_or_cost:
+            raise InputError(f"cost: value {self.cost:g} outside its range [low "
+                             f"{self.low_or_cost:g}, high {self.high_or_cost:g}]")
+        return self
+
+
+class CostsSection(Section):
+    """The `costs` config section (configs/costs/*.yaml)."""
+
+    sample: bool = Field(True, description="true, false")
+    dollar_year: Integer = Field(2020, ge=1900, le=2100, description="a year, e.g. 2020")
+    levers: dict[str, CostEntry] = Field(description="a mapping lever -> {" + ", ".join(COST_KEYS) + "}")
+
+    @field_validator("levers", mode="before")
+    @classmethod
+    def _levers(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping) or not value:
+            raise InputError(f"costs.levers: value {value!r} not allowed; allowed: a mapping "
+                             f"lever -> {{{', '.join(COST_KEYS)}}}")
+        return dict(known_keys("costs.levers", value, LEVER_SPECS))
 
 
 @dataclass(frozen=True)
@@ -84,48 +149,14 @@ class CostModel:
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> CostModel:
-        """Build from the `costs` config section; unknown keys and bad values are InputErrors."""
-        cfg = dict(cfg or {})
-        reject_unknown_keys("costs", cfg, CONFIG_KEYS)
-        entries = cfg.get("levers") or {}
-        if not isinstance(entries, Mapping) or not entries:
-            raise InputError(f"costs.levers: value {entries!r} not allowed; allowed: a mapping "
-                             f"lever -> {{{', '.join(COST_KEYS)}}}")
-        reject_unknown_keys("costs.levers", entries, LEVER_SPECS)
-        costs = {}
-        for name, entry in entries.items():
-            entry = dict(entry or {})
-            reject_unknown_keys(f"costs.levers.{name}", entry, COST_KEYS)
-            values = {}
-            per_baseline = None
-            if isinstance(entry.get("per_unit"), Mapping):
-                spec = dict(entry.pop("per_unit"))
-                per_baseline = spec.get("baseline")
-                if set(spec) != {"baseline"} or per_baseline not in BASELINE_QUANTITIES:
-                    raise InputError(f"costs.levers.{name}.per_unit: value {spec!r} not allowed; "
-                                     f"allowed: a number > 0 or {{baseline: VARIABLE}} with "
-                                     f"VARIABLE one of {', '.join(BASELINE_QUANTITIES)}")
-            for key in ("cost", "low", "high", "per_unit"):
-                raw = entry.get(key, 1.0 if key == "per_unit" else entry.get("cost"))
-                if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0 \
-                        or not np.isfinite(raw):
-                    raise InputError(f"costs.levers.{name}.{key}: value {raw!r} not allowed; "
-                                     f"allowed: a number > 0")
-                values[key] = float(raw)
-            if not values["low"] <= values["cost"] <= values["high"]:
-                raise InputError(f"costs.levers.{name}.cost: value {values['cost']:g} outside its "
-                                 f"range [low {values['low']:g}, high {values['high']:g}]")
-            for key in ("units", "source"):
-                if not isinstance(entry.get(key), str) or not entry[key].strip():
-                    raise InputError(f"costs.levers.{name}.{key}: required text (units of the "
-                                     f"cost / its source or 'assumption')")
-            costs[name] = UnitCost(name, values["cost"], values["low"], values["high"],
-                                   entry["units"], values["per_unit"], entry["source"],
-                                   per_baseline)
-        sample = cfg.get("sample", True)
-        if not isinstance(sample, bool):
-            raise InputError(f"costs.sample: value {sample!r} not allowed; allowed: true, false")
-        return cls(costs, sample, int(cfg.get("dollar_year", 2020)))
+        """Build from the `costs` config section (declared by `CostsSection`); unknown keys and
+        bad values are one-line InputErrors."""
+        section = validate(CostsSection, "costs", cfg)
+        costs = {name: UnitCost(name, e.cost, e.low_or_cost, e.high_or_cost, e.units,
+                                e.per_unit if isinstance(e.per_unit, float) else 1.0, e.source,
+                                e.per_unit.baseline if isinstance(e.per_unit, PerBaseline) else None)
+                 for name, e in section.levers.items()}
+        return cls(costs, section.sample, section.dollar_year)
 
     def __getitem__(self, lever: str) -> UnitCost:
         if lever not in self.costs:

@@ -118,6 +118,9 @@ class FundingPlan:
         """Validate `funding` (and `costs`); a funded lever also set in `levers` is refused."""
         cfg = dict(funding or {})
         reject_unknown_keys("funding", cfg, FUNDING_KEYS)
+        if "total_usd_per_year" in cfg and cfg["total_usd_per_year"] in (None, ""):
+            raise InputError(f"funding.total_usd_per_year: value {cfg['total_usd_per_year']!r} not "
+                             f"allowed; allowed: a finite number >= 0 (US$/yr; 0 = no extra spending)")
         total = checked_number("funding.total_usd_per_year", cfg.get("total_usd_per_year", 0.0) or 0.0,
                         "a finite number >= 0 (US$/yr)", lambda v: v >= 0)
         split_cfg = cfg.get("split") or {}
@@ -249,7 +252,9 @@ def funding_variables(record: FundingRecord, years: np.ndarray) -> xr.Dataset:
                                    "bought nothing)"),
     }
     for name, (units, long_name) in attrs.items():
-        ds[name].attrs.update(units=units, long_name=long_name)
+        # a level's units differ by lever: no CF `units` (one UDUNITS string), the label says where
+        ds[name].attrs.update({"units" if units != "see lever_units" else "units_label": units,
+                               "long_name": long_name})
     ds["lever"].attrs.update(units="1", long_name="policy lever (sim/model/levers.py)")
     ds["lever_units"].attrs.update(units="1", long_name="units of each lever's level")
     return ds

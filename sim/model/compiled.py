@@ -17,8 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numba
-import numba.core.event
+from sim.numba_cache import configure_cache
+
+configure_cache()   # a cache folder this user can write, before numba is imported (sim/numba_cache.py)
+
+import numba  # noqa: E402
+import numba.core.event  # noqa: E402
 
 # Floating-point licences for the hot code: fused multiply-add, reassociation and reciprocal
 # multiplication; never 'no NaN/inf' (the step control must see a NaN).

@@ -22,6 +22,7 @@ MODES = ("scale", "set")
 
 
 DAY_YR = 1.0 / 365.0   # one day (yr; the model's years have 365 days)
+MAX_RAMP_YR = 100.0    # longest ramp (yr): a longer one never leaves history within any run
 MIN_RAMP_YR = DAY_YR   # shortest ramp: shorter ones are steps the solver cannot resolve (0 likewise)
 
 def intervention_weight(t: Any, start: Any, ramp: Any, end: Any = None) -> np.ndarray:
@@ -183,6 +184,14 @@ class Lever:
         if np.any(np.asarray(self.ramp) <= 0):
             raise InputError(f"{name}.ramp: value {np.min(self.ramp):g} must be > 0 yr "
                              f"(a step the solver cannot see is not allowed)")
+        if np.any(np.asarray(self.ramp) > MAX_RAMP_YR):
+            raise InputError(f"{name}.ramp: value {np.max(self.ramp):g} not allowed (the lever "
+                             f"would never leave history); allowed: > 0 to {MAX_RAMP_YR:g} yr")
+        if self.mode == "scale" and not np.any(values):
+            raise InputError(f"{name}.mode: value 'scale' not allowed for a lever whose history is "
+                             f"zero (any multiple of it is zero: the baseline); allowed: mode set "
+                             f"with level in [{self.spec.bounds[0]:g}, {self.spec.bounds[1]:g}] "
+                             f"{self.spec.units}")
         lo, hi = self.spec.bounds
         targets = np.asarray(self.level) * (values.max() if self.mode == "scale" else 1.0)
         if self.mode == "scale" and np.any(np.asarray(self.level) < 0):

@@ -13,6 +13,8 @@ from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
 from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters
+from sim.results.timeaxis import (DECIMAL_YEAR, DECIMAL_YEAR_ATTRS, TIME_ATTRS, time_coords,
+                                  with_decimal_year)
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
 from sim.model.flows import AUX_LAYOUT
 from sim.model.outputs import OUTPUT, OUTPUTS, by_reduction
@@ -33,11 +35,10 @@ CF_UNITS: dict[str, str] = {
     "deaths per 100000 persons per yr": "1e-5/yr",
     "HE kg/yr": "kg/yr",   # heroin-equivalent kg: fentanyl kg x potency
     "HE kg": "kg",
+    "deaths": "count",
 }
-# The time coordinate holds decimal years (2017.5 = mid-2017) with units "year" (no "since"), so
-# no reader decodes it to dates: `xr.open_dataset(path).sel(time=2017.5)` works as is.  (The one
-# knowing departure from CF, which wants "<unit> since <epoch>" on a time axis.)
-TIME_UNITS = "year"
+# The time coordinate is CF time (days since 1 Jan 2010, 365-day calendar), with the decimal
+# years beside it in `decimal_year` (sim/results/timeaxis.py).
 
 
 def cf_units(units: str) -> str:
@@ -60,8 +61,9 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
     if "year" in ds.coords:
         ds["year"].attrs.update(units="1", long_name="calendar year (or federal fiscal year for *_fy)")
     if "time" in ds.coords:
-        ds["time"].attrs.update(units=TIME_UNITS, standard_name="time", axis="T",
-                                long_name="time in decimal years (2010.0 = 1 Jan 2010; 365-day years)")
+        ds["time"].attrs.update(TIME_ATTRS)
+    if DECIMAL_YEAR in ds.coords:
+        ds[DECIMAL_YEAR].attrs.update(DECIMAL_YEAR_ATTRS)
     if "draw" in ds.coords:
         ds["draw"].attrs.update(units="1", long_name="parameter draw index")
     for name, long_name in (("channel", "supply channel (source, form, route)"),
@@ -183,7 +185,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
          for name, values in data.items()},
         coords={
             "year": ("year", years.astype(np.int64)),
-            "time": ("time", times),
+            **time_coords(times),
             "draw": ("draw", np.arange(n, dtype=np.int64)),
             "channel": ("channel", np.array(CHANNEL_NAMES, dtype=object)),
             "channel_source": ("channel", np.array([c.source for c in CHANNELS], dtype=object)),
@@ -199,4 +201,4 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         set_variable_attrs(ds, name, units, long_name)
     ds["price_index"].attrs["reference_time"] = PRICE_REFERENCE_TIME
     set_coordinate_attrs(ds)
-    return ds
+    return with_decimal_year(ds)

@@ -25,6 +25,7 @@ from typing import Any
 
 import xarray as xr
 
+from sim.results.timeaxis import with_decimal_year
 from sim.errors import InputError
 
 ENGINE = "h5netcdf"
@@ -119,6 +120,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     `path`.  The file gets the permissions of the umask (0666 & ~umask), not mkstemp's 0600.
     """
     path = Path(path)
+    if path.is_symlink():
+        raise InputError(f"output file {str(path)!r}: is a symbolic link (fentsim never writes "
+                         f"through links); allowed: remove the link, or another file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
@@ -240,21 +244,64 @@ def _load_with_cached_lookups(path: Path) -> xr.Dataset:
 def open_result(path: str | os.PathLike) -> xr.Dataset:
     """Load a result file fully into memory; a missing or unreadable file is an InputError.
 
-    `time` stays in decimal years: files store them with units "year" (no reference date, so
-    no reader decodes them); decode_times=False keeps files written before that (CF time in
-    'common_years since 0000-01-01') in decimal years too.
+    `time` is read as stored (CF days since 1 Jan 2010, 365-day calendar; decode_times=False),
+    with the decimal years in the indexed coordinate `decimal_year` (sim/results/timeaxis.py;
+    added from `time` for files written before CF time, which stored decimal years there).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"result file {str(path)!r}: not found (expected a NetCDF file written by fentsim)")
     try:
-        return _load_with_cached_lookups(path)
+        return with_decimal_year(_load_with_cached_lookups(path))
     except Exception:  # anything unusual: the plain route below reads it or names the problem
         pass
     try:
         with xr.open_dataset(path, engine=ENGINE, decode_times=False) as ds:
-            return ds.load()
+            return with_decimal_year(ds.load())
     except Exception as exc:  # h5py/h5netcdf raise many types for corrupt files
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise InputError(f"result file {str(path)!r}: not a readable NetCDF file "
                          f"({type(exc).__name__}: {first})") from None
+
+
+def netcdf_title(path: str | os.PathLike) -> str | None:
+    """The `title` attribute of a NetCDF file (None if not NetCDF, unreadable or untitled);
+    reads the attributes only and never quotes the file."""
+    try:
+        import h5netcdf
+
+        with h5netcdf.File(path, "r") as f:
+            value = f.attrs.get("title")
+    except Exception:  # not HDF5/NetCDF
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value) if value is not None else None
+
+
+def check_output_target(path: str | os.PathLike, field: str, *, inputs=(), own=None,
+                        force: bool = False, command: str = "fentsim") -> Path:
+    """Refuse (InputError, before anything is computed) to write `path` when it is one of the
+    command's `inputs` (never, even with force), a symbolic link or a folder, or an existing file
+    that `own(path)` does not recognise as this command's output (unless `force`)."""
+    path = Path(path)
+    target = path.resolve()
+    for given in inputs:
+        given = Path(given)
+        same = target == given.resolve()
+        if not same and path.exists() and given.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(path, given)
+        if same:
+            raise InputError(f"{field}: value {str(path)!r} is also an input of {command} "
+                             f"({str(given)!r}); allowed: another file (an input is never "
+                             f"replaced)")
+    if path.is_symlink():
+        raise InputError(f"{field}: value {str(path)!r} is a symbolic link (fentsim never writes "
+                         f"through links); allowed: another file name")
+    if path.is_dir():
+        raise InputError(f"{field}: value {str(path)!r} is a folder; allowed: a file name")
+    if path.exists() and not force and not (own is not None and own(path)):
+        raise InputError(f"{field}: value {str(path)!r} already exists and was not written by "
+                         f"{command}; allowed: another file name, or --force to replace it")
+    return path

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from sim.results.tables import table
+from sim.results.timeaxis import DECIMAL_YEAR
 
 
 def interval_text(values: np.ndarray, fmt: str = "{:,.0f}") -> str:
@@ -24,12 +25,12 @@ def interval_text(values: np.ndarray, fmt: str = "{:,.0f}") -> str:
 
 
 def value_at_time(da: xr.DataArray, t: float) -> np.ndarray:
-    """`da` linearly interpolated in `time` at `t` (NaN outside the time range), as an array.
+    """`da` linearly interpolated in `time` at decimal year `t` (NaN outside the time range).
 
     Same values as `da.interp(time=t)`, without its per-call cost (scipy, index rebuilding); only
     the two neighbouring time rows are read, so a lazily opened dataset stays lazy.
     """
-    times = np.asarray(da["time"].values, dtype=float)
+    times = np.asarray(da[DECIMAL_YEAR if DECIMAL_YEAR in da.coords else "time"].values, dtype=float)
     hi = int(np.searchsorted(times, t, side="left"))
     if times.size == 0 or not times[0] <= t <= times[-1]:
         return np.full(da.isel(time=0).shape if times.size else (1,), np.nan)

@@ -400,6 +400,24 @@ def _same_draws(ref: xr.Dataset, ds: xr.Dataset) -> str:
     return ""
 
 
+def damaged(path: Path, ds: xr.Dataset) -> str:
+    """'' if a job's result is intact, else why not: its content changed since the job finished
+    (checksum beside it, sim.sweeps.resume), or NaN in its annual deaths or arrivals."""
+    from sim.sweeps.resume import checksum_matches, checksum_path
+
+    if checksum_path(path).is_file() and not checksum_matches(path):
+        return "result file changed since its job finished (checksum differs): rerun the job"
+    for name in ds.data_vars:
+        if (str(name).startswith("deaths_") or name == "arrivals") and "year" in ds[name].dims \
+                and ds[name].dtype.kind == "f":
+            nan = np.isnan(ds[name].values)
+            if nan.any():
+                years = np.unique(np.asarray(ds["year"].values)[np.nonzero(nan)[ds[name].dims.index("year")]])
+                return (f"damaged result: {name} is NaN in {int(nan.sum())} value(s) (years "
+                        f"{int(years.min())}-{int(years.max())}): rerun the job")
+    return ""
+
+
 def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
     """Lay the surveyed jobs' results on the grid of swept values (see `combine_sweep`)."""
     datasets: dict[tuple, xr.Dataset] = {}
@@ -412,7 +430,8 @@ def combine_cells(survey: Survey) -> tuple[xr.Dataset, SweepReport]:
         except InputError as exc:
             rec.status, rec.reason = "failed", str(exc)
             continue
-        why = job_mismatch(rec.directory, rec.overrides, _recorded_config(ds.attrs), survey.parse)
+        why = (job_mismatch(rec.directory, rec.overrides, _recorded_config(ds.attrs), survey.parse)
+               or damaged(path, ds))
         if why:
             rec.status, rec.reason = "failed", why
             continue

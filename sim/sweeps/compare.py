@@ -53,6 +53,7 @@ import xarray as xr
 import yaml
 
 from sim.errors import InputError
+from sim.results.dataset import cf_units
 from sim.sweeps.aggregate import dimension_name
 from sim.results.tables import table
 from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the shared atomic writer)
@@ -60,7 +61,7 @@ from sim.results.io import write_text_atomic  # noqa: F401  (re-exported: the sh
 DEFAULT_WINDOW = (2020, 2030)
 DEFAULT_VARIABLE = "deaths_overdose"
 QUANTILES = (0.05, 0.5, 0.95)
-METRICS = ("deaths_a", "deaths_b", "deaths_averted", "relative_change", "seizures_change",
+METRICS = ("deaths_averted", "relative_change", "seizures_change",
            "supply_change")
 MONEY_METRICS = ("spending", "deaths_averted_per_million", "cost_per_death_averted")
 FUNDING = "funding_spending"
@@ -115,12 +116,17 @@ def _same_value(coord: Any, value: Any) -> bool:
 
 
 def _check_window(window: Sequence[int], *datasets: xr.Dataset) -> tuple[int, int]:
-    if len(window) != 2:
+    if isinstance(window, (str, bytes)) or not isinstance(window, Sequence) or len(window) != 2:
         raise InputError(f"window: value {list(window)!r} must be two years START END")
     try:
-        start, end = int(window[0]), int(window[1])
-    except (TypeError, ValueError):
-        raise InputError(f"window: value {list(window)!r} must be two integer years") from None
+        start, end = (int(y) for y in window)
+        whole = all(isinstance(y, (int, float, np.integer, np.floating))
+                    and not isinstance(y, (bool, np.bool_)) and float(y) == int(y) for y in window)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise InputError(f"window: value {list(window)!r} not allowed; allowed: two whole years "
+                         f"START END (calendar years, inclusive)")
     if start > end:
         raise InputError(f"window: start {start} is after end {end}")
     for name, ds in zip("ab", datasets):
@@ -142,9 +148,35 @@ def _ids(ds: xr.Dataset) -> np.ndarray | None:
     return np.asarray(ds[DRAW_ID].values).astype(str)
 
 
+def _id_vector(ds: xr.Dataset) -> np.ndarray | None:
+    """A dataset's draw identities as one vector along `draw` ('' rows of missing sweep cells
+    left out), or None if its cells hold different draws (or none)."""
+    ids = ds[DRAW_ID].transpose(..., "draw") if "draw" in ds[DRAW_ID].dims else ds[DRAW_ID]
+    rows = np.asarray(ids.values).astype(str).reshape(-1, ids.shape[-1] if ids.ndim else 1)
+    rows = np.unique(rows[(rows != "").any(axis=1)], axis=0)
+    return rows[0] if len(rows) == 1 else None
+
+
+def _matching(ia: np.ndarray, ib: np.ndarray) -> np.ndarray | None:
+    """Positions in `ib` of A's draws in A's order (k-th repeat of an id to the k-th), or None
+    if the two are not the same draws."""
+    if ia.shape != ib.shape:
+        return None
+    where: dict[str, list[int]] = {}
+    for j, ident in enumerate(ib):
+        where.setdefault(str(ident), []).append(j)
+    order = []
+    for ident in ia:
+        slots = where.get(str(ident))
+        if not slots:
+            return None
+        order.append(slots.pop(0))
+    return np.asarray(order)
+
+
 def pair_draws(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, str]:
-    """B with its draws matched to A's by identity, and how they were paired; InputError if the
-    draws of A and B are not the same parameter sets (see the module doc)."""
+    """B with its draws matched to A's by identity (`draw_id`), whatever their order, and how
+    they were paired; InputError if A and B do not hold the same parameter draws (module doc)."""
     if ("draw" in a.dims) != ("draw" in b.dims):
         has, lacks = ("A", "B") if "draw" in a.dims else ("B", "A")
         n = (a if has == "A" else b).sizes["draw"]
@@ -156,29 +188,41 @@ def pair_draws(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, str]:
         lacks = "A" if ia is None else "B"
         raise InputError(f"draw_id: {lacks} has no draw identities (written by an older fentsim "
                          f"or not by fentsim), so its draws cannot be matched to the other's; "
-                         f"allowed: {SAME_ENSEMBLE}, e.g. regenerated with fentsim-rerun --output")
+                         f"allowed: {SAME_ENSEMBLE}, e.g. regenerated with fentsim-rerun --output, "
+                         f"or --unpaired (independent quantiles)")
     if "draw" in a.dims:
         da, db = a["draw"].values, b["draw"].values
         if ia is None and (da.shape != db.shape or not np.array_equal(da, db)):
             raise InputError(f"draw: A has {da.size} draw(s), B has {db.size}; the comparison "
-                             f"pairs draws, so run both with the same ensemble")
+                             f"pairs draws, so run both with the same ensemble (or --unpaired)")
         if ia is not None and a.sizes["draw"] != b.sizes["draw"]:
             raise InputError(f"draw: A has {a.sizes['draw']} draw(s), B has {b.sizes['draw']}; "
-                             f"allowed: {SAME_ENSEMBLE}")
+                             f"allowed: {SAME_ENSEMBLE}, or --unpaired (independent quantiles)")
     if ia is None:
         return b, "by position (neither input carries draw identities)"
-    id_a, id_b = xr.broadcast(a[DRAW_ID], b[DRAW_ID])
-    va, vb = np.asarray(id_a.values).astype(str), np.asarray(id_b.values).astype(str)
-    differ = (va != vb) & (va != "") & (vb != "")   # '' = a missing sweep cell (NaN data)
-    if differ.any():
-        first = np.argwhere(differ)[0]
-        where = ", ".join(f"{d}={id_a[d].values[i]}" for d, i in zip(id_a.dims, first)
-                          if d in id_a.coords)
-        raise InputError(f"draw_id: A and B hold different parameter draws ({where}: A "
-                         f"{va[tuple(first)]!r}, B {vb[tuple(first)]!r}; {int(differ.sum())} of "
-                         f"{differ.size} differ); allowed: {SAME_ENSEMBLE}")
-    if "draw" in b.dims:
-        b = b.assign_coords(draw=a["draw"].values)
+    if "draw" not in a.dims:
+        if ia.size and ib.size and ia.reshape(-1)[0] != ib.reshape(-1)[0]:
+            raise InputError(f"draw_id: A and B hold different parameter draws (A {ia.reshape(-1)[0]!r}, "
+                             f"B {ib.reshape(-1)[0]!r}); allowed: {SAME_ENSEMBLE}")
+        return b, "by draw identity (draw_id)"
+    va, vb = _id_vector(a), _id_vector(b)
+    if va is None or vb is None:
+        name = "A" if va is None else "B"
+        raise InputError(f"draw_id: the cells of {name} hold different draws (or none), so they "
+                         f"cannot be paired with one reference; allowed: {SAME_ENSEMBLE}, or "
+                         f"--unpaired (independent quantiles)")
+    order = _matching(va, vb)
+    if order is None:
+        n_differ = int(np.sum(~np.isin(va, vb)))
+        first = next((i for i, x in enumerate(va) if x not in set(vb)), 0)
+        raise InputError(f"draw_id: A and B hold different parameter draws (draw {first}: A "
+                         f"{va[first]!r}; {max(n_differ, 1)} of {va.size} of A's draws not in B); "
+                         f"allowed: {SAME_ENSEMBLE}, or --unpaired (independent quantiles)")
+    if not np.array_equal(order, np.arange(order.size)):
+        b = b.isel(draw=order)
+    b = b.assign_coords(draw=a["draw"].values)
+    if DRAW_ID in b.coords and "draw" in b[DRAW_ID].dims:
+        b = b.drop_vars(DRAW_ID)
     return b, "by draw identity (draw_id)"
 
 
@@ -189,12 +233,33 @@ def _check_years(name: str, ds: xr.Dataset) -> None:
                          f"({years[:3].tolist()}...); allowed: a fentsim result or sweep dataset")
 
 
+def _check_types(a: Any, b: Any, variable: Any) -> None:
+    """InputError unless A and B are datasets and `variable` an annual deaths variable of both."""
+    for name, ds in (("A", a), ("B", b)):
+        if not isinstance(ds, xr.Dataset):
+            raise InputError(f"{name}: value of type {type(ds).__name__} not allowed; allowed: an "
+                             f"xarray Dataset (a fentsim result or sweep dataset)")
+    if not isinstance(variable, str) or not variable.startswith("deaths_"):
+        raise InputError(f"variable: value {variable!r} not allowed; allowed: an annual deaths_* "
+                         f"variable such as deaths_overdose, deaths_synthetic")
+    for name, ds in (("A", a), ("B", b)):
+        if variable in ds and "year" not in ds[variable].dims:
+            annual = sorted(str(v) for v in ds.data_vars
+                            if str(v).startswith("deaths_") and "year" in ds[v].dims)
+            raise InputError(f"variable: value {variable!r} is not annual in {name} (dims "
+                             f"{', '.join(map(str, ds[variable].dims))}); allowed: "
+                             f"{', '.join(annual) or 'an annual deaths_* variable'}")
+
+
 def _check_inputs(a: xr.Dataset, b: xr.Dataset, variable: str) -> None:
     for name, ds in (("A", a), ("B", b)):
         for var in (variable, "seizures_fy", "arrivals"):
             if var not in ds:
                 raise InputError(f"{name}: variable {var!r} missing; expected a fentsim result or "
                                  f"sweep dataset (variables deaths_*, seizures_fy, arrivals)")
+            if "year" not in ds[var].dims:
+                raise InputError(f"{name}: variable {var!r} has no year dimension (dims "
+                                 f"{ds[var].dims}); expected a fentsim result or sweep dataset")
         _check_years(name, ds)
     extra = [d for d in sweep_dims(b) if d not in a.dims]
     if extra:
@@ -202,22 +267,36 @@ def _check_inputs(a: xr.Dataset, b: xr.Dataset, variable: str) -> None:
                          f"value of each for the baseline (e.g. --baseline {extra[0]}=...)")
 
 
-def _check_finite(deaths_a: xr.DataArray, deaths_b: xr.DataArray, variable: str, start: int,
+JOB_STATUS = "job_status"   # per sweep cell: ok | failed | missing (sim.sweeps.aggregate)
+
+
+def _missing_cells(ds: xr.Dataset) -> xr.DataArray | bool:
+    """True in the sweep cells whose job is missing or failed (NaN there is expected)."""
+    if JOB_STATUS in ds and ds[JOB_STATUS].ndim:
+        return ds[JOB_STATUS].astype(str) != "ok"
+    return False
+
+
+def _check_finite(name: str, ds: xr.Dataset, sums: Mapping[str, xr.DataArray], start: int,
                   end: int) -> None:
-    """B must be a number for every draw; A for some cell, and for all or none of a cell's draws
-    (a cell that is NaN throughout is a missing or failed sweep job and is shown as n/a)."""
-    span = f"{variable} over {start}-{end}"
-    if np.isnan(deaths_b.values).any():
-        raise InputError(f"B: {span} is NaN for {int(np.isnan(deaths_b.values).sum())} of "
-                         f"{deaths_b.size} value(s) (missing or failed job, or damaged data); "
-                         f"allowed: a complete reference")
-    nan_a = np.isnan(deaths_a)
-    if bool(nan_a.all()):
-        raise InputError(f"A: {span} is NaN everywhere (no finished job or damaged data); "
-                         f"allowed: a result with data in the window")
-    if "draw" in nan_a.dims and bool((nan_a.any("draw") & ~nan_a.all("draw")).any()):
-        raise InputError(f"A: {span} is NaN for some draws of a cell (damaged data); allowed: "
-                         f"all draws of a cell finite")
+    """InputError if a compared value of `ds` is NaN outside its missing or failed sweep cells,
+    naming the variable and the count (a NaN year is not a zero)."""
+    missing = _missing_cells(ds)
+    for var, da in sums.items():
+        if var == "seizures_fy":
+            continue   # NaN in the first fiscal year (before the simulation starts) by design
+        nan = np.isnan(da)
+        if not isinstance(missing, bool):
+            nan = nan & ~missing.broadcast_like(nan)
+        count = int(nan.sum())
+        if count:
+            raise InputError(f"{name}: {var} over {start}-{end} is NaN in {count} of {da.size} "
+                             f"compared value(s) (damaged data, or a job that did not finish); "
+                             f"allowed: finite values in every compared cell (a missing or "
+                             f"failed sweep job is shown as n/a)")
+    if not isinstance(missing, bool) and bool(missing.all()):
+        raise InputError(f"{name}: no finished job in the sweep (job_status); allowed: a result "
+                         f"with data in the window")
 
 
 def _window_sum(da: xr.DataArray, start: int, end: int, over: Sequence[str] = (),
@@ -284,8 +363,11 @@ def has_money(cmp: xr.Dataset) -> bool:
 
 
 def metrics(cmp: xr.Dataset) -> tuple[str, ...]:
-    """The metrics of a comparison to tabulate: METRICS, and MONEY_METRICS when it has money."""
-    return METRICS + (MONEY_METRICS if has_money(cmp) else ())
+    """The metrics of a comparison to tabulate: the compared variable of A and B (named
+    `<variable>_a`, `<variable>_b`), METRICS, and MONEY_METRICS when it has money."""
+    variable = cmp.attrs.get("variable", DEFAULT_VARIABLE)
+    money = tuple(m for m in MONEY_METRICS if m in cmp) if has_money(cmp) else ()
+    return (f"{variable}_a", f"{variable}_b") + METRICS + money
 
 
 def fentanyl_arrivals(ds: xr.Dataset) -> xr.DataArray:
@@ -293,25 +375,76 @@ def fentanyl_arrivals(ds: xr.Dataset) -> xr.DataArray:
     return ds["arrivals"].where(ds["channel_form"] != "heroin", 0.0)
 
 
+MAX_UNPAIRED_PAIRS = 100_000   # pairs of draws per cell when A and B are compared unpaired
+
+
+def _unpaired(per_a: Mapping[str, xr.DataArray], per_b: Mapping[str, xr.DataArray]
+              ) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray], str]:
+    """Window sums of A and B laid on pairs of draws (A's i with B's j), as if independent: every
+    pair, or above MAX_UNPAIRED_PAIRS each draw of A with evenly spread shifts of B's draws."""
+    na = next(iter(per_a.values())).sizes.get("draw", 1)
+    nb = next(iter(per_b.values())).sizes.get("draw", 1)
+    n_shift = nb if na * nb <= MAX_UNPAIRED_PAIRS else max(1, MAX_UNPAIRED_PAIRS // na)
+    shifts = np.unique(np.linspace(0, nb, n_shift, endpoint=False).astype(int))
+    ia = np.tile(np.arange(na), shifts.size)
+    ib = (np.arange(na)[None, :] + shifts[:, None]).reshape(-1) % nb
+
+    def lay(da: xr.DataArray, index: np.ndarray) -> xr.DataArray:
+        if "draw" not in da.dims:
+            return da.expand_dims(draw=index.size).copy()
+        da = da.drop_vars([c for c in (DRAW_ID, "draw") if c in da.coords])
+        return da.isel(draw=xr.DataArray(index, dims="draw"))
+
+    how = (f"unpaired: independent quantiles over {ia.size:,} pairs of A's {na} and B's {nb} "
+           f"draw(s) ({'every pair' if shifts.size == nb else f'{shifts.size} shifts of B'}); "
+           f"per-draw values are per pair")
+    return ({k: lay(v, ia) for k, v in per_a.items()}, {k: lay(v, ib) for k, v in per_b.items()},
+            how)
+
+
+def _label_of(ds: xr.Dataset, label: str | None) -> str:
+    """A short name of a compared input: its label, else its scenario (scalar coordinate)."""
+    if label:
+        return label
+    if "scenario" in ds.coords and ds["scenario"].ndim == 0:
+        return str(ds["scenario"].values[()])
+    return ""
+
+
 def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW,
             variable: str = DEFAULT_VARIABLE, *, a_label: str | None = None,
-            b_label: str | None = None) -> xr.Dataset:
+            b_label: str | None = None, paired: bool = True) -> xr.Dataset:
     """Effect of A relative to reference B over `window` (inclusive calendar years), per draw and
-    summarised (median, 90% interval).  See the module doc for the definitions."""
+    summarised (median, 90% interval).  See the module doc for the definitions.
+
+    `paired=False` compares ensembles that do not hold the same draws: the quantiles are those of
+    independent samples (every pair of A's and B's draws), and attribute `pairing` says so."""
+    _check_types(a, b, variable)
+    if not isinstance(paired, (bool, np.bool_)):
+        raise InputError(f"paired: value {paired!r} not allowed; allowed: True or False")
     _check_inputs(a, b, variable)
-    b, pairing = pair_draws(a, b)
+    if paired:
+        b, pairing = pair_draws(a, b)
     start, end = _check_window(window, a, b)
-    deaths_a = _window_sum(a[variable], start, end, skipna=False)  # a NaN year is not a zero
-    deaths_b = _window_sum(b[variable], start, end, skipna=False)
-    _check_finite(deaths_a, deaths_b, variable, start, end)
-    seized_a = _window_sum(a["seizures_fy"], start, end, ["route"])
-    seized_b = _window_sum(b["seizures_fy"], start, end, ["route"])
-    supply_a = _window_sum(fentanyl_arrivals(a), start, end, ["channel"])
-    supply_b = _window_sum(fentanyl_arrivals(b), start, end, ["channel"])
+    sums_a = {variable: _window_sum(a[variable], start, end, skipna=False),  # a NaN year is not 0
+              "seizures_fy": _window_sum(a["seizures_fy"], start, end, ["route"]),  # FY 2010 NaN
+              "arrivals": _window_sum(fentanyl_arrivals(a), start, end, ["channel"], skipna=False)}
+    sums_b = {variable: _window_sum(b[variable], start, end, skipna=False),
+              "seizures_fy": _window_sum(b["seizures_fy"], start, end, ["route"]),
+              "arrivals": _window_sum(fentanyl_arrivals(b), start, end, ["channel"], skipna=False)}
+    _check_finite("A", a, sums_a, start, end)
+    _check_finite("B", b, sums_b, start, end)
+    if not paired:
+        sums_a, sums_b, pairing = _unpaired(sums_a, sums_b)
+    deaths_a, seized_a, supply_a = sums_a[variable], sums_a["seizures_fy"], sums_a["arrivals"]
+    deaths_b, seized_b, supply_b = sums_b[variable], sums_b["seizures_fy"], sums_b["arrivals"]
+    a_name, b_name = _label_of(a, a_label), _label_of(b, b_label)
     deaths_b_full = deaths_b.broadcast_like(deaths_a)
     per_draw = {
-        "deaths_a": (deaths_a, "deaths", f"{variable} of A summed over {start}-{end}"),
-        "deaths_b": (deaths_b_full, "deaths", f"{variable} of B (reference) summed over {start}-{end}"),
+        f"{variable}_a": (deaths_a, "deaths", f"{variable} of A ({a_name or 'evaluated'}) summed "
+                                              f"over {start}-{end}"),
+        f"{variable}_b": (deaths_b_full, "deaths", f"{variable} of B ({b_name or 'reference'}) "
+                                                   f"summed over {start}-{end}"),
         "deaths_averted": (deaths_b - deaths_a, "deaths",
                            f"deaths averted by A relative to B over {start}-{end} ({variable}; "
                            f"positive = fewer deaths in A)"),
@@ -325,7 +458,17 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
                           f"kg), calendar years {start}-{end}, all fentanyl channels, A - B"),
     }
     spending = _spending(a, b, start, end)
-    if spending is not None:
+    money_note = ""
+    if spending is not None and not paired and "draw" in spending.dims:
+        spending = spending.isel(draw=0, drop=True)   # the same in every draw
+    if spending is not None and not bool((spending > 0).any()):
+        funded = any(bool((ds[FUNDING].fillna(0) != 0).any()) for ds in (a, b))
+        money_note = (f"not applicable: A spends no more than B over {start}-{end} (no extra "
+                      f"spending), so deaths averted per million US$ and cost per death averted "
+                      f"are not defined") if funded else ""
+        per_draw["spending"] = (spending, "US$", f"extra spending of A minus B summed over "
+                                                 f"{start}-{end} (funding_spending)")
+    elif spending is not None:
         money = _money(deaths_b - deaths_a, spending)
         per_draw.update({
             "spending": (spending, "US$",
@@ -341,9 +484,11 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
     for name, (da, units, long_name) in per_draw.items():
         da = da.broadcast_like(deaths_a).astype(float)
         data[name] = da.variable.copy(deep=True)
-        data[name].attrs = {"units": units, "long_name": long_name}
+        data[name].attrs = {"units": cf_units(units), "long_name": long_name}
+        if cf_units(units) != units:   # UDUNITS units for CF; the readable one as the label
+            data[name].attrs["units_label"] = units
     out = xr.Dataset(data, coords={d: deaths_a[d].variable for d in deaths_a.dims})
-    if DRAW_ID in a.coords and "draw" in a.dims:
+    if paired and DRAW_ID in a.coords and "draw" in a.dims:
         out = out.assign_coords({DRAW_ID: a[DRAW_ID].variable})
     for name in per_draw:
         if name == "cost_per_death_averted":
@@ -356,7 +501,7 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
             q = out[name].expand_dims(quantile=list(QUANTILES))
         out[f"{name}_quantiles"] = q.transpose("quantile", ...)
         out[f"{name}_quantiles"].attrs = {
-            "units": out[name].attrs["units"],
+            **{k: v for k, v in out[name].attrs.items() if k in ("units", "units_label")},
             "long_name": f"{out[name].attrs['long_name']}: 5%, 50% (median), 95% over draws"}
     if "cost_per_death_averted" in out:
         out["cost_per_death_averted_quantiles"] = cost_quantiles(
@@ -368,7 +513,8 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
                          f"deaths_averted_per_million (inf: none averted)"}
     out["quantile"].attrs = {"units": "1", "long_name": "quantile over parameter draws"}
     if "draw" in out.coords:
-        out["draw"].attrs = {"units": "1", "long_name": "parameter draw index (paired in A and B)"}
+        out["draw"].attrs = {"units": "1", "long_name": "parameter draw index (paired in A and B)"
+                             if paired else "index of a pair of A's and B's draws (unpaired)"}
     for d in sweep_dims(out):
         out[d].attrs = {"units": "1", "long_name": f"swept override {d}"}
     out.attrs = {
@@ -378,14 +524,18 @@ def compare(a: xr.Dataset, b: xr.Dataset, window: Sequence[int] = DEFAULT_WINDOW
         "window_end": end,
         "variable": variable,
         "definition": "deaths_averted = B - A summed over the window; relative_change = (A - B)/B; "
-                      "seizures_change, supply_change = A - B; draws paired"
+                      "seizures_change, supply_change = A - B; "
+                      + ("draws paired" if paired else "unpaired (independent samples)")
                       + ("; spending = A - B funding_spending summed over the window; "
                          "deaths_averted_per_million = deaths_averted / (spending / 1e6); "
                          "cost_per_death_averted = spending / deaths_averted, quantiles inverted "
-                         "from the per-million ones" if spending is not None else ""),
-        "pairing": f"draws paired {pairing}",
-        **_provenance(a, "a", a_label),
-        **_provenance(b, "b", b_label),
+                         "from the per-million ones" if spending is not None and not money_note
+                         else ""),
+        "pairing": pairing if not paired else f"draws paired {pairing}",
+        "paired": int(bool(paired)),
+        **({"money": money_note} if money_note else {}),
+        **_provenance(a, "a", a_name),
+        **_provenance(b, "b", b_name),
     }
     return out
 
@@ -442,7 +592,8 @@ def comparison_table(cmp: xr.Dataset) -> str:
     n = cmp.sizes.get("draw", 1)
     head = (f"{cmp.attrs['variable']} over {cmp.attrs['window_start']}-{cmp.attrs['window_end']}, "
             f"A relative to B (A: {cmp.attrs.get('a_label') or 'A'}; B: "
-            f"{cmp.attrs.get('b_label') or 'B'}); {n} paired draw(s)"
+            f"{cmp.attrs.get('b_label') or 'B'}); "
+            + (f"{n} paired draw(s)" if cmp.attrs.get("paired", 1) else cmp.attrs["pairing"])
             + ("; median [5% to 95%]" if n > 1 else ""))
     header = [*dims, "deaths averted", "relative change",   # units as stored (supply: HE kg)
               *(f"{v.replace('_', ' ')} ({cmp[v].attrs.get('units', '?')})"
@@ -456,6 +607,8 @@ def comparison_table(cmp: xr.Dataset) -> str:
             _interval(cmp, "supply_change", cell, ",.0f"),
         ])
     text = head + "\n" + table(header, rows)
+    if cmp.attrs.get("money"):
+        return text + f"\nmoney: {cmp.attrs['money']}"
     if not has_money(cmp):
         return text
     # the money columns as a second block on the same cells (one wide table would not fit a console)
@@ -491,13 +644,17 @@ def comparison_csv_text(cmp: xr.Dataset) -> str:
     dims = sweep_dims(cmp)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*dims, "metric", "units", "window_start", "window_end", "n_draws",
-                     "median", "q05", "q95"])
+    writer.writerow([*dims, "a", "b", "variable", "metric", "units", "window_start",
+                     "window_end", "n_draws", "pairing", "median", "q05", "q95"])
     n = cmp.sizes.get("draw", 1)
+    pairing = "paired" if cmp.attrs.get("paired", 1) else "unpaired"
     for cell in _cells(cmp):
+        a_name = str(cell["scenario"]) if "scenario" in cell else cmp.attrs.get("a_label") or "A"
         for name in metrics(cmp):
             q = cmp[f"{name}_quantiles"].sel(cell).values
-            writer.writerow([*(cell[d] for d in dims), name, cmp[name].attrs["units"],
-                             cmp.attrs["window_start"], cmp.attrs["window_end"], n,
+            writer.writerow([*(cell[d] for d in dims), a_name, cmp.attrs.get("b_label") or "B",
+                             cmp.attrs["variable"], name,
+                             cmp[name].attrs.get("units_label", cmp[name].attrs["units"]),
+                             cmp.attrs["window_start"], cmp.attrs["window_end"], n, pairing,
                              *(repr(float(v)) for v in (q[1], q[0], q[2]))])
     return buf.getvalue()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -61,7 +62,10 @@ def config_of(ds: xr.Dataset, name: str = "result") -> dict:
     try:
         cfg = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"{name}: attribute 'config' is not valid YAML ({exc.problem})") from None
+        mark = getattr(exc, "problem_mark", None)   # where, never what: no content quoted
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{name}: attribute 'config' is not valid YAML{where}; allowed: the "
+                         f"config fentsim records") from None
     if not isinstance(cfg, dict):
         raise InputError(f"{name}: attribute 'config' is not a mapping")
     return cfg
@@ -198,3 +202,88 @@ def rerun_file(path: str | os.PathLike) -> RerunResult:
                                path.stat().st_size)
     original = open_result(path)
     return rerun(original, name=str(path))
+
+
+SWEEP_TITLE = "fentsim sweep"
+NOT_DEFINING_SWEEP_VARS = ("job_git_commit",)   # like git_commit: where, not what, was run
+
+
+@dataclass
+class SweepRerunResult:
+    """A sweep regenerated job by job and combined again, and how it compares with the original:
+    each job's own comparison (`jobs`, job folder -> RerunResult) and the combined dataset's."""
+
+    dataset: xr.Dataset
+    jobs: dict[str, RerunResult]
+    identical: list[str]
+    different: dict[str, float]
+    original_commit: str
+    current_commit: str
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return (not self.different and not self.mismatches
+                and all(job.matches for job in self.jobs.values()))
+
+
+def sweep_location(path: str | os.PathLike) -> tuple[Path, Path] | None:
+    """(sweep folder, sweep file) if `path` is a sweep folder or a sweep dataset, else None."""
+    from sim.results.io import netcdf_title
+    from sim.sweeps.aggregate import SWEEP_FILENAME
+
+    path = Path(path)
+    if path.is_dir():
+        return path, path / SWEEP_FILENAME
+    if path.is_file() and (netcdf_title(path) or "").startswith(SWEEP_TITLE):
+        return path.parent, path
+    return None
+
+
+def rerun_sweep(path: str | os.PathLike, parse: Any) -> SweepRerunResult:
+    """Regenerate every job of a sweep from the config recorded in its result, combine them as
+    `fentsim-aggregate` does, and compare job by job and the combined dataset with the sweep's
+    (everything but the git commit the jobs ran at).  The sweep must be complete.  `parse`: the
+    override parser of sim.sweeps.aggregate.survey_sweep (Hydra's, given by the caller)."""
+    import shutil
+    import tempfile
+
+    from sim.results.io import write_dataset
+    from sim.sweeps.aggregate import combine_cells, survey_sweep
+
+    found = sweep_location(path)
+    if found is None:
+        raise InputError(f"sweep: value {str(path)!r} is neither a sweep folder nor a sweep "
+                         f"dataset; allowed: a folder written by fentsim -m, or its sweep.nc")
+    sweep_dir, sweep_file = found
+    if not sweep_file.is_file():
+        raise InputError(f"sweep folder {str(sweep_dir)!r}: no {sweep_file.name}; allowed: a "
+                         f"combined sweep (fentsim-aggregate {sweep_dir} writes it)")
+    original = open_result(sweep_file)
+    if not str(original.attrs.get("title", "")).startswith(SWEEP_TITLE):
+        raise InputError(f"sweep file {str(sweep_file)!r}: not a sweep dataset (title); allowed: "
+                         f"the sweep.nc that fentsim -m or fentsim-aggregate writes")
+    incomplete = int(original.attrs.get("jobs_missing_or_failed", 0) or 0)
+    if incomplete:
+        raise InputError(f"sweep file {str(sweep_file)!r}: {incomplete} job(s) missing or failed; "
+                         f"allowed: a complete sweep (rerun those jobs, then fentsim-aggregate)")
+    survey = survey_sweep(sweep_dir, parse=parse)
+    jobs: dict[str, RerunResult] = {}
+    with tempfile.TemporaryDirectory(prefix="fentsim-rerun-") as tmp:
+        for idx, result_path in survey.results.items():
+            record = survey.records[idx]
+            rel = record.directory.relative_to(sweep_dir)
+            outcome = rerun_file(result_path)
+            jobs[str(rel)] = outcome
+            shutil.copytree(record.directory / ".hydra", Path(tmp) / rel / ".hydra")
+            write_dataset(outcome.dataset, Path(tmp) / rel / result_path.name)
+        new, _ = combine_cells(survey_sweep(tmp, parse=parse))
+    for key in ("sweep_dir", "history", "sweep_command"):
+        if key in original.attrs:
+            new.attrs[key] = original.attrs[key]
+    keep = [v for v in NOT_DEFINING_SWEEP_VARS if v in original.variables or v in new.variables]
+    identical, different, mismatches = compare_datasets(
+        original.drop_vars(keep, errors="ignore"), new.drop_vars(keep, errors="ignore"))
+    return SweepRerunResult(new, jobs, identical, different,
+                            str(original.attrs.get("git_commit", "unknown")),
+                            str(new.attrs.get("git_commit", "unknown")), mismatches)

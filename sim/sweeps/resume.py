@@ -4,8 +4,11 @@ config and of the content of every file the config points to (the posterior draw
 `input_sha256`).  Editing the draws file therefore makes every job run again.  Hydra-free.
 
 A file is finished only if it exists under its real name (writes are atomic: a killed job leaves at
-most a hidden `.NAME.XXXX.tmp`, never a half-written NAME), opens as NetCDF and carries the same
-hash; anything else (missing, truncated, corrupt, other config) means the job runs again.
+most a hidden `.NAME.XXXX.tmp`, never a half-written NAME), carries the same hash, and its content
+matches the checksum written beside it when the job finished (`.NAME.sha256`, SHA-256 of the whole
+file): a result whose data were changed or damaged afterwards, even with its attributes intact,
+runs again.  Anything else (missing, truncated, corrupt, other config, no checksum) means the job
+runs again.
 """
 
 from __future__ import annotations
@@ -62,6 +65,40 @@ def stored_hash(path: str | os.PathLike) -> str | None:
     return str(value) if value is not None else None
 
 
+
+
+def checksum_path(path: str | os.PathLike) -> Path:
+    """Where the checksum of a finished result is kept: `.NAME.sha256` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.sha256")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksum(path: str | os.PathLike) -> Path:
+    """Record the checksum of a finished result (atomically), for `finished_result`."""
+    from sim.results.io import write_text_atomic
+
+    return write_text_atomic(f"{file_digest(path)}  {Path(path).name}\n", checksum_path(path))
+
+
+def checksum_matches(path: str | os.PathLike) -> bool:
+    """True if `path`'s content matches the checksum written when it finished."""
+    try:
+        recorded = checksum_path(path).read_text(encoding="utf-8").split()[0]
+        return recorded == file_digest(path)
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
+
+
 def finished_result(path: str | os.PathLike, digest: str) -> bool:
-    """True if `path` is a complete result written for the config with hash `digest`."""
-    return stored_hash(path) == digest
+    """True if `path` is a complete result written for the config with hash `digest`, whose
+    content matches the checksum written when its job finished."""
+    return stored_hash(path) == digest and checksum_matches(path)
