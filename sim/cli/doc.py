@@ -15,6 +15,8 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
+
+from sim.cli.app import scenario_descriptions
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
@@ -25,7 +27,7 @@ from sim.model.parameters import ModelParameters
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.hydra_compose import compose, options, scenario_descriptions  # noqa: F401 (re-exported)
+from sim.hydra_compose import compose, options
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
