@@ -9,9 +9,11 @@ BIN = $(VENV)/bin
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
+	@echo "set-up: a virtual environment in $(VENV), fentsim and its dependencies, then the model"
+	@echo "compiled once (2.5 minutes from a fresh clone on 2 shared cores; pip's last step,"
+	@echo "'Installing collected packages', works about a minute without output)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	@echo "installing fentsim and its dependencies into $(VENV) (about 2 minutes on 2 cores)"
 	@# compat: a .pth with the checkout, so Hydra finds hydra_plugins/ (the experiment group);
 	@# setuptools' default editable finder (used since pyproject maps configs/ into sim.configs) hides it
 	$(BIN)/python -m pip install -e ".[test]" --config-settings editable_mode=compat

@@ -34,7 +34,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import (ConfigCompositionException, HydraException, MissingConfigException,
                           OverrideParseException)
 from hydra.core.singleton import Singleton
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -235,15 +234,6 @@ def options(group: str) -> list[str]:
     `experiment` lists every experiment folder's files."""
     with _hydra() as gh:
         return sorted(set(gh.config_loader().get_group_options(group)))
-
-
-def scenario_descriptions() -> dict[str, str]:
-    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
-    out = {}
-    for name in options("scenario"):
-        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
-        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
-    return out
 
 
 def experiment_kind(name: str) -> str:

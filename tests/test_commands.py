@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.cli import app as cli_app
-from sim.cli.doc import scenario_descriptions
+from sim.cli.app import scenario_descriptions
 from sim.errors import InputError
 
 BIN = Path(sys.executable).parent
@@ -99,7 +99,7 @@ def test_slurm_without_a_cluster_is_one_line(monkeypatch):
     (["fentsim-study", "costs=cheap"],
      "fentsim-study: error: costs: value 'cheap' not allowed; allowed: default"),
     (["fentsim-backtest", "paramz=article"],
-     "fentsim-backtest: error: paramz: unknown key (did you mean 'params'?); allowed:"),
+     "fentsim-backtest: error: config.paramz: unknown key (did you mean 'params'?); allowed:"),
     (["fentsim-backtest", "params=artcle"],
      "fentsim-backtest: error: params: value 'artcle' not allowed (did you mean 'article'?)"),
     (["fentsim-backtest", "cutoff=abc"], "fentsim-backtest: error: cutoff: value 'abc' not allowed"),

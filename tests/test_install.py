@@ -53,10 +53,16 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     work.mkdir()
     bin_ = venv / "bin"
     assert "levers:" in sh(bin_ / "fentsim", "--cfg", "job", cwd=work)
-    assert "supply_vs_demand" in sh(bin_ / "fentsim", "--help", cwd=work)
+    helped = sh(bin_ / "fentsim", "--help", cwd=work)
+    assert "supply_vs_demand" in helped
+    assert "Docs (installed package): `fentsim-doc` (model)" in helped   # no README.md, docs/ here
+    assert sh(bin_ / "fentsim-doc", "readme", cwd=work).startswith("# fentsim")
     out = sh(bin_ / "fentsim", "solver.end_year=2021", "solver.engine=numpy", "hydra.run.dir=o",
              cwd=work)
     assert "wrote" in out and (work / "o" / "result.nc").is_file()
+    commit = sh(python, "-c", "import xarray as xr; print(xr.open_dataset('o/result.nc', "
+                "engine='h5netcdf').attrs['git_commit'])", cwd=work).strip()
+    assert commit == "unknown (installed package, no git checkout)"
     compared = sh(bin_ / "fentsim-compare", "o/result.nc", "o/result.nc", "--window", "2020", "2021",
                   cwd=work)
     assert "deaths averted" in compared

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import (ConfigCompositionException, MissingConfigException,
@@ -259,6 +260,15 @@ COMMANDS = {
 }
 
 
+def scenario_descriptions() -> dict[str, str]:
+    """Each scenario file's own one-line `scenario.description` (configs/scenario/NAME.yaml)."""
+    out = {}
+    for name in options("scenario"):
+        data = yaml.safe_load((paths.CONFIG_DIR / "scenario" / f"{name}.yaml").read_text()) or {}
+        out[name] = " ".join(str((data.get("scenario") or {}).get("description", "")).split())
+    return out
+
+
 def _wrap(text: str, indent: int, width: int = 100) -> str:
     import textwrap
     return textwrap.fill(text, width, initial_indent=" " * indent, subsequent_indent=" " * indent)
@@ -297,8 +307,6 @@ def help_text(prog: str) -> str:
     width = max(len(k) for k, _ in cmd.main_options)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in cmd.main_options]
     if described:
-        from sim.hydra_compose import scenario_descriptions
-
         found = scenario_descriptions()
         width = max(map(len, found))
         lines += ["", "scenarios (scenario=NAME; `fentsim-doc scenarios` prints them in full):"]

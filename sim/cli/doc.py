@@ -15,6 +15,8 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import fields
 
+
+from sim.cli.app import scenario_descriptions
 from sim.cli.args import ArgumentParser
 
 from sim.funding.costs import CostModel
@@ -25,7 +27,7 @@ from sim.model.parameters import ModelParameters, prior_distribution
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.hydra_compose import compose, options, scenario_descriptions  # noqa: F401 (re-exported)
+from sim.hydra_compose import compose, options
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
@@ -60,8 +62,8 @@ def model_doc(params: str = "calibrated") -> str:
                  [[name, " ".join((inspect.getdoc(getattr(model, name)) or "").split())]
                   for name in FLOW_FUNCTIONS], **md),
            "", "## Supply channels", "",
-           table(["channel", "source", "form", "route", "meaning"],
-                 [[c.name, c.source, c.form, c.route, c.doc] for c in CHANNELS], **md),
+           table(["channel", "source", "form", "route", "enforcement lever", "meaning"],
+                 [[c.name, c.source, c.form, c.route, c.enforcement_lever, c.doc] for c in CHANNELS], **md),
            "", "## Parameters", "",
            "Roles: fixed (literature constant), fit (calibrated; in the posterior), subst "
            "(substitution constant no series identifies: sampled with its prior in "

@@ -32,13 +32,15 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sim.sweeps.aggregate import (CHUNK_KEY, SWEEP_FILENAME, check_duplicates, combine_cells,
+from sim.sweeps.aggregate import (CHUNK_KEY, JOB_ERROR_FILENAME, SWEEP_FILENAME, check_duplicates,
+                                  combine_cells,
                                   concatenate_chunks, survey_sweep)
 from sim.cli.app import EXIT_USER_ERROR, user_errors
 from sim.cli.args import ArgumentParser
 from sim.hydra_compose import parse_override
 from sim.sweeps.compare import DEFAULT_VARIABLE, DEFAULT_WINDOW, parse_selection
 from sim.errors import InputError
+from sim.model.compiled import Heartbeat
 from sim.results.io import remove_stale_temporaries, write_dataset
 from sim.sweeps.report import sweep_report
 
@@ -257,12 +259,28 @@ def aggregate(sweep_dir: Path, output: Path | None = None, report: bool | str = 
     return not rep.problems
 
 
+_BEATS: dict[int, Heartbeat] = {}   # the running sweep's heartbeat (not on the callback: it is
+#                                     pickled for the launcher's workers, a thread is not)
+
+
+def sweep_heartbeat(sweep_dir: Path, total: int | None) -> Heartbeat:
+    """A console line whenever no job of the sweep has finished for 5 s ('k of N job(s) finished':
+    job folders with a result file or error.txt), started; stopped at the end of the sweep."""
+    def finished() -> str:
+        done = sum(1 for d in sweep_dir.glob("*/") if any(d.glob("*.nc")) or
+                   (d / JOB_ERROR_FILENAME).exists())
+        return f"{done} of {total if total is not None else '?'} job(s) finished"
+    return Heartbeat(lambda m: print(m, flush=True), "fentsim: sweep still running",
+                     poll=finished).__enter__()
+
+
 class AggregateSweep(Callback):
     """Hydra callback: at the end of a multirun, combine the jobs into <sweep dir>/<filename>.
 
     `report`: 'auto' (default) compares every cell with `baseline` over `window` and draws the
     figures when the sweep holds the baseline cell; true always (an error without it); false
-    never.  Hydra skips this when a job fails; then run `fentsim-aggregate <sweep dir>`.
+    never.  A failed job is listed and the rest combined (exit status 1); if the sweep is killed
+    or interrupted Hydra skips this: then run `fentsim-aggregate <sweep dir>`.
     """
 
     def __init__(self, filename: str = SWEEP_FILENAME, report: bool | str = REPORT_AUTO,
@@ -295,8 +313,12 @@ class AggregateSweep(Callback):
             sys.exit(EXIT_USER_ERROR)
         count = f"{len(expected)} job(s)" if expected is not None else "jobs"
         print(f"fentsim: sweep of {count} into {Path(config.hydra.sweep.dir).resolve()}", flush=True)
+        _BEATS[id(self)] = sweep_heartbeat(Path(str(config.hydra.sweep.dir)),
+                                           len(expected) if expected is not None else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if id(self) in _BEATS:
+            _BEATS.pop(id(self)).__exit__(None, None, None)
         lock = _LOCKS.pop(id(self), None)
         if lock is not None:
             release_lock(lock)
@@ -304,9 +326,11 @@ class AggregateSweep(Callback):
             return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            complete = aggregate(sweep_dir, sweep_dir / self.filename, self.report, self.baseline,
-                                 self.window, self.variable, expected=expected_jobs(config),
-                                 command=typed_command(sweep_dir))
+            with Heartbeat(lambda m: print(m, flush=True), "fentsim: still combining the sweep"):
+                complete = aggregate(sweep_dir, sweep_dir / self.filename, self.report,
+                                     self.baseline, self.window, self.variable,
+                                     expected=expected_jobs(config),
+                                     command=typed_command(sweep_dir))
         except InputError as exc:
             print(f"fentsim: aggregate: error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USER_ERROR)

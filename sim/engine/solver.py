@@ -330,7 +330,7 @@ def draw_sparsity(n_draws: int):
     return coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(size, size)).tocsc()
 
 
-@announces_compile(lambda: kernel._compiled_functions())  # a first compile says so, with its time
+@announces_compile  # a first compile says so, with its time (sim/model/compiled.py)
 def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSettings) -> Trajectory:
     """Integrate all draws from start to end; raise SolverError naming failing draws.
 

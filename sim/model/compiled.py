@@ -14,15 +14,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
-
 
 from sim.numba_cache import configure_cache
 
 configure_cache()   # a cache folder this user can write, before numba is imported (sim/numba_cache.py)
 
 import numba  # noqa: E402
+import numba.core.event  # noqa: E402
 
 # Floating-point licences for the hot code: fused multiply-add, reassociation and reciprocal
 # multiplication; never 'no NaN/inf' (the step control must see a NaN).
@@ -44,7 +44,7 @@ def jit(function=None, *, inline: bool = False, fastmath: bool = False, parallel
 
 # --- the first compile, said aloud --------------------------------------------------------------
 
-COMPILE_MINUTES = "1-2 minutes"  # measured on the shared 2-core machine: 46 s alone, ~2 min in a sweep
+COMPILE_MINUTES = "1-2 minutes"  # measured on the shared 2-core machine: 46-58 s alone (load up to 12)
 HEARTBEAT_S = 5.0  # seconds between 'still compiling' lines (no silent wait longer than this)
 log = logging.getLogger(__name__)
 
@@ -58,27 +58,21 @@ def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def is_cached(dispatcher: Any) -> bool:
-    """True if numba's on-disk cache holds machine code of `dispatcher` for its current source
-    (inlined functions have no machine code of their own: True)."""
-    if dispatcher.targetoptions.get("inline") == "always":
-        return True
-    try:
-        return bool(dispatcher._cache._cache_file._load_index())  # {} if missing or stale
-    except Exception:  # noqa: BLE001 - a numba without this layout: assume compiled
-        return True
-
-
 class Heartbeat:
     """A progress line whenever `say` has been silent for `every` seconds: '<text> (N s; last:
     <the last line said>)'.  Use as a context manager; call the object to say a line through it.
+    With `poll` (a function giving the state of work done elsewhere, e.g. jobs finished), a change
+    of its answer counts as progress too, and the line gives it instead of the last line said.
 
         with Heartbeat(log.info, "  still running") as say:
             say("step 1 of 3")    # ... a long silent batch ...  -> '  still running (5 s; ...)'
     """
 
-    def __init__(self, say: Callable[[str], None], text: str, every: float = HEARTBEAT_S) -> None:
-        self.say, self.text, self.every = say, text, every
+    def __init__(self, say: Callable[[str], None], text: str, every: float | None = None,
+                 poll: Callable[[], str] | None = None) -> None:
+        self.say, self.text, self.poll = say, text, poll
+        self.every = HEARTBEAT_S if every is None else every
+        self._seen = poll() if poll else None
         self.start = self.last = time.monotonic()
         self.last_message = ""
         self._done = threading.Event()
@@ -91,9 +85,13 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._done.wait(min(0.5, self.every)):
             now = time.monotonic()
-            if now - self.last >= self.every:
+            state = self.poll() if self.poll else None
+            if state != self._seen:   # progress made elsewhere (and said there)
+                self._seen, self.last = state, now
+            elif now - self.last >= self.every:
                 self.last = now
-                last = f"; last: {self.last_message}" if self.last_message else ""
+                last = (f"; {state}" if state is not None else
+                        f"; last: {self.last_message}" if self.last_message else "")
                 self.say(f"{self.text} ({now - self.start:.0f} s{last})")
 
     def __enter__(self) -> Heartbeat:
@@ -106,35 +104,54 @@ class Heartbeat:
         self._thread.join()
 
 
+class _Announcer(numba.core.event.Listener):
+    """Listens to numba's compile events (fired only when machine code is made, not when it is
+    loaded from the on-disk cache): the first one says what is happening, then a heartbeat."""
+
+    def __init__(self) -> None:
+        self.beat: Heartbeat | None = None
+        self.start = 0.0
+
+    def on_start(self, event: Any) -> None:
+        if self.beat is None:
+            self.start = time.monotonic()
+            self.beat = Heartbeat(say, "  still compiling").__enter__()
+            self.beat(f"compiling the model with numba (once after install or a change of sim/: "
+                      f"about {COMPILE_MINUTES} on 2 cores; later runs load it from the cache)")
+            self.beat.last_message = ""
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        if self.beat is not None:
+            self.beat.__exit__(None, None, None)
+            say(f"compiled the model in {time.monotonic() - self.start:.0f} s")
+
+
 @contextlib.contextmanager
-def compiling(dispatchers: Iterable[Any]) -> Iterator[None]:
-    """Run the body, saying first (if any of `dispatchers` lacks cached machine code) that numba
-    compiles the model and about how long it takes, then a line every HEARTBEAT_S seconds, then
-    how long it took."""
-    if numba.config.DISABLE_JIT or all(is_cached(d) for d in dispatchers):
-        yield
-        return
-    start = time.monotonic()
-    with Heartbeat(say, "  still compiling") as beat:
-        beat(f"compiling the model with numba (once after install or a change of sim/: about "
-             f"{COMPILE_MINUTES} on 2 cores; later runs load it from sim/**/__pycache__)")
-        beat.last_message = ""
-        yield
-    say(f"compiled the model in {time.monotonic() - start:.0f} s")
+def compiling() -> Iterator[None]:
+    """Run the body; if numba compiles anything in it (machine code missing from its cache, or
+    stale), say so first with about how long it takes, then a line every HEARTBEAT_S seconds, then
+    how long it took.  Loading cached machine code says nothing."""
+    announcer = _Announcer()
+    try:
+        with numba.core.event.install_listener("numba:compile", announcer):
+            yield
+    finally:
+        announcer.finish()
 
 
-def announces_compile(dispatchers: Callable[[], Iterable[Any]]) -> Callable:
+def announces_compile(function: Callable) -> Callable:
     """Decorator: the first call of the decorated function in a process runs inside
-    `compiling(dispatchers())` (the functions it compiles)."""
-    def decorate(function: Callable) -> Callable:
-        first = [True]
+    `compiling()`, so a compile it triggers is said aloud."""
+    first = [True]
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not first[0]:
-                return function(*args, **kwargs)
-            first[0] = False
-            with compiling(dispatchers()):
-                return function(*args, **kwargs)
-        return wrapper
-    return decorate
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not first[0]:
+            return function(*args, **kwargs)
+        first[0] = False
+        with compiling():
+            return function(*args, **kwargs)
+    return wrapper

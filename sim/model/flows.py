@@ -45,6 +45,7 @@ The market (third version; evidence and priors of every constant in `sim/model/p
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -119,10 +120,7 @@ assert all((sl.start >= N_DRIVING) == (LAYOUT.stocks[name].kind == "total")
 
 _LEVER = {name: i for i, name in enumerate(LEVER_SPECS)}
 N_LEVERS = len(LEVER_SPECS)
-CHANNEL_ENFORCEMENT = np.array([_LEVER[f"enforcement_{c.source}_{c.form}"] if c.source in
-                                ("china", "india") else _LEVER[f"enforcement_{c.source}"]
-                                if c.form != "heroin" else _LEVER["enforcement_heroin"]
-                                for c in CHANNELS], dtype=np.int64)
+CHANNEL_ENFORCEMENT = np.array([_LEVER[c.enforcement_lever] for c in CHANNELS], dtype=np.int64)
 INTERDICTION_MAIL, INTERDICTION_LAND = _LEVER["interdiction_mail"], _LEVER["interdiction_land"]
 NALOXONE_KITS, TEST_STRIPS = _LEVER["naloxone_kits"], _LEVER["test_strips"]
 MOUD_CAPACITY, TREATMENT_SEEKING = _LEVER["moud_capacity"], _LEVER["treatment_seeking"]
@@ -161,28 +159,10 @@ AUXILIARIES: tuple[Stock, ...] = (
     Stock("pill_share", (), "1", "share of land-route fentanyl (pure mass) pressed into pills"),
 )
 AUX_LAYOUT = StateLayout(AUXILIARIES)
-_AUX = {name: sl.start for name, sl in AUX_LAYOUT.slices.items()}
+# Offsets of the auxiliaries in `aux`, by name (AUX.price_index): derived from AUXILIARIES, so a
+# new auxiliary is one entry there (numba reads this named tuple as compile-time constants).
+AUX = namedtuple("AuxOffsets", AUX_LAYOUT.slices)(*(sl.start for sl in AUX_LAYOUT.slices.values()))
 N_AUX = AUX_LAYOUT.size
-AUX_DELIVERED_COST = _AUX["delivered_cost"]
-AUX_TARGET_SHARE = _AUX["target_share"]
-AUX_ARRIVALS = _AUX["arrivals"]
-AUX_POPULATION = _AUX["population"]
-AUX_SEIZURE_PROBABILITY = _AUX["seizure_probability"]
-AUX_SEIZURE_PROBABILITY_HEROIN = _AUX["seizure_probability_heroin"]
-AUX_COST_PRICE_INDEX = _AUX["cost_price_index"]
-AUX_PRICE_INDEX = _AUX["price_index"]
-AUX_DEMAND = _AUX["demand"]
-AUX_HEROIN_ARRIVALS = _AUX["heroin_arrivals"]
-AUX_FENTANYL_ARRIVALS = _AUX["fentanyl_arrivals"]
-AUX_FENTANYL_SHARE = _AUX["fentanyl_share"]
-AUX_NFLIS_SHARE = _AUX["nflis_share"]
-AUX_PRODUCT_SHARE = _AUX["product_share"]
-AUX_CONSUMPTION_PER_USER = _AUX["consumption_per_user"]
-AUX_NALOXONE_PROBABILITY = _AUX["naloxone_probability"]
-AUX_RISK_ENVIRONMENT = _AUX["risk_environment"]
-AUX_OVERDOSE_DEATH_RATE = _AUX["overdose_death_rate"]
-AUX_PILL_SHARE = _AUX["pill_share"]
-AUX_RETAIL_POTENCY = _AUX["retail_potency"]
 
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
@@ -599,9 +579,9 @@ def evaluate(t, y, p, lv, dy, aux):
                 seized_mail += seized / potency * product_per_pure[MAIL]
             else:
                 seized_land += seized / potency * product_per_pure[LAND]
-        aux[AUX_DELIVERED_COST + k] = cost[k]
-        aux[AUX_TARGET_SHARE + k] = shares[k]
-        aux[AUX_ARRIVALS + k] = arrived
+        aux[AUX.delivered_cost + k] = cost[k]
+        aux[AUX.target_share + k] = shares[k]
+        aux[AUX.arrivals + k] = arrived
     dy[CUM_SEIZED_PRODUCT + MAIL] = seized_mail
     dy[CUM_SEIZED_PRODUCT + LAND] = seized_land
     dy[CUM_DEMAND] = wanted
@@ -679,28 +659,28 @@ def evaluate(t, y, p, lv, dy, aux):
     dy[CUM_TREATMENT_ENTRIES] = entries
 
     # reported auxiliaries
-    aux[AUX_POPULATION] = population
-    aux[AUX_SEIZURE_PROBABILITY + MAIL] = seize_mail
-    aux[AUX_SEIZURE_PROBABILITY + LAND] = seize_land
-    aux[AUX_SEIZURE_PROBABILITY_HEROIN] = seize_heroin
-    aux[AUX_COST_PRICE_INDEX] = inclusive
-    aux[AUX_PRICE_INDEX] = price
-    aux[AUX_DEMAND] = wanted
-    aux[AUX_HEROIN_ARRIVALS] = aux[AUX_ARRIVALS + HEROIN]
-    aux[AUX_FENTANYL_ARRIVALS] = arrived_fentanyl / potency
-    aux[AUX_FENTANYL_SHARE] = share
+    aux[AUX.population] = population
+    aux[AUX.seizure_probability + MAIL] = seize_mail
+    aux[AUX.seizure_probability + LAND] = seize_land
+    aux[AUX.seizure_probability_heroin] = seize_heroin
+    aux[AUX.cost_price_index] = inclusive
+    aux[AUX.price_index] = price
+    aux[AUX.demand] = wanted
+    aux[AUX.heroin_arrivals] = aux[AUX.arrivals + HEROIN]
+    aux[AUX.fentanyl_arrivals] = arrived_fentanyl / potency
+    aux[AUX.fentanyl_share] = share
     pharma_reports = p["nflis_pharma_share_2010"] * pharma / p["pharma_fentanyl_deaths_2010"]
-    aux[AUX_NFLIS_SHARE] = (fentanyl_only + adulterated + pharma_reports) / (
+    aux[AUX.nflis_share] = (fentanyl_only + adulterated + pharma_reports) / (
         1.0 + adulterated + pharma_reports)
-    aux[AUX_PRODUCT_SHARE + HEROIN_ONLY] = heroin_only
-    aux[AUX_PRODUCT_SHARE + BOTH] = adulterated
-    aux[AUX_PRODUCT_SHARE + FENTANYL_ONLY] = fentanyl_only
-    aux[AUX_CONSUMPTION_PER_USER] = per_user
-    aux[AUX_NALOXONE_PROBABILITY] = naloxone
-    aux[AUX_RISK_ENVIRONMENT] = environment
-    aux[AUX_OVERDOSE_DEATH_RATE] = rate
-    aux[AUX_PILL_SHARE] = pills
-    aux[AUX_RETAIL_POTENCY] = strength
+    aux[AUX.product_share + HEROIN_ONLY] = heroin_only
+    aux[AUX.product_share + BOTH] = adulterated
+    aux[AUX.product_share + FENTANYL_ONLY] = fentanyl_only
+    aux[AUX.consumption_per_user] = per_user
+    aux[AUX.naloxone_probability] = naloxone
+    aux[AUX.risk_environment] = environment
+    aux[AUX.overdose_death_rate] = rate
+    aux[AUX.pill_share] = pills
+    aux[AUX.retail_potency] = strength
 
 
 @jit

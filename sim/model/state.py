@@ -27,21 +27,28 @@ class Channel:
     route: str       # mail (international mail and express) or land (southwest ports of entry)
     know_how: str    # which diffusion stock opens it: finished, synthesis or none
     doc: str
+    enforcement_lever: str   # the lever (sim/model/levers.py) withholding this channel at source
 
 
 CHANNELS: tuple[Channel, ...] = (
     Channel("china_finished_mail", "china", "finished", "mail", "finished",
-            "finished fentanyl made in China, sent by international mail or express consignment"),
+            "finished fentanyl made in China, sent by international mail or express consignment",
+            "enforcement_china_finished"),
     Channel("china_precursor_land", "china", "precursor", "land", "synthesis",
-            "Chinese precursors (NPP, ANPP, 4-AP, ...) -> synthesis in Mexico -> land ports"),
+            "Chinese precursors (NPP, ANPP, 4-AP, ...) -> synthesis in Mexico -> land ports",
+            "enforcement_china_precursor"),
     Channel("india_finished_mail", "india", "finished", "mail", "finished",
-            "finished fentanyl from India's chemical industry, mail or express"),
+            "finished fentanyl from India's chemical industry, mail or express",
+            "enforcement_india_finished"),
     Channel("india_precursor_land", "india", "precursor", "land", "synthesis",
-            "Indian precursors -> synthesis in Mexico -> land ports"),
+            "Indian precursors -> synthesis in Mexico -> land ports",
+            "enforcement_india_precursor"),
     Channel("other_land", "other", "finished", "land", "synthesis",
-            "other producers (synthesis from other precursor sources), over land"),
+            "other producers (synthesis from other precursor sources), over land",
+            "enforcement_other"),
     Channel("heroin_land", "mexico_colombia", "heroin", "land", "none",
-            "heroin from Mexico (and Colombia), over land"),
+            "heroin from Mexico (and Colombia), over land",
+            "enforcement_heroin"),
 )
 CHANNEL_NAMES = tuple(c.name for c in CHANNELS)
 FENTANYL_CHANNELS = tuple(c.name for c in CHANNELS if c.form != "heroin")
