@@ -15,6 +15,7 @@ run (`check_rerun_memory`).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,22 +153,25 @@ def compare_datasets(original: xr.Dataset, new: xr.Dataset
     return identical, different, mismatches
 
 
-def _with_labels(new: xr.Dataset, original: xr.Dataset, cfg: dict) -> xr.Dataset:
+def _with_labels(new: xr.Dataset, original: xr.Dataset, cfg: dict,
+                 swept: Sequence[str] = ()) -> xr.Dataset:
     """The re-run with the original's scalar label coordinates (`fentsim` adds its scenario and
     intensity, and in a sweep every swept key's value): scenario and intensity from the recorded
-    config (so a changed label is a difference), the swept values as recorded."""
+    config (so a changed label is a difference) unless the sweep swept them (`swept`: dimension
+    names; a swept key's label is its override's value, as `sim.api.run_labels` gives it), the
+    swept values as recorded."""
     scenario = cfg.get("scenario") or {}
     from_config = {"scenario": str(scenario.get("name", "")),
                    "scenario_intensity": float(scenario.get("intensity", 1.0) or 1.0)}
     for name, coord in original.coords.items():
         if coord.ndim != 0 or name in new.coords:
             continue
-        value = from_config.get(str(name), coord.values[()])
+        value = coord.values[()] if name in swept else from_config.get(str(name), coord.values[()])
         new = new.assign_coords({name: xr.Variable((), value, attrs=dict(coord.attrs))})
     return new
 
 
-def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
+def rerun(original: xr.Dataset, name: str = "result", swept: Sequence[str] = ()) -> RerunResult:
     """Regenerate `original` from its recorded config and compare everything that defines it."""
     cfg = config_of(original, name)
     run = build_run(cfg)
@@ -181,13 +185,13 @@ def rerun(original: xr.Dataset, name: str = "result") -> RerunResult:
                                ids_for=lambda a, b: ensemble.ids(a, b),
                                run_draws=run.draws_simulator(ensemble, cfg))
     new.attrs.update(identity_attrs(cfg, ensemble.inputs))
-    new = _with_labels(new, original, cfg)
+    new = _with_labels(new, original, cfg, swept)
     identical, different, mismatches = compare_datasets(original, new)
     return RerunResult(new, identical, different, str(original.attrs.get("git_commit", "unknown")),
                        str(new.attrs.get("git_commit", "unknown")), mismatches)
 
 
-def rerun_file(path: str | os.PathLike) -> RerunResult:
+def rerun_file(path: str | os.PathLike, swept: Sequence[str] = ()) -> RerunResult:
     """`rerun` of a result file: its config read and the memory estimated before it is loaded."""
     path = Path(path)
     original = None
@@ -201,7 +205,7 @@ def rerun_file(path: str | os.PathLike) -> RerunResult:
             check_rerun_memory(config_of(xr.Dataset(attrs=attrs), str(path)),
                                path.stat().st_size)
     original = open_result(path)
-    return rerun(original, name=str(path))
+    return rerun(original, name=str(path), swept=swept)
 
 
 SWEEP_TITLE = "fentsim sweep"
@@ -249,7 +253,7 @@ def rerun_sweep(path: str | os.PathLike, parse: Any) -> SweepRerunResult:
     import tempfile
 
     from sim.results.io import write_dataset
-    from sim.sweeps.aggregate import combine_cells, survey_sweep
+    from sim.sweeps.aggregate import combine_cells, dimension_name, survey_sweep
 
     found = sweep_location(path)
     if found is None:
@@ -273,7 +277,7 @@ def rerun_sweep(path: str | os.PathLike, parse: Any) -> SweepRerunResult:
         for idx, result_path in survey.results.items():
             record = survey.records[idx]
             rel = record.directory.relative_to(sweep_dir)
-            outcome = rerun_file(result_path)
+            outcome = rerun_file(result_path, swept=[dimension_name(k) for k in survey.keys])
             jobs[str(rel)] = outcome
             shutil.copytree(record.directory / ".hydra", Path(tmp) / rel / ".hydra")
             write_dataset(outcome.dataset, Path(tmp) / rel / result_path.name)
