@@ -35,8 +35,8 @@ def fentsim(*args: str, cwd: Path) -> Path:
 @pytest.mark.parametrize("args,kwargs", [
     (["solver.end_year=2021"], {"solver": {"end_year": 2021}}),
     (["scenario=china_crackdown", "scenario.intensity=2", "ensemble=posterior", "ensemble.size=4",
-      "solver.end_year=2022", "params.relapse_rate=0.5"],
-     {"scenario": "china_crackdown", "intensity": 2, "ensemble": 4, "solver": {"end_year": 2022},
+      "solver.end_year=2028", "params.relapse_rate=0.5"],
+     {"scenario": "china_crackdown", "intensity": 2, "ensemble": 4, "solver": {"end_year": 2028},
       "params": {"relapse_rate": 0.5}}),
 ], ids=["baseline", "scenario-posterior"])
 def test_api_gives_the_dataset_fentsim_writes(tmp_path, args, kwargs):
@@ -59,13 +59,13 @@ def test_default_run_is_the_calibrated_baseline():
 
 def test_sweep_joins_runs_along_identifier_dimensions():
     grid = sim.sweep({"scenario": ["baseline", "naloxone_up"], "scenario.intensity": [1, 2]},
-                     solver={"end_year": 2022})
+                     solver={"end_year": 2028})
     assert grid.deaths_overdose.dims[:2] == ("scenario", "scenario_intensity")
-    cell = sim.run("naloxone_up", intensity=2, solver={"end_year": 2022})
+    cell = sim.run("naloxone_up", intensity=2, solver={"end_year": 2028})
     np.testing.assert_array_equal(grid.deaths_overdose.sel(scenario="naloxone_up",
                                                            scenario_intensity=2).values,
                                   cell.deaths_overdose.values)
-    cmp = sim.compare(grid, grid.sel(scenario="baseline"), window=(2020, 2022))
+    cmp = sim.compare(grid, grid.sel(scenario="baseline"), window=(2026, 2028))
     averted = cmp.deaths_averted.sel(scenario="naloxone_up")
     assert (averted > 0).all() and (cmp.deaths_averted.sel(scenario="baseline") == 0).all()
 
@@ -73,7 +73,7 @@ def test_sweep_joins_runs_along_identifier_dimensions():
 def test_loaders_and_mistakes():
     both = sim.load_scenario("both")
     assert both.name == "both" and {"naloxone_kits", "enforcement_china_finished"} <= set(both.interventions)
-    assert both.levers().levers["naloxone_kits"].start == 2020
+    assert both.levers().levers["naloxone_kits"].start == 2026
     draws = sim.load_posterior(size=6, seed=1)
     assert draws.n_draws == 6
     assert sim.load_params("literature").fentanyl_incidence_multiplier == 4.0

@@ -21,12 +21,12 @@ from sim.funding.plan import (FundingPlan, baseline_quantities, baseline_year, s
 from sim.study.funding import unit_costs
 
 REPO = Path(__file__).resolve().parents[1]
-WINDOW = slice(2020, 2030)
+WINDOW = slice(2026, 2030)   # scenarios in dollars start in 2026
 SHORT = {"end_year": 2030}
 
 
 def averted(policy: xr.Dataset, base: xr.Dataset) -> np.ndarray:
-    """Deaths averted 2020-2030 per draw (paired)."""
+    """Deaths averted 2026-2030 per draw (paired)."""
     assert np.array_equal(policy["draw_id"].values, base["draw_id"].values)
     return (base["deaths_overdose"] - policy["deaths_overdose"]).sel(year=WINDOW).sum("year").values
 
@@ -56,28 +56,28 @@ def test_money_buys_levels_per_draw_at_each_draws_unit_cost(baseline6):
     for lever in ("naloxone_kits", "test_strips"):
         level = ds["funding_level"].sel(lever=lever).values
         cpu = ds["funding_cost_per_unit"].sel(lever=lever).values
-        assert np.allclose(level, history_at(lever, 2020.0) + total / 2 / cpu, rtol=1e-12)
+        assert np.allclose(level, history_at(lever, 2026.0) + total / 2 / cpu, rtol=1e-12)
         assert np.ptp(cpu) > 0   # unit costs sampled per draw with an ensemble
     costs = CostModel.from_mapping(config()["costs"])
     kits = ds["funding_cost_per_unit"].sel(lever="naloxone_kits").values
     assert np.all((kits >= costs["naloxone_kits"].low) & (kits <= costs["naloxone_kits"].high))
     assert np.isnan(ds["funding_level"].sel(lever="moud_capacity")).all()
-    # spending follows the one-year ramp from 2020: half in 2020, all from 2021
-    spend = ds["funding_spending"].sel(year=[2019, 2020, 2021, 2030]).values
+    # spending follows the one-year ramp from 2026: half in 2026, all from 2027
+    spend = ds["funding_spending"].sel(year=[2025, 2026, 2027, 2030]).values
     assert np.allclose(spend, [0, total / 2, total, total])
     window_total = float(ds["funding_spending"].sel(year=WINDOW).sum())
-    assert window_total == pytest.approx(float(total_spending(total, 2020.0, 1.0, 2030)))
+    assert window_total == pytest.approx(float(total_spending(total, 2026.0, 1.0, 2030)))
     assert np.all(averted(ds, baseline6) > 0)
 
 
 def test_costs_per_baseline_quantity_use_each_draws_own_baseline(baseline6):
     """Outreach is bought per treatment entry: one unit of the multiplier costs the unit cost x the
-    draw's own baseline entries in 2019 (not a number from one calibration)."""
+    draw's own baseline entries in 2025, the year before the start (not a number from one calibration)."""
     ds = run("treatment_funding_up", ensemble=6, solver=SHORT,
              overrides={"costs.sample": False})
-    entries_2019 = baseline6["treatment_entries"].sel(year=2019).values
+    entries_2019 = baseline6["treatment_entries"].sel(year=2025).values
     cpu = ds["funding_cost_per_unit"].sel(lever="treatment_seeking").values
-    assert np.allclose(cpu, 1500.0 * entries_2019, rtol=1e-9)
+    assert np.allclose(cpu, 1500.0 * entries_2019, rtol=1e-4)   # the plan integrates to its start only (different steps)
     assert np.ptp(entries_2019) > 0
     # and another parameter set has other baseline entries, hence other unit costs
     article = run("treatment_funding_up", params="article", ensemble=6, solver=SHORT,
@@ -107,7 +107,7 @@ def test_money_past_a_levers_maximum_buys_nothing(baseline6):
     level = ds["funding_level"].sel(lever="enforcement_china_finished").values
     assert np.allclose(level, 0.999)
     assert ds["funding_saturated"].sel(lever="enforcement_china_finished").values.all()
-    assert float(ds["funding_spending"].sel(year=2025)) == 1e10
+    assert float(ds["funding_spending"].sel(year=2028)) == 1e10
 
 
 def test_intensity_scales_the_dollars():
@@ -124,11 +124,11 @@ def test_study_and_fentsim_convert_money_the_same_way():
     ens = ensemble_of(job.params, job.ensemble)
     params = ens.params()
     _, record = job.funding.buy(params, job.levers, job.solver, seed=ens.seed, sample=True)
-    study = unit_costs(params, job.funding.costs, 2020.0, job.solver, ens.seed)
+    study = unit_costs(params, job.funding.costs, 2026.0, job.solver, ens.seed)
     for lever in ("moud_capacity", "treatment_seeking"):
         i = record.lever_index(lever)
         assert np.allclose(record.cost_per_unit[i], study[lever], rtol=1e-12)
-    base = baseline_quantities(params, ["treatment_entries"], 2020.0, job.solver)
+    base = baseline_quantities(params, ["treatment_entries"], 2026.0, job.solver)
     assert base["treatment_entries"].shape == (5,)
 
 
@@ -181,14 +181,14 @@ def test_cli_sweeps_the_amount_as_a_coordinate(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "sim.cli.main", "-m",
          "scenario=baseline,harm_reduction_funding_up,interdiction_funding_up",
-         "funding.total_usd_per_year=25e6,100e6", "solver.end_year=2030",
+         "funding.total_usd_per_year=25e6,100e6", "solver.end_year=2035",
          f"hydra.sweep.dir={tmp_path}", "hydra.callbacks.aggregate.report=true"],
         capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr
     with xr.open_dataset(tmp_path / "sweep.nc", engine="h5netcdf") as ds:
         assert list(ds["funding_total_usd_per_year"].values) == [25e6, 100e6]
         assert ds["funding_spending"].sel(scenario="baseline").sum() == 0
-        spend = ds["funding_spending"].sel(scenario="interdiction_funding_up", year=2025)
+        spend = ds["funding_spending"].sel(scenario="interdiction_funding_up", year=2028)
         assert np.array_equal(spend.values, [25e6, 100e6])
     assert "cost per death averted" in r.stdout
     assert (tmp_path / "deaths_averted_vs_spending.png").stat().st_size > 10_000
