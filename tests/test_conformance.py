@@ -46,12 +46,12 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     sweep = where / "sweep"
     proc = subprocess.run([str(BIN / "fentsim"), "-m", "scenario=baseline,naloxone_up",
-                           "ensemble=posterior", "ensemble.size=2", "solver.end_year=2021",
+                           "ensemble=posterior", "ensemble.size=2", "solver.end_year=2028",
                            f"hydra.sweep.dir={sweep}"], cwd=where, capture_output=True, text=True,
                           timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([str(BIN / "fentsim-compare"), str(sweep / "sweep.nc"), "--window",
-                           "2020", "2021", "--output", str(where / "comparison.nc")], cwd=where,
+                           "2026", "2028", "--output", str(where / "comparison.nc")], cwd=where,
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     return {"fentsim": sweep / "0" / "result.nc", "sweep": sweep / "sweep.nc",

@@ -11,7 +11,7 @@ import sim.sweeps.plots as plots
 @pytest.fixture(scope="module")
 def grid():
     return sim.sweep({"scenario": ["baseline", "naloxone_up", "prevention"]},
-                     solver={"end_year": 2022})
+                     solver={"end_year": 2028})
 
 
 def test_one_panel_per_scenario_against_the_baseline(grid, monkeypatch):
@@ -26,7 +26,7 @@ def test_one_panel_per_scenario_against_the_baseline(grid, monkeypatch):
 
 def test_the_reference_gets_no_bar(grid, monkeypatch):
     monkeypatch.setattr(plots, "_save", lambda fig, path: fig)
-    cmp = sim.compare(grid, grid.sel(scenario="baseline"), window=(2020, 2022))
+    cmp = sim.compare(grid, grid.sel(scenario="baseline"), window=(2026, 2028))
     ax = plots.plot_averted(cmp, "unused.png").axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["naloxone_up", "prevention"]
     assert len(ax.patches) == 2

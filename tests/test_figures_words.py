@@ -9,8 +9,8 @@ import sim
 from sim.sweeps import plots
 from sim.sweeps.compare import FUNDING_DIM
 
-SHORT = {"solver": {"end_year": 2023}}
-WINDOW = (2020, 2023)
+SHORT = {"solver": {"end_year": 2029}}   # scenarios start in 2026
+WINDOW = (2026, 2029)
 
 
 @pytest.fixture
