@@ -25,8 +25,8 @@ def tiny_config() -> dict:
     cfg["costs"] = yaml.safe_load((REPO / "configs/costs/default.yaml").read_text())
     cfg["ensemble"] = {**yaml.safe_load((REPO / "configs/ensemble/posterior.yaml").read_text()),
                        "size": 4}
-    cfg["solver"] = {"end_year": 2022}
-    cfg["study"]["outcome"] = {"variable": "deaths_overdose", "window": [2020, 2022]}
+    cfg["solver"] = {"end_year": 2028}
+    cfg["study"]["outcome"] = {"variable": "deaths_overdose", "window": [2026, 2028]}
     cfg["sensitivity"].update(sobol_n=2, morris_trajectories=2, bootstrap=10)
     cfg["funding"] = {"spending": [100, 1000], "levers": ["naloxone_kits", "interdiction_land"]}
     cfg["discovery"]["spending"] = [300]

@@ -39,7 +39,7 @@ from sim.sweeps.resume import identity_attrs
 from tests.test_bad_input import check_overrides
 from tests.test_cli import BIN, fentsim
 
-END = 2022
+END = 2028   # scenarios start in 2026
 SETTINGS = SolverSettings(end_year=END, output_step=1.0)
 
 
@@ -137,7 +137,7 @@ def test_compare_refuses_all_nan_and_decreasing_years(results):
     with pytest.raises(InputError, match=r"^B: deaths_overdose over 2020-2022 is NaN"):
         compare(a, nan, window=(2020, 2022))
     some = a.copy(deep=True)
-    some["deaths_overdose"][-1, 0] = np.nan
+    some["deaths_overdose"][int(np.flatnonzero(a.year.values == 2022)[0]), 0] = np.nan   # in the window
     with pytest.raises(InputError, match=r"^A: deaths_overdose over 2020-2022 is NaN in 1 of"):
         compare(some, b, window=(2020, 2022))
     reversed_years = a.isel(year=slice(None, None, -1))
@@ -459,7 +459,7 @@ def test_failing_job_does_not_stop_the_sweep(tmp_path, monkeypatch, capsys):
                     "solver.output_step=1.0", f"hydra.sweep.dir={sweep}")
     captured = capsys.readouterr()
     assert code == 1
-    assert "fentsim: error: job 0 (scenario=naloxone_up solver.end_year=2022 " \
+    assert f"fentsim: error: job 0 (scenario=naloxone_up solver.end_year={END} " \
            "solver.output_step=1.0): RuntimeError: simulated crash\n" in captured.err
     assert "Traceback" not in captured.err
     assert (sweep / "0" / "error.txt").read_text().startswith("RuntimeError: simulated crash")
