@@ -99,7 +99,7 @@ def test_slurm_without_a_cluster_is_one_line(monkeypatch):
     (["fentsim-study", "costs=cheap"],
      "fentsim-study: error: costs: value 'cheap' not allowed; allowed: default"),
     (["fentsim-backtest", "paramz=article"],
-     "fentsim-backtest: error: config.paramz: unknown key (did you mean 'params'?); allowed:"),
+     "fentsim-backtest: error: paramz: unknown key (did you mean 'params'?); allowed:"),
     (["fentsim-backtest", "params=artcle"],
      "fentsim-backtest: error: params: value 'artcle' not allowed (did you mean 'article'?)"),
     (["fentsim-backtest", "cutoff=abc"], "fentsim-backtest: error: cutoff: value 'abc' not allowed"),
