@@ -13,7 +13,7 @@ from tests.test_cli import fentsim
 @pytest.fixture(scope="module")
 def result_file(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("rerun")
-    proc = fentsim(f"hydra.run.dir={tmp}", "solver.end_year=2020", "ensemble=posterior",
+    proc = fentsim(f"hydra.run.dir={tmp}", "solver.end_year=2028", "ensemble=posterior",
                    "ensemble.size=3", "scenario=naloxone_up", "scenario.intensity=2", cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     return tmp / "result.nc"
