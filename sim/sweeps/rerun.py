@@ -282,6 +282,13 @@ def rerun_sweep(path: str | os.PathLike, parse: Any) -> SweepRerunResult:
             shutil.copytree(record.directory / ".hydra", Path(tmp) / rel / ".hydra")
             write_dataset(outcome.dataset, Path(tmp) / rel / result_path.name)
         new, _ = combine_cells(survey_sweep(tmp, parse=parse))
+    # cells in the original's order (an experiment's sweep is combined in its sweeper's order;
+    # the jobs found again in the folder may come in another): aligned by label, not position
+    for dim in survey.keys:
+        name = dimension_name(dim)
+        if (name in original.indexes and name in new.indexes
+                and set(original[name].values.tolist()) == set(new[name].values.tolist())):
+            new = new.sel({name: original[name].values})
     for key in ("sweep_dir", "history", "sweep_command"):
         if key in original.attrs:
             new.attrs[key] = original.attrs[key]
