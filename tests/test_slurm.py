@@ -114,10 +114,13 @@ def test_slurm_sweep_equals_basic_launcher_sweep(slurm_env, tmp_path):
     assert basic.returncode == 0, basic.stderr
     a, b = load(tmp_path / "slurm" / "sweep.nc"), load(tmp_path / "basic" / "sweep.nc")
     # every variable (values bit for bit, dims, coords, attrs; job configs and commits) is the same;
-    # of the dataset attrs only the sweep folder and the history line (time, folder) differ
+    # of the dataset attrs only the sweep folder, the history line (time, folder) and the command
+    # that made it (its launcher and folder) differ
     xr.testing.assert_identical(a.drop_attrs(deep=False), b.drop_attrs(deep=False))
-    assert {k: v for k, v in a.attrs.items() if k not in ("sweep_dir", "history")} == \
-        {k: v for k, v in b.attrs.items() if k not in ("sweep_dir", "history")}
+    where = ("sweep_dir", "history", "sweep_command")
+    assert {k: v for k, v in a.attrs.items() if k not in where} == \
+        {k: v for k, v in b.attrs.items() if k not in where}
+    assert "hydra/launcher=slurm" in a.attrs["sweep_command"]
     assert list(a.job_status.values) == ["ok", "ok"]
     assert a.sizes["draw"] == 20 and not np.isnan(a.deaths_overdose.values).any()
 
