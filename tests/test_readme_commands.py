@@ -20,6 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def slurm_answers() -> bool:
+    """A SLURM cluster answers here (sinfo installed and reaching a controller)."""
+    import subprocess
+    if shutil.which("sinfo") is None:
+        return False
+    return subprocess.run(["sinfo", "--noheader"], capture_output=True).returncode == 0
+
+
 def fenced_commands(text: str) -> list[str]:
     """The `fentsim*` command lines of the ```bash blocks, continuations joined, comments cut."""
     out = []
@@ -39,7 +47,7 @@ def small(command: str, out: Path, made: dict[str, list[Path]]) -> str:
         command = re.sub(r"ensemble\.size=\d+", "ensemble.size=2", command)
         if "experiment=" in command:
             command += " ensemble.size=2"
-    if "hydra/launcher=slurm" in command and shutil.which("sinfo") is None:
+    if "hydra/launcher=slurm" in command and not slurm_answers():
         command = command.replace("hydra/launcher=slurm", "hydra/launcher=basic")
     if "<timestamp>" in command:
         place = "runs" if "results/runs/" in command else "sweeps"
