@@ -10,7 +10,7 @@ from sim.errors import InputError
 from sim.model.parameters import ModelParameters
 from sim.model.levers import LEVER_SPECS
 from sim.study.sensitivity import (Factor, Outcome, build_factors, indices_dataset, model_evaluator,
-                             morris, salib_problem, sensitivity_options, sobol)
+                             morris, salib_problem, sensitivity_options, sobol, sobol_groups)
 from sim.engine.solver import SolverSettings
 
 # Ishigami (a=7, b=0.1) on [-pi, pi]^3: exact first-order and total indices (Saltelli et al. 2008).
@@ -38,6 +38,39 @@ def test_sobol_pipeline_matches_ishigami_exact_indices():
     ds = indices_dataset(factors, res, None, Outcome(), 2048)
     assert all("units" in ds[v].attrs and "long_name" in ds[v].attrs for v in ds.data_vars)
     assert ds.attrs["convergence_max_abs_change_ST"] < 0.08
+
+
+def test_grouped_sobol_matches_ishigami_group_indices():
+    """x1 and x3 as one Sobol group: its first-order index is (V1 + V13) / V, its total index
+    1 - V2 / V; the dataset keeps every factor (ranges, Morris) and maps it to its group."""
+    factors = [Factor("x0", "parameter", -np.pi, np.pi, "1", group="x0 and x2"),
+               Factor("x1", "lever", -np.pi, np.pi, "1"),
+               Factor("x2", "parameter", -np.pi, np.pi, "1", group="x0 and x2")]
+    assert sobol_groups(factors) == ["x0 and x2", "x1"]
+    res = sobol(salib_problem(factors, grouped=True), ishigami, n=2048, bootstrap=50, seed=1)
+    assert res["runs"] == 2 * 2048 * (2 + 2)
+    assert np.allclose(res["S1"], [(V1 + V13) / V, V2 / V], atol=0.04)
+    assert np.allclose(res["ST"], [1 - V2 / V, V2 / V], atol=0.04)
+    ds = indices_dataset(factors, res, None, Outcome(), 2048)
+    assert list(ds["group"].values) == ["x0 and x2", "x1"] and ds.sizes["factor"] == 3
+    assert list(ds["group_size"].values) == [2, 1] and list(ds["group_kind"].values) == [
+        "parameter", "lever"]
+    assert list(ds["factor_group"].values) == ["x0 and x2", "x1", "x0 and x2"]
+
+
+def test_parameters_are_grouped_by_role_unless_asked_otherwise():
+    base = ModelParameters()
+    keep = ("overdose_incidence", "cost_sensitivity", "naloxone_coefficient", "naloxone_kits")
+    exclude = [n for n in [*ModelParameters.names(), *LEVER_SPECS] if n not in keep]
+    grouped = build_factors(base, sensitivity_options({"exclude": exclude}))
+    assert {f.name: f.sobol_group for f in grouped} == {
+        "overdose_incidence": "fitted parameters", "cost_sensitivity": "substitution constants",
+        "naloxone_coefficient": "other uncertain parameters", "naloxone_kits": "naloxone_kits"}
+    alone = build_factors(base, sensitivity_options({"exclude": exclude, "sobol_groups": "none"}))
+    assert sorted(f.sobol_group for f in alone) == sorted(keep)
+    with pytest.raises(InputError, match=r"sensitivity\.sobol_groups: value 'roles' not allowed; "
+                                         r"allowed: role"):
+        sensitivity_options({"sobol_groups": "roles"})
 
 
 def test_morris_ranks_ishigami_inputs():

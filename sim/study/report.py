@@ -38,12 +38,19 @@ def _outcome_words(ds: xr.Dataset) -> str:
     return text
 
 
+def sobol_label(ds: xr.Dataset, i: int) -> str:
+    """A Sobol factor's name for people: a lever, or a group of n parameters."""
+    name, size = str(ds["group"].values[i]), int(ds["group_size"].values[i])
+    if ds["group_kind"].values[i] == "lever":
+        return f"{name} (lever)"
+    return name if size == 1 and name in ds["factor"].values else f"{name} ({size})"
+
+
 def plot_sensitivity(ds: xr.Dataset, path: str | os.PathLike, top: int = 20) -> Path:
     """Total (ST) and first-order (S1) Sobol indices with 95% intervals, side by side (one panel
     each, so no whisker crosses another bar), top factors by ST."""
     order = np.argsort(-np.nan_to_num(ds["ST"].values))[:top][::-1]
-    names = [f"{ds['factor'].values[i]}{' (lever)' if ds['factor_kind'].values[i] == 'lever' else ''}"
-             for i in order]
+    names = [sobol_label(ds, i) for i in order]
     y = np.arange(len(order))
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.3 * len(order) + 1.8), sharey=True, sharex=True)
     for ax, (key, label, colour, dark) in zip(axes, (
@@ -110,17 +117,21 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return table(header, rows, markdown=True, align="left").splitlines()
 
 
-def sensitivity_section(ds: xr.Dataset) -> list[str]:
-    order = np.argsort(-np.nan_to_num(ds["ST"].values))
+def sensitivity_section(ds: xr.Dataset, morris_top: int = 25) -> list[str]:
     rows = []
-    for i in order:
+    for i in np.argsort(-np.nan_to_num(ds["ST"].values)):
         g = lambda v: f"{float(ds[v].values[i]):.3f}"  # noqa: E731
-        rows.append([str(ds["factor"].values[i]), str(ds["factor_kind"].values[i]),
+        rows.append([sobol_label(ds, i), str(ds["group_kind"].values[i]),
                      f"{g('S1')} ± {float(ds['S1_conf'].values[i]):.3f}",
-                     f"{g('ST')} ± {float(ds['ST_conf'].values[i]):.3f}", g("ST_half"),
-                     f"{float(ds['mu_star'].values[i]):,.0f}" if "mu_star" in ds else "",
-                     f"{ds['range_lo'].values[i]:.4g} - {ds['range_hi'].values[i]:.4g} "
-                     f"{ds['factor_units'].values[i]}"])
+                     f"{g('ST')} ± {float(ds['ST_conf'].values[i]):.3f}", g("ST_half")])
+    screened = []
+    order = np.argsort(-np.nan_to_num(ds["mu_star"].values)) if "mu_star" in ds else []
+    for i in order[:morris_top]:
+        screened.append([str(ds["factor"].values[i]), str(ds["factor_group"].values[i]),
+                         f"{float(ds['mu_star'].values[i]):,.0f} ± "
+                         f"{float(ds['mu_star_conf'].values[i]):,.0f}",
+                         f"{ds['range_lo'].values[i]:.4g} - {ds['range_hi'].values[i]:.4g} "
+                         f"{ds['factor_units'].values[i]}"])
     a = ds.attrs
     out = ["## 1. Global sensitivity", "",
            f"Outcome: {a['outcome']} (mean {a['outcome_mean']:,.0f}, sd {a['outcome_std']:,.0f} "
@@ -130,8 +141,14 @@ def sensitivity_section(ds: xr.Dataset) -> list[str]:
            f"{a['ramp']:g}-yr ramp.", "",
            f"**Convergence**: {a['convergence_note']} (factor {a['convergence_factor_max_change']}).",
            "", "![Sobol indices](sensitivity.png)", "",
-           *_table(["factor", "kind", "S1 ± 95% CI", "ST ± 95% CI", f"ST at half sample",
-                    "Morris mu* (deaths)", "range"], rows), ""]
+           *_table(["Sobol factor (parameters in it)", "kind", "S1 ± 95% CI", "ST ± 95% CI",
+                    "ST at half sample"], rows), ""]
+    if screened:
+        out += [f"Morris screening of every factor alone (top {len(screened)} of "
+                f"{ds.sizes['factor']} by mu*, the mean absolute elementary effect over the "
+                f"factor's range, with its 95% bootstrap interval):", "",
+                *_table(["factor", "Sobol group", f"Morris mu* ({ds.attrs['outcome_units']})",
+                         "range"], screened), ""]
     return out
 
 

@@ -37,7 +37,7 @@ from sim.study.funding import funding_sweep
 from sim.results.io import write_dataset
 from sim.model.parameters import ModelParameters
 from sim.study.sensitivity import (Outcome, build_factors, indices_dataset, model_evaluator, morris,
-                             salib_problem, sensitivity_options, sobol)
+                             salib_problem, sensitivity_options, sobol, sobol_groups)
 from sim.engine.solver import SolverSettings
 
 SECTIONS = ("params", "solver", "ensemble", "costs", "study", "sensitivity", "funding",
@@ -133,17 +133,19 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
         if "sensitivity" in steps:
             from sim.study.report import plot_sensitivity
 
+            groups = sobol_groups(factors)
             log(f"sensitivity: {len(factors)} factors "
-                f"({sum(f.kind == 'lever' for f in factors)} levers), Sobol base sample "
+                f"({sum(f.kind == 'lever' for f in factors)} levers) in {len(groups)} Sobol "
+                f"factors (sobol_groups={sens['sobol_groups']}), Sobol base sample "
                 f"{sens['sobol_n']} and {2 * sens['sobol_n']}: "
-                f"{2 * sens['sobol_n'] * (len(factors) + 2)} runs")
+                f"{2 * sens['sobol_n'] * (len(groups) + 2)} runs")
             evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
                                        lambda m: log(f"  sobol {m}"))
-            problem = salib_problem(factors)
-            sob = sobol(problem, evaluate, sens["sobol_n"], sens["bootstrap"], seed)
+            sob = sobol(salib_problem(factors, grouped=True), evaluate, sens["sobol_n"],
+                        sens["bootstrap"], seed)
             evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
                                        lambda m: log(f"  morris {m}"))
-            mor = morris(problem, evaluate, sens["morris_trajectories"], sens["morris_levels"],
+            mor = morris(salib_problem(factors), evaluate, sens["morris_trajectories"], sens["morris_levels"],
                          sens["bootstrap"], seed)
             ds = indices_dataset(factors, sob, mor, outcome, sens["sobol_n"])
             ds.attrs.update({"start": start, "ramp": ramp, "seed": seed,
