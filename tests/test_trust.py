@@ -377,8 +377,11 @@ def test_ctrl_c_is_one_line_exit_130_no_file(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
            "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "o"
+    # 800 chunks: the run cannot end before the signal arrives, however late a loaded machine
+    # lets this process read the first chunk's line (40,000 draws finished first once: exit 0)
     proc = subprocess.Popen([str(BIN / "fentsim"), f"hydra.run.dir={out}", "ensemble=large",
-                             "ensemble.size=40000", "ensemble.chunk_size=500", "solver.end_year=2015"],
+                             "ensemble.size=400000", "ensemble.chunk_size=500",
+                             "solver.end_year=2015"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
