@@ -1,11 +1,18 @@
-"""Where numba keeps its on-disk cache of the compiled model, for any user.
+"""Where numba keeps its on-disk cache of the compiled model, for any user and any model version.
+
+numba keys a cached function by its own source file only: the compiled kernel (sim/engine)
+inlines the equations of sim/model/flows.py, so after an edit of flows.py numba loaded the old
+machine code and gave the old model's results.  The cache therefore lives in a folder named by a
+digest of every source file the compiled code is built from (`source_digest`: sim/model and
+sim/engine): a change to any of them compiles afresh, going back reuses the older folder.
 
 numba caches compiled functions in `__pycache__` beside the source, or else in the user's cache
 folder under the home folder.  A user who can write neither (a shared read-only install, a
 service account without a home, a read-only image) gets `RuntimeError: cannot cache function
 ...: no locator available` on every run.  `configure_cache()` runs before numba is imported
-(sim/model/compiled.py): when the user has set NUMBA_CACHE_DIR, or the package's folder is
-writable, nothing changes; otherwise NUMBA_CACHE_DIR is set to a per-user folder: the user's cache
+(sim/model/compiled.py): when the user has set NUMBA_CACHE_DIR nothing changes; otherwise
+NUMBA_CACHE_DIR is set to <base>/<source digest>, the base being the package's
+`__pycache__/numba` when it is writable, else a per-user folder: the user's cache
 folder ($XDG_CACHE_HOME or ~/.cache)/fentsim/numba if it can be written, else
 <temp dir>/fentsim-numba-<uid>, created private (0700) and used only if owned by this user and not
 writable by others (else a fresh private temporary folder: it works, without reuse).
@@ -13,6 +20,7 @@ writable by others (else a fresh private temporary folder: it works, without reu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -20,6 +28,17 @@ from pathlib import Path
 
 ENV = "NUMBA_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
+COMPILED_SOURCES = ("model", "engine")   # sim/ folders whose code numba compiles together
+
+
+def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
+    """A digest (16 hex digits) of every .py file in COMPILED_SOURCES: names and contents."""
+    digest = hashlib.sha256()
+    for folder in COMPILED_SOURCES:
+        for path in sorted((package_dir / folder).glob("*.py")):
+            digest.update(f"{folder}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -60,13 +79,14 @@ def user_cache_dir() -> Path:
 
 
 def configure_cache() -> str | None:
-    """Set NUMBA_CACHE_DIR to a per-user folder when needed (module doc); return the folder set,
-    or None when numba's own choice works (or the user chose)."""
+    """Set NUMBA_CACHE_DIR to <base>/<source digest> (module doc) unless the user set it; return
+    the folder set, or None when the user chose."""
     if os.environ.get(ENV):
         return None
-    if _writable_folder(PACKAGE_DIR / "model" / "__pycache__"):
-        return None
-    folder = str(user_cache_dir())
+    base = PACKAGE_DIR / "__pycache__" / "numba"
+    if not _writable_folder(base):
+        base = user_cache_dir()
+    folder = str(base / source_digest())
     os.environ[ENV] = folder
     if "numba" in sys.modules:   # imported already: numba reads its settings again
         from numba.core import config

@@ -330,3 +330,12 @@ def test_each_calibration_has_its_own_posterior_and_runs_use_it(tmp_path):
                           "params=literature", "ensemble=posterior"], capture_output=True,
                          text=True, cwd=REPO, timeout=300)
     assert bad.returncode == 2 and "params=literature has no posterior" in bad.stderr
+
+
+def test_params_file_numbers_stay_numbers_for_every_yaml_reader():
+    """A fitted value like 1e-09 is written 1.0e-09: YAML 1.1 (PyYAML) reads 1e-09 as text."""
+    from sim.calibrate.fit import params_yaml
+    params = ModelParameters().replace(seizure_rise_land_2021=1e-09, pharma_fentanyl_decline_rate=2.5)
+    loaded = yaml.safe_load(params_yaml(params, "header"))
+    assert loaded["seizure_rise_land_2021"] == 1e-09 and loaded["pharma_fentanyl_decline_rate"] == 2.5
+    assert all(isinstance(v, float) for v in loaded.values())

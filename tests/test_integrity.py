@@ -498,6 +498,38 @@ def test_sweep_lock_is_an_os_lock(tmp_path):
 
 # --- a user who cannot write where the code lives ----------------------------------------------
 
+def test_numba_cache_folder_follows_the_model_sources(tmp_path):
+    """The compiled kernel inlines sim/model/flows.py, which numba's own cache key ignores: the
+    cache folder is named by a digest of sim/model and sim/engine, so an edited equation compiles
+    afresh (and going back finds the old folder); other code leaves it alone; a user's own
+    NUMBA_CACHE_DIR is kept."""
+    from sim.numba_cache import COMPILED_SOURCES, source_digest
+    pkg = tmp_path / "sim"
+    for folder in COMPILED_SOURCES:
+        shutil.copytree(REPO / "sim" / folder, pkg / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_digest(pkg)
+    assert before == source_digest(REPO / "sim")
+    flows = pkg / "model" / "flows.py"
+    text = flows.read_text()
+    flows.write_text(text.replace("return rate * level * (1.0 - level)",
+                                  "return rate * level * (1.0 - level) * 1.0"))
+    assert source_digest(pkg) != before
+    flows.write_text(text)
+    (pkg / "cli").mkdir()
+    (pkg / "cli" / "extra.py").write_text("x = 1\n")
+    assert source_digest(pkg) == before
+    code = ("from sim.numba_cache import configure_cache, source_digest; import os; "
+            "print(configure_cache()); print(os.environ['NUMBA_CACHE_DIR']); print(source_digest())")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout.split()
+    assert out[0] == out[1] and Path(out[1]).name == out[2]
+    mine = str(tmp_path / "mine")
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "NUMBA_CACHE_DIR": mine},
+                         capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    assert out[:2] == ["None", mine]
+
+
 def test_numba_cache_works_for_a_user_without_home_on_a_read_only_install(tmp_path):
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("needs root to create an unprivileged user (useradd)")

@@ -526,5 +526,13 @@ def params_yaml(params: ModelParameters, header: str) -> str:
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     for name in ModelParameters.names():
         value = float(np.asarray(getattr(params, name)).reshape(-1)[0])
-        lines.append(f"{name}: {float(f'{value:.8g}')!r}  # {ModelParameters.metadata(name)['units']}")
+        lines.append(f"{name}: {yaml_float(value)}  # {ModelParameters.metadata(name)['units']}")
     return "\n".join(lines) + "\n"
+
+
+def yaml_float(value: float) -> str:
+    """`value` to 8 significant digits as a float every YAML reader takes for one: YAML 1.1
+    (PyYAML) reads 1e-09 as text, 1.0e-09 as a number."""
+    text = repr(float(f"{value:.8g}"))
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text
