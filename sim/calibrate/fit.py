@@ -286,7 +286,6 @@ def fit(problem: Problem, opts: Mapping[str, Any],
     """Global stage (prior samples in one batch) then least_squares from the best `starts` points."""
     started = time.perf_counter()
     rng = np.random.default_rng(int(opts["seed"]))
-    k = len(problem.free)
     lo, hi = problem.z_lo, problem.z_hi
     candidates = np.vstack([problem.z0[None], sample_prior(problem, int(opts["global_samples"]), rng)])
     costs = problem.cost(candidates)

@@ -14,7 +14,6 @@ Bad input: one line, exit 2.
 from __future__ import annotations
 
 from sim.cli.args import ArgumentParser
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
