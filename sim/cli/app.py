@@ -169,6 +169,8 @@ COMMON = (("KEY=VALUE", "change any value of the composed config (see --cfg job)
           ("hydra.run.dir=DIR", "where the run writes (default results/.../<timestamp>)"))
 STUDY_OPTIONS = (("ensemble.size=N", "posterior draws for the funding sweep and discovery"),
                  ("sensitivity.sobol_n=N", "Sobol base sample (a power of 2)"),
+                 ("sensitivity.sobol_groups=none", "every parameter its own Sobol factor "
+                                                   "(default role: grouped by role)"),
                  ("study.outcome.window=[2020,2030]", "years of the outcome (cumulative deaths)"),
                  ("costs.sample=false", "fixed unit costs instead of sampled ones"))
 STUDY_KINDS = ("study",)
