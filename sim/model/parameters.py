@@ -379,7 +379,10 @@ class ModelParameters:
         prior=('lognormal', 0.5, 0.7), role='fit', scale='log')
 
     def __post_init__(self) -> None:
-        checked = validate(ParamsSection, "params", {n: getattr(self, n) for n in self.names()})
+        self._take(validate(ParamsSection, "params", {n: getattr(self, n) for n in self.names()}))
+
+    def _take(self, checked: Any) -> None:
+        """Every field from a validated `ParamsSection` (floats, or float arrays over draws)."""
         for name in self.names():
             object.__setattr__(self, name, getattr(checked, name))
 
@@ -398,8 +401,9 @@ class ModelParameters:
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ModelParameters:
         """Build from a mapping of overrides of the defaults (the `params` section, checked by
         `ParamsSection`: unknown keys, values that are no numbers or outside their bounds)."""
-        checked = validate(ParamsSection, "params", values)
-        return cls(**{name: getattr(checked, name) for name in checked.model_fields_set})
+        params = object.__new__(cls)   # checked once here: __init__ would check it all again
+        params._take(validate(ParamsSection, "params", values))
+        return params
 
     def replace(self, **changes: Any) -> ModelParameters:
         """A copy with some fields changed (validated again)."""
@@ -496,4 +500,5 @@ _FIELDS = {f.name: f for f in fields(ModelParameters)}
 # (bounds, units) from its declaration; a value is a number or a list over draws.
 ParamsSection = create_model(
     "ParamsSection", __base__=_ParamsChecks,
-    **{f.name: (Any, Field(f.default, description=_allowed(f.metadata))) for f in _FIELDS.values()})
+    **{f.name: (Any, Field(f.default, validate_default=True, description=_allowed(f.metadata)))
+       for f in _FIELDS.values()})
