@@ -125,8 +125,8 @@ def sensitivity_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validated `sensitivity` section with defaults."""
     cfg = dict(cfg or {})
     reject_unknown_keys("sensitivity", cfg, SENSITIVITY_KEYS)
-    out = {"sobol_n": 32, "sobol_groups": "role", "morris_trajectories": 10, "morris_levels": 4, "bootstrap": 200,
-           "relative_range": 0.3, "ranges": {}, "exclude": [], "levers": {}, "chunk": 2000}
+    out = {"sobol_n": 32, "sobol_groups": "role", "morris_trajectories": 10, "morris_levels": 4,
+           "bootstrap": 200, "relative_range": 0.3, "ranges": {}, "exclude": [], "levers": {}, "chunk": 2000}
     out.update({k: v for k, v in cfg.items() if v is not None})
     for key in ("sobol_n", "morris_trajectories", "morris_levels", "bootstrap", "chunk"):
         v = out[key]
@@ -148,7 +148,8 @@ def sensitivity_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def build_factors(base: ModelParameters, opts: Mapping[str, Any],
                   posterior: tuple[list[str], np.ndarray] | None = None) -> list[Factor]:
-    """Parameter factors (all parameters with a non-zero value, minus `exclude`) and lever factors."""
+    """Parameter factors (all parameters with a non-zero value, minus `exclude`) and lever factors;
+    `opts` as `sensitivity_options` returns them (its defaults filled in)."""
     ranges = dict(opts.get("ranges") or {})
     reject_unknown_keys("sensitivity.ranges", ranges, ModelParameters.names())
     exclude = list(opts.get("exclude") or [])
@@ -186,7 +187,7 @@ def build_factors(base: ModelParameters, opts: Mapping[str, Any],
         if not lo < hi:
             raise InputError(f"sensitivity.ranges.{name}: range [{lo:g}, {hi:g}] is empty inside "
                              f"the bounds [{blo:g}, {bhi:g}] {meta['units']}")
-        group = ROLE_GROUPS[meta["role"]] if opts.get("sobol_groups", "role") == "role" else ""
+        group = ROLE_GROUPS[meta["role"]] if opts["sobol_groups"] == "role" else ""
         factors.append(Factor(name, "parameter", lo, hi, meta["units"], log and lo > 0,
                               group=group))
     overrides = dict(opts.get("levers") or {})
