@@ -18,8 +18,9 @@ The market (third version; evidence and priors of every constant in `sim/model/p
   s the seizure probability of its route and e source-country enforcement (Reuter and Kleiman's
   risks and prices: losses and risk compensation act as a tax on the trade); e combines the
   enforcement levers with the dated 2023 disruptions (Sinaloa halt, Woodside summit).  Retail cost
-  per HE dose = (delivered cost + distribution markup) / (1 + markup); heroin's retail cost rises
-  as its trade shrinks (heroin share of shipments ^ -heroin_scale_elasticity: heroin retires).
+  per HE dose = (delivered cost + distribution markup) / (1 + markup).  Heroin retires: as its
+  trade shrinks it gets harder to find (heroin share of delivered supply ^ -heroin_scale_elasticity,
+  a cost-equivalent scarcity cost in the choice model); what users pay for it does not explode.
 - Target shares of demand by a nested logit of retail cost: heroin against a fentanyl nest whose
   channels are opened by know-how (logistic diffusion of the mail trade in finished fentanyl and of
   synthesis in Mexico: the S-shaped takeover of 2013-2018).  The logit's inclusive value is
@@ -368,10 +369,13 @@ def channel_seizure(k, mail, land, heroin):
 
 @jit
 def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
-    """Heroin's retail cost multiplier (1) as its trade shrinks: (heroin share of what the
+    """Heroin's scarcity (1, a multiplier on its cost in the choice model, not on its money
+    price) as its trade shrinks: (heroin share of what the
     channels' capacities deliver to the US market, HE, after source enforcement and seizure)
     ^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer growers,
-    traffickers and sellers, a dearer and scarcer product).  Delivered, not shipped: capacity built
+    traffickers and sellers, a product that is harder to find).  It weighs in the choice, not in the
+    money price: a share-weighted price with a cost that grows faster than the share falls (the
+    fitted elasticity is above 1) would be dominated by the product nobody buys any more.  Delivered, not shipped: capacity built
     to replace withheld or seized product is no market share."""
     total, mine = 0.0, 0.0
     for k in range(N_CHANNELS):
@@ -425,9 +429,9 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
                 asc = p["asc_other"]
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
             log_v[k] = asc + math.log(know) - beta / nest * math.log(retail[k])
-    retail[HEROIN] *= heroin_scale_factor(y, p, enforcement, mail, land, heroin)
+    scarce_heroin = retail[HEROIN] * heroin_scale_factor(y, p, enforcement, mail, land, heroin)
     inclusive = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
-                                    retail[HEROIN], shares)
+                                    scarce_heroin, shares)
     return inclusive, mail, land, heroin
 
 

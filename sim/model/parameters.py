@@ -118,7 +118,7 @@ class ModelParameters:
         prior=('normal', -0.3, 0.3), role='fit', scale='linear')
     heroin_scale_elasticity: float = param(
         1.0, '1', (0.0, 4.0),
-        "heroin retires: heroin's retail cost x (heroin share of supply)^-this, as growers, traffickers and street sellers leave a shrinking trade (fixed costs spread over less revenue; Reuter 2014 on market size and enforcement risk per dealer); stated assumption, fitted to heroin deaths, prior uniform 0-3 (3: heroin's cost x ~30 when its share falls to 1/3)",
+        "heroin retires: in the choice model heroin's cost x (heroin share of delivered supply)^-this, as growers, traffickers and street sellers leave a shrinking trade and heroin gets harder to find (fixed costs spread over less revenue; Reuter 2014 on market size and enforcement risk per dealer); a scarcity cost, not a money price (the reported price_index uses heroin's retail cost); stated assumption, fitted to heroin deaths, prior uniform 0-3 (3: a cost-equivalent x ~30 when its share falls to 1/3)",
         prior=('uniform', 0.0, 3.0), role='fit', scale='linear')
     capacity_adjustment_time: float = param(
         2.0, 'yr', (0.5, 5.0),
