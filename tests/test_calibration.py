@@ -155,6 +155,27 @@ def test_fit_runs_the_solver_at_the_calibration_tolerance():
             calibration_options({"rtol": bad})
 
 
+def test_map_fit_holds_the_stated_model_errors_and_the_posterior_samples_them():
+    """calibration.map_model_error: the MAP's free list lacks the held sds, its base carries
+    them, the posterior samples them; bad entries are named in one line."""
+    from sim.calibrate.fit import map_fit_setup, posterior_problem
+    from sim.model.parameters import model_errors
+    opts = calibration_options({"map_model_error": {"deaths_heroin": 0.04}})
+    base, fit_only = map_fit_setup(ModelParameters(), opts)
+    assert base.model_error_deaths_heroin == 0.04
+    assert "model_error_deaths_heroin" not in fit_only and "model_error_nflis_share" in fit_only
+    targets = load_targets_file(REPO / "configs/targets/article.yaml", 2018)
+    problem = build_problem(base, LeverSet.from_mapping({}), SETTINGS, targets, fit_only)
+    assert "model_error_deaths_heroin" not in problem.names
+    assert "model_error_deaths_heroin" in posterior_problem(problem, base, opts).names
+    assert set(calibration_options({})["map_model_error"]) <= set(model_errors().values())
+    with pytest.raises(InputError, match=r"calibration\.map_model_error: value 'deaths' not "
+                                         r"allowed; allowed: deaths_synthetic"):
+        calibration_options({"map_model_error": {"deaths": 0.1}})
+    with pytest.raises(InputError, match=r"calibration\.map_model_error\.deaths_heroin: value"):
+        calibration_options({"map_model_error": {"deaths_heroin": -1}})
+
+
 def test_posterior_ensemble_file_has_enough_draws_inside_bounds():
     names, values = read_draws(POSTERIOR)
     assert values.shape[0] >= 500

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from sim.calibrate.fit import (Problem, build_problem, calibration_options, fit,
-                               posterior_problem)
+                               map_fit_setup, posterior_problem)
 from sim.calibrate.report import coverage_summary, predictive_coverage, row_samples
 from sim.calibrate.sampler import sample_posterior
 from sim.calibrate.targets import load_targets
@@ -171,8 +171,9 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
                          f"(the data end in {last})")
     levers = LeverSet.from_mapping({})
     targets = load_targets(targets_up_to(targets_cfg, cutoff), cutoff)
-    problem = build_problem(base, levers, SolverSettings(end_year=cutoff), targets,
-                            opts["fit_only"], opts["rtol"])
+    base, fit_only = map_fit_setup(base, opts)
+    problem = build_problem(base, levers, SolverSettings(end_year=cutoff), targets, fit_only,
+                            opts["rtol"])
     progress(f"fitting {len(problem.free)} parameters to {targets.n_rows} comparisons up to {cutoff}")
     result = fit(problem, opts, progress=progress)
     fitted = base.replace(**result.values)

@@ -42,13 +42,13 @@ from sim.calibrate.targets import TargetSet, model_outputs, residuals
 CALIBRATION_KEYS = ("fit_only", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
                     "rtol", "params_file", "ensemble", "particles", "chains", "min_moves",
                     "max_moves", "final_moves", "sample_rtol", "posterior_file", "promote",
-                    "warm_start")
+                    "warm_start", "map_model_error")
 DEFAULTS: dict[str, Any] = {"fit_only": None, "seed": 0, "global_samples": 512, "starts": 4,
                             "max_nfev": 60, "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6,
                             "params_file": None, "ensemble": False, "particles": 300, "chains": 4,
                             "min_moves": 18, "max_moves": 18, "final_moves": 36,
                             "sample_rtol": 1e-4, "posterior_file": None, "promote": False,
-                            "warm_start": None}
+                            "warm_start": None, "map_model_error": None}
 FAILED_RESIDUAL = 1e3  # residual given to every target of a draw the solver could not integrate
 ERROR_KINDS = ("count", "rate", "fy_total", "midyear")   # target kinds a model error applies to
 
@@ -166,7 +166,41 @@ def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("rtol", "sample_rtol"):
         opts[key] = checked_number(f"calibration.{key}", opts[key], "a number in (0, 0.1)",
                                    lambda v: 0 < v < 0.1)
+    opts["map_model_error"] = held_model_errors(opts["map_model_error"])
     return opts
+
+
+def held_model_errors(cfg: Mapping[str, Any] | None) -> dict[str, float]:
+    """calibration.map_model_error (calibration output -> model-error sd, 1) as parameter name ->
+    value: the sds the MAP fit holds (the tolerance the baseline is fitted to; a free sd lets
+    the point fit give up a series by widening its error); the posterior samples them."""
+    errors = model_errors()
+    if cfg is None:
+        return {}
+    if not isinstance(cfg, Mapping):
+        raise InputError(f"calibration.map_model_error: value {cfg!r} not allowed; allowed: null "
+                         f"or a mapping of {', '.join(errors)} to a number")
+    held = {}
+    for output, value in cfg.items():
+        if output not in errors:
+            raise InputError(f"calibration.map_model_error: value {output!r} not allowed; "
+                             f"allowed: {', '.join(errors)}")
+        lo, hi = ModelParameters.metadata(errors[output])["bounds"]
+        held[errors[output]] = checked_number(f"calibration.map_model_error.{output}", value,
+                                              f"a number in [{lo}, {hi}]",
+                                              lambda v: lo <= v <= hi)
+    return held
+
+
+def map_fit_setup(base: ModelParameters, opts: Mapping[str, Any]
+                  ) -> tuple[ModelParameters, list[str] | None]:
+    """The base params and the fit_only list of the MAP fit: `base` with the held model-error
+    sds (calibration.map_model_error) set, and the fitted parameters without them."""
+    held = opts["map_model_error"]
+    if not held:
+        return base, opts["fit_only"]
+    names = opts["fit_only"] or names_with_role("fit")
+    return base.replace(**held), [n for n in names if n not in held]
 
 
 @dataclass
@@ -321,8 +355,9 @@ def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSetti
 
 def posterior_problem(problem: Problem, base: ModelParameters, opts: Mapping[str, Any]) -> Problem:
     """The problem the posterior samples: the fitted parameters of `problem` and every parameter
-    drawn from its prior (PRIOR_ROLES), over `base` (the calibrated params), at `sample_rtol`."""
-    names = problem.names + names_with_role(*PRIOR_ROLES)
+    drawn from its prior (PRIOR_ROLES) or held by the MAP fit (calibration.map_model_error), over
+    `base` (the calibrated params), at `sample_rtol`."""
+    names = problem.names + names_with_role(*PRIOR_ROLES) + list(opts["map_model_error"])
     return Problem(base, problem.levers, SolverSettings(**{**problem.settings.__dict__,
                                                            "rtol": opts["sample_rtol"]}),
                    problem.targets, free_parameters(SAMPLED_ROLES, names))

@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from sim import paths
 from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
-                             fixed_parameters_digest, params_yaml, posterior_csv,
+                             fixed_parameters_digest, map_fit_setup, params_yaml, posterior_csv,
                              posterior_problem)
 from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, sample_posterior
 from sim.cli.app import CONFIG_DIR, plain_config, user_errors
@@ -130,7 +130,8 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path,
     copies = {key: targets_of(opts, key, targets.name) for key in ("params_file", "posterior_file")}
     params_name = params_name_of(targets.name)
     levers = LeverSet.from_mapping({})
-    problem = build_problem(base, levers, settings, targets, opts["fit_only"], opts["rtol"])
+    base, fit_only = map_fit_setup(base, opts)
+    problem = build_problem(base, levers, settings, targets, fit_only, opts["rtol"])
     log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
         f"({targets.name}), simulating {settings.start_year}-{problem.settings.end_year}")
     result = fit(problem, opts, progress=log)
