@@ -62,8 +62,10 @@ def model_doc(params: str = "calibrated") -> str:
                  [[name, " ".join((inspect.getdoc(getattr(model, name)) or "").split())]
                   for name in FLOW_FUNCTIONS], **md),
            "", "## Supply channels", "",
-           table(["channel", "source", "form", "route", "enforcement lever", "meaning"],
-                 [[c.name, c.source, c.form, c.route, c.enforcement_lever, c.doc] for c in CHANNELS], **md),
+           table(["channel", "source", "form", "route", "enforcement lever", "constant", "meaning"],
+                 [[c.name, c.source, c.form, c.route, c.enforcement_lever,
+                   c.constant or "0 (reference)" if c.form != "heroin" else "- (outside the nest)",
+                   c.doc] for c in CHANNELS], **md),
            "", "## Parameters", "",
            "Roles: fixed (literature constant), fit (calibrated; in the posterior), subst "
            "(substitution constant no series identifies: sampled with its prior in "

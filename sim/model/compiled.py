@@ -27,6 +27,9 @@ import numba.core.event  # noqa: E402
 # Floating-point licences for the hot code: fused multiply-add, reassociation and reciprocal
 # multiplication; never 'no NaN/inf' (the step control must see a NaN).
 FAST_MATH = {"contract", "reassoc", "arcp"}
+# A loop over a tuple of constants (e.g. parameter names) unrolled at compile time, so that each
+# name can index a parameter record (sim/model/flows.py, `channel_constant`).
+literal_unroll = numba.literal_unroll
 
 
 def jit(function=None, *, inline: bool = False, fastmath: bool = False, parallel: bool = False):

@@ -50,7 +50,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from sim.model.compiled import jit
+from sim.model.compiled import jit, literal_unroll
 from sim.model.levers import LEVER_SPECS
 from sim.model.parameters import ModelParameters
 from sim.model.state import CHANNELS, LAYOUT, PRODUCTS, ROUTES, StateLayout, Stock
@@ -86,14 +86,18 @@ N_STATE = LAYOUT.size
 N_CHANNELS = len(CHANNELS)
 _CHANNEL = {c.name: i for i, c in enumerate(CHANNELS)}
 CHINA_FINISHED, CHINA_PRECURSOR = _CHANNEL["china_finished_mail"], _CHANNEL["china_precursor_land"]
-INDIA_FINISHED, INDIA_PRECURSOR = _CHANNEL["india_finished_mail"], _CHANNEL["india_precursor_land"]
-OTHER, HEROIN = _CHANNEL["other_land"], _CHANNEL["heroin_land"]
+HEROIN = _CHANNEL["heroin_land"]
 N_FENTANYL_CHANNELS = HEROIN          # the fentanyl channels come first
 MAIL, LAND = ROUTES.index("mail"), ROUTES.index("land")
 CHANNEL_ROUTE = np.array([ROUTES.index(c.route) for c in CHANNELS], dtype=np.int64)
 KNOW_HOW_FINISHED, KNOW_HOW_SYNTHESIS = 1, 2
 CHANNEL_KNOW_HOW = np.array([{"none": 0, "finished": 1, "synthesis": 2}[c.know_how]
                              for c in CHANNELS], dtype=np.int64)
+# Alternative-specific constants (Channel.constant): the channels that declare one and the names of
+# their parameters, unrolled at compile time (`channel_constant`); every other channel has 0.
+ASC_CHANNELS = np.array([k for k, c in enumerate(CHANNELS) if c.constant], dtype=np.int64)
+ASC_PARAMETERS = tuple(c.constant for c in CHANNELS if c.constant)
+assert set(ASC_PARAMETERS) <= set(ModelParameters.names()), ASC_PARAMETERS
 HEROIN_ONLY, BOTH, FENTANYL_ONLY = (PRODUCTS.index("heroin_only"),
                                     PRODUCTS.index("heroin_with_fentanyl"),
                                     PRODUCTS.index("fentanyl_only"))
@@ -391,6 +395,19 @@ def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
 
 
 @jit
+def channel_constant(k, p):
+    """Alternative-specific constant of channel k in the fentanyl nest (1, log attractiveness):
+    the parameter its Channel declares (`constant`), 0 for a channel that declares none."""
+    asc = 0.0
+    i = 0
+    for name in literal_unroll(ASC_PARAMETERS):
+        if ASC_CHANNELS[i] == k:
+            asc = p[name]
+        i += 1
+    return asc
+
+
+@jit
 def market(t, y, p, lv, cost, enforcement, shares, retail):
     """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
     retail costs per HE dose by channel (into the arrays); returns the choice model's aggregate
@@ -417,16 +434,7 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
                                  p["risk_premium"], p["enforcement_cost_exponent"])
         retail[k] = retail_cost(cost[k], p["retail_markup"])
         if k < N_FENTANYL_CHANNELS:
-            if k == CHINA_FINISHED:
-                asc = 0.0
-            elif k == CHINA_PRECURSOR:
-                asc = p["asc_china_precursor"]
-            elif k == INDIA_FINISHED:
-                asc = p["asc_india_finished"]
-            elif k == INDIA_PRECURSOR:
-                asc = p["asc_india_precursor"]
-            else:
-                asc = p["asc_other"]
+            asc = channel_constant(k, p)
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
             log_v[k] = asc + math.log(know) - beta / nest * math.log(retail[k])
     scarce_heroin = retail[HEROIN] * heroin_scale_factor(y, p, enforcement, mail, land, heroin)

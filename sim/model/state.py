@@ -28,27 +28,30 @@ class Channel:
     know_how: str    # which diffusion stock opens it: finished, synthesis or none
     doc: str
     enforcement_lever: str   # the lever (sim/model/levers.py) withholding this channel at source
+    constant: str | None     # the parameter (sim/model/parameters.py) that is its alternative-
+    #   specific constant in the fentanyl nest of the choice model (1, log attractiveness);
+    #   None: the nest's reference channel (constant 0) or heroin (outside the nest)
 
 
 CHANNELS: tuple[Channel, ...] = (
     Channel("china_finished_mail", "china", "finished", "mail", "finished",
             "finished fentanyl made in China, sent by international mail or express consignment",
-            "enforcement_china_finished"),
+            "enforcement_china_finished", None),
     Channel("china_precursor_land", "china", "precursor", "land", "synthesis",
             "Chinese precursors (NPP, ANPP, 4-AP, ...) -> synthesis in Mexico -> land ports",
-            "enforcement_china_precursor"),
+            "enforcement_china_precursor", "asc_china_precursor"),
     Channel("india_finished_mail", "india", "finished", "mail", "finished",
             "finished fentanyl from India's chemical industry, mail or express",
-            "enforcement_india_finished"),
+            "enforcement_india_finished", "asc_india_finished"),
     Channel("india_precursor_land", "india", "precursor", "land", "synthesis",
             "Indian precursors -> synthesis in Mexico -> land ports",
-            "enforcement_india_precursor"),
+            "enforcement_india_precursor", "asc_india_precursor"),
     Channel("other_land", "other", "finished", "land", "synthesis",
             "other producers (synthesis from other precursor sources), over land",
-            "enforcement_other"),
+            "enforcement_other", "asc_other"),
     Channel("heroin_land", "mexico_colombia", "heroin", "land", "none",
             "heroin from Mexico (and Colombia), over land",
-            "enforcement_heroin"),
+            "enforcement_heroin", None),
 )
 CHANNEL_NAMES = tuple(c.name for c in CHANNELS)
 FENTANYL_CHANNELS = tuple(c.name for c in CHANNELS if c.form != "heroin")
@@ -57,6 +60,7 @@ ROUTES = ("mail", "land")
 PRODUCTS = ("heroin_only", "heroin_with_fentanyl", "fentanyl_only")
 DIM_SIZES = {"channel": len(CHANNELS), "route": len(ROUTES), "product": len(PRODUCTS)}
 assert CHANNELS[-1].form == "heroin" and all(c.form != "heroin" for c in CHANNELS[:-1])
+assert CHANNELS[-1].constant is None, "heroin is outside the fentanyl nest: no constant"
 
 
 STOCK_KINDS = ("physical", "total")
