@@ -132,17 +132,6 @@ def check_output(output: Mapping[str, Any]) -> None:
     validate(OutputSection, "output", output)
 
 
-def check_params(params: Mapping[str, Any]) -> None:
-    """Parameter values are numbers (or lists of numbers over draws), never booleans."""
-    for name, value in params.items():
-        if isinstance(value, bool) or (isinstance(value, (list, tuple))
-                                       and any(isinstance(v, bool) for v in value)):
-            units = (ModelParameters.metadata(name)["units"] if name in ModelParameters.names()
-                     else "")
-            raise InputError(f"params.{name}: value {value!r} is not a number (booleans are not "
-                             f"numbers); allowed: a number{f' in {units}' if units else ''}")
-
-
 def _per_draw(allowed_range: str, ok: Callable[[float], bool]) -> Any:
     """A field holding a number or a list of numbers (one per draw) for which `ok` holds."""
     def check(value: Any) -> Any:
@@ -242,9 +231,7 @@ RunSections = create_model("RunSections", __base__=Section,
 def build_run(cfg: Mapping[str, Any]) -> RunConfig:
     """Validate a composed config and build parameters, levers and solver settings."""
     validate(RunSections, "config", {k: v for k, v in cfg.items() if k != "hydra"})
-    params_cfg = section(cfg, "params")
-    check_params(params_cfg)
-    params = ModelParameters.from_mapping(params_cfg)
+    params = ModelParameters.from_mapping(cfg.get("params"))
     levers_cfg = section(cfg, "levers")
     check_lever_entries(levers_cfg)
     levers = LeverSet.from_mapping(levers_cfg)
@@ -369,23 +356,21 @@ class DrawPlan:
 def plan_draws(params: ModelParameters, ensemble: Mapping[str, Any]) -> DrawPlan | None:
     """Draw counts of a job from the raw `ensemble` config, without building the draws (None if
     the config is malformed: `sim.calibrate.ensemble.ensemble_of` then names the problem)."""
-    from sim.calibrate.ensemble import chunk_range
+    from sim.calibrate.ensemble import EnsembleSection, chunk_range
 
-    name = ensemble.get("name", "none")
-    if name == "none":
-        return DrawPlan(params.n_draws, params.n_draws, params.n_draws, False)
-    size, chunk_size, chunk = (ensemble.get(k) for k in ("size", "chunk_size", "chunk"))
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    try:
+        opts = validate(EnsembleSection, "ensemble", ensemble)
+    except InputError:
         return None
-    bootstrap = name == "posterior_bootstrap"
+    if opts.name == "none":
+        return DrawPlan(params.n_draws, params.n_draws, params.n_draws, False)
+    size, chunk_size = opts.size, opts.chunk_size
+    bootstrap = opts.name == "posterior_bootstrap"
     priors = (sum(ModelParameters.metadata(n).get("role") in PRIOR_ROLES
-                  for n in ModelParameters.names())
-              if ensemble.get("sample_priors", True) is not False else 0)
+                  for n in ModelParameters.names()) if opts.sample_priors else 0)
     if chunk_size is None:
         return DrawPlan(size, size, size, bootstrap, priors)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        return None
-    a, b = (0, size) if chunk is None else chunk_range(chunk, size, chunk_size)
+    a, b = (0, size) if opts.chunk is None else chunk_range(opts.chunk, size, chunk_size)
     return DrawPlan(b - a, min(chunk_size, b - a), size, bootstrap, priors)
 
 

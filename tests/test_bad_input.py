@@ -63,7 +63,7 @@ OVERRIDES = [
     (["solver.rtol=0"], "solver.rtol: value 0 outside allowed range (0, 1)"),
     (["solver.output_step=2"], "solver.output_step: value 2 outside allowed range (0, 1] yr"),
     (["+solver.stepsize=1"], "solver.stepsize: unknown key"),
-    (["ensemble.size=0"], "ensemble.size: value 0 must be a positive integer"),
+    (["ensemble.size=0"], "ensemble.size: value 0 not allowed; allowed: a positive integer"),
     (["ensemble=posterior", "ensemble.size=100000"],
      f"ensemble.size: value 100000 exceeds the {POSTERIOR_DRAWS} draws"),
     (["ensemble.name=bootstrap"], "ensemble.name: value 'bootstrap' not allowed; allowed: none, posterior"),

@@ -169,8 +169,9 @@ def test_map_fit_holds_the_stated_model_errors_and_the_posterior_samples_them():
     assert "model_error_deaths_heroin" not in problem.names
     assert "model_error_deaths_heroin" in posterior_problem(problem, base, opts).names
     assert set(calibration_options({})["map_model_error"]) <= set(model_errors().values())
-    with pytest.raises(InputError, match=r"calibration\.map_model_error: value 'deaths' not "
-                                         r"allowed; allowed: deaths_synthetic"):
+    with pytest.raises(InputError, match=r"calibration\.map_model_error\.deaths: unknown key "
+                                         r"\(did you mean 'deaths_heroin'\?\); allowed: "
+                                         r"deaths_fentanyl_all, deaths_heroin"):
         calibration_options({"map_model_error": {"deaths": 0.1}})
     with pytest.raises(InputError, match=r"calibration\.map_model_error\.deaths_heroin: value"):
         calibration_options({"map_model_error": {"deaths_heroin": -1}})

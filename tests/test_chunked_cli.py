@@ -158,12 +158,12 @@ BAD = [
      "ensemble.chunk: value '0/8' not allowed: 40 draws make 4 chunk(s) of 10; allowed: K <= 4"),
     (["ensemble=large", "ensemble.chunk_size=0"],
      "ensemble.chunk_size: value 0 not allowed; allowed: a positive integer"),
-    (["ensemble=large", "ensemble.chunk_size=many"], "ensemble.chunk_size: value 'many' not allowed"),
+    (["ensemble=large", "ensemble.chunk_size=many"], "ensemble.chunk_size: value 'many' is not a number; allowed: a positive integer"),
     (["ensemble=posterior", "ensemble.chunk=0/2"],
      "ensemble.chunk: value '0/2' not allowed without ensemble.chunk_size"),
     (["ensemble.chunk_size=10"], "ensemble.chunk_size: value 10 not allowed with ensemble.name 'none'"),
     (["ensemble.chunk=0/2"], "ensemble.chunk: value '0/2' not allowed with ensemble.name 'none'"),
-    (["ensemble=large", "ensemble.size=0"], "ensemble.size: value 0 must be a positive integer"),
+    (["ensemble=large", "ensemble.size=0"], "ensemble.size: value 0 not allowed; allowed: a positive integer"),
 ]
 
 

@@ -142,7 +142,7 @@ def test_study_and_fentsim_convert_money_the_same_way():
     ({"funding.end": 2019}, "funding.end: value 2019 not allowed; allowed: a year after"),
     ({"funding.start": 2040}, "funding.start: value 2040 outside the simulated window"),
     ({"funding.ramp": 0}, "funding.ramp: value 0 not allowed"),
-    ({"funding.total_usd_per_year": True}, "funding.total_usd_per_year: value True not allowed"),
+    ({"funding.total_usd_per_year": True}, "funding.total_usd_per_year: value True is not a number; allowed: a finite number >= 0"),
 ])
 def test_bad_funding_is_one_line(overrides, message):
     with pytest.raises(InputError, match=message):

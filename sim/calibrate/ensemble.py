@@ -15,18 +15,20 @@ from collections.abc import Callable, Mapping
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import hashlib
 
 import numpy as np
 
+from pydantic import Field, model_validator
+
 from sim import paths
-from sim.errors import InputError, reject_unknown_keys
+from sim.errors import InputError
+from sim.schema import Integer, Section, validate
 from sim.model.parameters import (PRIOR_ROLES, ModelParameters, names_with_role,
                                   sample_prior_values)
 
-ENSEMBLE_KEYS = ("name", "size", "seed", "file", "chunk_size", "chunk", "sample_priors")
 PRIOR_STREAM = 7919  # second seed word of the prior draws, apart from the posterior pick
 NAMES = ("none", "posterior", "posterior_bootstrap")
 REPO = paths.REPO_ROOT
@@ -44,6 +46,41 @@ DRAW_ID_ATTRS = {"long_name": "identity of the draw's parameter set: <first 16 h
                               "posterior file's SHA-256>:<row>[:priors<seed>/<size>/<i> with "
                               "ensemble.sample_priors], or params:<i> (ensemble none)"}
 SEED_MAX = 2**32 - 1  # numpy's legacy seed range (RandomState); fits the int64 `seed` attribute
+
+
+class EnsembleSection(Section):
+    """The `ensemble` section of a run: which parameter draws, and how they are cut into batches
+    and jobs (see `ensemble_of`)."""
+
+    name: Literal[NAMES] = Field("none", description=", ".join(NAMES))   # type: ignore[valid-type]
+    size: Integer = Field(1, ge=1, description="a positive integer (number of draws)")
+    seed: Integer = Field(0, ge=0, le=SEED_MAX,
+                          description=f"an integer in [0, {SEED_MAX}] (2**32 - 1)")
+    file: str | None = Field(None, description="a posterior draws CSV (path), or null: the "
+                                               "posterior of the selected params")
+    chunk_size: Integer | None = Field(None, ge=1, description="a positive integer (draws per "
+                                                               "batch) or null")
+    chunk: Any = Field(None, description="'k/K' with 0 <= k < K, e.g. '3/16', or null (all draws)")
+    sample_priors: bool = Field(True, description="true or false")
+
+    @model_validator(mode="after")
+    def _fits_the_name(self) -> EnsembleSection:
+        if self.name == "none":
+            if self.size != 1:
+                raise InputError(f"ensemble.size: value {self.size} not allowed with ensemble.name "
+                                 f"'none' (the draw(s) of the params config); allowed: 1, or "
+                                 f"ensemble=posterior / ensemble=large for {self.size} draws")
+            for key in ("chunk_size", "chunk"):
+                if getattr(self, key) is not None:
+                    raise InputError(f"ensemble.{key}: value {getattr(self, key)!r} not allowed "
+                                     f"with ensemble.name 'none'; allowed: null")
+        if self.chunk is not None and self.chunk_size is None:
+            raise InputError(f"ensemble.chunk: value {self.chunk!r} not allowed without "
+                             f"ensemble.chunk_size; allowed: null, or set ensemble.chunk_size")
+        return self
+
+
+ENSEMBLE_KEYS = tuple(EnsembleSection.model_fields)
 ParamsForDraws = Callable[[int, int], ModelParameters]  # (first draw, end) -> parameters
 IdsForDraws = Callable[[int, int], np.ndarray]           # (first draw, end) -> draw identities
 
@@ -169,12 +206,6 @@ def posterior_bootstrap(base: ModelParameters, n_draws: int, seed: int,
     return _draws_from(base, names, values, pick, priors)
 
 
-def _positive_int(field: str, value: Any, allowed: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{field}: value {value!r} not allowed; allowed: {allowed}")
-    return value
-
-
 def chunk_range(spec: Any, n_draws: int, chunk_size: int) -> tuple[int, int]:
     """Draws [a, b) of job 'k/K' (k = 0..K-1): a contiguous run of whole canonical chunks."""
     allowed = "'k/K' with 0 <= k < K, e.g. '3/16', or null (all draws)"
@@ -192,19 +223,6 @@ def chunk_range(spec: Any, n_draws: int, chunk_size: int) -> tuple[int, int]:
     return min(first * chunk_size, n_draws), min(last * chunk_size, n_draws)
 
 
-def _chunking(cfg: Mapping[str, Any], size: int) -> tuple[int | None, tuple[int, int]]:
-    """(chunk_size or None, this job's draws) from `ensemble.chunk_size` and `ensemble.chunk`."""
-    chunk_size, chunk = cfg.get("chunk_size"), cfg.get("chunk")
-    if chunk_size is None:
-        if chunk is not None:
-            raise InputError(f"ensemble.chunk: value {chunk!r} not allowed without "
-                             f"ensemble.chunk_size; allowed: null, or set ensemble.chunk_size")
-        return None, (0, size)
-    chunk_size = _positive_int("ensemble.chunk_size", chunk_size,
-                               "a positive integer (draws per batch) or null")
-    return chunk_size, (0, size) if chunk is None else chunk_range(chunk, size, chunk_size)
-
-
 def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     """Validate the `ensemble` config and return the draws it selects (see `Ensemble`).
 
@@ -217,37 +235,16 @@ def ensemble_of(base: ModelParameters, cfg: Mapping[str, Any]) -> Ensemble:
     """
     from sim.calibrate.fit import check_posterior_belongs, read_draws  # local: light for plain runs
 
-    cfg = dict(cfg or {})
-    reject_unknown_keys("ensemble", cfg, ENSEMBLE_KEYS)
-    name = cfg.get("name", "none")
-    size = cfg.get("size", 1)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise InputError(f"ensemble.size: value {size!r} must be a positive integer")
+    opts = validate(EnsembleSection, "ensemble", cfg)
+    name, size, seed, chunk_size = opts.name, opts.size, opts.seed, opts.chunk_size
+    with_priors = opts.sample_priors
     if name == "none":
-        if size != 1:
-            raise InputError(f"ensemble.size: value {size} not allowed with ensemble.name 'none' "
-                             f"(the draw(s) of the params config); allowed: 1, or "
-                             f"ensemble=posterior / ensemble=large for {size} draws")
-        for key in ("chunk_size", "chunk"):
-            if cfg.get(key) is not None:
-                raise InputError(f"ensemble.{key}: value {cfg[key]!r} not allowed with "
-                                 f"ensemble.name 'none'; allowed: null")
         return Ensemble(lambda a, b: base, base.n_draws, None, None, (0, base.n_draws))
-    if name not in NAMES:
-        raise InputError(f"ensemble.name: value {name!r} not allowed; allowed: {', '.join(NAMES)}")
-    seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise InputError(f"ensemble.seed: value {seed!r} not allowed; allowed: an integer in "
-                         f"[0, {SEED_MAX}] (2**32 - 1)")
-    chunk_size, draws = _chunking(cfg, size)
-    path = posterior_path(cfg.get("file"))
+    draws = (0, size) if opts.chunk is None else chunk_range(opts.chunk, size, chunk_size)
+    path = posterior_path(opts.file)
     if base.n_draws != 1:
         raise InputError(f"ensemble.name: {name!r} needs single-valued params, got "
                          f"{base.n_draws} draws")
-    with_priors = cfg.get("sample_priors", True)
-    if not isinstance(with_priors, bool):
-        raise InputError(f"ensemble.sample_priors: value {with_priors!r} not allowed; allowed: "
-                         f"true or false")
     try:
         # the file checked against the declared parameters before any value is used: the header
         # once, each parameter column once, every row as long as the header, finite numbers

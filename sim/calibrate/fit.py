@@ -31,24 +31,16 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from sim.errors import InputError, SolverError, checked_number, reject_unknown_keys
+from pydantic import Field, create_model, model_validator
+
+from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import (PRIOR_ROLES, SAMPLED_ROLES, ModelParameters, from_z,
                                   log_prior_z, model_errors, names_with_role, prior_distribution,
                                   sample_prior_values, to_z)
 from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import TargetSet, model_outputs, residuals
-
-CALIBRATION_KEYS = ("fit_only", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
-                    "rtol", "params_file", "ensemble", "particles", "chains", "min_moves",
-                    "max_moves", "final_moves", "sample_rtol", "posterior_file", "promote",
-                    "warm_start", "map_model_error")
-DEFAULTS: dict[str, Any] = {"fit_only": None, "seed": 0, "global_samples": 512, "starts": 4,
-                            "max_nfev": 60, "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6,
-                            "params_file": None, "ensemble": False, "particles": 300, "chains": 4,
-                            "min_moves": 18, "max_moves": 18, "final_moves": 36,
-                            "sample_rtol": 1e-4, "posterior_file": None, "promote": False,
-                            "warm_start": None, "map_model_error": None}
+from sim.schema import Integer, Number, Section, validate
 FAILED_RESIDUAL = 1e3  # residual given to every target of a draw the solver could not integrate
 ERROR_KINDS = ("count", "rate", "fy_total", "midyear")   # target kinds a model error applies to
 
@@ -119,9 +111,6 @@ def free_parameters(roles: Sequence[str] = ("fit",), only: Sequence[str] | None 
     """The parameters of `roles` (declaration order), or the subset `only` of them."""
     names = names_with_role(*roles)
     if only is not None:
-        if isinstance(only, str) or not isinstance(only, Sequence) or not only:
-            raise InputError(f"calibration.fit_only: value {only!r} not allowed; allowed: null "
-                             f"(every parameter of role fit) or a non-empty list of them")
         unknown = [n for n in only if n not in names]
         if unknown:
             raise InputError(f"calibration.fit_only: value {unknown[0]!r} not allowed; allowed: "
@@ -130,66 +119,74 @@ def free_parameters(roles: Sequence[str] = ("fit",), only: Sequence[str] | None 
     return [free_parameter(n) for n in names]
 
 
-def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The calibration section with defaults filled in (unknown keys rejected)."""
+def _model_error_field(name: str) -> Any:
+    lo, hi = ModelParameters.metadata(name)["bounds"]
+    return (Number | None, Field(None, ge=lo, le=hi, description=f"a number in [{lo:g}, {hi:g}] "
+                                                                  f"(model-error sd, 1)"))
+
+
+# calibration.map_model_error: calibration output -> the model-error sd the MAP fit holds, in the
+# bounds of the output's model-error parameter (`error_of` in sim/model/parameters.py)
+MapModelError = create_model("MapModelError", __base__=Section,
+                             **{output: _model_error_field(name)
+                                for output, name in model_errors().items()})
+_SOLVER_RTOL = "a number in (0, 0.1)"
+
+
+class CalibrationOptions(Section):
+    """The `calibration` section: options of `fentsim-calibrate` and `fentsim-backtest`
+    (configs/calibration/default.yaml says what each does).  A null value takes the default."""
+
+    fit_only: list[str] | None = Field(None, min_length=1, description="null (every parameter of "
+                                       "role fit) or a non-empty list of them")
+    warm_start: str | None = Field(None, description="a params YAML (in configs) or null")
+    seed: Integer = Field(0, ge=0, le=2**32 - 1, description="an integer in [0, 2**32)")
+    global_samples: Integer = Field(512, ge=0, description="an integer >= 0")
+    starts: Integer = Field(4, ge=1, description="an integer >= 1 (local fits)")
+    max_nfev: Integer = Field(60, ge=1, description="an integer >= 1 (iterations per local fit)")
+    diff_step: Number = Field(1e-3, gt=0, lt=0.5, description="a number in (0, 0.5)")
+    ftol: Number = Field(1e-8, gt=0, lt=1, description="a number in (0, 1)")
+    rtol: Number = Field(1e-6, gt=0, lt=0.1, description=_SOLVER_RTOL)
+    map_model_error: MapModelError | None = Field(  # type: ignore[valid-type]
+        None, description=f"null or a mapping of {', '.join(model_errors())} to a number")
+    promote: bool = Field(False, description="true (replace the packaged baseline) or false")
+    params_file: str | None = Field(None, description="a path or null")
+    ensemble: bool = Field(False, description="true (sample the posterior) or false")
+    chains: Integer = Field(4, ge=1, description="an integer >= 1")
+    particles: Integer = Field(300, ge=8, description="an integer >= 8 (particles per chain)")
+    min_moves: Integer = Field(18, ge=1, description="an integer >= 1")
+    max_moves: Integer = Field(18, ge=1, description="an integer >= min_moves")
+    final_moves: Integer = Field(36, ge=0, description="an integer >= 0")
+    sample_rtol: Number = Field(1e-4, gt=0, lt=0.1, description=_SOLVER_RTOL)
+    posterior_file: str | None = Field(None, description="a path or null")
+
+    @model_validator(mode="after")
+    def _moves(self) -> CalibrationOptions:
+        if self.max_moves < self.min_moves:
+            raise InputError(f"calibration.max_moves: value {self.max_moves} not allowed; "
+                             f"allowed: >= min_moves ({self.min_moves})")
+        return self
+
+
+CALIBRATION_KEYS = tuple(CalibrationOptions.model_fields)
+
+
+def calibration_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibration section (`CalibrationOptions`) with defaults filled in, as a dict;
+    `map_model_error` as parameter name -> the sd the MAP fit holds ({} for none: the tolerance
+    the baseline is fitted to; a free sd lets the point fit give up a series by widening its
+    error; the posterior samples them)."""
     cfg = dict(cfg or {})
     if "free" in cfg:
         raise InputError("calibration.free: no longer a key: the fitted parameters, their bounds "
                          "and priors are declared with each parameter (fentsim-doc lists them); "
                          "calibration.fit_only=[NAME,...] fits a subset")
-    reject_unknown_keys("calibration", cfg, CALIBRATION_KEYS)
-    opts = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
-    for key in ("global_samples", "starts", "max_nfev", "particles", "chains", "min_moves",
-                "max_moves", "final_moves"):
-        if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 0:
-            raise InputError(f"calibration.{key}: value {opts[key]!r} not allowed; allowed: an "
-                             f"integer >= 0")
-    for key, least in (("starts", 1), ("particles", 8), ("chains", 1), ("min_moves", 1)):
-        if opts[key] < least:
-            raise InputError(f"calibration.{key}: value {opts[key]} not allowed; allowed: "
-                             f">= {least}")
-    if opts["max_moves"] < opts["min_moves"]:
-        raise InputError(f"calibration.max_moves: value {opts['max_moves']} not allowed; allowed: "
-                         f">= min_moves ({opts['min_moves']})")
-    if not isinstance(opts["promote"], bool):
-        raise InputError(f"calibration.promote: value {opts['promote']!r} not allowed; allowed: "
-                         f"true (replace the packaged baseline) or false")
-    if opts["max_nfev"] < 1:
-        raise InputError(f"calibration.max_nfev: value {opts['max_nfev']} not allowed; allowed: "
-                         f"an integer >= 1 (iterations per local fit)")
-    if not isinstance(opts["seed"], int) or isinstance(opts["seed"], bool) or \
-            not 0 <= opts["seed"] < 2**32:
-        raise InputError(f"calibration.seed: value {opts['seed']!r} not allowed; allowed: an "
-                         f"integer in [0, 2**32)")
-    opts["diff_step"] = checked_number("calibration.diff_step", opts["diff_step"],
-                                       "a number in (0, 0.5)", lambda v: 0 < v < 0.5)
-    for key in ("rtol", "sample_rtol"):
-        opts[key] = checked_number(f"calibration.{key}", opts[key], "a number in (0, 0.1)",
-                                   lambda v: 0 < v < 0.1)
-    opts["map_model_error"] = held_model_errors(opts["map_model_error"])
-    return opts
-
-
-def held_model_errors(cfg: Mapping[str, Any] | None) -> dict[str, float]:
-    """calibration.map_model_error (calibration output -> model-error sd, 1) as parameter name ->
-    value: the sds the MAP fit holds (the tolerance the baseline is fitted to; a free sd lets
-    the point fit give up a series by widening its error); the posterior samples them."""
+    opts = validate(CalibrationOptions, "calibration",
+                    {k: v for k, v in cfg.items() if v is not None}).model_dump()
     errors = model_errors()
-    if cfg is None:
-        return {}
-    if not isinstance(cfg, Mapping):
-        raise InputError(f"calibration.map_model_error: value {cfg!r} not allowed; allowed: null "
-                         f"or a mapping of {', '.join(errors)} to a number")
-    held = {}
-    for output, value in cfg.items():
-        if output not in errors:
-            raise InputError(f"calibration.map_model_error: value {output!r} not allowed; "
-                             f"allowed: {', '.join(errors)}")
-        lo, hi = ModelParameters.metadata(errors[output])["bounds"]
-        held[errors[output]] = checked_number(f"calibration.map_model_error.{output}", value,
-                                              f"a number in [{lo}, {hi}]",
-                                              lambda v: lo <= v <= hi)
-    return held
+    opts["map_model_error"] = {errors[output]: value for output, value
+                               in (opts["map_model_error"] or {}).items() if value is not None}
+    return opts
 
 
 def map_fit_setup(base: ModelParameters, opts: Mapping[str, Any]
@@ -337,7 +334,7 @@ class Problem:
 
 def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSettings,
                   targets: TargetSet, fit_only: Sequence[str] | None = None,
-                  rtol: float = DEFAULTS["rtol"], roles: Sequence[str] = ("fit",)) -> Problem:
+                  rtol: float = CalibrationOptions.model_fields["rtol"].default, roles: Sequence[str] = ("fit",)) -> Problem:
     """A calibration problem over the parameters of `roles` (or `fit_only` of them); the
     simulation window is cut to what the targets need, and the solver runs at `rtol` (1):
     forward differences of step `diff_step` need the model's numerical noise far below that

@@ -32,19 +32,54 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import xarray as xr
 
-from sim.errors import InputError, checked_number, reject_unknown_keys
+from pydantic import Field, field_validator, model_validator
+
+from sim.errors import InputError
 from sim.funding.costs import Baseline, CostModel, dollars_to_level
 from sim.model.levers import LEVER_SPECS, MIN_RAMP_YR, Lever, LeverSet, intervention_weight
 from sim.model.parameters import ModelParameters
 from sim.engine.solver import SolverSettings
+from sim.schema import Number, Section, known_keys, validate
 
-FUNDING_KEYS = ("total_usd_per_year", "split", "start", "ramp", "end")
 SHARE_TOLERANCE = 1e-6
+Share = Annotated[Number, Field(ge=0, le=1)]
+
+
+class FundingSection(Section):
+    """The `funding` section of a run (see the module doc)."""
+
+    total_usd_per_year: Number = Field(0.0, ge=0, description="a finite number >= 0 (US$/yr; 0 = "
+                                                              "no extra spending)")
+    split: dict[str, Share] | None = Field(None, description="a mapping lever -> share in [0, 1] "
+                                           "of funding.total_usd_per_year (shares sum to 1)")
+    start: Number = Field(2020.0, ge=2011, le=2100, description="a year in [2011, 2100]")
+    ramp: Number = Field(1.0, ge=MIN_RAMP_YR, description=f"a number of years >= "
+                                                          f"{MIN_RAMP_YR:.4g} (one day)")
+    end: Number | None = Field(None, description="a year after funding.start, or null")
+
+    @field_validator("split")
+    @classmethod
+    def _levers(cls, split: dict[str, float] | None) -> dict[str, float]:
+        return dict(known_keys("funding.split", split or {}, LEVER_SPECS))
+
+    @model_validator(mode="after")
+    def _shares_and_end(self) -> FundingSection:
+        shares = {k: v for k, v in (self.split or {}).items() if v > 0}
+        if shares and abs(sum(shares.values()) - 1.0) > SHARE_TOLERANCE:
+            raise InputError(f"funding.split: shares {shares} sum to {sum(shares.values()):g}; "
+                             f"allowed: shares that sum to 1")
+        if self.end is not None and not self.end > self.start:
+            raise InputError(f"funding.end: value {self.end:g} not allowed; allowed: a year after "
+                             f"funding.start ({self.start:g}) or null")
+        return self
+
+
+FUNDING_KEYS = tuple(FundingSection.model_fields)
 
 
 def baseline_year(start: float, first_year: int = 2010) -> int:
@@ -116,32 +151,9 @@ class FundingPlan:
     def from_config(cls, funding: Mapping[str, Any] | None, costs: Mapping[str, Any] | None,
                     levers: Mapping[str, Any] | None = None) -> FundingPlan:
         """Validate `funding` (and `costs`); a funded lever also set in `levers` is refused."""
-        cfg = dict(funding or {})
-        reject_unknown_keys("funding", cfg, FUNDING_KEYS)
-        if "total_usd_per_year" in cfg and cfg["total_usd_per_year"] in (None, ""):
-            raise InputError(f"funding.total_usd_per_year: value {cfg['total_usd_per_year']!r} not "
-                             f"allowed; allowed: a finite number >= 0 (US$/yr; 0 = no extra spending)")
-        total = checked_number("funding.total_usd_per_year", cfg.get("total_usd_per_year", 0.0) or 0.0,
-                        "a finite number >= 0 (US$/yr)", lambda v: v >= 0)
-        split_cfg = cfg.get("split") or {}
-        if not isinstance(split_cfg, Mapping):
-            raise InputError(f"funding.split: value {split_cfg!r} not allowed; allowed: a mapping "
-                             f"lever -> share of funding.total_usd_per_year (shares sum to 1)")
-        reject_unknown_keys("funding.split", split_cfg, LEVER_SPECS)
-        split = {name: checked_number(f"funding.split.{name}", share, "a share in [0, 1]",
-                               lambda v: 0 <= v <= 1) for name, share in split_cfg.items()}
-        split = {k: v for k, v in split.items() if v > 0}
-        if split and abs(sum(split.values()) - 1.0) > SHARE_TOLERANCE:
-            raise InputError(f"funding.split: shares {split} sum to {sum(split.values()):g}; "
-                             f"allowed: shares that sum to 1")
-        start = checked_number("funding.start", cfg.get("start", 2020.0), "a year in [2011, 2100]",
-                        lambda v: 2011 <= v <= 2100)
-        ramp = checked_number("funding.ramp", cfg.get("ramp", 1.0), f"a number of years >= "
-                       f"{MIN_RAMP_YR:.4g} (one day)", lambda v: v >= MIN_RAMP_YR)
-        end = cfg.get("end")
-        if end is not None:
-            end = checked_number("funding.end", end, f"a year after funding.start ({start:g}) or null",
-                          lambda v: v > start)
+        opts = validate(FundingSection, "funding", funding)
+        total, start, ramp, end = opts.total_usd_per_year, opts.start, opts.ramp, opts.end
+        split = {k: v for k, v in (opts.split or {}).items() if v > 0}
         cost_model = (CostModel.from_mapping(costs) if (costs or split)
                       else CostModel({}, sample=False))
         for name in split:

@@ -10,14 +10,16 @@ assumptions; the calibrated baseline overrides some of them from `configs/params
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from sim.errors import InputError, reject_unknown_keys
+from pydantic import Field, ValidationInfo, create_model, field_validator, model_validator
+
+from sim.errors import InputError
+from sim.schema import Section, validate
 
 
 ROLES = ("fixed", "fit", "subst", "unc")
@@ -417,29 +419,9 @@ class ModelParameters:
         prior=('lognormal', 0.25, 0.7), role='fit', scale='log', error_of='seizures_product')
 
     def __post_init__(self) -> None:
-        sizes = set()
-        for f in fields(self):
-            raw = getattr(self, f.name)
-            try:
-                value = np.asarray(raw, dtype=float)
-            except (TypeError, ValueError):
-                raise InputError(f"params.{f.name}: value {raw!r} is not a number "
-                                 f"(units {f.metadata['units']})") from None
-            if value.ndim > 1:
-                raise InputError(f"params.{f.name}: expected a number or a 1-D array over draws, "
-                                 f"got shape {value.shape}")
-            lo, hi = f.metadata["bounds"]
-            bad = ~np.isfinite(value) | (value < lo) | (value > hi)
-            if np.any(bad):
-                first = value.reshape(-1)[np.argmax(bad.reshape(-1))]
-                where = "" if value.ndim == 0 else f" (draw {int(np.argmax(bad))})"
-                raise InputError(f"params.{f.name}: value {first:g}{where} outside allowed range "
-                                 f"[{lo:g}, {hi:g}] {f.metadata['units']}")
-            if value.ndim == 1 and value.size != 1:
-                sizes.add(value.size)
-            object.__setattr__(self, f.name, value if value.ndim else float(value))
-        if len(sizes) > 1:
-            raise InputError(f"params: draw arrays have different lengths {sorted(sizes)}")
+        checked = validate(ParamsSection, "params", {n: getattr(self, n) for n in self.names()})
+        for name in self.names():
+            object.__setattr__(self, name, getattr(checked, name))
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
@@ -454,15 +436,14 @@ class ModelParameters:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ModelParameters:
-        """Build from a mapping of overrides of the defaults; unknown keys are rejected."""
-        values = dict(values or {})
-        reject_unknown_keys("params", values, cls.names())
-        return cls(**values)
+        """Build from a mapping of overrides of the defaults (the `params` section, checked by
+        `ParamsSection`: unknown keys, values that are no numbers or outside their bounds)."""
+        checked = validate(ParamsSection, "params", values)
+        return cls(**{name: getattr(checked, name) for name in checked.model_fields_set})
 
     def replace(self, **changes: Any) -> ModelParameters:
         """A copy with some fields changed (validated again)."""
-        reject_unknown_keys("params", changes, self.names())
-        return dataclasses.replace(self, **changes)
+        return self.from_mapping({**{n: getattr(self, n) for n in self.names()}, **changes})
 
     @property
     def n_draws(self) -> int:
@@ -490,6 +471,72 @@ class ModelParameters:
         """Stack single-draw parameter sets into one batch over draws."""
         return cls(**{name: np.array([float(getattr(d, name)) for d in draws])
                       for name in cls.names()})
+
+
+# --- the `params` section, declared by the fields above -----------------------------------------
+
+def _allowed(meta: Mapping[str, Any]) -> str:
+    lo, hi = meta["bounds"]
+    return f"a number in [{lo:g}, {hi:g}] {meta['units']}, or a list of them (one per draw)"
+
+
+def _has_bool(raw: Any) -> bool:
+    if isinstance(raw, (list, tuple)):
+        return any(_has_bool(v) for v in raw)
+    return isinstance(raw, (bool, np.bool_)) or (isinstance(raw, np.ndarray) and raw.dtype == bool)
+
+
+def parameter_value(name: str, raw: Any) -> float | np.ndarray:
+    """`raw` as the value of parameter `name`: a float, or a 1-D float array over draws, each
+    finite and inside the declared bounds; else the one-line InputError naming the value (and
+    the draw) and the declared range and units."""
+    meta = _FIELDS[name].metadata
+    lo, hi = meta["bounds"]
+    value = None
+    if not isinstance(raw, (str, bytes)) and not _has_bool(raw):
+        try:
+            value = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError):
+            pass
+    if value is None:
+        why = " (booleans are not numbers)" if _has_bool(raw) else ""
+        raise InputError(f"params.{name}: value {raw!r} is not a number{why}; allowed: "
+                         f"{_allowed(meta)}")
+    if value.ndim > 1:
+        raise InputError(f"params.{name}: value of shape {value.shape} not allowed; allowed: "
+                         f"{_allowed(meta)}")
+    bad = ~np.isfinite(value) | (value < lo) | (value > hi)
+    if np.any(bad):
+        first = value.reshape(-1)[np.argmax(bad.reshape(-1))]
+        where = "" if value.ndim == 0 else f" (draw {int(np.argmax(bad))})"
+        raise InputError(f"params.{name}: value {first:g}{where} outside allowed range "
+                         f"[{lo:g}, {hi:g}] {meta['units']}")
+    return value if value.ndim else float(value)
+
+
+class _ParamsChecks(Section):
+    """Each value through `parameter_value`; draw arrays of one length (or length 1)."""
+
+    @field_validator("*")
+    @classmethod
+    def _declared_range(cls, value: Any, info: ValidationInfo) -> float | np.ndarray:
+        return parameter_value(str(info.field_name), value)
+
+    @model_validator(mode="after")
+    def _same_draws(self) -> _ParamsChecks:
+        sizes = {np.size(v) for v in self.__dict__.values() if np.ndim(v) == 1 and np.size(v) != 1}
+        if len(sizes) > 1:
+            raise InputError(f"params: draw arrays have different lengths {sorted(sizes)}; "
+                             f"allowed: one number of draws (or single values)")
+        return self
+
+
+_FIELDS = {f.name: f for f in fields(ModelParameters)}
+# The `params` section of a config: one field per parameter, its default and what is allowed
+# (bounds, units) from its declaration; a value is a number or a list over draws.
+ParamsSection = create_model(
+    "ParamsSection", __base__=_ParamsChecks,
+    **{f.name: (Any, Field(f.default, description=_allowed(f.metadata))) for f in _FIELDS.values()})
 
 
 # --- priors, derived from the declarations ------------------------------------------------------

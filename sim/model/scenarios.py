@@ -16,32 +16,34 @@ section) is scaled in dollars: funding.total_usd_per_year -> k x total.  Hydra-f
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from sim.errors import InputError, reject_unknown_keys
-from sim.model.levers import LEVER_SPECS, Lever
+from pydantic import Field
 
-SCENARIO_KEYS = ("name", "description", "intensity")
+from sim.errors import InputError
+from sim.model.levers import LEVER_SPECS, Lever
+from sim.schema import Number, Section, validate
+
+
+class ScenarioSection(Section):
+    """The `scenario` section of a run: its name, what it does, and how strongly (see module doc)."""
+
+    name: str = Field("", description="text (the scenario's name)")
+    description: str = Field("", description="text (what the scenario does)")
+    intensity: Number | None = Field(1.0, ge=0, description="a number >= 0 (1 = the scenario as "
+                                                            "written, 0 = history)")
+
+
+SCENARIO_KEYS = tuple(ScenarioSection.model_fields)
 
 
 def scenario_intensity(cfg: Mapping[str, Any]) -> float:
-    """The validated `scenario.intensity` (1.0 if absent)."""
-    scenario = cfg.get("scenario") or {}
-    if not isinstance(scenario, Mapping):
-        raise InputError(f"scenario: expected a mapping with keys {', '.join(SCENARIO_KEYS)}, "
-                         f"got {scenario!r}")
-    reject_unknown_keys("scenario", scenario, SCENARIO_KEYS)
-    k = scenario.get("intensity", 1.0)
-    if k is None:
-        return 1.0
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
-        raise InputError(f"scenario.intensity: value {k!r} not allowed; allowed: a number >= 0 "
-                         f"(1 = the scenario as written, 0 = history)")
-    return float(k)
+    """The validated `scenario.intensity` (1.0 if absent or null)."""
+    k = validate(ScenarioSection, "scenario", cfg.get("scenario")).intensity
+    return 1.0 if k is None else float(k)
 
 
 def scaled_level(name: str, entry: Mapping[str, Any], k: float) -> Any:
