@@ -91,7 +91,7 @@ def section(cfg: Mapping[str, Any], name: str) -> dict[str, Any]:
     """A section of the config as a dict ({} if absent); a non-mapping is an InputError."""
     value = cfg.get(name) or {}
     if not isinstance(value, Mapping):
-        raise InputError(f"{name}: expected a mapping of keys to values, got {value!r}")
+        raise InputError(f"{name}: value {value!r} not allowed; allowed: a mapping of keys to values")
     return dict(value)
 
 

@@ -17,8 +17,12 @@ with the section's name) reaches the user unchanged; a line naming a field of th
 ('cost: value 5 outside its range ...') gets the model's path in front.  Mappings whose keys are names (levers, series) are `dict[str, Model]`
 fields; their keys are checked with `known_keys(where, mapping, allowed)` in a validator.
 
-To validate another section (a lever entry in sim/model/levers.py, calibration options in
-sim/calibrate/fit.py), declare it where it is used:
+A section is declared where it is used: `ParamsSection` (sim/model/parameters.py, one field per
+declared parameter, its bounds and units from the declaration), `ScenarioSection`
+(sim/model/scenarios.py), `EnsembleSection` (sim/calibrate/ensemble.py), `FundingSection`
+(sim/funding/plan.py), `CostsSection` (sim/funding/costs.py), `CalibrationOptions`
+(sim/calibrate/fit.py), the targets (sim/calibrate/targets.py), `OutputSection`, `LeverEntry`
+and the solver's (sim/config.py).  Another one the same way:
 
     class Options(Section):
         seed: Integer = Field(0, ge=0, description="an integer >= 0")

@@ -182,7 +182,7 @@ ENTRY = "{id: x, kind: count, output: deaths_synthetic, year: 2017, value: 1, si
 FILES = [
     (lambda p: yaml_run("levers: {naloxone_kit: {start: 2020, level: 2}}"),
      "levers.naloxone_kit: unknown key (did you mean 'naloxone_kits'?)"),
-    (lambda p: yaml_run("params: [1, 2]"), "params: expected a mapping of keys to values"),
+    (lambda p: yaml_run("params: [1, 2]"), "params: value [1, 2] not allowed; allowed: a mapping of keys to values"),
     (lambda p: yaml_run("params: {_target_: os.system}"), "params._target_: unknown key"),
     (lambda p: yaml_run("levers: {prevention: {start: 2020, level: 0.2}}\nsolver: {end_year: 2015}"),
      "levers.prevention.start: value 2020 outside the simulated window [2010, 2016] yr"),

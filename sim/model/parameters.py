@@ -493,8 +493,8 @@ def parameter_value(name: str, raw: Any) -> float | np.ndarray:
     meta = _FIELDS[name].metadata
     lo, hi = meta["bounds"]
     value = None
-    if not isinstance(raw, (str, bytes)) and not _has_bool(raw):
-        try:
+    if not _has_bool(raw):
+        try:   # a number written as text is read as one: YAML 1.1 (PyYAML) reads 1e-09 as text
             value = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):
             pass
