@@ -114,6 +114,9 @@ def test_model_doc_lists_everything(tmp_path):
     from sim.model.levers import LEVER_SPECS
     for name in ModelParameters.names() + list(LEVER_SPECS) + ["untreated", "cum_seized"]:
         assert re.search(rf"^\| {name} +\|", proc.stdout, re.M), name
+    # each channel's constant in the choice model: the parameter its Channel declares
+    assert re.search(r"^\| china_precursor_land +\|.*\| asc_china_precursor +\|", proc.stdout, re.M)
+    assert re.search(r"^\| china_finished_mail +\|.*\| 0 \(reference\) +\|", proc.stdout, re.M)
     # the value runs use (calibrated) next to the literature value
     row = re.search(r"^\| fentanyl_incidence_multiplier +\| ([^|]+)\| ([^|]+)\|", proc.stdout, re.M)
     calibrated = yaml.safe_load((CONFIGS / "params" / "calibrated.yaml").read_text())

@@ -78,3 +78,20 @@ def test_stock_kinds_decide_physical_rows_and_tolerances():
             LAYOUT.stocks[name].tolerance_class)
         if expected is not None:
             assert np.all(atol[sl] == expected), name
+
+
+def test_channel_constants_are_the_declared_parameters():
+    """Each fentanyl channel's alternative-specific constant is the parameter its Channel names
+    (0 for the nest's reference channel), read by the compiled choice model; heroin has none."""
+    from sim.model import flows
+    from sim.model.parameters import ModelParameters
+    from sim.model.state import CHANNELS
+
+    names = [c.constant for c in CHANNELS if c.constant]
+    assert names and set(names) <= set(ModelParameters.names()) and CHANNELS[-1].constant is None
+    values = {name: -0.25 * (i + 1) for i, name in enumerate(names)}   # distinct, in bounds
+    record = flows.parameter_records(ModelParameters.from_mapping(values))[0]
+    for k, channel in enumerate(CHANNELS[:flows.N_FENTANYL_CHANNELS]):
+        want = values[channel.constant] if channel.constant else 0.0
+        assert flows.channel_constant(k, record) == want, channel.name
+    assert np.count_nonzero([c.constant is None for c in CHANNELS[:-1]]) == 1   # one reference
