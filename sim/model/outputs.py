@@ -105,8 +105,9 @@ OUTPUTS: tuple[Output, ...] = (
     Output("fentanyl_arrivals", TD, "kg/yr", "fentanyl arriving on the US retail market (pure)",
            "point"),
     Output("price_index", TD, "1",
-           "retail money price per heroin-equivalent dose: share-weighted retail cost of the "
-           "channels, scarcity included (1 Jan 2015 = 1)", "point"),
+           "retail money price per heroin-equivalent dose: heroin's retail cost and the fentanyl "
+           "nest's price (CES mean of its channels' retail costs) weighted by their shares, supply "
+           "shortage included (1 Jan 2015 = 1)", "point"),
     Output("demand", TD, "HE kg/yr", "opioid demand at the cost-based price", "point"),
     Output("naloxone_probability", TD, "1", "probability naloxone is at hand at an overdose",
            "point"),
