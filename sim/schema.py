@@ -20,9 +20,9 @@ fields; their keys are checked with `known_keys(where, mapping, allowed)` in a v
 A section is declared where it is used: `ParamsSection` (sim/model/parameters.py, one field per
 declared parameter, its bounds and units from the declaration), `ScenarioSection`
 (sim/model/scenarios.py), `EnsembleSection` (sim/calibrate/ensemble.py), `FundingSection`
-(sim/funding/plan.py), `CostsSection` (sim/funding/costs.py), the targets
-(sim/calibrate/targets.py), `OutputSection`, `LeverEntry` and the solver's (sim/config.py).
-Another one the same way:
+(sim/funding/plan.py), `CostsSection` (sim/funding/costs.py), `CalibrationOptions`
+(sim/calibrate/fit.py), the targets (sim/calibrate/targets.py), `OutputSection`, `LeverEntry`
+and the solver's (sim/config.py).  Another one the same way:
 
     class Options(Section):
         seed: Integer = Field(0, ge=0, description="an integer >= 0")

@@ -98,11 +98,18 @@ def test_sections_of_the_configs(check, line):
                                    "in [2011, 2100]"),
     ("funding", {"split": {"naloxone_kits": 1.5}}, "funding.split.naloxone_kits: value 1.5 not "
                                                    "allowed; allowed: a mapping lever -> share in [0, 1]"),
+    ("calibration", {"particle": 16}, "calibration.particle: unknown key (did you mean 'particles'?)"),
+    ("calibration", {"chains": 2.0}, "calibration.chains: value 2.0 is not a number; allowed: an "
+                                     "integer >= 1"),
+    ("calibration", {"map_model_error": {"nflis_share": 2}},
+     "calibration.map_model_error.nflis_share: value 2 not allowed; allowed: a number in "
+     "[0.002, 1.5] (model-error sd, 1)"),
 ])
 def test_sections_declared_with_their_owners(section, value, line):
-    """params (bounds and units from each parameter's declaration), ensemble, scenario and
-    funding: an unknown key, a wrong type and a value out of range, one line."""
+    """params (bounds and units from each parameter's declaration), ensemble, scenario, funding
+    and calibration options: an unknown key, a wrong type and a value out of range, one line."""
     from sim.calibrate.ensemble import ensemble_of
+    from sim.calibrate.fit import calibration_options
     from sim.funding.plan import FundingPlan
     from sim.model.parameters import ModelParameters
     from sim.model.scenarios import scenario_intensity
@@ -110,7 +117,8 @@ def test_sections_declared_with_their_owners(section, value, line):
     check = {"params": ModelParameters.from_mapping,
              "ensemble": lambda v: ensemble_of(ModelParameters(), v),
              "scenario": lambda v: scenario_intensity({"scenario": v}),
-             "funding": lambda v: FundingPlan.from_config(v, None)}[section]
+             "funding": lambda v: FundingPlan.from_config(v, None),
+             "calibration": calibration_options}[section]
     with pytest.raises(InputError) as info:
         check(value)
     assert str(info.value).startswith(line) and "\n" not in str(info.value)

@@ -1,18 +1,20 @@
 """Backtest: fit on data up to a cut-off year, forecast the later years, score the forecast.
 
-The calibration (MAP fit and emcee posterior, `sim.calibrate.fit`) uses only the targets whose
-years end at or before `cutoff` (ranges of claims are cut at it); the posterior ensemble, with the
-substitution constants drawn from their priors as in every ensemble, is then run to the last
-scored year.  For each series and year after the cut-off (public US series to 2024: the
-information set's end) the forecast median and 90 % interval are compared with the observed value:
-error (median / observed - 1) and whether the interval covers it, plus the coverage of all points.
-Hydra-free; `fentsim-backtest` is the command.
+The calibration (MAP fit, `sim.calibrate.fit`, and the posterior from the priors,
+`sim.calibrate.sampler`) uses only the targets whose years end at or before `cutoff` (ranges of
+claims are cut at it).  The posterior draws are then run to the last year of the data (the
+targets' `fit_end_year`, the information set's end) and every public-series figure after the
+cut-off is scored: the forecast median's error, and whether the 90% interval covers the observed
+value, for the model alone (parameter uncertainty), with its model error (what
+`<variable>_predictive` carries) and for an observation (model error and measurement error, the
+likelihood's predictive); per series and overall.  For synthetic-opioid deaths the direction of
+each year's change is scored too (share of draws that fall).  Hydra-free; `fentsim-backtest` is
+the command.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,22 +22,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sim import paths
-from sim.calibrate.fit import (build_problem, calibration_options, fit, sample_posterior,
-                              with_prior_parameters)
-from sim.calibrate.targets import load_targets, model_outputs
-from sim.engine.solver import SolverSettings, integrate
+from sim.calibrate.fit import (Problem, build_problem, calibration_options, fit,
+                               map_fit_setup, posterior_problem)
+from sim.calibrate.report import coverage_summary, predictive_coverage, row_samples
+from sim.calibrate.sampler import sample_posterior
+from sim.calibrate.targets import load_targets
+from sim.engine.solver import SolverSettings
 from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 
-LAST_DATA_YEAR = 2024          # the information set ends here: nothing later is scored or fitted
-# series of the public data file scored by the backtest: (series in the CSV, model output, kind)
-SCORED = (("synthetic_deaths", "deaths_synthetic", "count"),
-          ("heroin_deaths", "deaths_heroin", "count"),
-          ("fentanyl_share", "nflis_share", "midyear"),
-          ("cbp_fentanyl_seized_fy", "seizures_product", "fy_total"))
-INTERVAL = (0.05, 0.95)
+BANDS = ("model", "model_error", "observation")
+DIRECTION_SERIES = "synthetic_deaths"   # the series whose yearly changes are scored by direction
 
 
 def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
@@ -65,106 +63,151 @@ def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
     return cfg
 
 
-def observed_after(cutoff: int) -> list[tuple[str, str, str, int, float]]:
-    """(series, output, kind, year, value) of every scored data point after `cutoff`."""
-    path = paths.DATA_DIR / "us_series_2010_2024.csv"
-    with path.open() as fh:
-        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
-    out = []
-    for series, output, kind in SCORED:
-        for r in rows:
-            year = int(r["year"])
-            if r["series"] == series and cutoff < year <= LAST_DATA_YEAR:
-                out.append((series, output, kind, year, float(r["value"])))
-    return out
-
-
 @dataclass
 class Backtest:
-    """Forecast draws and scores of a backtest."""
+    """Scores of a backtest: one row per scored figure, coverage per series and overall, and the
+    direction of each year's change of synthetic-opioid deaths."""
 
     cutoff: int
+    last_year: int
     points: list[dict[str, Any]]
-    coverage: float
+    directions: list[dict[str, Any]]
     fit_cost: float
     n_draws: int
+    convergence: dict[str, Any]
+
+    @property
+    def coverage(self) -> dict[str, float]:
+        return coverage_summary(self.points)
+
+    def by_series(self) -> dict[str, dict[str, float]]:
+        """Per series: number of points, mean absolute error of the median, coverage per band."""
+        out = {}
+        for series in dict.fromkeys(p["series"] for p in self.points):
+            rows = [p for p in self.points if p["series"] == series]
+            out[series] = {"points": len(rows),
+                           "mean_abs_error": float(np.mean([abs(r["error"]) for r in rows])),
+                           **{band: float(np.mean([r[f"{band}_covered"] for r in rows]))
+                              for band in BANDS}}
+        return out
 
     def to_dataset(self) -> xr.Dataset:
         """The scores as a dataset (point dimension), with units and long names."""
         p = self.points
-        ds = xr.Dataset(
-            {"observed": ("point", [x["observed"] for x in p]),
-             "forecast_median": ("point", [x["median"] for x in p]),
-             "forecast_low": ("point", [x["low"] for x in p]),
-             "forecast_high": ("point", [x["high"] for x in p]),
-             "relative_error": ("point", [x["error"] for x in p]),
-             "covered": ("point", np.array([x["covered"] for x in p], dtype=np.int8))},
-            coords={"point": np.arange(len(p)),
-                    "series": ("point", np.array([x["series"] for x in p], dtype=object)),
-                    "year": ("point", np.array([x["year"] for x in p], dtype=np.int64)),
-                    "units": ("point", np.array([x["units"] for x in p], dtype=object))})
-        for name, long_name in (("observed", "observed value (units per point)"),
-                                ("forecast_median", "median of the posterior forecast"),
-                                ("forecast_low", f"{INTERVAL[0]:.0%} quantile of the forecast"),
-                                ("forecast_high", f"{INTERVAL[1]:.0%} quantile of the forecast"),
-                                ("relative_error", "forecast median / observed - 1"),
-                                ("covered", "1 if the 90% interval covers the observed value")):
-            ds[name].attrs.update(long_name=long_name, units="1" if name in (
-                "relative_error", "covered") else "see units coordinate")
+        data = {"observed": [x["observed"] for x in p],
+                "forecast_median": [x["model_median"] for x in p],
+                "relative_error": [x["error"] for x in p]}
+        for band in BANDS:
+            data[f"{band}_low"] = [x[f"{band}_low"] for x in p]
+            data[f"{band}_high"] = [x[f"{band}_high"] for x in p]
+            data[f"{band}_covered"] = np.array([x[f"{band}_covered"] for x in p], dtype=np.int8)
+        ds = xr.Dataset({k: ("point", np.asarray(v)) for k, v in data.items()},
+                        coords={"point": np.arange(len(p)),
+                                "series": ("point", np.array([x["series"] for x in p], dtype=object)),
+                                "year": ("point", np.array([x["year"] for x in p], dtype=np.int64)),
+                                "units": ("point", np.array([x["units"] for x in p], dtype=object))})
+        meaning = {"model": "the model over the posterior draws (parameter uncertainty)",
+                   "model_error": "the model with its model error (<variable>_predictive)",
+                   "observation": "an observation (model error and measurement error)"}
+        for name in ds.data_vars:
+            band = next((b for b in BANDS if name.startswith(b + "_")), None)
+            long_name = {"observed": "observed value (units per point)",
+                         "forecast_median": "median of the posterior forecast (model)",
+                         "relative_error": "forecast median / observed - 1"}.get(name) or (
+                f"1 if the 90% interval of {meaning[band]} covers the observed value"
+                if name.endswith("covered") else
+                f"{'5%' if name.endswith('low') else '95%'} quantile of {meaning[band]}")
+            ds[name].attrs.update(long_name=long_name, units="1" if name.endswith(
+                ("covered", "error")) else "see units coordinate")
+        cov = self.coverage
         ds.attrs.update(title=f"fentsim backtest: fitted to {self.cutoff}, forecast to "
-                              f"{LAST_DATA_YEAR}", cutoff=self.cutoff, coverage=self.coverage,
-                        fit_cost=self.fit_cost, draws=self.n_draws)
+                              f"{self.last_year}", cutoff=self.cutoff, fit_cost=self.fit_cost,
+                        draws=self.n_draws, **{f"coverage_{k}": v for k, v in cov.items()})
         return ds
 
     def markdown(self) -> str:
-        """The score table and the overall coverage, as Markdown."""
-        rows = [[x["series"], x["year"], f"{x['observed']:,.4g}", f"{x['median']:,.4g}",
-                 f"[{x['low']:,.4g}, {x['high']:,.4g}]", f"{100 * x['error']:+.1f}%",
-                 "yes" if x["covered"] else "no"] for x in self.points]
-        head = ["series", "year", "observed", "forecast median", "90% interval", "error", "covered"]
-        return (f"# Backtest: fitted to {self.cutoff}, forecast {self.cutoff + 1}-{LAST_DATA_YEAR}\n\n"
-                f"{self.n_draws} posterior draws (the substitution constants sampled with their priors in the posterior); "
-                f"MAP cost {self.fit_cost:.4g}.\n\n"
-                + "\n".join("| " + " | ".join(map(str, r)) + " |"
+        """The score tables, the coverage per series and the directions, as Markdown."""
+        def md(head: list[str], rows: list[list[Any]]) -> str:
+            return "\n".join("| " + " | ".join(map(str, r)) + " |"
                              for r in [head, ["---"] * len(head)] + rows)
-                + f"\n\nCoverage of the 90% intervals: {self.coverage:.0%} "
-                  f"({sum(x['covered'] for x in self.points)} of {len(self.points)} points).\n")
+        points = md(["series", "year", "observed", "forecast median", "90% model",
+                     "90% with model error", "90% observation", "error", "covered (m/e/o)"],
+                    [[x["series"], x["year"], f"{x['observed']:,.4g}", f"{x['model_median']:,.4g}",
+                      f"[{x['model_low']:,.4g}, {x['model_high']:,.4g}]",
+                      f"[{x['model_error_low']:,.4g}, {x['model_error_high']:,.4g}]",
+                      f"[{x['observation_low']:,.4g}, {x['observation_high']:,.4g}]",
+                      f"{100 * x['error']:+.1f}%",
+                      "/".join("yes" if x[f"{b}_covered"] else "no" for b in BANDS)]
+                     for x in self.points])
+        series = md(["series", "points", "mean abs. error", "coverage model",
+                     "with model error", "observation"],
+                    [[k, v["points"], f"{100 * v['mean_abs_error']:.1f}%",
+                      *(f"{v[b]:.0%}" for b in BANDS)] for k, v in self.by_series().items()])
+        directions = md(["change", "observed", "modelled median", "share of draws falling"],
+                        [[d["change"], f"{100 * d['observed']:+.1f}%", f"{100 * d['median']:+.1f}%",
+                          f"{d['share_falling']:.0%}"] for d in self.directions])
+        cov = self.coverage
+        n = len(self.points)
+        return (f"# Backtest: fitted to {self.cutoff}, forecast {self.cutoff + 1}-{self.last_year}\n\n"
+                f"{self.n_draws} posterior draws (every sampled parameter, from the priors); MAP "
+                f"cost {self.fit_cost:.4g}; sampler {self.convergence}.\n\n{points}\n\n"
+                f"## Per series\n\n{series}\n\n## Direction of synthetic-opioid deaths\n\n"
+                f"{directions}\n\nCoverage of the 90% intervals ({n} points): model "
+                f"{cov['model']:.0%}, with model error {cov['model_error']:.0%}, observation "
+                f"{cov['observation']:.0%}.\n")
 
 
-def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any], calibration_cfg: Mapping[str, Any],
-                 cutoff: int, draws: int = 200, seed: int = 0,
-                 progress: Callable[[str], None] = print) -> Backtest:
-    """Fit up to `cutoff`, sample the posterior, forecast to LAST_DATA_YEAR and score."""
-    if not 2013 <= cutoff < LAST_DATA_YEAR:
-        raise InputError(f"cutoff: value {cutoff!r} not allowed; allowed: 2013..{LAST_DATA_YEAR - 1}")
+def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
+                 calibration_cfg: Mapping[str, Any], cutoff: int, draws: int = 200,
+                 seed: int = 0, progress: Callable[[str], None] = print) -> Backtest:
+    """Fit up to `cutoff`, sample the posterior, forecast to the data's last year and score."""
     calib = dict(calibration_cfg)
-    free_cfg = calib.pop("free", None)
     for key in ("params_file", "posterior_file"):
         calib.pop(key, None)
     opts = calibration_options(calib)
-    targets = load_targets(targets_up_to(targets_cfg, cutoff), cutoff)
-    settings = SolverSettings(end_year=cutoff)
+    last = int(targets_cfg.get("fit_end_year") or 0)
+    if not 2013 <= cutoff < last:
+        raise InputError(f"cutoff: value {cutoff!r} not allowed; allowed: 2013..{last - 1} "
+                         f"(the data end in {last})")
     levers = LeverSet.from_mapping({})
-    problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
+    targets = load_targets(targets_up_to(targets_cfg, cutoff), cutoff)
+    base, fit_only = map_fit_setup(base, opts)
+    problem = build_problem(base, levers, SolverSettings(end_year=cutoff), targets, fit_only,
+                            opts["rtol"])
     progress(f"fitting {len(problem.free)} parameters to {targets.n_rows} comparisons up to {cutoff}")
     result = fit(problem, opts, progress=progress)
-    wider, z_start = with_prior_parameters(problem, result.z)
-    post = sample_posterior(wider, z_start, opts, progress=progress)
+    fitted = base.replace(**result.values)
+    wider = posterior_problem(problem, fitted, opts)
+    post = sample_posterior(wider, opts, progress=progress)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
-    values = {name: post.draws[pick, i] for i, name in enumerate(post.names)}
-    params = base.replace(**values)
-    forecast = SolverSettings(end_year=LAST_DATA_YEAR, output_step=0.5)
-    progress(f"forecasting {len(pick)} posterior draws to {LAST_DATA_YEAR}")
-    outputs = model_outputs(integrate(params, levers, forecast), params, forecast)
-    years = list(forecast.years)
-    points = []
-    for series, output, kind, year, observed in observed_after(cutoff):
-        sample = outputs[output][:, years.index(year)]
-        low, median, high = np.nanquantile(sample, [INTERVAL[0], 0.5, INTERVAL[1]])
-        points.append({"series": series, "year": year, "observed": observed, "median": median,
-                       "low": low, "high": high, "error": median / observed - 1.0,
-                       "covered": bool(low <= observed <= high),
-                       "units": {"count": "deaths/yr", "midyear": "1", "fy_total": "kg"}[kind]})
-    coverage = float(np.mean([x["covered"] for x in points])) if points else float("nan")
-    return Backtest(cutoff, points, coverage, float(result.cost), len(pick))
+    # the same posterior scored against every figure of the data, later years included
+    full = load_targets(targets_cfg, last)
+    scoring = build_problem(fitted, levers, SolverSettings(end_year=last), full,
+                            rtol=opts["sample_rtol"], roles=("fit", "subst", "unc"))
+    scoring.free = [next(f for f in scoring.free if f.name == name) for name in post.names]
+    progress(f"forecasting {len(pick)} posterior draws to {last}")
+    rows = [r for r in predictive_coverage(scoring, post.draws[pick], seed) if r["year"] > cutoff]
+    for r in rows:
+        r["error"] = r["model_median"] / r["observed"] - 1.0
+    directions = yearly_directions(scoring, post.draws[pick], cutoff)
+    info = {"R-hat max": round(post.r_hat_max, 3), "bulk ESS min": round(post.ess_bulk_min),
+            "converged": post.converged}
+    return Backtest(cutoff, last, rows, directions, float(result.cost), len(pick), info)
+
+
+def yearly_directions(problem: Problem, draws: np.ndarray, cutoff: int) -> list[dict[str, Any]]:
+    """For synthetic-opioid deaths, each change year-1 -> year with year > cutoff: observed,
+    median modelled change and the share of draws in which deaths fall."""
+    labels, targets, log_model, _, _ = row_samples(problem, draws)
+    by_year = {t.years[-1]: (t.value, t.value * np.exp(log_model[:, j]))
+               for j, t in enumerate(targets) if t.series == DIRECTION_SERIES}
+    out = []
+    for year in sorted(by_year):
+        if year - 1 in by_year and year > cutoff:
+            (obs0, mod0), (obs1, mod1) = by_year[year - 1], by_year[year]
+            change = mod1 / mod0 - 1.0
+            out.append({"change": f"{year - 1}->{year}", "observed": obs1 / obs0 - 1.0,
+                        "median": float(np.median(change)),
+                        "share_falling": float(np.mean(change < 0))})
+    return out

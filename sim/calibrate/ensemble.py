@@ -26,7 +26,8 @@ from pydantic import Field, model_validator
 from sim import paths
 from sim.errors import InputError
 from sim.schema import Integer, Section, validate
-from sim.model.parameters import PRIOR_ROLES, ModelParameters
+from sim.model.parameters import (PRIOR_ROLES, ModelParameters, names_with_role,
+                                  sample_prior_values)
 
 PRIOR_STREAM = 7919  # second seed word of the prior draws, apart from the posterior pick
 NAMES = ("none", "posterior", "posterior_bootstrap")
@@ -145,25 +146,12 @@ def posterior_path(value: Any) -> Path:
 
 
 def sample_priors(n_draws: int, seed: int, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """n_draws values of every parameter whose role is in PRIOR_ROLES (not in `skip`), from its
-    documented prior (lognormal, uniform or normal, clipped to the bounds), seeded by `seed`."""
+    """n_draws values of every parameter whose role is in PRIOR_ROLES (not in `skip`, e.g. those
+    the posterior file samples), from its declared prior (`prior_distribution`, truncated to the
+    bounds), seeded by `seed`."""
     rng = np.random.default_rng([seed, PRIOR_STREAM])
-    out = {}
-    for name in ModelParameters.names():
-        meta = ModelParameters.metadata(name)
-        if meta.get("role") not in PRIOR_ROLES or name in skip:
-            continue
-        kind, *args = meta["prior"]
-        if kind == "lognormal":
-            values = args[0] * np.exp(args[1] * rng.standard_normal(n_draws))
-        elif kind == "uniform":
-            values = rng.uniform(args[0], args[1], n_draws)
-        elif kind == "normal":
-            values = args[0] + args[1] * rng.standard_normal(n_draws)
-        else:
-            continue
-        out[name] = np.clip(values, *meta["bounds"])
-    return out
+    return {name: sample_prior_values(name, n_draws, rng)
+            for name in names_with_role(*PRIOR_ROLES) if name not in skip}
 
 
 def file_sha256(path: Path) -> str:

@@ -1,15 +1,21 @@
-"""Calibration: penalised least squares to the targets, then an MCMC ensemble (emcee).  Hydra-free.
+"""Calibration: penalised least squares to the targets (MAP), then the posterior (`sim.calibrate.sampler`).
+Hydra-free.
 
-Free parameters, their bounds and priors come from the `calibration` config section:
+What is fitted, with which bounds and prior, is declared once with each parameter
+(`sim.model.parameters`): every parameter of role 'fit' is free (`calibration.fit_only` may name a
+subset, the others held at the selected params), its bounds are where its declared prior
+(`prior_distribution`, truncated to the parameter's bounds) has support, and its log prior is that
+distribution's log density.  A parameter of scale 'log' moves as z = log(value), so its prior in z
+carries the log Jacobian |d value / dz| (`log_prior_z`).
 
-    free:
-      <parameter>: {lo: <units>, hi: <units>, prior_sd: <sd>}   # prior centred on the params value
-
-A parameter with metadata scale 'log' (a rate or a scale) is fitted as log(value) and its prior_sd is
-in natural-log units; other parameters are fitted as they are and prior_sd is in their own units.
-The objective is 0.5 |r|^2 with r = [target residuals (sim.calibrate.targets.residuals); (z - z0)/prior_sd].
+The log likelihood of a target row is Gaussian in log(model / observed) with variance sigma^2 +
+tau^2: sigma is the row's documented measurement error, tau the model error of its public series
+(a parameter with `error_of`, fitted and sampled like any other; 0 for the article's figures and
+the claims).  Least squares sees it as residuals r = e / sqrt(sigma^2 + tau^2) and
+sqrt(log(1 + tau^2 / sigma^2)) (the normaliser), and each prior as
+sign(z - mode) sqrt(2 (max log prior - log prior)): 0.5 |r|^2 = -(log likelihood + log prior) + const.
 Every model evaluation is one batched integration over draws: the forward-difference Jacobian of
-n_free parameters is a single batch of n_free + 1 draws, and a whole emcee half-ensemble is one batch.
+n_free parameters is a single batch of n_free + 1 draws, and a whole sampler population is one batch.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,122 +31,179 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from sim.errors import InputError, SolverError, checked_number, reject_unknown_keys
+from pydantic import Field, create_model, model_validator
+
+from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.levers import LeverSet
-from sim.model.parameters import PRIOR_ROLES, ModelParameters
+from sim.model.parameters import (PRIOR_ROLES, SAMPLED_ROLES, ModelParameters, from_z,
+                                  log_prior_z, model_errors, names_with_role, prior_distribution,
+                                  sample_prior_values, to_z)
 from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import TargetSet, model_outputs, residuals
-
-CALIBRATION_KEYS = ("free", "seed", "global_samples", "starts", "max_nfev", "diff_step", "ftol",
-                    "rtol", "params_file", "ensemble", "walkers", "steps", "burn", "thin", "posterior_file",
-                    "init_scatter", "promote", "warm_start")
-DEFAULTS: dict[str, Any] = {"seed": 0, "global_samples": 512, "starts": 4, "max_nfev": 60,
-                            "diff_step": 1e-3, "ftol": 1e-8, "rtol": 1e-6, "params_file": None,
-                            "ensemble": False,
-                            "walkers": 64, "steps": 300, "burn": 100, "thin": 25,
-                            "posterior_file": None, "init_scatter": 0.01, "promote": False, "warm_start": None}
-FAILED_RESIDUAL = 1e3  # residual given to every target of a batch the solver could not integrate
+from sim.schema import Integer, Number, Section, validate
+FAILED_RESIDUAL = 1e3  # residual given to every target of a draw the solver could not integrate
+ERROR_KINDS = ("count", "rate", "fy_total", "midyear")   # target kinds a model error applies to
 
 
 @dataclass(frozen=True)
 class FreeParameter:
-    """A fitted parameter: bounds (parameter units), log or linear scale, prior centre and sd."""
+    """A parameter moved by the fit or the sampler: its declared prior in z = to_z(value), the
+    bounds where that prior has support (parameter units), and the prior's mode and largest log
+    density in z (for the least-squares form of the prior)."""
 
     name: str
     lo: float
     hi: float
     log: bool
-    center: float      # prior centre, parameter units
-    prior_sd: float    # in natural-log units if `log`, else parameter units
+    z_mode: float
+    log_prior_max: float
 
     def to_z(self, value: np.ndarray | float) -> np.ndarray:
-        return np.log(value) if self.log else np.asarray(value, dtype=float)
+        return to_z(self.name, value)
 
     def from_z(self, z: np.ndarray | float) -> np.ndarray:
-        return np.exp(z) if self.log else np.asarray(z, dtype=float)
+        return from_z(self.name, z)
 
     @property
     def z_bounds(self) -> tuple[float, float]:
-        return float(self.to_z(self.lo)), float(self.to_z(self.hi))
+        with np.errstate(divide="ignore"):
+            return float(self.to_z(self.lo)), float(self.to_z(self.hi))
 
-    @property
-    def z_center(self) -> float:
-        return float(self.to_z(self.center))
+    def log_prior(self, z: np.ndarray) -> np.ndarray:
+        """Log density of the declared prior at z (fitting space), -inf outside the bounds."""
+        return log_prior_z(self.name, z)
 
-
-def parse_free(cfg: Mapping[str, Any], base: ModelParameters) -> list[FreeParameter]:
-    """Validate `calibration.free` against parameter names, bounds and scales."""
-    free = dict(cfg or {})
-    if not free:
-        raise InputError("calibration.free: no free parameters; allowed: a mapping "
-                         "{parameter: {lo, hi, prior_sd}}")
-    reject_unknown_keys("calibration.free", free, ModelParameters.names())
-    out = []
-    for name, spec in free.items():
-        where = f"calibration.free.{name}"
-        spec = dict(spec or {})
-        reject_unknown_keys(where, spec, ("lo", "hi", "prior_sd"))
-        meta = ModelParameters.metadata(name)
-        blo, bhi = meta["bounds"]
-        log = meta["scale"] == "log"
-        lo, hi = float(spec.get("lo", blo)), float(spec.get("hi", bhi))
-        if not blo <= lo < hi <= bhi:
-            raise InputError(f"{where}: bounds [{lo:g}, {hi:g}] not allowed; allowed: lo < hi inside "
-                             f"[{blo:g}, {bhi:g}] {meta['units']}")
-        if log and lo <= 0:
-            raise InputError(f"{where}.lo: value {lo:g} not allowed for a log-scale parameter; "
-                             f"allowed: > 0 {meta['units']}")
-        center = float(np.asarray(getattr(base, name)).reshape(-1)[0])
-        if not lo <= center <= hi:
-            raise InputError(f"{where}: prior centre (params.{name} = {center:g}) outside the "
-                             f"bounds [{lo:g}, {hi:g}] {meta['units']}")
-        sd = spec.get("prior_sd")
-        if sd is None or not float(sd) > 0:
-            raise InputError(f"{where}.prior_sd: value {sd!r} not allowed; allowed: > 0 "
-                             f"({'natural-log units' if log else meta['units']})")
-        out.append(FreeParameter(name, lo, hi, log, center, float(sd)))
-    return out
+    def prior_residual(self, z: np.ndarray) -> np.ndarray:
+        """r with 0.5 r^2 = log_prior_max - log_prior(z): signed on either side of the mode."""
+        gap = np.maximum(self.log_prior_max - self.log_prior(z), 0.0)
+        return np.sign(np.asarray(z) - self.z_mode) * np.sqrt(2.0 * gap)
 
 
-def calibration_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The calibration section with defaults filled in (unknown keys rejected)."""
+def free_parameter(name: str) -> FreeParameter:
+    """The FreeParameter of a parameter with a declared prior (role fit, subst or unc)."""
+    from scipy.optimize import minimize_scalar
+
+    meta = ModelParameters.metadata(name)
+    dist = prior_distribution(name)
+    if dist is None:
+        raise InputError(f"calibration.fit_only: value {name!r} not allowed (a fixed parameter); "
+                         f"allowed: {', '.join(names_with_role('fit'))}")
+    lo, hi = (float(v) for v in dist.support())
+    lo, hi = max(lo, meta["bounds"][0]), min(hi, meta["bounds"][1])
+    # the mode in z: a grid over the prior's bulk, refined, and both ends of the support
+    with np.errstate(divide="ignore"):
+        q_lo, q_hi = (float(to_z(name, v)) for v in dist.icdf([1e-9, 1 - 1e-9]))
+    grid = np.linspace(q_lo, q_hi, 2001)
+    lp = log_prior_z(name, grid)
+    best = float(grid[int(np.argmax(lp))])
+    step = grid[1] - grid[0]
+    refined = minimize_scalar(lambda z: -float(log_prior_z(name, z)), method="bounded",
+                              bounds=(max(q_lo, best - step), min(q_hi, best + step)),
+                              options={"xatol": 1e-10})
+    candidates = [best, float(refined.x), q_lo, q_hi]
+    values = [float(log_prior_z(name, z)) for z in candidates]
+    k = int(np.argmax(values))
+    return FreeParameter(name, lo, hi, meta["scale"] == "log", candidates[k], values[k] + 1e-12)
+
+
+def free_parameters(roles: Sequence[str] = ("fit",), only: Sequence[str] | None = None
+                    ) -> list[FreeParameter]:
+    """The parameters of `roles` (declaration order), or the subset `only` of them."""
+    names = names_with_role(*roles)
+    if only is not None:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise InputError(f"calibration.fit_only: value {unknown[0]!r} not allowed; allowed: "
+                             f"{', '.join(names)}")
+        names = [n for n in names if n in only]
+    return [free_parameter(n) for n in names]
+
+
+def _model_error_field(name: str) -> Any:
+    lo, hi = ModelParameters.metadata(name)["bounds"]
+    return (Number | None, Field(None, ge=lo, le=hi, description=f"a number in [{lo:g}, {hi:g}] "
+                                                                  f"(model-error sd, 1)"))
+
+
+# calibration.map_model_error: calibration output -> the model-error sd the MAP fit holds, in the
+# bounds of the output's model-error parameter (`error_of` in sim/model/parameters.py)
+MapModelError = create_model("MapModelError", __base__=Section,
+                             **{output: _model_error_field(name)
+                                for output, name in model_errors().items()})
+_SOLVER_RTOL = "a number in (0, 0.1)"
+
+
+class CalibrationOptions(Section):
+    """The `calibration` section: options of `fentsim-calibrate` and `fentsim-backtest`
+    (configs/calibration/default.yaml says what each does).  A null value takes the default."""
+
+    fit_only: list[str] | None = Field(None, min_length=1, description="null (every parameter of "
+                                       "role fit) or a non-empty list of them")
+    warm_start: str | None = Field(None, description="a params YAML (in configs) or null")
+    seed: Integer = Field(0, ge=0, le=2**32 - 1, description="an integer in [0, 2**32)")
+    global_samples: Integer = Field(512, ge=0, description="an integer >= 0")
+    starts: Integer = Field(4, ge=1, description="an integer >= 1 (local fits)")
+    max_nfev: Integer = Field(60, ge=1, description="an integer >= 1 (iterations per local fit)")
+    diff_step: Number = Field(1e-3, gt=0, lt=0.5, description="a number in (0, 0.5)")
+    ftol: Number = Field(1e-8, gt=0, lt=1, description="a number in (0, 1)")
+    rtol: Number = Field(1e-6, gt=0, lt=0.1, description=_SOLVER_RTOL)
+    map_model_error: MapModelError | None = Field(  # type: ignore[valid-type]
+        None, description=f"null or a mapping of {', '.join(model_errors())} to a number")
+    promote: bool = Field(False, description="true (replace the packaged baseline) or false")
+    params_file: str | None = Field(None, description="a path or null")
+    ensemble: bool = Field(False, description="true (sample the posterior) or false")
+    chains: Integer = Field(4, ge=1, description="an integer >= 1")
+    particles: Integer = Field(300, ge=8, description="an integer >= 8 (particles per chain)")
+    min_moves: Integer = Field(18, ge=1, description="an integer >= 1")
+    max_moves: Integer = Field(18, ge=1, description="an integer >= min_moves")
+    final_moves: Integer = Field(36, ge=0, description="an integer >= 0")
+    sample_rtol: Number = Field(1e-4, gt=0, lt=0.1, description=_SOLVER_RTOL)
+    posterior_file: str | None = Field(None, description="a path or null")
+
+    @model_validator(mode="after")
+    def _moves(self) -> CalibrationOptions:
+        if self.max_moves < self.min_moves:
+            raise InputError(f"calibration.max_moves: value {self.max_moves} not allowed; "
+                             f"allowed: >= min_moves ({self.min_moves})")
+        return self
+
+
+CALIBRATION_KEYS = tuple(CalibrationOptions.model_fields)
+
+
+def calibration_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibration section (`CalibrationOptions`) with defaults filled in, as a dict;
+    `map_model_error` as parameter name -> the sd the MAP fit holds ({} for none: the tolerance
+    the baseline is fitted to; a free sd lets the point fit give up a series by widening its
+    error; the posterior samples them)."""
     cfg = dict(cfg or {})
-    reject_unknown_keys("calibration", cfg, CALIBRATION_KEYS)
-    opts = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
-    for key in ("global_samples", "starts", "max_nfev", "walkers", "steps", "burn", "thin"):
-        if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 0:
-            raise InputError(f"calibration.{key}: value {opts[key]!r} not allowed; allowed: an "
-                             f"integer >= 0")
-    if opts["starts"] < 1:
-        raise InputError(f"calibration.starts: value {opts['starts']} not allowed; allowed: >= 1")
-    if opts["walkers"] % 2 or opts["walkers"] < 2:
-        raise InputError(f"calibration.walkers: value {opts['walkers']} not allowed; allowed: an "
-                         f"even number >= 2 (emcee)")
-    if opts["burn"] >= opts["steps"] and opts["ensemble"]:
-        raise InputError(f"calibration.burn: value {opts['burn']} not allowed; allowed: < steps "
-                         f"({opts['steps']})")
-    if not isinstance(opts["promote"], bool):
-        raise InputError(f"calibration.promote: value {opts['promote']!r} not allowed; allowed: "
-                         f"true (replace the packaged baseline) or false")
-    if opts["thin"] < 1:
-        raise InputError(f"calibration.thin: value {opts['thin']} not allowed; allowed: >= 1")
-    if opts["max_nfev"] < 1:
-        raise InputError(f"calibration.max_nfev: value {opts['max_nfev']} not allowed; allowed: "
-                         f"an integer >= 1 (iterations per local fit)")
-    if not isinstance(opts["seed"], int) or isinstance(opts["seed"], bool) or \
-            not 0 <= opts["seed"] < 2**32:
-        raise InputError(f"calibration.seed: value {opts['seed']!r} not allowed; allowed: an "
-                         f"integer in [0, 2**32)")
-    opts["diff_step"] = checked_number("calibration.diff_step", opts["diff_step"],
-                                       "a number in (0, 0.5)", lambda v: 0 < v < 0.5)
-    opts["rtol"] = checked_number("calibration.rtol", opts["rtol"], "a number in (0, 0.1)",
-                                  lambda v: 0 < v < 0.1)
+    if "free" in cfg:
+        raise InputError("calibration.free: no longer a key: the fitted parameters, their bounds "
+                         "and priors are declared with each parameter (fentsim-doc lists them); "
+                         "calibration.fit_only=[NAME,...] fits a subset")
+    opts = validate(CalibrationOptions, "calibration",
+                    {k: v for k, v in cfg.items() if v is not None}).model_dump()
+    errors = model_errors()
+    opts["map_model_error"] = {errors[output]: value for output, value
+                               in (opts["map_model_error"] or {}).items() if value is not None}
     return opts
+
+
+def map_fit_setup(base: ModelParameters, opts: Mapping[str, Any]
+                  ) -> tuple[ModelParameters, list[str] | None]:
+    """The base params and the fit_only list of the MAP fit: `base` with the held model-error
+    sds (calibration.map_model_error) set, and the fitted parameters without them."""
+    held = opts["map_model_error"]
+    if not held:
+        return base, opts["fit_only"]
+    names = opts["fit_only"] or names_with_role("fit")
+    return base.replace(**held), [n for n in names if n not in held]
 
 
 @dataclass
 class Problem:
-    """Targets + free parameters + fixed model inputs; evaluates residuals for batches of z."""
+    """Targets + free parameters + fixed model inputs; evaluates residuals, log likelihood and
+    log prior for batches of z (rows: draws, columns: the free parameters)."""
 
     base: ModelParameters
     levers: LeverSet
@@ -149,6 +212,7 @@ class Problem:
     free: list[FreeParameter]
     n_model_runs: int = 0
     n_draws_run: int = 0
+    n_failed: int = 0
     seconds: float = 0.0
     history: list[tuple[float, float]] = field(default_factory=list)
 
@@ -165,12 +229,30 @@ class Problem:
         return np.array([f.z_bounds[1] for f in self.free])
 
     @property
-    def z0(self) -> np.ndarray:
-        return np.array([f.z_center for f in self.free])
+    def z_mode(self) -> np.ndarray:
+        return np.array([f.z_mode for f in self.free])
 
-    @property
-    def prior_sd(self) -> np.ndarray:
-        return np.array([f.prior_sd for f in self.free])
+    def row_errors(self) -> tuple[np.ndarray, list[str | None]]:
+        """Per target row: the measurement sigma, and the model-error parameter (or None)."""
+        errors = model_errors()
+        sigma, names = [], []
+        for t in self.targets.targets:
+            name = errors.get(t.output) if (t.series and t.kind in ERROR_KINDS) else None
+            sigma += [t.sigma] * t.n_rows
+            names += [name] * t.n_rows
+        return np.array(sigma), names
+
+    def taus(self, z: np.ndarray) -> np.ndarray:
+        """Model-error sd (natural-log units) of every target row, (n, m); 0 where none."""
+        z = np.atleast_2d(z)
+        sigma, names = self.row_errors()
+        out = np.zeros((z.shape[0], sigma.size))
+        values = self.values(z)
+        for j, name in enumerate(names):
+            if name is not None:
+                out[:, j] = values[name] if name in values else float(
+                    np.asarray(getattr(self.base, name)).reshape(-1)[0])
+        return out
 
     def values(self, z: np.ndarray) -> dict[str, np.ndarray]:
         """Parameter values (parameter units) of z (n, k): name -> (n,)."""
@@ -202,31 +284,61 @@ class Problem:
         return model_outputs(traj, params, self.settings, self.levers)
 
     def target_residuals(self, z: np.ndarray) -> np.ndarray:
-        """Target residuals (n, m) of a batch."""
+        """Measurement-scaled target residuals log(model/observed)/sigma (n, m) of a batch; a
+        draw the solver cannot integrate gets FAILED_RESIDUAL everywhere (a failing batch is
+        split in halves until the failing draws are found)."""
         z = np.atleast_2d(z)
         out = self.outputs(z)
         if out is None:
-            return np.full((z.shape[0], self.targets.n_rows), FAILED_RESIDUAL)
+            if z.shape[0] == 1:
+                self.n_failed += 1
+                return np.full((1, self.targets.n_rows), FAILED_RESIDUAL)
+            half = z.shape[0] // 2
+            return np.vstack([self.target_residuals(z[:half]), self.target_residuals(z[half:])])
         r = residuals(self.targets, out, self.settings.years).T
         return np.where(np.isfinite(r), r, FAILED_RESIDUAL)
 
-    def residuals(self, z: np.ndarray) -> np.ndarray:
-        """Full residual vectors (n, m + k): targets then priors."""
+    def data_residuals(self, z: np.ndarray) -> np.ndarray:
+        """Residuals of the likelihood (n, 2m): e / sqrt(sigma^2 + tau^2), then the normaliser
+        sqrt(log(1 + tau^2 / sigma^2)); -0.5 |.|^2 is the log likelihood up to a constant."""
         z = np.atleast_2d(z)
-        prior = (z - self.z0) / self.prior_sd
-        return np.concatenate([self.target_residuals(z), prior], axis=1)
+        sigma, _ = self.row_errors()
+        r = self.target_residuals(z)
+        tau = self.taus(z)
+        ratio = 1.0 + (tau / sigma) ** 2
+        return np.concatenate([r / np.sqrt(ratio), np.sqrt(np.log(ratio))], axis=1)
+
+    def log_likelihood(self, z: np.ndarray) -> np.ndarray:
+        """Log likelihood of each row of z (n,), up to a constant."""
+        return -0.5 * np.sum(self.data_residuals(z) ** 2, axis=1)
+
+    def log_prior(self, z: np.ndarray) -> np.ndarray:
+        """Sum of the declared priors' log densities in z (n,); -inf outside the bounds."""
+        z = np.atleast_2d(z)
+        return np.sum([f.log_prior(z[:, i]) for i, f in enumerate(self.free)], axis=0)
+
+    def prior_residuals(self, z: np.ndarray) -> np.ndarray:
+        """(n, k): 0.5 r^2 = largest log prior - log prior, per parameter."""
+        z = np.atleast_2d(z)
+        return np.column_stack([f.prior_residual(z[:, i]) for i, f in enumerate(self.free)])
+
+    def residuals(self, z: np.ndarray) -> np.ndarray:
+        """Full residual vectors (n, 2m + k): likelihood then priors."""
+        z = np.atleast_2d(z)
+        return np.concatenate([self.data_residuals(z), self.prior_residuals(z)], axis=1)
 
     def cost(self, z: np.ndarray) -> np.ndarray:
-        """0.5 |r|^2 for each row of z (n,)."""
+        """0.5 |r|^2 for each row of z (n,): minus the log posterior, up to a constant."""
         return 0.5 * np.sum(self.residuals(z) ** 2, axis=1)
 
 
 def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSettings,
-                  targets: TargetSet, free_cfg: Mapping[str, Any],
-                  rtol: float = DEFAULTS["rtol"]) -> Problem:
-    """A calibration problem; the simulation window is cut to what the targets need, and the
-    solver runs at `rtol` (1): forward differences of step `diff_step` need the model's numerical
-    noise far below that step, tighter than an ensemble needs (`solver.rtol`)."""
+                  targets: TargetSet, fit_only: Sequence[str] | None = None,
+                  rtol: float = CalibrationOptions.model_fields["rtol"].default, roles: Sequence[str] = ("fit",)) -> Problem:
+    """A calibration problem over the parameters of `roles` (or `fit_only` of them); the
+    simulation window is cut to what the targets need, and the solver runs at `rtol` (1):
+    forward differences of step `diff_step` need the model's numerical noise far below that
+    step, tighter than an ensemble needs (`solver.rtol`)."""
     needed = max(targets.last_year, targets.fit_end_year)
     if needed > settings.end_year:
         raise InputError(f"solver.end_year: value {settings.end_year} is before the last target "
@@ -235,7 +347,17 @@ def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSetti
     step = min(settings.output_step, 0.5) if (0.5 / settings.output_step) % 1 == 0 else 0.5
     fit_settings = SolverSettings(**{**settings.__dict__, "end_year": needed, "rtol": rtol,
                                      "output_step": step})
-    return Problem(base, levers, fit_settings, targets, parse_free(free_cfg, base))
+    return Problem(base, levers, fit_settings, targets, free_parameters(roles, fit_only))
+
+
+def posterior_problem(problem: Problem, base: ModelParameters, opts: Mapping[str, Any]) -> Problem:
+    """The problem the posterior samples: the fitted parameters of `problem` and every parameter
+    drawn from its prior (PRIOR_ROLES) or held by the MAP fit (calibration.map_model_error), over
+    `base` (the calibrated params), at `sample_rtol`."""
+    names = problem.names + names_with_role(*PRIOR_ROLES) + list(opts["map_model_error"])
+    return Problem(base, problem.levers, SolverSettings(**{**problem.settings.__dict__,
+                                                           "rtol": opts["sample_rtol"]}),
+                   problem.targets, free_parameters(SAMPLED_ROLES, names))
 
 
 @dataclass
@@ -252,8 +374,8 @@ class FitResult:
 
 def warm_start_point(problem: Problem, path: str | Path) -> np.ndarray:
     """z of the free parameters' values in a params YAML (absolute, or relative to configs; an
-    extra local start: a previous fit's
-    optimum; the priors stay centred on the literature values, so the objective is unchanged)."""
+    extra local start: a previous fit's optimum; the priors stay the declared ones, so the
+    objective is unchanged); parameters it lacks start at their prior median."""
     import yaml
 
     from sim import paths
@@ -268,17 +390,21 @@ def warm_start_point(problem: Problem, path: str | Path) -> np.ndarray:
         raise InputError(f"calibration.warm_start: value {str(path)!r} is not a readable params "
                          f"YAML file; allowed: a params file (name: value per model parameter, "
                          f"e.g. params/calibrated.yaml) or null") from None
-    z = problem.z0.copy()
+    z = prior_medians(problem)
     for i, free in enumerate(problem.free):
         if free.name in values:
             z[i] = float(free.to_z(float(values[free.name])))
     return np.clip(z, problem.z_lo + 1e-9, problem.z_hi - 1e-9)
 
 
+def prior_medians(problem: Problem) -> np.ndarray:
+    """z of every free parameter's prior median."""
+    return np.array([float(f.to_z(prior_distribution(f.name).median())) for f in problem.free])
+
+
 def sample_prior(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n points from the prior (normal in z around the centre), truncated to the bounds."""
-    z = problem.z0 + problem.prior_sd * rng.standard_normal((n, len(problem.free)))
-    return np.clip(z, problem.z_lo, problem.z_hi)
+    """n points (n, k) in z drawn from the declared priors (independent across parameters)."""
+    return np.column_stack([f.to_z(sample_prior_values(f.name, n, rng)) for f in problem.free])
 
 
 def fit(problem: Problem, opts: Mapping[str, Any],
@@ -287,7 +413,8 @@ def fit(problem: Problem, opts: Mapping[str, Any],
     started = time.perf_counter()
     rng = np.random.default_rng(int(opts["seed"]))
     lo, hi = problem.z_lo, problem.z_hi
-    candidates = np.vstack([problem.z0[None], sample_prior(problem, int(opts["global_samples"]), rng)])
+    candidates = np.vstack([prior_medians(problem)[None],
+                            sample_prior(problem, int(opts["global_samples"]), rng)])
     costs = problem.cost(candidates)
     order = np.argsort(costs)
     starts = candidates[order[:int(opts["starts"])]]
@@ -340,110 +467,7 @@ def fit(problem: Problem, opts: Mapping[str, Any],
                      time.perf_counter() - started, problem.n_model_runs)
 
 
-# --- posterior ensemble ------------------------------------------------------------------------
-
-FLAT_PRIOR_SD = 1e6   # prior sd standing for a flat (uniform) prior within the bounds
-
-
-def prior_parameter(name: str) -> FreeParameter:
-    """A parameter of role subst or unc as a free parameter of the posterior, with its documented
-    prior: lognormal (normal in log units), normal, or uniform (flat within its range)."""
-    meta = ModelParameters.metadata(name)
-    kind, *args = meta["prior"]
-    blo, bhi = meta["bounds"]
-    if kind == "lognormal":
-        median, sd = args
-        lo, hi = max(blo, median * np.exp(-4 * sd)), min(bhi, median * np.exp(4 * sd))
-        return FreeParameter(name, lo, hi, True, median, sd)
-    if kind == "normal":
-        mean, sd = args
-        return FreeParameter(name, max(blo, mean - 4 * sd), min(bhi, mean + 4 * sd), False, mean, sd)
-    if kind == "uniform":
-        lo, hi = args
-        return FreeParameter(name, lo, hi, False, 0.5 * (lo + hi), FLAT_PRIOR_SD)
-    raise ValueError(f"parameter {name}: no prior to sample ({meta['prior']})")
-
-
-def with_prior_parameters(problem: Problem, z_map: np.ndarray) -> tuple[Problem, np.ndarray]:
-    """The problem with every PRIOR_ROLES parameter added as free (sampled with its prior by the
-    posterior, so the joint draws stay consistent with the data: a constant the data do not
-    inform keeps its prior spread, one that moves the history is constrained by it), and the MAP
-    extended with those parameters' values in `problem.base`."""
-    names = set(problem.names)
-    extra = [prior_parameter(n) for n in ModelParameters.names()
-             if ModelParameters.metadata(n).get("role") in PRIOR_ROLES and n not in names]
-    z_extra = np.array([np.clip(f.to_z(float(np.asarray(getattr(problem.base, f.name)).reshape(-1)[0])),
-                                *f.z_bounds) for f in extra])
-    wider = Problem(problem.base, problem.levers, problem.settings, problem.targets,
-                    list(problem.free) + extra)
-    return wider, np.concatenate([z_map, z_extra])
-
-
-def log_posterior(problem: Problem, z: np.ndarray) -> np.ndarray:
-    """Log posterior (up to a constant) of each row of z; -inf outside the bounds."""
-    z = np.atleast_2d(z)
-    inside = np.all((z >= problem.z_lo) & (z <= problem.z_hi), axis=1)
-    out = np.full(z.shape[0], -np.inf)
-    if inside.any():
-        out[inside] = -problem.cost(z[inside])
-    return out
-
-
-@dataclass
-class Posterior:
-    """Thinned MCMC draws (parameter units) and diagnostics."""
-
-    names: list[str]
-    draws: np.ndarray          # (n, k) parameter units
-    log_prob: np.ndarray       # (n,)
-    acceptance: float
-    seconds: float
-    seed: int
-    info: dict[str, Any]
-
-
-def sample_posterior(problem: Problem, z_map: np.ndarray, opts: Mapping[str, Any],
-                     progress: Callable[[str], None] = print) -> Posterior:
-    """emcee (affine-invariant ensemble) started in a small ball around the MAP; deterministic by seed."""
-    import emcee
-
-    seed = int(opts["seed"])
-    walkers, steps, burn, thin = (int(opts[k]) for k in ("walkers", "steps", "burn", "thin"))
-    k = len(problem.free)
-    if walkers < 2 * k:   # emcee's stretch move needs at least twice as many walkers as dimensions
-        progress(f"walkers raised from {walkers} to {2 * k + 2} (twice the {k} free parameters)")
-        walkers = 2 * k + 2
-    rng = np.random.default_rng(seed + 1)
-    scale = float(opts["init_scatter"]) * np.minimum(np.maximum(problem.prior_sd, 1e-3),
-                                                     problem.z_hi - problem.z_lo)
-    init = np.clip(z_map + scale * rng.standard_normal((walkers, k)), problem.z_lo + 1e-9,
-                   problem.z_hi - 1e-9)
-    sampler = emcee.EnsembleSampler(walkers, k, lambda z: log_posterior(problem, z),
-                                    vectorize=True)
-    sampler._random = np.random.RandomState(seed)  # emcee 3 has no seed argument
-    started = time.perf_counter()
-    report_every = max(steps // 10, 1)
-    for i, _ in enumerate(sampler.sample(init, iterations=steps), start=1):
-        if i % report_every == 0 or i == steps:
-            lp = sampler.get_log_prob()[-1]
-            progress(f"mcmc step {i}/{steps}: acceptance {np.mean(sampler.acceptance_fraction):.2f}, "
-                     f"log posterior median {np.median(lp):.2f} (max {np.max(lp):.2f}), "
-                     f"{time.perf_counter() - started:.0f} s")
-    chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
-    log_prob = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
-    try:
-        tau = sampler.get_autocorr_time(discard=burn, quiet=True)
-        tau_max = float(np.nanmax(tau))
-    except Exception:  # emcee raises when chains are short; the estimate is then only indicative
-        tau_max = float("nan")
-    draws = np.column_stack([f.from_z(chain[:, i]) for i, f in enumerate(problem.free)])
-    return Posterior(problem.names, draws, log_prob, float(np.mean(sampler.acceptance_fraction)),
-                     time.perf_counter() - started, seed,
-                     {"walkers": walkers, "steps": steps, "burn": burn, "thin": thin,
-                      "autocorr_time_max_steps": round(tau_max, 1)})
-
-
-def posterior_csv(post: Posterior, header: Mapping[str, Any]) -> str:
+def posterior_csv(post: Any, header: Mapping[str, Any]) -> str:
     """CSV text of the posterior draws with a commented header (units per column)."""
     buf = io.StringIO()
     for key, value in header.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -99,3 +100,53 @@ def plot_fit(params: ModelParameters, levers: LeverSet, settings: SolverSettings
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# --- posterior predictive coverage ---------------------------------------------------------------
+
+INTERVAL = (0.05, 0.95)
+
+
+def row_samples(problem: Any, draws: np.ndarray) -> tuple[list[str], list[Any], np.ndarray,
+                                                          np.ndarray, np.ndarray]:
+    """Per target row of `problem` (a fit.Problem) over `draws` (n, k; parameter units of
+    problem.names): labels, targets, log(model / observed) (n, m), model-error sd (n, m) and
+    measurement sigma (m,)."""
+    z = np.column_stack([f.to_z(draws[:, i]) for i, f in enumerate(problem.free)])
+    r = problem.target_residuals(z)                    # log(model / observed) / sigma
+    sigma, _ = problem.row_errors()
+    pairs = [(t, label) for t in problem.targets.targets for label in t.row_labels()]
+    return ([p[1] for p in pairs], [p[0] for p in pairs], r * sigma, problem.taus(z), sigma)
+
+
+def predictive_coverage(problem: Any, draws: np.ndarray, seed: int = 0) -> list[dict[str, Any]]:
+    """Coverage of every public-series figure of `problem` (a fit.Problem) by the posterior:
+    `draws` (n, k) in parameter units of problem.names.  Per figure: the observed value, the
+    median and 90% interval of the model over the draws (parameter uncertainty alone), of the
+    model with its model error (what `<variable>_predictive` carries), and of an observation
+    (model error and the figure's measurement error: the likelihood's predictive)."""
+    labels, targets, log_model, tau, sigma = row_samples(problem, draws)
+    noise = np.random.default_rng(seed).standard_normal(log_model.shape)
+    rows = []
+    for j, (target, label) in enumerate(zip(targets, labels)):
+        if target.series is None:
+            continue
+        bands = {}
+        for key, spread in (("model", 0.0), ("model_error", tau[:, j]),
+                            ("observation", np.sqrt(tau[:, j] ** 2 + sigma[j] ** 2))):
+            sample = target.value * np.exp(log_model[:, j] + spread * noise[:, j])
+            low, median, high = np.quantile(sample, [INTERVAL[0], 0.5, INTERVAL[1]])
+            bands[key] = (float(low), float(median), float(high))
+        rows.append({"label": label, "series": target.series, "year": target.years[-1],
+                     "observed": target.value, "units": target.units, **{
+                         f"{key}_{part}": value for key, band in bands.items()
+                         for part, value in zip(("low", "median", "high"), band)},
+                     **{f"{key}_covered": bool(band[0] <= target.value <= band[2])
+                        for key, band in bands.items()}})
+    return rows
+
+
+def coverage_summary(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of figures inside each 90% band (model, model_error, observation)."""
+    return {key: float(np.mean([r[f"{key}_covered"] for r in rows])) if rows else float("nan")
+            for key in ("model", "model_error", "observation")}

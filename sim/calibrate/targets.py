@@ -21,6 +21,7 @@ log(model / observed) / sigma; the two claims enter as hinge penalties (shortfal
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,7 @@ class Target:
     tolerance: tuple[float, float] | None = None
     definition: str = ""
     source: str | None = None
+    series: str | None = None   # the public series (csv_series key) the figure comes from
 
     @property
     def n_rows(self) -> int:
@@ -281,7 +283,8 @@ def csv_targets(spec: Mapping[str, Any], end_year: int, fit_end_year: int) -> li
                      "definition": f"{key} {r['year']} ({r['source']})"}
             if tolerance is not None:
                 entry["tolerance"] = [value * (1 - tolerance), value * (1 + tolerance)]
-            out.append(parse_target(entry, "targets.csv_series", end_year, fit_end_year))
+            out.append(dataclasses.replace(
+                parse_target(entry, "targets.csv_series", end_year, fit_end_year), series=key))
     return out
 
 

@@ -3,7 +3,7 @@
 A Hydra app sharing the config groups of `fentsim` (params, solver, targets) plus `calibration`.
 Writes into its run folder (Hydra's output dir) the calibrated baseline (calibrated.yaml, all
 parameters), the fit table (fit_table.md, fit_table.csv), a PNG of model against targets and
-fit.yaml; with `calibration.ensemble=true` also posterior_draws.csv (emcee draws).  Tracked files
+fit.yaml; with `calibration.ensemble=true` also posterior_draws.csv (sequential Monte Carlo from the priors) and convergence.csv.  Tracked files
 are replaced only when asked: `calibration.promote=true` replaces the packaged parameter set of
 the targets fitted (targets=both: configs/params/calibrated.yaml, and
 sim/data/posterior_calibrated.csv with the ensemble; targets=article: params/article.yaml and
@@ -28,15 +28,16 @@ from omegaconf import DictConfig
 
 from sim import paths
 from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
-                             fixed_parameters_digest, params_yaml, posterior_csv,
-                             sample_posterior, with_prior_parameters)
+                             fixed_parameters_digest, map_fit_setup, params_yaml, posterior_csv,
+                             posterior_problem)
+from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, sample_posterior
 from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.results.io import write_text_atomic
 from sim.results.provenance import git_commit
-from sim.calibrate.report import plot_fit
+from sim.calibrate.report import coverage_summary, plot_fit, predictive_coverage
 from sim.engine.solver import SolverSettings
 from sim.calibrate.targets import fit_rows, format_table, load_targets
 
@@ -112,7 +113,8 @@ def replace_file(path: Path, text: str, what: str) -> None:
         + ("; identical" if old == text else ""))
 
 
-def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run_calibration(cfg: dict[str, Any], out_dir: Path,
+                    overrides: list[str] | None = None) -> dict[str, Any]:
     """Fit, report, write the calibrated params (and the posterior); returns a summary."""
     reject_unknown_keys("config", [k for k in cfg if k != "hydra"], SECTIONS)
     base = ModelParameters.from_mapping(cfg.get("params") or {})
@@ -121,15 +123,15 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     except TypeError as exc:
         raise InputError(f"solver: {exc}") from None
     targets = load_targets(cfg.get("targets") or {}, settings.end_year)
-    calib = dict(cfg.get("calibration") or {})
-    free_cfg = calib.pop("free", None)
-    opts = calibration_options(calib)
+    started = time.perf_counter()
+    opts = calibration_options(cfg.get("calibration") or {})
     report = dict(cfg.get("report") or {})
     reject_unknown_keys("report", report, ("plot_years",))
     copies = {key: targets_of(opts, key, targets.name) for key in ("params_file", "posterior_file")}
     params_name = params_name_of(targets.name)
     levers = LeverSet.from_mapping({})
-    problem = build_problem(base, levers, settings, targets, free_cfg, opts["rtol"])
+    base, fit_only = map_fit_setup(base, opts)
+    problem = build_problem(base, levers, settings, targets, fit_only, opts["rtol"])
     log(f"{len(problem.free)} free parameters, {targets.n_rows} target comparisons "
         f"({targets.name}), simulating {settings.start_year}-{problem.settings.end_year}")
     result = fit(problem, opts, progress=log)
@@ -167,27 +169,44 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     for path in copies["params_file"]:
         replace_file(path, text, "the calibrated baseline")
     if opts["ensemble"]:
-        wider, z_start = with_prior_parameters(problem, result.z)
+        wider = posterior_problem(problem, calibrated, opts)
         log(f"posterior over {len(wider.free)} parameters: the {len(problem.free)} fitted and "
             f"{len(wider.free) - len(problem.free)} substitution constants and other "
-            f"uncertainties with their priors")
-        post = sample_posterior(wider, z_start, opts, progress=log)
-        log(f"posterior: {len(post.draws)} draws, acceptance {post.acceptance:.2f}, "
-            f"{post.seconds:.0f} s, {post.info}")
-        head = {"fentsim posterior draws": "emcee affine-invariant ensemble sampler",
+            f"uncertainties, all from their declared priors")
+        post = sample_posterior(wider, opts, progress=log)
+        coverage = predictive_coverage(wider, post.draws, int(opts["seed"]))
+        share = coverage_summary(coverage)
+        covered = (f"model {share['model']:.0%}, with model error {share['model_error']:.0%}, "
+                   f"observation {share['observation']:.0%} of {len(coverage)} public-series "
+                   f"figures")
+        log(f"90% bands in sample: {covered}")
+        head = {"fentsim posterior draws": post.info["sampler"],
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
-                "acceptance": round(post.acceptance, 3),
-                "regenerate": (f"fentsim-calibrate targets={targets.name} "
-                               f"calibration.ensemble=true calibration.promote=true"),
+                **convergence_header(post),
+                **({"coverage of the 90% bands in sample": covered} if coverage else {}),
+                "regenerate": "fentsim-calibrate " + " ".join(
+                    [f"targets={targets.name}", "calibration.ensemble=true",
+                     "calibration.promote=true"]
+                    + [o for o in overrides or [] if not o.startswith(("hydra.", "targets=",
+                       "calibration.ensemble=", "calibration.promote="))]),
                 FIXED_DIGEST_KEY: fixed_parameters_digest(calibrated, post.names),
                 "other parameters": (f"from the params config of the run (params={params_name}, "
                                      f"whose posterior this is)")}
         text = posterior_csv(post, head)
         (out_dir / "posterior_draws.csv").write_text(text)
+        write_rows(out_dir / "coverage.csv", coverage)
+        (out_dir / "convergence.csv").write_text("parameter,r_hat,ess_bulk,ess_tail\n" + "".join(
+            f"{n},{d['r_hat']:.4f},{d['ess_bulk']:.0f},{d['ess_tail']:.0f}\n"
+            for n, d in post.diagnostics.items()))
         for path in copies["posterior_file"]:
             replace_file(path, text, "the posterior draws")
-        summary["posterior"] = {"draws": len(post.draws), "acceptance": post.acceptance,
-                                "seconds": round(post.seconds, 1), **post.info}
+        summary["posterior"] = {"draws": len(post.draws), "seconds": round(post.seconds, 1),
+                                "coverage_in_sample": share,
+                                "r_hat_max": round(post.r_hat_max, 4),
+                                "ess_bulk_min": round(post.ess_bulk_min, 1),
+                                "converged": post.converged, **post.info}
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    log(f"calibration wall time {summary['wall_seconds']:.0f} s")
     (out_dir / "fit.yaml").write_text(yaml.safe_dump(
         {**summary, "git_commit": git_commit(), "python": platform.python_version(),
          "written": time.strftime("%Y-%m-%d %H:%M:%S")}, sort_keys=False))
@@ -199,12 +218,32 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """A list of flat dicts as CSV (columns of the first row)."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["label"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def convergence_header(post: Any) -> dict[str, Any]:
+    """Header lines of a posterior file stating its convergence (read back by the tests)."""
+    return {"chains": post.chains, "draws per chain": len(post.draws) // post.chains,
+            "r_hat max": f"{post.r_hat_max:.4f}", "ess_bulk min": f"{post.ess_bulk_min:.0f}",
+            "converged": (f"{'yes' if post.converged else 'NO'} (thresholds: R-hat < {RHAT_MAX}, "
+                          f"bulk ESS >= {ESS_BULK_MIN}, every parameter; ArviZ rank-normalised)"),
+            "r_hat and ess_bulk per parameter": "; ".join(
+                f"{n} {d['r_hat']:.3f} {d['ess_bulk']:.0f}" for n, d in post.diagnostics.items())}
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="calibrate", version_base="1.3")
 def app(cfg: DictConfig) -> None:
     """fentsim-calibrate: fit the baseline to the targets; write params and a fit report."""
     with user_errors("fentsim-calibrate"):
         np.seterr(all="ignore")
-        run_calibration(plain_config(cfg), Path(HydraConfig.get().runtime.output_dir))
+        hydra_cfg = HydraConfig.get()
+        run_calibration(plain_config(cfg), Path(hydra_cfg.runtime.output_dir),
+                        list(hydra_cfg.overrides.task))
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ an install without the source checkout has it too).
 
 Run as `fentsim-doc` (or `python -m sim.cli.doc`).  The parameter table shows the value runs use
 (the calibrated baseline, `params=calibrated`, the default of every command) next to the
-literature value (`params=literature`, the calibration's prior centre).
+literature value (`params=literature`, the defaults of what the calibration does not move), and each parameter's declared prior.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sim.funding.costs import CostModel
 from sim.funding.plan import FundingPlan, FundingRecord, funding_variables
 from sim.model import flows as model
 from sim.model.levers import LEVER_SPECS
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import ModelParameters, prior_distribution
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
@@ -41,9 +41,13 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
-def _prior(prior: tuple) -> str:
-    """A prior as text: 'lognormal(0.1, 0.7)', 'uniform(0.5, 2)', 'fixed'."""
-    return prior[0] if len(prior) == 1 else f"{prior[0]}({', '.join(f'{v:g}' for v in prior[1:])})"
+def _prior(name: str, prior: tuple) -> str:
+    """A prior as text with its 90% interval: 'lognormal(0.1, 0.7) [0.0316, 0.315]', 'fixed'."""
+    if len(prior) == 1:
+        return prior[0]
+    dist = prior_distribution(name)
+    low, high = (float(v) for v in dist.icdf([0.05, 0.95]))
+    return (f"{prior[0]}({', '.join(f'{v:g}' for v in prior[1:])}) [{low:.3g}, {high:.3g}]")
 
 
 def model_doc(params: str = "calibrated") -> str:
@@ -64,17 +68,20 @@ def model_doc(params: str = "calibrated") -> str:
                    c.doc] for c in CHANNELS], **md),
            "", "## Parameters", "",
            "Roles: fixed (literature constant), fit (calibrated; in the posterior), subst "
-           "(substitution constant no 2010-2021 series identifies: sampled with its prior in "
-           "every posterior), unc (other uncertainty, sampled with its prior).", "",
+           "(substitution constant no series identifies: sampled with its prior in "
+           "every posterior), unc (other uncertainty, sampled with its prior).  The prior is "
+           "the declared distribution (scipy.stats, truncated to the bounds; lognormal(median, "
+           "sd of log)) with its 90% interval; the fit, the sampler and every ensemble read it "
+           "from here (sim/model/parameters.py).", "",
            f"`{params}` is the value every run uses (`params={params}`, the calibrated baseline "
            f"unless chosen otherwise); `literature` is the published or assumed value, the "
-           f"centre of the calibration's prior (`params=literature`).", "",
+           f"default of the parameters the calibration does not move (`params=literature`).", "",
            table(["parameter", params, "literature", "units", "bounds", "role", "prior",
                   "meaning and evidence"],
                  [[f.name, _g(float(used.get(f.name, f.default))), _g(f.default),
                    f.metadata["units"], f"[{_g(f.metadata['bounds'][0])}, "
                    f"{_g(f.metadata['bounds'][1])}]", f.metadata.get("role", "fixed"),
-                   _prior(f.metadata.get("prior", ("fixed",))), f.metadata["doc"]]
+                   _prior(f.name, f.metadata.get("prior", ("fixed",))), f.metadata["doc"]]
                   for f in fields(ModelParameters)], **md),
            "", "## Levers (historical path; interventions set start, ramp, level, mode)", "",
            table(["lever", "side", "units", "bounds", "default mode", "study range",

@@ -18,12 +18,15 @@ The market (third version; evidence and priors of every constant in `sim/model/p
   s the seizure probability of its route and e source-country enforcement (Reuter and Kleiman's
   risks and prices: losses and risk compensation act as a tax on the trade); e combines the
   enforcement levers with the dated 2023 disruptions (Sinaloa halt, Woodside summit).  Retail cost
-  per HE dose = (delivered cost + distribution markup) / (1 + markup); heroin's retail cost rises
-  as its trade shrinks (heroin share of shipments ^ -heroin_scale_elasticity: heroin retires).
+  per HE dose = (delivered cost + distribution markup) / (1 + markup).  Heroin retires: as its
+  trade shrinks it gets harder to find (heroin share of delivered supply ^ -heroin_scale_elasticity,
+  a cost-equivalent scarcity cost in the choice model); what users pay for it does not explode.
 - Target shares of demand by a nested logit of retail cost: heroin against a fentanyl nest whose
   channels are opened by know-how (logistic diffusion of the mail trade in finished fentanyl and of
   synthesis in Mexico: the S-shaped takeover of 2013-2018).  The logit's inclusive value is
-  reported as `cost_price_index`; the money price P_c is the target-share-weighted retail cost.
+  reported as `cost_price_index`; the money price P_c weighs heroin's retail cost and the
+  fentanyl nest's price by their shares (the nest's price: the CES mean of its channels' retail
+  costs, which a dearer channel never lowers).
 - Demand D = users x consumption per user x P_c^eps (HE kg/yr).  Each channel's capacity adjusts
   over an adjustment time toward the shipments that deliver its share of demand after its losses
   (seized and withheld drugs are replaced at a cost); capacity is a ceiling, never an obligation:
@@ -144,8 +147,9 @@ AUXILIARIES: tuple[Stock, ...] = (
           "the choice model's aggregate attractiveness (nested-logit inclusive value in cost units); "
           "not a price"),
     Stock("price_index", (), "1",
-          "retail money price per heroin-equivalent dose: arrival-share-weighted retail cost of the "
-          "channels, scarcity included (heroin in 2010 = 1; the dataset divides by 1 Jan 2015)"),
+          "retail money price per heroin-equivalent dose: heroin's retail cost and the fentanyl "
+          "nest's price weighted by their shares, supply shortage included (heroin in 2010 = 1; "
+          "the dataset divides by 1 Jan 2015)"),
     Stock("demand", (), "HE kg/yr", "opioid demand at the cost-based price"),
     Stock("heroin_arrivals", (), "kg/yr", "heroin arriving on the US retail market (pure)"),
     Stock("fentanyl_arrivals", (), "kg/yr", "fentanyl arriving on the US retail market (pure)"),
@@ -372,10 +376,13 @@ def channel_seizure(k, mail, land, heroin):
 
 @jit
 def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
-    """Heroin's retail cost multiplier (1) as its trade shrinks: (heroin share of what the
+    """Heroin's scarcity (1, a multiplier on its cost in the choice model, not on its money
+    price) as its trade shrinks: (heroin share of what the
     channels' capacities deliver to the US market, HE, after source enforcement and seizure)
     ^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer growers,
-    traffickers and sellers, a dearer and scarcer product).  Delivered, not shipped: capacity built
+    traffickers and sellers, a product that is harder to find).  It weighs in the choice, not in the
+    money price: a share-weighted price with a cost that grows faster than the share falls (the
+    fitted elasticity is above 1) would be dominated by the product nobody buys any more.  Delivered, not shipped: capacity built
     to replace withheld or seized product is no market share."""
     total, mine = 0.0, 0.0
     for k in range(N_CHANNELS):
@@ -421,6 +428,7 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
     know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
     know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
     log_v = np.empty(N_FENTANYL_CHANNELS)
+    log_a = np.empty(N_FENTANYL_CHANNELS)
     for k in range(N_CHANNELS):
         lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
         enforcement[k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
@@ -432,22 +440,41 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
         if k < N_FENTANYL_CHANNELS:
             asc = channel_constant(k, p)
             know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
-            log_v[k] = asc + math.log(know) - beta / nest * math.log(retail[k])
-    retail[HEROIN] *= heroin_scale_factor(y, p, enforcement, mail, land, heroin)
+            log_a[k] = asc + math.log(know)
+            log_v[k] = log_a[k] - beta / nest * math.log(retail[k])
+    scarce_heroin = retail[HEROIN] * heroin_scale_factor(y, p, enforcement, mail, land, heroin)
     inclusive = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
-                                    retail[HEROIN], shares)
-    return inclusive, mail, land, heroin
+                                    scarce_heroin, shares)
+    return inclusive, nest_price(log_v, log_a, beta / nest), mail, land, heroin
 
 
 @jit
-def money_price(weights, retail):
-    """Retail money price per HE dose (1 = heroin in 2010): the weights' (shares') average of
-    the channels' retail costs."""
-    total, price = 0.0, 0.0
-    for k in range(N_CHANNELS):
-        total += weights[k]
-        price += weights[k] * retail[k]
-    return price / total if total > 0.0 else retail[HEROIN]
+def log_sum_exp(values):
+    top = values[0]
+    for v in values:
+        top = max(top, v)
+    total = 0.0
+    for v in values:
+        total += math.exp(v - top)
+    return top + math.log(total)
+
+
+@jit
+def nest_price(log_v, log_a, scale):
+    """Retail money price per HE dose of the fentanyl nest (1): the CES mean of its channels'
+    retail costs c_k with their non-price attractiveness a_k (constant x know-how) as weights,
+    (sum a_k c_k^-s / sum a_k)^(-1/s), s = beta / lambda.  Between the cheapest and the dearest
+    channel, equal to c when every channel costs c, and it never falls when one channel gets
+    dearer: a cut cannot make fentanyl cheaper by moving buyers off a channel they paid more
+    for (the share-weighted mean would)."""
+    return math.exp(-(log_sum_exp(log_v) - log_sum_exp(log_a)) / scale)
+
+
+@jit
+def money_price(shares, retail, fentanyl_price):
+    """Retail money price per HE dose (1 = heroin in 2010): heroin's retail cost and the fentanyl
+    nest's price (`nest_price`) weighted by their shares of demand."""
+    return shares[HEROIN] * retail[HEROIN] + (1.0 - shares[HEROIN]) * fentanyl_price
 
 
 @jit
@@ -538,9 +565,9 @@ def evaluate(t, y, p, lv, dy, aux):
     """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`."""
     cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
     shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    inclusive, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, cost, enforcement,
-                                                             shares, retail)
-    price_cost = money_price(shares, retail)
+    inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(
+        t, y, p, lv, cost, enforcement, shares, retail)
+    price_cost = money_price(shares, retail, fentanyl_price)
     population = us_population(t)
     potency = p["potency_ratio"]
     untreated = max(y[UNTREATED], 0.0)
@@ -705,8 +732,9 @@ def initial_state(t0, p, lv, y):
     y[REMISSION] = p["remission_2010"]
     cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
     shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    _, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares, retail)
-    wanted = demand(p["untreated_2010"], p["in_treatment_2010"], money_price(shares, retail), p)
+    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares, retail)
+    wanted = demand(p["untreated_2010"], p["in_treatment_2010"],
+                    money_price(shares, retail, fentanyl_price), p)
     for k in range(N_CHANNELS):
         y[CAPACITY + k] = shipments_needed(shares[k] * wanted, enforcement[k],
                                            channel_seizure(k, mail, land, heroin))

@@ -105,8 +105,9 @@ OUTPUTS: tuple[Output, ...] = (
     Output("fentanyl_arrivals", TD, "kg/yr", "fentanyl arriving on the US retail market (pure)",
            "point"),
     Output("price_index", TD, "1",
-           "retail money price per heroin-equivalent dose: share-weighted retail cost of the "
-           "channels, scarcity included (1 Jan 2015 = 1)", "point"),
+           "retail money price per heroin-equivalent dose: heroin's retail cost and the fentanyl "
+           "nest's price (CES mean of its channels' retail costs) weighted by their shares, supply "
+           "shortage included (1 Jan 2015 = 1)", "point"),
     Output("demand", TD, "HE kg/yr", "opioid demand at the cost-based price", "point"),
     Output("naloxone_probability", TD, "1", "probability naloxone is at hand at an overdose",
            "point"),
@@ -125,6 +126,21 @@ OUTPUTS: tuple[Output, ...] = (
     Output("parameter_value", ("draw", "parameter"), "1",
            "value of each model parameter in each draw (units in `parameter_units`)", "per_draw"),
 )
+# Posterior predictive draws beside each fitted public series: the calibration output a model-error
+# parameter is declared for (`sim.model.parameters.model_errors`) -> the variable it is read from.
+# `<variable>_predictive` = variable x exp(tau e), tau that draw's model-error sd, e standard
+# normal per draw and point (shares capped at 1): an observation's spread, for bands and coverage
+# (sim.results.dataset.predictive_values).  Scenario comparisons stay on the variables themselves.
+PREDICTIVE_OF: dict[str, str] = {"deaths_synthetic": "deaths_synthetic",
+                                 "deaths_heroin": "deaths_heroin",
+                                 "nflis_share": "nflis_share",
+                                 "seizures_product": "seizures_fy_product"}
+_BASE = {o.name: o for o in OUTPUTS}
+OUTPUTS = OUTPUTS + tuple(
+    Output(f"{v}_predictive", _BASE[v].dims, _BASE[v].units,
+           f"posterior predictive draw of {v}: the model value times exp(model error x standard "
+           f"normal), an observation's spread", _BASE[v].reduction)
+    for v in PREDICTIVE_OF.values())
 OUTPUT = {o.name: o for o in OUTPUTS}
 assert len(OUTPUT) == len(OUTPUTS), "an output declared twice"
 

@@ -26,22 +26,36 @@ ROLES = ("fixed", "fit", "subst", "unc")
 # Roles sampled with their priors (not fitted at the MAP): the substitution constants no series
 # identifies and other stated uncertainties.
 PRIOR_ROLES = ("subst", "unc")
+# Roles the posterior samples (fitted parameters and those drawn from their priors).
+SAMPLED_ROLES = ("fit", *PRIOR_ROLES)
+PRIOR_KINDS = {"fixed": 0, "lognormal": 2, "uniform": 2, "normal": 2}   # kind -> number of arguments
+SCALES = ("linear", "log")
 
 
 def param(default: float, units: str, bounds: tuple[float, float], evidence: str, *,
-          prior: tuple = ("fixed",), role: str = "fixed", scale: str = "linear") -> Any:
+          prior: tuple = ("fixed",), role: str = "fixed", scale: str = "linear",
+          error_of: str | None = None) -> Any:
     """Declare a parameter field: default, units, bounds [lo, hi], meaning and evidence, prior and role.
 
-    prior: ('fixed',) | ('lognormal', median, sd of log) | ('uniform', lo, hi) | ('normal', mean, sd).
+    prior: ('fixed',) | ('lognormal', median, sd of log) | ('uniform', lo, hi) | ('normal', mean, sd);
+    the distribution is `prior_distribution(name)` (scipy.stats, truncated to the bounds), the one
+    place every fit, sampler, ensemble and document reads it from.
     role: 'fixed' (a literature constant, not varied); 'fit' (calibrated, in the posterior);
-    'subst' (a substitution constant the 2010-2024 data do not identify: sampled from its prior in
-    every ensemble, never fitted); 'unc' (uncertain, sampled from its prior, not fitted).
+    'subst' (a substitution constant the 2010-2024 data do not identify: sampled with its prior
+    in every posterior and ensemble, never fitted at the MAP); 'unc' (uncertain, sampled with its
+    prior).
     `scale` is 'log' for rates and scales (calibration and sampling work in log space).
+    `error_of`: the parameter is the model-error sd (natural-log units) of that calibration
+    output's public series (sim.calibrate.targets.OUTPUTS), see `model_errors`.
     """
+    kind = prior[0] if prior else None
     assert role in ROLES, role
+    assert scale in SCALES, scale
+    assert kind in PRIOR_KINDS and len(prior) == 1 + PRIOR_KINDS[kind], prior
+    assert (kind == "fixed") == (role == "fixed"), (role, prior)   # a varied parameter has a prior
     return field(default=default, metadata={
         "units": units, "bounds": bounds, "source": evidence, "doc": evidence, "scale": scale,
-        "prior": tuple(prior), "role": role})
+        "prior": tuple(prior), "role": role, "error_of": error_of})
 
 
 SOURCE_LIM = "FDA SOURCE model (Lim et al. 2022), via design brief"
@@ -94,7 +108,7 @@ class ModelParameters:
         prior=('lognormal', 4.0, 0.5), role='unc', scale='log')
     risk_premium: float = param(
         2.0, '1', (0.0, 20.0),
-        'Reuter & Kleiman 1986 (risks and prices: enforcement works as a tax on the trade): cost multiplier per unit seizure probability, c ~ (1 + rho s) / (1 - s)',
+        'Reuter & Kleiman 1986 (risks and prices: enforcement works as a tax on the trade): cost multiplier per unit seizure probability, c ~ (1 + rho s) / (1 - s); prior lognormal median 2, sd 0.6 in log units (stated)',
         prior=('lognormal', 2.0, 0.6), role='unc', scale='log')
     enforcement_cost_exponent: float = param(
         1.0, '1', (0.0, 3.0),
@@ -106,7 +120,7 @@ class ModelParameters:
         prior=('normal', -0.3, 0.3), role='fit', scale='linear')
     heroin_scale_elasticity: float = param(
         1.0, '1', (0.0, 4.0),
-        "heroin retires: heroin's retail cost x (heroin share of supply)^-this, as growers, traffickers and street sellers leave a shrinking trade (fixed costs spread over less revenue; Reuter 2014 on market size and enforcement risk per dealer); stated assumption, fitted to heroin deaths, prior uniform 0-3 (3: heroin's cost x ~30 when its share falls to 1/3)",
+        "heroin retires: in the choice model heroin's cost x (heroin share of delivered supply)^-this, as growers, traffickers and street sellers leave a shrinking trade and heroin gets harder to find (fixed costs spread over less revenue; Reuter 2014 on market size and enforcement risk per dealer); a scarcity cost, not a money price (the reported price_index uses heroin's retail cost); stated assumption, fitted to heroin deaths, prior uniform 0-3 (3: a cost-equivalent x ~30 when its share falls to 1/3)",
         prior=('uniform', 0.0, 3.0), role='fit', scale='linear')
     capacity_adjustment_time: float = param(
         2.0, 'yr', (0.5, 5.0),
@@ -202,8 +216,8 @@ class ModelParameters:
         prior=('uniform', -0.5, -0.1), role='subst', scale='linear')
     treatment_use_ratio: float = param(
         0.3, '1', (0.0, 1.0),
-        "illicit consumption of a person in MOUD relative to untreated (set equal to SOURCE's 0.3 overdose ratio)",
-        prior=('fixed',), role='fixed', scale='linear')
+        "illicit consumption of a person in MOUD relative to untreated (set equal to SOURCE's 0.3 overdose ratio; prior uniform 0.15-0.5, a stated range)",
+        prior=('uniform', 0.15, 0.5), role='unc', scale='linear')
     initiation_2010: float = param(
         150000.0, 'persons/yr', (10000.0, 1000000.0),
         'new illicit-opioid OUD per year in 2010 (SOURCE: ~1e5/yr around 2015; calibrated)',
@@ -254,20 +268,20 @@ class ModelParameters:
         prior=('fixed',), role='fixed', scale='linear')
     treatment_seeking_rate: float = param(
         0.6, '1/yr', (0.0, 10.0),
-        'rate untreated people seek MOUD when slots are free (stated assumption)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'rate untreated people seek MOUD when slots are free (stated assumption; prior lognormal median 0.6, sd 0.5 in log units)',
+        prior=('lognormal', 0.6, 0.5), role='unc', scale='log')
     moud_share_illicit: float = param(
         0.5, '1', (0.01, 1.0),
-        'share of national MOUD capacity open to this population (stated assumption)',
-        prior=('fixed',), role='fixed', scale='log')
+        'share of national MOUD capacity open to this population (stated assumption; prior uniform 0.3-0.8)',
+        prior=('uniform', 0.3, 0.8), role='unc', scale='log')
     treatment_duration: float = param(
         0.8, 'yr', (0.1, 5.0),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): episodes 0.6-1 yr',
-        prior=('fixed',), role='fixed', scale='linear')
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): episodes 0.6-1 yr; prior uniform over that range',
+        prior=('uniform', 0.6, 1.0), role='unc', scale='linear')
     treatment_success_fraction: float = param(
         0.5, '1', (0.0, 1.0),
-        'share of MOUD exits to remission (stated assumption)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'share of MOUD exits to remission (stated assumption; prior uniform 0.3-0.7)',
+        prior=('uniform', 0.3, 0.7), role='unc', scale='linear')
     remission_rate: float = param(
         0.068, '1/yr', (0.0, 1.0),
         'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
@@ -306,15 +320,15 @@ class ModelParameters:
         prior=('uniform', 0.0, 1.0), role='fit', scale='linear')
     witnessed_fraction: float = param(
         0.764, '1', (0.0, 1.0),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): 0.764; prior uniform 0.55-0.9, a stated range around it (CDC SUDORS finds a potential bystander at about 4 in 10 fatal overdoses, so the share of all overdoses witnessed is uncertain)',
+        prior=('uniform', 0.55, 0.9), role='unc', scale='linear')
     rescue_without_naloxone: float = param(
         0.424, '1', (0.0, 1.0),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): 0.424; prior uniform 0.3-0.55, a stated range around it',
+        prior=('uniform', 0.3, 0.55), role='unc', scale='linear')
     naloxone_coefficient: float = param(
         0.000343, '1/(kits per 100k per yr)', (0.0, 0.01),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): p_nal = 1 - exp(-0.000343 kits per 100k); prior lognormal around it (sd 0.5 in log units: 90% x0.44-2.3), sampled in every ensemble: the kit history after 2020 is a bounded assumption (sim/model/levers.py)',
+        "FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): p_nal = 1 - exp(-0.000343 kits per 100k); prior lognormal around SOURCE's value, sd 0.5 in log units (90% within x0.44-2.3): at small scale the model needs 263 kits per death averted against Coffin and Sullivan's (2013) 227, SOURCE calibrated it on a narrow range of distribution, and the kit history after 2020 is a bounded assumption (sim/model/levers.py)",
         prior=('lognormal', 0.000343, 0.5), role='unc', scale='log')
     test_strip_max_effect: float = param(
         0.25, '1', (0.0, 1.0),
@@ -331,8 +345,8 @@ class ModelParameters:
         prior=('lognormal', 0.0005, 0.7), role='unc', scale='log')
     treatment_overdose_ratio: float = param(
         0.3, '1', (0.0, 1.0),
-        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md)',
-        prior=('fixed',), role='fixed', scale='linear')
+        'FDA SOURCE model, Lim et al. 2022 PNAS (via DESIGN.md): 0.3; prior uniform 0.2-0.5 (Sordo et al. 2017 BMJ: mortality in opioid agonist treatment about a third of that out of it)',
+        prior=('uniform', 0.2, 0.5), role='unc', scale='linear')
     covid_shock_size: float = param(
         0.3, '1', (0.0, 2.0),
         'relative rise of overdose risk at the peak of the COVID-19 disruption (from March 2020; events file; estimated)',
@@ -377,6 +391,35 @@ class ModelParameters:
         0.5, '1/yr', (0.0, 5.0),
         'rate of decline of diverted-pharmaceutical fentanyl deaths from 2010',
         prior=('lognormal', 0.5, 0.7), role='fit', scale='log')
+
+    # --- the fit's model error: one sd per public series (natural-log units) ---------------------
+    # log(observed / model) of a public-series point is normal with variance sigma^2 + tau^2:
+    # sigma its documented measurement error, tau what no structure of the model explains (DESIGN
+    # section 3: a prototype's bands covered 80% of 2010-2024 only with such a term).  The priors
+    # are informative (log sd 0.3): with log sd 0.7 the sampler escaped into a wide region where
+    # heroin lingers (its share of supply ~0.5 in 2024, heroin deaths 2022 at 1.5-2.5x observed)
+    # and the error sds absorb the misfit (heroin 0.42, NFLIS 0.37).  Fitted and
+    # sampled; predictive draws of each fitted series carry it (`<variable>_predictive`).
+    model_error_deaths_synthetic: float = param(
+        0.08, '1', (0.002, 1.5),
+        'model-error sd of synthetic-opioid deaths (T40.4, public series; stated prior: lognormal median 0.08, log sd 0.3, 90% within 0.05-0.13: the error of a model that tracks the series within about 10 %)',
+        prior=('lognormal', 0.08, 0.3), role='fit', scale='log', error_of='deaths_synthetic')
+    model_error_deaths_heroin: float = param(
+        0.07, '1', (0.002, 1.5),
+        'model-error sd of heroin-involved deaths (T40.1, public series; stated prior: lognormal median 0.07, log sd 0.3, 90% within 0.04-0.11: heroin deaths are the evidence of heroin retiring, which decides what a cut of fentanyl does; the fit follows them within about 20 %)',
+        prior=('lognormal', 0.07, 0.3), role='fit', scale='log', error_of='deaths_heroin')
+    model_error_deaths_fentanyl_all: float = param(
+        0.1, '1', (0.002, 1.5),
+        'model-error sd of fentanyl-mention deaths (NCHS 2011-2016, public series; stated prior: lognormal median 0.1, log sd 0.3, 90% within 0.06-0.16)',
+        prior=('lognormal', 0.1, 0.3), role='fit', scale='log', error_of='deaths_fentanyl_all')
+    model_error_nflis_share: float = param(
+        0.15, '1', (0.002, 1.5),
+        'model-error sd of the NFLIS fentanyl share (log scale, public series; stated prior: lognormal median 0.15, log sd 0.3, 90% within 0.09-0.25)',
+        prior=('lognormal', 0.15, 0.3), role='fit', scale='log', error_of='nflis_share')
+    model_error_seizures_product: float = param(
+        0.25, '1', (0.002, 2.0),
+        'model-error sd of CBP fentanyl seizures by fiscal year (gross weight, public series; seizures swing with single large busts; stated prior: lognormal median 0.25, log sd 0.3, 90% within 0.15-0.41)',
+        prior=('lognormal', 0.25, 0.3), role='fit', scale='log', error_of='seizures_product')
 
     def __post_init__(self) -> None:
         self._take(validate(ParamsSection, "params", {n: getattr(self, n) for n in self.names()}))
@@ -502,3 +545,75 @@ ParamsSection = create_model(
     "ParamsSection", __base__=_ParamsChecks,
     **{f.name: (Any, Field(f.default, validate_default=True, description=_allowed(f.metadata)))
        for f in _FIELDS.values()})
+
+
+# --- priors, derived from the declarations ------------------------------------------------------
+
+def names_with_role(*roles: str) -> list[str]:
+    """Parameters whose role is one of `roles`, in declaration order."""
+    return [f.name for f in fields(ModelParameters) if f.metadata["role"] in roles]
+
+
+def model_errors() -> dict[str, str]:
+    """Calibration output -> the parameter that is its public series' model-error sd."""
+    return {f.metadata["error_of"]: f.name for f in fields(ModelParameters)
+            if f.metadata.get("error_of")}
+
+
+_DISTRIBUTIONS: dict[str, Any] = {}
+
+
+def prior_distribution(name: str) -> Any:
+    """The declared prior of parameter `name` as a scipy.stats distribution over its values
+    (parameter units), truncated to the parameter's bounds where its support reaches past them;
+    None for a fixed parameter.  lognormal(median, s) is exp(Normal(log median, s))."""
+    if name in _DISTRIBUTIONS:
+        return _DISTRIBUTIONS[name]
+    from scipy import stats
+
+    meta = ModelParameters.metadata(name)
+    kind, *args = meta["prior"]
+    lo, hi = meta["bounds"]
+    if kind == "fixed":
+        return None
+    if kind == "uniform":
+        a, b = args
+        assert lo <= a < b <= hi, (name, args, meta["bounds"])
+        dist = stats.Uniform(a=a, b=b)
+    else:
+        mu, sd = (np.log(args[0]), args[1]) if kind == "lognormal" else args
+        dist = stats.Normal(mu=mu, sigma=sd)
+        dist = stats.exp(dist) if kind == "lognormal" else dist
+        support = dist.support()
+        if lo > support[0] or hi < support[1]:
+            dist = stats.truncate(dist, max(lo, float(support[0])), min(hi, float(support[1])))
+    _DISTRIBUTIONS[name] = dist
+    return dist
+
+
+def to_z(name: str, value: Any) -> np.ndarray:
+    """A value in the space fits and samplers move in: log(value) for scale 'log', else value."""
+    value = np.asarray(value, dtype=float)
+    return np.log(value) if ModelParameters.metadata(name)["scale"] == "log" else value
+
+
+def from_z(name: str, z: Any) -> np.ndarray:
+    """Inverse of `to_z` (parameter units)."""
+    z = np.asarray(z, dtype=float)
+    return np.exp(z) if ModelParameters.metadata(name)["scale"] == "log" else z
+
+
+def log_prior_z(name: str, z: Any) -> np.ndarray:
+    """Log density of the declared prior in the fitting space z = to_z(value): the distribution's
+    log density at the value plus the log Jacobian |d value / dz| (z itself on the log scale)."""
+    z = np.asarray(z, dtype=float)
+    with np.errstate(all="ignore"):
+        out = np.asarray(prior_distribution(name).logpdf(from_z(name, z)), dtype=float)
+    if ModelParameters.metadata(name)["scale"] == "log":
+        out = out + z
+    return np.where(np.isnan(out), -np.inf, out)
+
+
+def sample_prior_values(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n values (parameter units) of parameter `name` drawn from its declared prior."""
+    return np.asarray(prior_distribution(name).sample(n, rng=rng), dtype=float).reshape(n)

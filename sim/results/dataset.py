@@ -12,18 +12,17 @@ import xarray as xr
 from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
 from sim.model.flows import us_population_at
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import ModelParameters, model_errors
 from sim.results.timeaxis import (DECIMAL_YEAR, DECIMAL_YEAR_ATTRS, TIME_ATTRS, time_coords,
                                   with_decimal_year)
 from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
 from sim.model.flows import AUX_LAYOUT
-from sim.model.outputs import OUTPUT, OUTPUTS, by_reduction
+from sim.model.outputs import OUTPUT, OUTPUTS, PREDICTIVE_OF, by_reduction
 from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
 # name: (units, long_name) of every output variable, from their declarations (sim/model/outputs.py)
 OUTPUT_VARIABLES: dict[str, tuple[str, str]] = {o.name: (o.units, o.long_name) for o in OUTPUTS}
 PRICE_REFERENCE_TIME = 2015.0  # yr: price_index is divided by its value at this time
-
 
 # units of OUTPUT_VARIABLES that UDUNITS cannot parse (counts of people and deaths) -> the CF
 # (UDUNITS-2) units written in the `units` attribute: `count` (UDUNITS' dimensionless count), so
@@ -78,6 +77,51 @@ def set_coordinate_attrs(ds: xr.Dataset) -> None:
                             ("parameter_units", "units of each model parameter")):
         if name in ds.coords:
             ds[name].attrs.update(long_name=long_name)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64 arrays (a counter-based hash: vectorised noise)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def draw_noise(p: dict[str, np.ndarray], n_draws: int, stream: int, size: int) -> np.ndarray:
+    """Standard normal noise (draw, size) keyed by each draw's parameter values and `stream`: the
+    same draw gets the same noise in any batch, chunk or scenario."""
+    from scipy.special import ndtri
+    key = np.full(n_draws, np.uint64(stream))
+    with np.errstate(over="ignore"):
+        for name in ModelParameters.names():
+            bits = np.ascontiguousarray(np.broadcast_to(p[name], (n_draws,)),
+                                        dtype=np.float64).view(np.uint64)
+            key = _mix(key ^ bits)
+        counter = key[:, None] ^ _mix(np.arange(size, dtype=np.uint64))[None, :]
+        uniform = ((_mix(counter) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
+    return ndtri(uniform)
+
+
+def predictive_values(data: dict[str, np.ndarray], p: dict[str, np.ndarray],
+                      n_draws: int) -> dict[str, np.ndarray]:
+    """`<variable>_predictive` of each fitted series (outputs.PREDICTIVE_OF) from the variables'
+    values `data` (laid out in their declared dims), same dims: value x exp(tau e)."""
+    errors = model_errors()
+    out = {}
+    for stream, (output, variable) in enumerate(PREDICTIVE_OF.items()):
+        dims = OUTPUT[variable].dims
+        value = xr.DataArray(np.asarray(data[variable], dtype=float), dims=dims)
+        # one noise per draw and point of time or year (the same on every route of a year)
+        along = [d for d in dims if d not in ("draw", "route")]
+        shape = [value.sizes[d] for d in along]
+        noise = xr.DataArray(draw_noise(p, n_draws, stream, int(np.prod(shape))).reshape(
+            [n_draws, *shape]), dims=["draw", *along])
+        tau = xr.DataArray(np.broadcast_to(p[errors[output]], (n_draws,)), dims="draw")
+        result = (value * np.exp(tau * noise)).transpose(*dims).values
+        if OUTPUT[variable].units == "1":
+            result = np.minimum(result, 1.0)
+        out[f"{variable}_predictive"] = result
+    return out
 
 
 def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np.ndarray:
@@ -161,7 +205,8 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         traj, settings, np.broadcast_to(p["potency_ratio"], (n,)))
 
     # values laid out in each output's declared dims (sim/model/outputs.py)
-    data = {name: annual[name].T for name in by_reduction("year_total") if name != "arrivals"}
+    data = {name: annual[name].T for name in by_reduction("year_total") if name in annual
+            and name != "arrivals"}
     data.update({
         "death_rate_synthetic": annual["deaths_synthetic"].T / pop_year[:, None] * 1e5,
         "death_rate_heroin": annual["deaths_heroin"].T / pop_year[:, None] * 1e5,
@@ -179,6 +224,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                                      for name in ModelParameters.names()], axis=1),
     })
     data.update({name: series[name] for name in SERIES})
+    data.update(predictive_values(data, p, n))
     missing = set(OUTPUT) ^ set(data)
     assert not missing, f"outputs declared but not computed, or computed but not declared: {missing}"
     ds = xr.Dataset(

@@ -1,0 +1,342 @@
+"""The posterior: sequential Monte Carlo from the declared priors, with ArviZ's convergence checks.
+
+Hydra-free.  `sample_posterior` runs `chains` independent samplers of `particles` particles each,
+all in one batch per model evaluation.  Each starts from draws of the declared priors of every
+sampled parameter (roles fit, subst and unc: `sim.model.parameters`), never from the optimum, and
+moves to the posterior by likelihood tempering (Del Moral, Doucet and Jasra 2006; the scheme of
+PyMC's `sample_smc`): the next inverse temperature beta is the one that halves the effective
+sample size of the importance weights likelihood^(beta' - beta), particles are resampled
+(systematic) and then moved by Metropolis steps in an unbounded space u (`Unbounded`: logit or
+log of the fitting space z between the priors' bounds; the prior density carries both log
+Jacobians), cycling an independent normal proposal with the particles' mean and covariance
+(PyMC's IMH kernel), two random-walk steps with that covariance (scale adapted to an acceptance
+of 0.25), a jump (an independent proposal from a fixed mixture: every particle of every chain at
+the start of the stage, jittered by a quarter of the pooled spread; exact, and what lets a chain
+that sits in a poorer region reach the others), a differential-evolution step (ter Braak 2006: along the difference of two
+particles of the other half of the chains, which keeps the move exact, as emcee splits its
+walkers; a tenth of them with the full difference, so a chain can jump to where another one
+is), and a refresh of a few prior-role parameters from their priors, until the particles no
+longer correlate with where the stage started (`min_moves`..`max_moves`), and at least
+`final_moves` more at beta = 1.  Where
+the data are silent a parameter therefore keeps its prior.
+
+Convergence (ArviZ): each chain's particles are treated as a chain of draws; rank-normalised
+split R-hat across chains and bulk and tail ESS over all, per parameter.  The chains temper and
+resample independently but their moves use each other's particles (the jump and the
+differential evolution, as emcee's walkers use each other), so R-hat says that the chains agree
+after those exchanges, not that independent runs found the same posterior; the median log
+likelihood of each chain is logged at every stage.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.calibrate.fit import Problem, sample_prior
+from sim.model.parameters import PRIOR_ROLES, ModelParameters
+
+RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
+ESS_BULK_MIN = 400
+TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
+IMH_INFLATION = 1.1        # spread of the independent proposal relative to the particles'
+JITTER = 0.25              # sd of a jump around a particle, relative to the pooled spread
+DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
+REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
+CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
+_correlation_left = float("nan")
+
+
+def _correlation(start: np.ndarray, now: np.ndarray) -> float:
+    """Mean over chains and parameters of the correlation between particles' positions at the
+    start of the moves and now (chain, particle, parameter); 0 for a parameter that is constant."""
+    global _correlation_left
+    a = start - start.mean(axis=1, keepdims=True)
+    b = now - now.mean(axis=1, keepdims=True)
+    denom = np.sqrt(np.sum(a ** 2, axis=1) * np.sum(b ** 2, axis=1))
+    r = np.where(denom > 0, np.sum(a * b, axis=1) / np.where(denom > 0, denom, 1.0), 0.0)
+    _correlation_left = float(np.mean(r))
+    return _correlation_left
+
+
+@dataclass
+class Posterior:
+    """Draws (parameter units) in chain order, their log posterior, and diagnostics."""
+
+    names: list[str]
+    draws: np.ndarray          # (chains x particles, k), parameter units
+    log_prob: np.ndarray       # (chains x particles,)
+    chains: int
+    seconds: float
+    seed: int
+    info: dict[str, Any]
+    diagnostics: dict[str, dict[str, float]]   # name -> r_hat, ess_bulk, ess_tail
+
+    @property
+    def r_hat_max(self) -> float:
+        return max(d["r_hat"] for d in self.diagnostics.values())
+
+    @property
+    def ess_bulk_min(self) -> float:
+        return min(d["ess_bulk"] for d in self.diagnostics.values())
+
+    @property
+    def converged(self) -> bool:
+        return self.r_hat_max < RHAT_MAX and self.ess_bulk_min >= ESS_BULK_MIN
+
+
+def convergence(draws: np.ndarray, chains: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """ArviZ's rank-normalised R-hat and bulk/tail ESS of each column of `draws` (rows in chain
+    order, `chains` equal chains)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # ArviZ announces its refactor on import
+        import arviz as az
+    per_chain = draws.reshape(chains, -1, draws.shape[1])
+    out = {}
+    for i, name in enumerate(names):
+        x = per_chain[:, :, i]
+        out[name] = {"r_hat": float(az.rhat(x, method="rank")),
+                     "ess_bulk": float(az.ess(x, method="bulk")),
+                     "ess_tail": float(az.ess(x, method="tail"))}
+    return out
+
+
+class Unbounded:
+    """The map between the fitting space z (bounded by the priors' support) and an unbounded u the
+    particles move in: z = lo + (hi - lo) expit(u) between two finite bounds, lo + exp(u) or
+    hi - exp(u) with one, z = u with none; `log_jacobian` is log |dz/du|."""
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.lo, self.hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        fin_lo, fin_hi = np.isfinite(self.lo), np.isfinite(self.hi)
+        self.both, self.lower, self.upper = fin_lo & fin_hi, fin_lo & ~fin_hi, ~fin_lo & fin_hi
+        self.width = np.where(self.both, self.hi - self.lo, 1.0)
+
+    def z(self, u: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+        z = np.array(u, dtype=float)
+        b, lw, up = self.both, self.lower, self.upper
+        z[..., b] = self.lo[b] + self.width[b] * expit(u[..., b])
+        z[..., lw] = self.lo[lw] + np.exp(u[..., lw])
+        z[..., up] = self.hi[up] - np.exp(u[..., up])
+        return z
+
+    def u(self, z: np.ndarray) -> np.ndarray:
+        from scipy.special import logit
+        u = np.array(z, dtype=float)
+        b, lw, up = self.both, self.lower, self.upper
+        with np.errstate(divide="ignore"):
+            u[..., b] = logit((z[..., b] - self.lo[b]) / self.width[b])
+            u[..., lw] = np.log(z[..., lw] - self.lo[lw])
+            u[..., up] = np.log(self.hi[up] - z[..., up])
+        return np.clip(u, -40.0, 40.0)
+
+    def log_jacobian(self, u: np.ndarray) -> np.ndarray:
+        from scipy.special import log_expit
+        b, one = self.both, self.lower | self.upper
+        return (np.sum(np.log(self.width[b]) + log_expit(u[..., b]) + log_expit(-u[..., b]), axis=-1)
+                + np.sum(u[..., one], axis=-1))
+
+
+def _next_beta(loglik: np.ndarray, beta: float) -> float:
+    """The inverse temperature after `beta` at which the ESS of the weights is half the particles."""
+    n = loglik.size
+    if beta >= 1.0:
+        return 1.0
+
+    def ess(b: float) -> float:
+        w = (b - beta) * loglik
+        w = np.exp(w - np.max(w))
+        return float(w.sum() ** 2 / np.sum(w ** 2))
+    if ess(1.0) >= n / 2:
+        return 1.0
+    lo, hi = beta, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ess(mid) >= n / 2 else (lo, mid)
+    return max(lo, beta + 1e-12)
+
+
+def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a systematic resampling by normalised `weights` (parents in order)."""
+    n = weights.size
+    positions = (rng.random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
+
+
+def sample_posterior(problem: Problem, opts: Mapping[str, Any],
+                     progress: Callable[[str], None] = print) -> Posterior:
+    """Sequential Monte Carlo over every free parameter of `problem` (see the module doc);
+    deterministic by `opts['seed']`."""
+    seed = int(opts["seed"])
+    chains, n = int(opts["chains"]), int(opts["particles"])
+    min_moves, max_moves, final_moves = (int(opts[k]) for k in
+                                         ("min_moves", "max_moves", "final_moves"))
+    rng = np.random.default_rng([seed, 2])
+    k = len(problem.free)
+    bounds = Unbounded(problem.z_lo, problem.z_hi)
+    lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
+    started = time.perf_counter()
+    # the particles move in u, unbounded (`Unbounded`); z = bounds.z(u) is the fitting space
+    z = bounds.u(sample_prior(problem, chains * n, rng)).reshape(chains, n, k)
+
+    def evaluate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Log likelihood and log prior density in u (the prior in z times |dz/du|)."""
+        flat = bounds.z(points.reshape(-1, k))
+        lp = problem.log_prior(flat) + bounds.log_jacobian(points.reshape(-1, k))
+        ll = np.full(flat.shape[0], -np.inf)
+        inside = np.isfinite(lp)
+        if inside.any():
+            ll[inside] = problem.log_likelihood(flat[inside])
+        return ll.reshape(points.shape[:-1]), lp.reshape(points.shape[:-1])
+
+    loglik, logprior = evaluate(z)
+    prior_block = np.array([i for i, name in enumerate(problem.names)
+                            if ModelParameters.metadata(name)["role"] in PRIOR_ROLES], dtype=int)
+    beta = np.zeros(chains)
+    scale = np.full(chains, 2.38 / np.sqrt(k))
+    stage, evaluations, moves_done = 0, 1, 0
+
+    kinds = ["jump", "random walk", "differential evolution", "random walk"] + (
+        ["prior refresh"] if prior_block.size else []) + ["independent"]
+    if chains < 2:
+        kinds = [kind for kind in kinds if kind != "differential evolution"]
+    acceptance_of = {kind: float("nan") for kind in kinds}
+
+    def normal_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
+        """Draws (chains, n, dim) of normals with per-chain mean and Cholesky factor."""
+        return mean[:, None, :] + np.einsum("cij,cnj->cni", chol,
+                                            rng.standard_normal((chains, n, dim)))
+
+    def normal_log_density(points: np.ndarray, mean: np.ndarray, chol: np.ndarray) -> np.ndarray:
+        """Log density (up to a constant) of those normals at `points` (chains, n, dim)."""
+        white = np.stack([np.linalg.solve(chol[c], (points[c] - mean[c]).T).T
+                          for c in range(chains)])
+        return -0.5 * np.sum(white ** 2, axis=-1)
+
+    def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
+        """Metropolis moves of every particle at its chain's beta, cycling `kinds`: differential
+        evolution (ter Braak 2006; half the chains at a time, along the difference of two
+        particles of the other half, as emcee splits its walkers: chains that sit apart can
+        reach each other), an independent
+        normal proposal with the chain's particle mean and covariance (PyMC's IMH kernel), a random
+        walk with that covariance, a refresh of REFRESH_BLOCK prior-role parameters from their
+        priors (accepted by the likelihood ratio alone: where the data are silent, almost
+        always); until the particles' correlation with where they started falls below
+        CORRELATION_MAX (at least min_steps, at most max_steps)."""
+        nonlocal z, loglik, logprior, evaluations, scale
+        chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
+                                            + 1e-10 * np.eye(k)) for c in range(chains)])
+        mean = z.mean(axis=1)
+        # a fixed mixture proposal for the stage: every particle of every chain, jittered
+        components = z.reshape(-1, k).copy()
+        pooled = np.linalg.cholesky(np.cov(components, rowvar=False) + 1e-10 * np.eye(k))
+        white_components = np.linalg.solve(pooled, components.T).T
+
+        def log_mixture(points: np.ndarray) -> np.ndarray:
+            """Log density (up to a constant) of the mixture proposal at points (..., k)."""
+            from scipy.special import logsumexp
+            white = np.linalg.solve(pooled, points.reshape(-1, k).T).T
+            d2 = (np.sum(white ** 2, axis=1)[:, None] + np.sum(white_components ** 2, axis=1)[None]
+                  - 2.0 * white @ white_components.T)
+            return logsumexp(-0.5 * d2 / JITTER ** 2, axis=1).reshape(points.shape[:-1])
+        start = z.copy()
+        accepted = np.zeros(chains)
+        steps = 0
+        while steps < max_steps:
+            kind = kinds[steps % len(kinds)]
+            active = np.ones(chains, dtype=bool)
+            if kind == "differential evolution":   # half the chains move along differences of
+                active = np.arange(chains) % 2 == steps // len(kinds) % 2   # the others' particles
+                others = z[~active].reshape(-1, k)
+                m = others.shape[0]
+                a = rng.integers(0, m, (chains, n))
+                b = (a + rng.integers(1, m, (chains, n))) % m
+                gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
+                proposal = z + gamma * (others[a] - others[b]) + 1e-6 * rng.standard_normal(z.shape)
+                proposal[~active] = z[~active]
+            elif kind == "independent":
+                proposal = normal_proposal(mean, IMH_INFLATION * chol)
+            elif kind == "jump":
+                pick = rng.integers(0, components.shape[0], (chains, n))
+                proposal = components[pick] + JITTER * np.einsum(
+                    "ij,cnj->cni", pooled, rng.standard_normal((chains, n, k)))
+            elif kind == "prior refresh":
+                pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
+                                  replace=False)
+                proposal = z.copy()
+                proposal[:, :, pick] = bounds.u(sample_prior(problem, chains * n, rng)).reshape(
+                    chains, n, k)[:, :, pick]
+            else:
+                step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
+                proposal = z + scale[:, None, None] * step
+            outside = np.any((proposal < lo) | (proposal > hi), axis=-1) | ~active[:, None]
+            proposal[outside] = z[outside]
+            ll_new, lp_new = loglik.copy(), logprior.copy()
+            ll_new[active], lp_new[active] = evaluate(proposal[active])
+            evaluations += 1
+            with np.errstate(invalid="ignore"):
+                log_ratio = beta[:, None] * (ll_new - loglik)
+                if kind != "prior refresh":   # a prior proposal's density cancels the prior's
+                    log_ratio += lp_new - logprior
+                if kind == "independent":
+                    log_ratio += (normal_log_density(z, mean, IMH_INFLATION * chol)
+                                  - normal_log_density(proposal, mean, IMH_INFLATION * chol))
+                if kind == "jump":
+                    log_ratio += log_mixture(z) - log_mixture(proposal)
+            accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
+            z = np.where(accept[..., None], proposal, z)
+            loglik = np.where(accept, ll_new, loglik)
+            logprior = np.where(accept, lp_new, logprior)
+            if kind == "random walk":
+                accepted += accept.mean(axis=1)
+                scale *= np.exp(0.5 * (accept.mean(axis=1) - TARGET_ACCEPTANCE))
+            acceptance_of[kind] = float(accept.mean())
+            steps += 1
+            if steps >= min_steps and _correlation(start, z) < CORRELATION_MAX:
+                break
+        walks = sum(1 for i in range(steps) if kinds[i % len(kinds)] == "random walk")
+        return accepted / max(walks, 1), steps
+
+    while np.any(beta < 1.0):
+        stage += 1
+        for c in range(chains):
+            if beta[c] >= 1.0:
+                continue
+            new = _next_beta(loglik[c], beta[c])
+            w = (new - beta[c]) * loglik[c]
+            w = np.exp(w - np.max(w))
+            parents = _systematic(w / w.sum(), rng)
+            z[c], loglik[c], logprior[c] = z[c][parents], loglik[c][parents], logprior[c][parents]
+            beta[c] = new
+        acceptance, steps = move(min_moves, max_moves)
+        moves_done += steps
+        progress(f"smc stage {stage}: beta {', '.join(f'{b:.3g}' for b in beta)}; {steps} moves "
+                 f"(acceptance: {', '.join(f'{k} {v:.2f}' for k, v in acceptance_of.items())}; "
+                 f"correlation left "
+                 f"{_correlation_left:.2f}); median log likelihood by chain "
+                 f"{', '.join(f'{v:.1f}' for v in np.median(loglik, axis=1))}; "
+                 f"{evaluations} batches of {chains * n} draws, "
+                 f"{time.perf_counter() - started:.0f} s")
+    acceptance, steps = move(final_moves, max(final_moves, max_moves))
+    moves_done += steps
+    draws_z = bounds.z(z.reshape(-1, k))
+    values = problem.values(draws_z)
+    draws = np.column_stack([values[name] for name in problem.names])
+    diagnostics = convergence(draws_z, chains, problem.names)
+    seconds = time.perf_counter() - started
+    post = Posterior(problem.names, draws, (loglik + logprior).reshape(-1), chains, seconds, seed,
+                     {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
+                      "chains": chains, "particles per chain": n, "stages": stage,
+                      "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
+                      "batches": evaluations, "failed draws": problem.n_failed}, diagnostics)
+    progress(f"smc done: {stage} stages, {evaluations} batches, {seconds:.0f} s; R-hat max "
+             f"{post.r_hat_max:.3f}, bulk ESS min {post.ess_bulk_min:.0f}"
+             f" ({'converged' if post.converged else 'NOT converged'}: R-hat < {RHAT_MAX}, "
+             f"bulk ESS >= {ESS_BULK_MIN})")
+    return post
