@@ -3,6 +3,7 @@ fitting recovers known parameters, and the posterior ensemble is usable from the
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -266,6 +267,15 @@ def test_backtest_targets_know_nothing_after_the_cutoff():
     assert claim["years"] == [2010, 2016]
     assert cut["fit_end_year"] == 2016
     load_targets(cut, 2016)          # valid: no figure after the cut-off
+
+
+@pytest.mark.parametrize("cutoff", [2009, 2012, 2024, 2026, -1, "2017", 2017.5, True, None])
+def test_backtest_cutoff_is_a_year_before_the_data_end(cutoff):
+    from sim.calibrate.backtest import check_cutoff
+    with pytest.raises(InputError, match=rf"^cutoff: value {re.escape(repr(cutoff))} not allowed; "
+                                         r"allowed: a whole year 2013\.\.2023 \(the data end in 2024\)$"):
+        check_cutoff(cutoff, {"fit_end_year": 2024})
+    assert check_cutoff(2013, {"fit_end_year": 2024}) == check_cutoff(2023, {"fit_end_year": 2024}) == 2024
 
 
 def test_backtest_cli_writes_scores(tmp_path):

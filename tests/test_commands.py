@@ -103,6 +103,8 @@ def test_slurm_without_a_cluster_is_one_line(monkeypatch):
     (["fentsim-backtest", "params=artcle"],
      "fentsim-backtest: error: params: value 'artcle' not allowed (did you mean 'article'?)"),
     (["fentsim-backtest", "cutoff=abc"], "fentsim-backtest: error: cutoff: value 'abc' not allowed"),
+    (["fentsim-backtest", "cutoff=2026"], "fentsim-backtest: error: cutoff: value 2026 not allowed; "
+     "allowed: a whole year 2013..2023 (the data end in 2024)"),
     (["fentsim-funding", "funding.spending=abc"],
      "fentsim-funding: error: funding.spending: value 'abc' not allowed; allowed: a list of annual"),
     (["fentsim", "-m", "scenario=baseline", "hydra.launcher.n_jobs=2"],

@@ -34,6 +34,17 @@ from sim.model.parameters import ModelParameters
 
 BANDS = ("model", "model_error", "observation")
 DIRECTION_SERIES = "synthetic_deaths"   # the series whose yearly changes are scored by direction
+FIRST_CUTOFF = 2013                     # the earliest cut-off a backtest accepts (year)
+
+
+def check_cutoff(cutoff: Any, targets_cfg: Mapping[str, Any]) -> int:
+    """The data's last year (the targets' fit_end_year) once `cutoff` is a whole year from
+    FIRST_CUTOFF to the year before it; otherwise an InputError naming the allowed years."""
+    last = int(targets_cfg.get("fit_end_year") or 0)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int) or not FIRST_CUTOFF <= cutoff < last:
+        raise InputError(f"cutoff: value {cutoff!r} not allowed; allowed: a whole year "
+                         f"{FIRST_CUTOFF}..{last - 1} (the data end in {last})")
+    return last
 
 
 def targets_up_to(cfg: Mapping[str, Any], cutoff: int) -> dict[str, Any]:
@@ -165,10 +176,7 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
     for key in ("params_file", "posterior_file"):
         calib.pop(key, None)
     opts = calibration_options(calib)
-    last = int(targets_cfg.get("fit_end_year") or 0)
-    if not 2013 <= cutoff < last:
-        raise InputError(f"cutoff: value {cutoff!r} not allowed; allowed: 2013..{last - 1} "
-                         f"(the data end in {last})")
+    last = check_cutoff(cutoff, targets_cfg)
     levers = LeverSet.from_mapping({})
     targets = load_targets(targets_up_to(targets_cfg, cutoff), cutoff)
     base, fit_only = map_fit_setup(base, opts)

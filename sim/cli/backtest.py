@@ -18,7 +18,7 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sim.calibrate.backtest import run_backtest
+from sim.calibrate.backtest import check_cutoff, run_backtest
 from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.compiled import Heartbeat
@@ -36,7 +36,8 @@ def app(cfg: DictConfig) -> None:
         np.seterr(all="ignore")
         plain = plain_config(cfg)
         reject_unknown_keys("config", [k for k in plain if k != "hydra"], SECTIONS)
-        for key in ("cutoff", "draws", "seed"):
+        check_cutoff(plain.get("cutoff"), plain.get("targets") or {})   # before the fit
+        for key in ("draws", "seed"):
             value = plain.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"{key}: value {value!r} not allowed; allowed: a whole number")
