@@ -16,7 +16,7 @@ from sim.calibrate.fit import build_problem, calibration_options, fit, read_draw
 from sim.calibrate.ensemble import build_ensemble
 from sim.errors import InputError
 from sim.model.levers import LeverSet
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import ModelParameters, sample_prior_values
 from sim.engine.solver import SolverSettings, integrate
 from sim.calibrate.targets import fit_rows, load_targets, load_targets_file, model_outputs
 
@@ -278,6 +278,26 @@ def test_backtest_cutoff_is_a_year_before_the_data_end(cutoff):
     assert check_cutoff(2013, {"fit_end_year": 2024}) == check_cutoff(2023, {"fit_end_year": 2024}) == 2024
 
 
+def test_backtest_draws_what_the_data_before_the_cutoff_cannot_inform_from_its_prior():
+    """Fitted to 2019, the 2020 COVID-19 pulse and the 2023 Woodside disruption leave the
+    likelihood unchanged (their posterior is their prior; the sampler had left
+    disruption_china_2023 at 0.19-0.32 of its uniform 0-0.5 at cut-off 2021); fitted to 2021, the
+    pulse is informed."""
+    from sim.calibrate.backtest import targets_up_to, uninformed
+    with open(REPO / "configs/targets/us_series.yaml") as fh:
+        series = yaml.safe_load(fh)
+    names = ["heroin_scale_elasticity", "covid_shock_size", "disruption_china_2023"]
+    rng = np.random.default_rng(1)
+    draws = np.column_stack([sample_prior_values(n, 4, rng) for n in names])
+    for cutoff, flat in ((2019, ["covid_shock_size", "disruption_china_2023"]),
+                         (2021, ["disruption_china_2023"])):
+        problem = build_problem(ModelParameters(), LeverSet.from_mapping({}),
+                                SolverSettings(end_year=cutoff),
+                                load_targets(targets_up_to(series, cutoff), cutoff), names)
+        assert problem.names == names
+        assert uninformed(problem, draws, n_check=4) == flat
+
+
 def test_backtest_cli_writes_scores(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "sim.cli.backtest", f"hydra.run.dir={tmp_path}", "cutoff=2017",
@@ -297,6 +317,10 @@ def test_backtest_cli_writes_scores(tmp_path):
         # a band with the model error is never narrower than the model's alone
         assert np.all(ds.model_error_high - ds.model_error_low
                       >= 0.9 * (ds.model_high - ds.model_low))
+        # the 2023-2024 inputs are drawn from their priors (the data to 2017 say nothing of them)
+        assert {"disruption_china_2023", "retail_potency_2024"} <= set(
+            ds.attrs["drawn_from_priors"].split())
+        assert "heroin_scale_elasticity" not in ds.attrs["drawn_from_priors"].split()
     assert (tmp_path / "backtest.md").read_text().startswith("# Backtest: fitted to 2017")
     bad = subprocess.run([sys.executable, "-m", "sim.cli.backtest", f"hydra.run.dir={tmp_path}",
                           "cutoff=2030"], capture_output=True, text=True, cwd=REPO, timeout=300)

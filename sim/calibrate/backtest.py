@@ -8,8 +8,12 @@ cut-off is scored: the forecast median's error, and whether the 90% interval cov
 value, for the model alone (parameter uncertainty), with its model error (what
 `<variable>_predictive` carries) and for an observation (model error and measurement error, the
 likelihood's predictive); per series and overall.  For synthetic-opioid deaths the direction of
-each year's change is scored too (share of draws that fall).  Hydra-free; `fentsim-backtest` is
-the command.
+each year's change is scored too (share of draws that fall).  A sampled parameter the data up to
+the cut-off cannot inform (a dated input after it: the COVID-19 shock at cut-off 2019, the 2023
+supply events, the 2024 potency) has its prior as posterior; the forecast draws it from that prior
+(`uninformed`), since the sampler, which only refreshes 'subst' and 'unc' parameters from their
+priors, leaves such a 'fit' parameter far narrower than its prior.  Hydra-free; `fentsim-backtest`
+is the command.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ from sim.calibrate.targets import load_targets
 from sim.engine.solver import SolverSettings
 from sim.errors import InputError
 from sim.model.levers import LeverSet
-from sim.model.parameters import ModelParameters
+from sim.model.parameters import ModelParameters, prior_distribution, sample_prior_values
 
 BANDS = ("model", "model_error", "observation")
 DIRECTION_SERIES = "synthetic_deaths"   # the series whose yearly changes are scored by direction
 FIRST_CUTOFF = 2013                     # the earliest cut-off a backtest accepts (year)
+FLAT = 1e-8   # largest change of the log likelihood (1) for which a parameter counts as uninformed
 
 
 def check_cutoff(cutoff: Any, targets_cfg: Mapping[str, Any]) -> int:
@@ -86,6 +91,7 @@ class Backtest:
     fit_cost: float
     n_draws: int
     convergence: dict[str, Any]
+    from_priors: list[str]      # sampled parameters the data to the cut-off do not inform
 
     @property
     def coverage(self) -> dict[str, float]:
@@ -133,7 +139,8 @@ class Backtest:
         cov = self.coverage
         ds.attrs.update(title=f"fentsim backtest: fitted to {self.cutoff}, forecast to "
                               f"{self.last_year}", cutoff=self.cutoff, fit_cost=self.fit_cost,
-                        draws=self.n_draws, **{f"coverage_{k}": v for k, v in cov.items()})
+                        draws=self.n_draws, drawn_from_priors=" ".join(self.from_priors),
+                        **{f"coverage_{k}": v for k, v in cov.items()})
         return ds
 
     def markdown(self) -> str:
@@ -161,7 +168,9 @@ class Backtest:
         n = len(self.points)
         return (f"# Backtest: fitted to {self.cutoff}, forecast {self.cutoff + 1}-{self.last_year}\n\n"
                 f"{self.n_draws} posterior draws (every sampled parameter, from the priors); MAP "
-                f"cost {self.fit_cost:.4g}; sampler {self.convergence}.\n\n{points}\n\n"
+                f"cost {self.fit_cost:.4g}; sampler {self.convergence}.  Drawn from their priors "
+                f"(not informed by the data to {self.cutoff}): "
+                f"{', '.join(self.from_priors) or 'none'}.\n\n{points}\n\n"
                 f"## Per series\n\n{series}\n\n## Direction of synthetic-opioid deaths\n\n"
                 f"{directions}\n\nCoverage of the 90% intervals ({n} points): model "
                 f"{cov['model']:.0%}, with model error {cov['model_error']:.0%}, observation "
@@ -189,19 +198,45 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
     post = sample_posterior(wider, opts, progress=progress)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(post.draws), size=min(draws, len(post.draws)), replace=False)
+    sample = post.draws[pick]
+    from_priors = uninformed(wider, post.draws)
+    for name in from_priors:
+        sample[:, post.names.index(name)] = sample_prior_values(name, len(sample), rng)
+    if from_priors:
+        progress(f"drawn from their priors (the data to {cutoff} do not inform them): "
+                 f"{', '.join(from_priors)}")
     # the same posterior scored against every figure of the data, later years included
     full = load_targets(targets_cfg, last)
     scoring = build_problem(fitted, levers, SolverSettings(end_year=last), full,
                             rtol=opts["sample_rtol"], roles=("fit", "subst", "unc"))
     scoring.free = [next(f for f in scoring.free if f.name == name) for name in post.names]
     progress(f"forecasting {len(pick)} posterior draws to {last}")
-    rows = [r for r in predictive_coverage(scoring, post.draws[pick], seed) if r["year"] > cutoff]
+    rows = [r for r in predictive_coverage(scoring, sample, seed) if r["year"] > cutoff]
     for r in rows:
         r["error"] = r["model_median"] / r["observed"] - 1.0
-    directions = yearly_directions(scoring, post.draws[pick], cutoff)
+    directions = yearly_directions(scoring, sample, cutoff)
     info = {"R-hat max": round(post.r_hat_max, 3), "bulk ESS min": round(post.ess_bulk_min),
             "converged": post.converged}
-    return Backtest(cutoff, last, rows, directions, float(result.cost), len(pick), info)
+    return Backtest(cutoff, last, rows, directions, float(result.cost), len(pick), info,
+                    from_priors)
+
+
+def uninformed(problem: Problem, draws: np.ndarray, n_check: int = 8) -> list[str]:
+    """The sampled parameters of `problem` its likelihood does not depend on: moving one to its
+    prior's 5% or 95% quantile changes the log likelihood of none of the first `n_check` of
+    `draws` (n, k; parameter units of problem.names) by more than FLAT.  One batch of model runs."""
+    base = draws[:n_check]
+    trials = [base]
+    for i, f in enumerate(problem.free):
+        for q in (0.05, 0.95):
+            moved = base.copy()
+            moved[:, i] = float(prior_distribution(f.name).icdf(q))
+            trials.append(moved)
+    batch = np.vstack(trials)
+    z = np.column_stack([f.to_z(batch[:, i]) for i, f in enumerate(problem.free)])
+    ll = problem.log_likelihood(z).reshape(len(trials), len(base))
+    change = np.abs(ll[1:] - ll[0]).reshape(len(problem.free), -1)
+    return [f.name for f, c in zip(problem.free, change) if np.all(c <= FLAT)]
 
 
 def yearly_directions(problem: Problem, draws: np.ndarray, cutoff: int) -> list[dict[str, Any]]:
