@@ -29,7 +29,11 @@ SETTINGS = SolverSettings(end_year=2024)
 # documented acceptance of the public series 2010-2024 (configs/targets/us_series.yaml, issue 22):
 # every row of the fit table inside its acceptance range but the misses listed here (with the
 # reason in docs/validation.md), so that a regression elsewhere still fails
-ALLOWED_MISSES: set[str] = set()
+# NFLIS 2014 and 2018: the choice model's takeover starts a little early and runs a little slow;
+# no weighting of the point fit found both inside 25 % (docs/validation.md section 1); each is
+# still held within ALLOWED_MISS_ERROR
+ALLOWED_MISSES: set[str] = {"us_fentanyl_share_2014", "us_fentanyl_share_2018"}
+ALLOWED_MISS_ERROR = 0.30
 
 
 def calibrated_params(path: Path = CALIBRATED) -> ModelParameters:
@@ -91,6 +95,7 @@ def test_calibrated_baseline_tracks_the_public_series_2010_2024():
     rows = fit_rows(load_targets(cfg["targets"], 2024), out, SETTINGS.years)
     missed = {r.label for r in rows if r.ok is False}
     assert missed <= ALLOWED_MISSES, sorted(missed - ALLOWED_MISSES)
+    assert all(abs(r.relative_error) < ALLOWED_MISS_ERROR for r in rows if r.label in missed)
     by = {r.label: r for r in rows}
     synthetic = [by[f"us_synthetic_deaths_{y}"].relative_error for y in range(2010, 2025)]
     assert max(abs(e) for e in synthetic) < 0.20, synthetic

@@ -119,9 +119,11 @@ def test_compiled_engine_is_accurate_against_a_tight_reference():
     a = to_dataset(integrate(params, levers, fast), params, levers, fast)
     b = to_dataset(integrate(params, levers, reference), params, levers, reference)
     worst = max(float((abs(a[v] - b[v]) / abs(b[v])).max()) for v in DEATHS)
-    # the capacity ceiling's kink (see above): 1.2e-3 measured (deaths_fentanyl, about 950 a
-    # year, and heroin deaths near zero); 1e-4 before the third model.  Smoothing it is open work.
-    assert worst < 2e-3
+    # the capacity ceiling's kink (see above): 2.4e-3 measured on the equations of 2026-12-01
+    # (heroin's scarcity in the choice, the nest's CES price; 1.2e-3 before, with deaths_fentanyl
+    # about 950 a year and heroin deaths near zero); 1e-4 before the third model.  Smoothing it
+    # is open work.
+    assert worst < 3e-3
 
 
 def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():

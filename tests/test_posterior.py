@@ -55,9 +55,13 @@ def test_posterior_converged_by_the_thresholds_in_its_header(name):
 
 
 # substitution constants no 2010-2024 series can inform (a cut channel's replacement, the cost of
-# source enforcement, initiation's price response): the posterior keeps their prior
-SILENT = ("asc_india_finished", "asc_india_precursor", "asc_other", "enforcement_cost_exponent",
-          "initiation_price_elasticity")
+# source enforcement, initiation's price response): the posterior keeps their prior.  Not India's
+# precursors nor other producers: China's precursor controls (0.15 withheld from 2018), its 2019
+# scheduling and the 2023 China disruption are in the history, and those channels are China's
+# substitutes on the land route, so the 2018-2024 series see their constants (posterior sd 0.61
+# and 0.75 of the prior's, measured on the committed posterior); they are held to the 0.2 of
+# every substitution constant
+SILENT = ("asc_india_finished", "enforcement_cost_exponent", "initiation_price_elasticity")
 
 
 def test_substitution_constants_keep_their_prior_width():

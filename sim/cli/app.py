@@ -204,7 +204,7 @@ COMMANDS = {
         "replaced only with calibration.promote=true.",
         ("params", "targets", "solver", "calibration"),
         (("targets=article|us_series|both", "which figures to fit"),
-         ("calibration.ensemble=true", "also sample the posterior ensemble (emcee)"),
+         ("calibration.ensemble=true", "also sample the posterior (sequential Monte Carlo from the priors)"),
          ("calibration.promote=true", "replace the packaged baseline (and posterior) with the fit"),
          ("calibration.params_file=PATH", "also copy the calibrated parameters to PATH"),
          ("calibration.seed=N calibration.starts=N", "seed and number of local fits"),
