@@ -135,13 +135,13 @@ def _lever(coefficients, i, s):
     return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
 
 @jit(inline=True, fastmath=True)
-def _derivatives(t, y, p, fits, origin, lv, aux, dy):
+def _derivatives(t, y, p, fits, origin, lv, aux, work, dy):
     """dy/dt of one draw into `dy` by `flows.evaluate`, the levers `lv` taken from the fits of
-    the segment that starts at `origin` (yr); `aux` is scratch for the auxiliaries."""
+    the segment that starts at `origin` (yr); `aux` (the auxiliaries) and `work` are scratch."""
     since = t - origin
     for i in range(lv.size):
         lv[i] = _lever(fits, i, since)
-    flows.evaluate(t, y, p, lv, dy, aux)
+    flows.evaluate(t, y, p, lv, dy, aux, work)
 
 
 @jit(inline=True, fastmath=True)
@@ -201,6 +201,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     n = y0.size
     levers = np.empty((history.shape[0], LEVER_FIT_COLUMNS))
     lv, aux = np.empty(history.shape[0]), np.empty(N_AUX)
+    work = flows.work_array()   # scratch of every evaluation of this draw
     origin = edges[0]
     fit_levers(edges[0], edges[1], history, intervention, levers)
     y = y0.copy()
@@ -209,7 +210,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                                   np.zeros(n), np.zeros(n), np.zeros(n))
     y_new = np.empty(n)
     scale = np.empty(n)
-    _derivatives(t, y, p, levers, origin, lv, aux, k0)
+    _derivatives(t, y, p, levers, origin, lv, aux, work, k0)
     # initial step as scipy.integrate._ivp.common.select_initial_step
     d0 = d1 = 0.0
     for i in range(n):
@@ -221,7 +222,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     h0 = min(h0, edges[1] - t)
     for i in range(n):
         y_new[i] = y[i] + h0 * k0[i]
-    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, k1)
+    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, work, k1)
     d2 = 0.0
     for i in range(n):
         d2 += ((k1[i] - k0[i]) / scale[i]) ** 2
@@ -250,19 +251,19 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                 t_new = min(t + h, bound)
                 step = t_new - t
                 _stage_state(y, step, k0, k1, k2, k3, k4, 1, y_new)
-                _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, k1)
+                _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, work, k1)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 2, y_new)
-                _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, k2)
+                _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, work, k2)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 3, y_new)
-                _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, k3)
+                _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, work, k3)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 4, y_new)
-                _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, k4)
+                _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, work, k4)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 5, y_new)
-                _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, k5)
+                _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, work, k5)
                 for i in range(n):
                     y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
                                               + B4 * k4[i] + B5 * k5[i])
-                _derivatives(t_new, y_new, p, levers, origin, lv, aux, k6)
+                _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
                 nfev += 6
                 total = 0.0
                 for i in range(n):
@@ -363,7 +364,8 @@ def verify_machine_code() -> None:
         worst = 0.0
         for t in (2012.0, 2015.3, 2022.0, 2030.0):
             expected, aux = np.empty(N_STATE), np.empty(N_AUX)
-            plain(t, y[:, 0], model.records[0], model.lever_values(t)[0], expected, aux)
+            plain(t, y[:, 0], model.records[0], model.lever_values(t)[0], expected, aux,
+                  flows.work_array())
             got = draw_derivatives(t, y, params, levers)[:, 0]
             batch_got = model.derivatives(t, y.ravel()).reshape(N_STATE, 1)[:, 0]
             for value in (got, batch_got):
@@ -426,17 +428,17 @@ def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: L
     records = np.broadcast_to(records, (n,))
     out = np.empty_like(y)
     fits = np.empty((len(LEVER_SPECS), LEVER_FIT_COLUMNS))
-    lv, aux = np.empty(len(LEVER_SPECS)), np.empty(N_AUX)
+    lv, aux, work = np.empty(len(LEVER_SPECS)), np.empty(N_AUX), flows.work_array()
     for d in range(n):
         column = np.empty(N_STATE)
         fit_levers(float(t), float(t), history, interventions[d], fits)
         _derivatives_probe(float(t), np.ascontiguousarray(y[:, d]), records[d], fits, float(t),
-                           lv, aux, column)
+                           lv, aux, work, column)
         out[:, d] = column
     return out
 
 
 @jit(fastmath=True)
-def _derivatives_probe(t, y, p, fits, origin, lv, aux, dy):
+def _derivatives_probe(t, y, p, fits, origin, lv, aux, work, dy):
     """`_derivatives` callable from Python (it is inlined everywhere else)."""
-    _derivatives(t, y, p, fits, origin, lv, aux, dy)
+    _derivatives(t, y, p, fits, origin, lv, aux, work, dy)

@@ -171,6 +171,19 @@ AUX_LAYOUT = StateLayout(AUXILIARIES)
 # new auxiliary is one entry there (numba reads this named tuple as compile-time constants).
 AUX = namedtuple("AuxOffsets", AUX_LAYOUT.slices)(*(sl.start for sl in AUX_LAYOUT.slices.values()))
 N_AUX = AUX_LAYOUT.size
+# Scratch rows of `work`, the per-channel arrays `evaluate` fills on the way (its caller allocates
+# one `work_array()` per thread and reuses it, so an evaluation allocates nothing): delivered and
+# retail cost, enforcement, target share and shipments needed by channel, and the fentanyl nest's
+# log attractiveness with (log_v) and without (log_a) the cost term.
+WORK = namedtuple("WorkRows", ("cost", "enforcement", "shares", "retail", "needed", "log_v",
+                               "log_a"))(*range(7))
+N_WORK = len(WORK)
+
+
+@jit
+def work_array():
+    """Scratch for `evaluate` (rows WORK, one column per channel)."""
+    return np.empty((N_WORK, N_CHANNELS))
 
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
@@ -411,9 +424,10 @@ def channel_constant(k, p):
 
 
 @jit
-def market(t, y, p, lv, cost, enforcement, shares, retail):
+def market(t, y, p, lv, cost, enforcement, shares, retail, log_v, log_a):
     """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
-    retail costs per HE dose by channel (into the arrays); returns the choice model's aggregate
+    retail costs per HE dose by channel, and the fentanyl channels' log attractiveness with
+    (`log_v`) and without (`log_a`) the cost term (into the arrays); returns the choice model's aggregate
     (nested-logit inclusive value in cost units) and the seizure probabilities (mail, land,
     heroin).  Shares follow the retail cost per HE dose, `retail_cost`: delivered cost plus the
     domestic distribution markup that supply-side measures do not touch."""
@@ -427,8 +441,6 @@ def market(t, y, p, lv, cost, enforcement, shares, retail):
     beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
     know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
     know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
-    log_v = np.empty(N_FENTANYL_CHANNELS)
-    log_a = np.empty(N_FENTANYL_CHANNELS)
     for k in range(N_CHANNELS):
         lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
         enforcement[k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
@@ -561,12 +573,14 @@ def overdose_hazards(common, strips, potency, p):
 # --- the right-hand side ---------------------------------------------------------------------
 
 @jit
-def evaluate(t, y, p, lv, dy, aux):
-    """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`."""
-    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
+def evaluate(t, y, p, lv, dy, aux, work):
+    """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`;
+    `work` is scratch (`work_array()`)."""
+    cost, enforcement, shares = work[WORK.cost], work[WORK.enforcement], work[WORK.shares]
+    retail, needed = work[WORK.retail], work[WORK.needed]
     inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(
-        t, y, p, lv, cost, enforcement, shares, retail)
+        t, y, p, lv, cost, enforcement, shares, retail, work[WORK.log_v, :N_FENTANYL_CHANNELS],
+        work[WORK.log_a, :N_FENTANYL_CHANNELS])
     price_cost = money_price(shares, retail, fentanyl_price)
     population = us_population(t)
     potency = p["potency_ratio"]
@@ -585,7 +599,6 @@ def evaluate(t, y, p, lv, dy, aux):
     # needs, and spare capacity (heroin networks retiring, a cut that ended) carries the shortfall
     # of channels still growing (distributors switch products), so arrivals never exceed demand
     # and fall short only when the trade as a whole lacks capacity
-    needed = np.empty(N_CHANNELS)
     spare, short = 0.0, 0.0
     for k in range(N_CHANNELS):
         needed[k] = shipments_needed(shares[k] * wanted, enforcement[k],
@@ -730,9 +743,12 @@ def initial_state(t0, p, lv, y):
     y[HIGH_RISK] = p["high_risk_share_2010"] * p["untreated_2010"]
     y[IN_TREATMENT] = p["in_treatment_2010"]
     y[REMISSION] = p["remission_2010"]
-    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares, retail)
+    work = work_array()
+    cost, enforcement, shares, retail = (work[WORK.cost], work[WORK.enforcement],
+                                         work[WORK.shares], work[WORK.retail])
+    _, fentanyl_price, mail, land, heroin = market(
+        t0, y, p, lv, cost, enforcement, shares, retail, work[WORK.log_v, :N_FENTANYL_CHANNELS],
+        work[WORK.log_a, :N_FENTANYL_CHANNELS])
     wanted = demand(p["untreated_2010"], p["in_treatment_2010"],
                     money_price(shares, retail, fentanyl_price), p)
     for k in range(N_CHANNELS):
