@@ -63,7 +63,8 @@ def test_every_engine_evaluates_the_one_statement_of_the_model(t):
     lever_values = levers.value_matrix(t, n)
     for d in range(n):
         flows.evaluate.py_func(t, y[:, d].copy(), model.records[d], lever_values[d],
-                               expected[:, d], np.empty(flows.N_AUX), flows.work_array())
+                               expected[:, d], np.empty(flows.N_AUX),
+                               flows.work_array(model.records[d]))
     kernel_dy = kernel.draw_derivatives(t, y, params, levers)
     batch_dy = model.derivatives(t, y.ravel()).reshape(LAYOUT.size, n)
     np.testing.assert_allclose(kernel_dy, expected, rtol=1e-11, atol=1e-12)

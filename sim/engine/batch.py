@@ -24,7 +24,7 @@ def evaluate_draws(t, states, records, levers, derivatives, auxiliaries):
     levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux)."""
     for d in prange(states.shape[0]):
         flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d],
-                       flows.work_array())
+                       flows.work_array(records[d]))
 
 
 @jit
