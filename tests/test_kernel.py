@@ -63,7 +63,8 @@ def test_every_engine_evaluates_the_one_statement_of_the_model(t):
     lever_values = levers.value_matrix(t, n)
     for d in range(n):
         flows.evaluate.py_func(t, y[:, d].copy(), model.records[d], lever_values[d],
-                               expected[:, d], np.empty(flows.N_AUX))
+                               expected[:, d], np.empty(flows.N_AUX),
+                               flows.work_array(model.records[d]))
     kernel_dy = kernel.draw_derivatives(t, y, params, levers)
     batch_dy = model.derivatives(t, y.ravel()).reshape(LAYOUT.size, n)
     np.testing.assert_allclose(kernel_dy, expected, rtol=1e-11, atol=1e-12)
@@ -180,8 +181,8 @@ def test_machine_code_is_checked_against_the_source(monkeypatch):
     source = flows.evaluate.py_func
 
     class Drifted:   # the source now says 1 % more of every flow than the machine code
-        def py_func(t, y, p, lv, dy, aux):
-            source(t, y, p, lv, dy, aux)
+        def py_func(t, y, p, lv, dy, aux, work):
+            source(t, y, p, lv, dy, aux, work)
             dy *= 1.01
 
     monkeypatch.setattr(kernel, "_compiled_functions", lambda: [type("D", (), {

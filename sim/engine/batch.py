@@ -23,7 +23,8 @@ def evaluate_draws(t, states, records, levers, derivatives, auxiliaries):
     """`flows.evaluate` for every draw at time t (yr): states (draw, state), records (draw),
     levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux)."""
     for d in prange(states.shape[0]):
-        flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d])
+        flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d],
+                       flows.work_array(records[d]))
 
 
 @jit

@@ -135,13 +135,13 @@ def _lever(coefficients, i, s):
     return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
 
 @jit(inline=True, fastmath=True)
-def _derivatives(t, y, p, fits, origin, lv, aux, dy):
+def _derivatives(t, y, p, fits, origin, lv, aux, work, dy):
     """dy/dt of one draw into `dy` by `flows.evaluate`, the levers `lv` taken from the fits of
-    the segment that starts at `origin` (yr); `aux` is scratch for the auxiliaries."""
+    the segment that starts at `origin` (yr); `aux` (the auxiliaries) and `work` are scratch."""
     since = t - origin
     for i in range(lv.size):
         lv[i] = _lever(fits, i, since)
-    flows.evaluate(t, y, p, lv, dy, aux)
+    flows.evaluate(t, y, p, lv, dy, aux, work)
 
 
 @jit(inline=True, fastmath=True)
@@ -190,26 +190,39 @@ def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6,
         k += 1
     return k
 
-@jit(fastmath=True)
+STATE_BUFFERS = 10   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6
+
+
+@jit
+def _draw_buffers(n, n_levers, p):
+    """A draw's scratch (allocated once per draw, outside the stepper, which then allocates
+    nothing): state rows (STATE_BUFFERS, n), lever fits, lever values, auxiliaries, the flows'
+    work array (`flows.work_array`) and the 7 dense-output weights."""
+    return (np.zeros((STATE_BUFFERS, n)), np.empty((n_levers, LEVER_FIT_COLUMNS)),
+            np.empty(n_levers), np.empty(N_AUX), flows.work_array(p), np.empty(7))
+
+
+@jit(fastmath=True, no_refcount=True)
 def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times, fiscal_times,
-                    fiscal_first, rtol, atol, max_step, out, series_out, fiscal_out, stats):
+                    fiscal_first, rtol, atol, max_step, out, series_out, fiscal_out, stats,
+                    buffers):
     """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
     kinks), steps at most `max_step` (yr) long.  By dense output it stores the state at `times`
     into out[:, d, :] (state, draw, time), its first rows at `series_times` into
     series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into fiscal_out[:, d, :].
-    Returns a failure code."""
+    `buffers`: its scratch (`_draw_buffers`).  Returns a failure code.  Allocates nothing and
+    skips numba's reference counts (atomic operations, a quarter of the time), safe because every
+    array it touches is held by its caller."""
     n = y0.size
-    levers = np.empty((history.shape[0], LEVER_FIT_COLUMNS))
-    lv, aux = np.empty(history.shape[0]), np.empty(N_AUX)
+    rows, levers, lv, aux, work, q = buffers
+    y, y_new, scale = rows[0], rows[1], rows[2]
+    k0, k1, k2, k3, k4, k5, k6 = rows[3], rows[4], rows[5], rows[6], rows[7], rows[8], rows[9]
     origin = edges[0]
     fit_levers(edges[0], edges[1], history, intervention, levers)
-    y = y0.copy()
+    for i in range(n):
+        y[i] = y0[i]
     t = edges[0]
-    k0, k1, k2, k3, k4, k5, k6 = (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
-                                  np.zeros(n), np.zeros(n), np.zeros(n))
-    y_new = np.empty(n)
-    scale = np.empty(n)
-    _derivatives(t, y, p, levers, origin, lv, aux, k0)
+    _derivatives(t, y, p, levers, origin, lv, aux, work, k0)
     # initial step as scipy.integrate._ivp.common.select_initial_step
     d0 = d1 = 0.0
     for i in range(n):
@@ -221,7 +234,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     h0 = min(h0, edges[1] - t)
     for i in range(n):
         y_new[i] = y[i] + h0 * k0[i]
-    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, k1)
+    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, work, k1)
     d2 = 0.0
     for i in range(n):
         d2 += ((k1[i] - k0[i]) / scale[i]) ** 2
@@ -230,7 +243,6 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
         (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
     h = min(100 * h0, h1, edges[1] - t, max_step)
     nfev, steps, rejected = 2, 0, 0
-    q = np.empty(7)
     k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q)
     k_series = _store_dense(series_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0,
                             series_out, d, q)
@@ -250,19 +262,19 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                 t_new = min(t + h, bound)
                 step = t_new - t
                 _stage_state(y, step, k0, k1, k2, k3, k4, 1, y_new)
-                _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, k1)
+                _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, work, k1)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 2, y_new)
-                _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, k2)
+                _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, work, k2)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 3, y_new)
-                _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, k3)
+                _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, work, k3)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 4, y_new)
-                _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, k4)
+                _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, work, k4)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 5, y_new)
-                _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, k5)
+                _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, work, k5)
                 for i in range(n):
                     y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
                                               + B4 * k4[i] + B5 * k5[i])
-                _derivatives(t_new, y_new, p, levers, origin, lv, aux, k6)
+                _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
                 nfev += 6
                 total = 0.0
                 for i in range(n):
@@ -305,7 +317,8 @@ def _integrate_batch(y0, records, history, interventions, edges, edge_count, tim
         status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
                                     edges[d, :edge_count[d]], times, series_times,
                                     fiscal_times, fiscal_first, rtol, atol[:, d].copy(),
-                                    max_step[d], out, series_out, fiscal_out, stats)
+                                    max_step[d], out, series_out, fiscal_out, stats,
+                                    _draw_buffers(y0.shape[0], history.shape[0], records[d]))
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
     """Segment edges of every draw (yr): the shared `edges` plus the draw's own intervention start
@@ -334,7 +347,8 @@ def _compiled_functions() -> list:
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _derivatives, _stage_state,
-                    _store_dense, _integrate_draw, _integrate_batch, _derivatives_probe, batch.evaluate_draws,
+                    _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
+                    _derivatives_probe, batch.evaluate_draws,
                     batch.initial_states, batch.drain_rates]
 
 
@@ -363,7 +377,8 @@ def verify_machine_code() -> None:
         worst = 0.0
         for t in (2012.0, 2015.3, 2022.0, 2030.0):
             expected, aux = np.empty(N_STATE), np.empty(N_AUX)
-            plain(t, y[:, 0], model.records[0], model.lever_values(t)[0], expected, aux)
+            plain(t, y[:, 0], model.records[0], model.lever_values(t)[0], expected, aux,
+                  flows.work_array(model.records[0]))
             got = draw_derivatives(t, y, params, levers)[:, 0]
             batch_got = model.derivatives(t, y.ravel()).reshape(N_STATE, 1)[:, 0]
             for value in (got, batch_got):
@@ -431,12 +446,12 @@ def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: L
         column = np.empty(N_STATE)
         fit_levers(float(t), float(t), history, interventions[d], fits)
         _derivatives_probe(float(t), np.ascontiguousarray(y[:, d]), records[d], fits, float(t),
-                           lv, aux, column)
+                           lv, aux, flows.work_array(records[d]), column)
         out[:, d] = column
     return out
 
 
 @jit(fastmath=True)
-def _derivatives_probe(t, y, p, fits, origin, lv, aux, dy):
+def _derivatives_probe(t, y, p, fits, origin, lv, aux, work, dy):
     """`_derivatives` callable from Python (it is inlined everywhere else)."""
-    _derivatives(t, y, p, fits, origin, lv, aux, dy)
+    _derivatives(t, y, p, fits, origin, lv, aux, work, dy)

@@ -10,7 +10,13 @@ Conventions (one draw):
   reached by the named offsets below; channel-dimensioned stocks in the order of CHANNELS);
 - `p` one record of `parameter_records` (fields named as `ModelParameters`);
 - `lv` lever values at `t` in the order of `sim.model.levers.LEVER_SPECS` (named indices below);
-- `dy` receives dy/dt (stock units per yr); `aux` receives the reported auxiliaries (`AUX_LAYOUT`).
+- `dy` receives dy/dt (stock units per yr); `aux` receives the reported auxiliaries (`AUX_LAYOUT`);
+- `work` the draw's scratch, made once per draw by `work_array(p)` (offsets WORK; it also holds
+  the draw's constants, e.g. the logs of its seizure hazards at the knots).
+Speed (about 5 million evaluations for a 10,000-draw ensemble): `evaluate` and the functions it
+hands arrays to allocate nothing and are compiled without reference counts (`no_refcount`);
+what depends only on the draw is computed once in `work_array`; a value computed once is not
+computed again (a power of 1 is skipped).  These keep every result bit for bit.
 
 The market (third version; evidence and priors of every constant in `sim/model/parameters.py`):
 - Supply runs through six channels (source, form, route; `sim.model.state.CHANNELS`).  Each has a
@@ -171,6 +177,23 @@ AUX_LAYOUT = StateLayout(AUXILIARIES)
 # new auxiliary is one entry there (numba reads this named tuple as compile-time constants).
 AUX = namedtuple("AuxOffsets", AUX_LAYOUT.slices)(*(sl.start for sl in AUX_LAYOUT.slices.values()))
 N_AUX = AUX_LAYOUT.size
+# `work`: one draw's scratch for `evaluate`, a flat array reached by the named offsets WORK (no
+# views: an array view costs numba an atomic reference count).  Its caller makes it once per draw
+# with `work_array(p)` and reuses it, so an evaluation allocates nothing.  Per channel: delivered
+# and retail cost, enforcement, target share and shipments needed; per fentanyl channel: the
+# nest's log attractiveness with (log_v) and without (log_a) the cost term, log retail cost and
+# the logit weight exp(log_v - max); then the draw's constants, computed once by `work_array`
+# (values and their logs of the log-linear paths: hazards of seizure by route at the knots,
+# initiation at the knots; log(1 - heroin seizure probability)).
+_WORK_BLOCKS = (("cost", N_CHANNELS), ("enforcement", N_CHANNELS), ("shares", N_CHANNELS),
+                ("retail", N_CHANNELS), ("needed", N_CHANNELS), ("log_v", N_FENTANYL_CHANNELS),
+                ("log_a", N_FENTANYL_CHANNELS), ("log_retail", N_FENTANYL_CHANNELS),
+                ("weight", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
+                ("hazard_land", 2 * len(SEIZURE_KNOTS)), ("initiation", 2 * len(INITIATION_KNOTS)),
+                ("log_kept_heroin", 1))
+WORK = namedtuple("WorkOffsets", [name for name, _ in _WORK_BLOCKS])(
+    *np.cumsum([0] + [size for _, size in _WORK_BLOCKS[:-1]]).tolist())
+N_WORK = sum(size for _, size in _WORK_BLOCKS)
 
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
@@ -207,37 +230,56 @@ def us_population_at(times):
 
 
 @jit
-def loglinear_path(t, knots, values):
-    """Piecewise log-linear path through (knots[i], values[i]) (values > 0), flat outside."""
-    if t <= knots[0]:
-        return values[0]
+def store_loglinear(values, work, at):
+    """A log-linear path's values at its knots (> 0) into work[at:at + n], their logs into
+    work[at + n:at + 2n] (`loglinear_path` reads them)."""
+    n = len(values)
+    i = 0
+    for value in literal_unroll(values):
+        work[at + i] = value
+        work[at + n + i] = math.log(max(value, 1e-300))
+        i += 1
+
+
+@jit(no_refcount=True)
+def loglinear_path(t, knots, work, at):
+    """Piecewise log-linear path through (knots[i], values[i]) (values > 0), flat outside; the
+    values and their logs stored by `store_loglinear` at work[at]."""
     n = len(knots)
+    if t <= knots[0]:
+        return work[at]
     if t >= knots[n - 1]:
-        return values[n - 1]
+        return work[at + n - 1]
     k = 0
     while t > knots[k + 1]:
         k += 1
     w = (t - knots[k]) / (knots[k + 1] - knots[k])
-    return math.exp((1.0 - w) * math.log(max(values[k], 1e-300))
-                    + w * math.log(max(values[k + 1], 1e-300)))
+    return math.exp((1.0 - w) * work[at + n + k] + w * work[at + n + k + 1])
 
 
 @jit
-def seizure_probability(t, probability_2013, rise_2018, rise_2021, rise_2024, effort):
-    """Probability that a shipment on a route is seized (1) at t (yr).
-
-    History: p13 at mid FY2013, then at mid FY2018, FY2021 and FY2024 each p = previous + rise x
-    (PMAX - previous) (PMAX = SEIZURE_PROBABILITY_MAX), so interdiction keeps changing after FY2018
-    (STOP Act mail screening, land-port scanning), never falls and stays in the documented range;
-    the hazard -log(1 - p) is log-linear between the knots, flat outside.  The lever `effort`
-    (1 = history) multiplies the hazard.
-    """
+def store_seizure_hazards(probability_2013, rise_2018, rise_2021, rise_2024, work, at):
+    """A route's seizure history as hazards -log(1 - p) at its knots, into work[at]
+    (`store_loglinear`): p13 at mid FY2013, then at mid FY2018, FY2021 and FY2024 each
+    p = previous + rise x (PMAX - previous) (PMAX = SEIZURE_PROBABILITY_MAX)."""
     p13 = probability_2013
     p18 = p13 + rise_2018 * (SEIZURE_PROBABILITY_MAX - p13)
     p21 = p18 + rise_2021 * (SEIZURE_PROBABILITY_MAX - p18)
     p24 = p21 + rise_2024 * (SEIZURE_PROBABILITY_MAX - p21)
-    hazard = loglinear_path(t, SEIZURE_KNOTS, (-math.log(1.0 - p13), -math.log(1.0 - p18),
-                                               -math.log(1.0 - p21), -math.log(1.0 - p24)))
+    store_loglinear((-math.log(1.0 - p13), -math.log(1.0 - p18), -math.log(1.0 - p21),
+                     -math.log(1.0 - p24)), work, at)
+
+
+@jit(no_refcount=True)
+def seizure_probability(t, work, at, effort):
+    """Probability that a shipment on a route is seized (1) at t (yr).
+
+    History (`store_seizure_hazards`, at work[at]): p13 at mid FY2013, rising at mid FY2018, FY2021
+    and FY2024, so interdiction keeps changing after FY2018 (STOP Act mail screening, land-port
+    scanning), never falls and stays in the documented range; the hazard -log(1 - p) is log-linear
+    between the knots, flat outside.  The lever `effort` (1 = history) multiplies the hazard.
+    """
+    hazard = loglinear_path(t, SEIZURE_KNOTS, work, at)
     return min(-math.expm1(-hazard * max(effort, 0.0)), 1.0 - 1e-12)
 
 
@@ -290,14 +332,12 @@ def pharma_fentanyl_deaths(t, deaths_2010, floor, rate):
     return floor + (deaths_2010 - floor) * math.exp(-rate * max(t - PHARMA_START, 0.0))
 
 
-@jit
-def initiation_path(t, p):
+@jit(no_refcount=True)
+def initiation_path(t, work):
     """Initiation into illicit-opioid use disorder (persons/yr) before prevention: piecewise
     log-linear through 2010, 2014, 2018, 2021 and 2024 (the prescription pathway falls after
-    2011), flat after 2024."""
-    return loglinear_path(t, INITIATION_KNOTS, (p["initiation_2010"], p["initiation_2014"],
-                                                p["initiation_2018"], p["initiation_2021"],
-                                                p["initiation_2024"]))
+    2011), flat after 2024 (the knots' values stored by `work_array`)."""
+    return loglinear_path(t, INITIATION_KNOTS, work, WORK.initiation)
 
 
 @jit
@@ -323,7 +363,10 @@ def delivered_cost(base, seizure, enforcement, risk_premium, enforcement_exponen
     seizure, risk compensation and the tax of source enforcement on what still gets out."""
     s = min(seizure, 0.999)
     e = min(max(enforcement, 0.0), 0.999)
-    return base * (1.0 + risk_premium * s) / (1.0 - s) * (1.0 - e) ** (-enforcement_exponent)
+    cost = base * (1.0 + risk_premium * s) / (1.0 - s)
+    if e == 0.0:        # 1 ** x = 1: the power is skipped, the value is the same
+        return cost
+    return cost * (1.0 - e) ** (-enforcement_exponent)
 
 
 @jit
@@ -340,30 +383,34 @@ def logistic_growth(level, rate):
     return rate * level * (1.0 - level)
 
 
-@jit
-def nested_logit_shares(log_v, beta, nest, preference, cost_heroin, shares):
-    """Target shares of demand by channel into `shares`; returns the cost-based price index.
+@jit(no_refcount=True)
+def nested_logit_shares(work, beta, nest, preference, cost_heroin):
+    """Target shares of demand by channel into work[WORK.shares:]; returns the cost-based price
+    index and the nest's log-sum log V (V = sum_k v_k).
 
-    log_v[k] = asc_k + log know-how_k - (beta / nest) log c_k for the fentanyl channels.  Within
-    the nest w_k = v_k / V; the nest's share S_F = e^a V^nest / (e^a V^nest + c_H^-beta), the
-    heroin channel the rest; price index P_c = (e^a V^nest + c_H^-beta)^(-1/beta) (= c_H while no
-    fentanyl is available).
+    log v_k = work[WORK.log_v + k] = asc_k + log know-how_k - (beta / nest) log c_k for the
+    fentanyl channels.  Within the nest w_k = v_k / V; the nest's share S_F = e^a V^nest /
+    (e^a V^nest + c_H^-beta), the heroin channel the rest; price index P_c = (e^a V^nest +
+    c_H^-beta)^(-1/beta) (= c_H while no fentanyl is available).
     """
-    top = log_v[0]
+    top = work[WORK.log_v]
     for k in range(1, N_FENTANYL_CHANNELS):
-        top = max(top, log_v[k])
+        top = max(top, work[WORK.log_v + k])
     total = 0.0
     for k in range(N_FENTANYL_CHANNELS):
-        total += math.exp(log_v[k] - top)
-    log_nest = preference + nest * (top + math.log(total))
+        work[WORK.weight + k] = math.exp(work[WORK.log_v + k] - top)
+        total += work[WORK.weight + k]
+    log_sum = top + math.log(total)
+    log_nest = preference + nest * log_sum
     log_heroin = -beta * math.log(cost_heroin)
     high = max(log_nest, log_heroin)
-    denominator = math.exp(log_nest - high) + math.exp(log_heroin - high)
-    fentanyl = math.exp(log_nest - high) / denominator
+    nest_weight = math.exp(log_nest - high)
+    denominator = nest_weight + math.exp(log_heroin - high)
+    fentanyl = nest_weight / denominator
     for k in range(N_FENTANYL_CHANNELS):
-        shares[k] = fentanyl * math.exp(log_v[k] - top) / total
-    shares[HEROIN] = 1.0 - fentanyl
-    return math.exp(-(high + math.log(denominator)) / beta)
+        work[WORK.shares + k] = fentanyl * work[WORK.weight + k] / total
+    work[WORK.shares + HEROIN] = 1.0 - fentanyl
+    return math.exp(-(high + math.log(denominator)) / beta), log_sum
 
 
 @jit
@@ -374,8 +421,8 @@ def channel_seizure(k, mail, land, heroin):
     return mail if CHANNEL_ROUTE[k] == MAIL else land
 
 
-@jit
-def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
+@jit(no_refcount=True)
+def heroin_scale_factor(y, p, work, mail, land, heroin):
     """Heroin's scarcity (1, a multiplier on its cost in the choice model, not on its money
     price) as its trade shrinks: (heroin share of what the
     channels' capacities deliver to the US market, HE, after source enforcement and seizure)
@@ -386,7 +433,7 @@ def heroin_scale_factor(y, p, enforcement, mail, land, heroin):
     to replace withheld or seized product is no market share."""
     total, mine = 0.0, 0.0
     for k in range(N_CHANNELS):
-        delivered = (max(y[CAPACITY + k], 0.0) * (1.0 - enforcement[k])
+        delivered = (max(y[CAPACITY + k], 0.0) * (1.0 - work[WORK.enforcement + k])
                      * (1.0 - min(channel_seizure(k, mail, land, heroin), 0.999)))
         total += delivered
         if k == HEROIN:
@@ -411,70 +458,99 @@ def channel_constant(k, p):
 
 
 @jit
-def market(t, y, p, lv, cost, enforcement, shares, retail):
+def work_array(p):
+    """Scratch for `evaluate` of draw `p` (offsets WORK), with the draw's constants stored."""
+    work = np.empty(N_WORK)
+    store_seizure_hazards(p["seizure_prob_mail_2013"], p["seizure_rise_mail_2018"],
+                          p["seizure_rise_mail_2021"], p["seizure_rise_mail_2024"], work,
+                          WORK.hazard_mail)
+    store_seizure_hazards(p["seizure_prob_land_2013"], p["seizure_rise_land_2018"],
+                          p["seizure_rise_land_2021"], p["seizure_rise_land_2024"], work,
+                          WORK.hazard_land)
+    store_loglinear((p["initiation_2010"], p["initiation_2014"], p["initiation_2018"],
+                     p["initiation_2021"], p["initiation_2024"]), work, WORK.initiation)
+    work[WORK.log_kept_heroin] = math.log1p(-p["seizure_prob_heroin"])
+    return work
+
+
+@jit(no_refcount=True)
+def same_route_and_enforcement(k, work):
+    """The first channel before k with channel k's route and enforcement (for fentanyl channels,
+    which share their base cost, its delivered and retail cost are then k's, bit for bit), or -1."""
+    for j in range(k):
+        if (CHANNEL_ROUTE[j] == CHANNEL_ROUTE[k]
+                and work[WORK.enforcement + j] == work[WORK.enforcement + k]):
+            return j
+    return -1
+
+
+@jit(no_refcount=True)
+def market(t, y, p, lv, work):
     """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
-    retail costs per HE dose by channel (into the arrays); returns the choice model's aggregate
-    (nested-logit inclusive value in cost units) and the seizure probabilities (mail, land,
-    heroin).  Shares follow the retail cost per HE dose, `retail_cost`: delivered cost plus the
-    domestic distribution markup that supply-side measures do not touch."""
-    mail = seizure_probability(t, p["seizure_prob_mail_2013"], p["seizure_rise_mail_2018"],
-                               p["seizure_rise_mail_2021"], p["seizure_rise_mail_2024"],
-                               lv[INTERDICTION_MAIL])
-    land = seizure_probability(t, p["seizure_prob_land_2013"], p["seizure_rise_land_2018"],
-                               p["seizure_rise_land_2021"], p["seizure_rise_land_2024"],
-                               lv[INTERDICTION_LAND])
-    heroin = -math.expm1(math.log1p(-p["seizure_prob_heroin"]) * max(lv[INTERDICTION_LAND], 0.0))
+    retail costs per HE dose by channel (into `work`, offsets WORK); returns the choice model's
+    aggregate (nested-logit inclusive value in cost units), the fentanyl nest's money price
+    (`nest_price`) and the seizure probabilities (mail, land, heroin).  Shares follow the retail
+    cost per HE dose, `retail_cost`: delivered cost plus the domestic distribution markup that
+    supply-side measures do not touch."""
+    mail = seizure_probability(t, work, WORK.hazard_mail, lv[INTERDICTION_MAIL])
+    land = seizure_probability(t, work, WORK.hazard_land, lv[INTERDICTION_LAND])
+    heroin = -math.expm1(work[WORK.log_kept_heroin] * max(lv[INTERDICTION_LAND], 0.0))
     beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
-    know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
-    know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
-    log_v = np.empty(N_FENTANYL_CHANNELS)
-    log_a = np.empty(N_FENTANYL_CHANNELS)
+    log_know_finished = math.log(min(max(y[KH_FINISHED], 1e-12), 1.0))
+    log_know_synthesis = math.log(min(max(y[KH_SYNTHESIS], 1e-12), 1.0))
     for k in range(N_CHANNELS):
         lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
-        enforcement[k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
-        base = heroin_base_cost(t, p["heroin_cost_change"]) if k == HEROIN else \
-            p["fentanyl_cost_ratio"]
-        cost[k] = delivered_cost(base, channel_seizure(k, mail, land, heroin), enforcement[k],
-                                 p["risk_premium"], p["enforcement_cost_exponent"])
-        retail[k] = retail_cost(cost[k], p["retail_markup"])
+        work[WORK.enforcement + k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
+        same = same_route_and_enforcement(k, work) if k < N_FENTANYL_CHANNELS else -1
+        if same >= 0:
+            work[WORK.cost + k] = work[WORK.cost + same]
+            work[WORK.retail + k] = work[WORK.retail + same]
+            work[WORK.log_retail + k] = work[WORK.log_retail + same]
+        else:
+            base = heroin_base_cost(t, p["heroin_cost_change"]) if k == HEROIN else \
+                p["fentanyl_cost_ratio"]
+            work[WORK.cost + k] = delivered_cost(base, channel_seizure(k, mail, land, heroin),
+                                                 work[WORK.enforcement + k], p["risk_premium"],
+                                                 p["enforcement_cost_exponent"])
+            work[WORK.retail + k] = retail_cost(work[WORK.cost + k], p["retail_markup"])
+            if k < N_FENTANYL_CHANNELS:
+                work[WORK.log_retail + k] = math.log(work[WORK.retail + k])
         if k < N_FENTANYL_CHANNELS:
-            asc = channel_constant(k, p)
-            know = know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis
-            log_a[k] = asc + math.log(know)
-            log_v[k] = log_a[k] - beta / nest * math.log(retail[k])
-    scarce_heroin = retail[HEROIN] * heroin_scale_factor(y, p, enforcement, mail, land, heroin)
-    inclusive = nested_logit_shares(log_v, beta, nest, p["fentanyl_nest_preference"],
-                                    scarce_heroin, shares)
-    return inclusive, nest_price(log_v, log_a, beta / nest), mail, land, heroin
+            know = (log_know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED
+                    else log_know_synthesis)
+            work[WORK.log_a + k] = channel_constant(k, p) + know
+            work[WORK.log_v + k] = work[WORK.log_a + k] - beta / nest * work[WORK.log_retail + k]
+    scarce_heroin = work[WORK.retail + HEROIN] * heroin_scale_factor(y, p, work, mail, land,
+                                                                     heroin)
+    inclusive, log_sum_v = nested_logit_shares(work, beta, nest, p["fentanyl_nest_preference"],
+                                               scarce_heroin)
+    return inclusive, nest_price(log_sum_v, work, beta / nest), mail, land, heroin
 
 
-@jit
-def log_sum_exp(values):
-    top = values[0]
-    for v in values:
-        top = max(top, v)
-    total = 0.0
-    for v in values:
-        total += math.exp(v - top)
-    return top + math.log(total)
-
-
-@jit
-def nest_price(log_v, log_a, scale):
+@jit(no_refcount=True)
+def nest_price(log_sum_v, work, scale):
     """Retail money price per HE dose of the fentanyl nest (1): the CES mean of its channels'
-    retail costs c_k with their non-price attractiveness a_k (constant x know-how) as weights,
-    (sum a_k c_k^-s / sum a_k)^(-1/s), s = beta / lambda.  Between the cheapest and the dearest
-    channel, equal to c when every channel costs c, and it never falls when one channel gets
-    dearer: a cut cannot make fentanyl cheaper by moving buyers off a channel they paid more
+    retail costs c_k with their non-price attractiveness a_k (constant x know-how; logs at
+    work[WORK.log_a:]) as weights, (sum a_k c_k^-s / sum a_k)^(-1/s), s = beta / lambda, from the
+    nest's log-sum log sum_k a_k c_k^-s (`nested_logit_shares`).  Between the cheapest and the
+    dearest channel, equal to c when every channel costs c, and it never falls when one channel
+    gets dearer: a cut cannot make fentanyl cheaper by moving buyers off a channel they paid more
     for (the share-weighted mean would)."""
-    return math.exp(-(log_sum_exp(log_v) - log_sum_exp(log_a)) / scale)
+    top = work[WORK.log_a]
+    for k in range(N_FENTANYL_CHANNELS):
+        top = max(top, work[WORK.log_a + k])
+    total = 0.0
+    for k in range(N_FENTANYL_CHANNELS):
+        total += math.exp(work[WORK.log_a + k] - top)
+    return math.exp(-(log_sum_v - (top + math.log(total))) / scale)
 
 
-@jit
-def money_price(shares, retail, fentanyl_price):
+@jit(no_refcount=True)
+def money_price(work, fentanyl_price):
     """Retail money price per HE dose (1 = heroin in 2010): heroin's retail cost and the fentanyl
-    nest's price (`nest_price`) weighted by their shares of demand."""
-    return shares[HEROIN] * retail[HEROIN] + (1.0 - shares[HEROIN]) * fentanyl_price
+    nest's price (`nest_price`) weighted by their shares of demand (in `work`)."""
+    heroin_share = work[WORK.shares + HEROIN]
+    return heroin_share * work[WORK.retail + HEROIN] + (1.0 - heroin_share) * fentanyl_price
 
 
 @jit
@@ -486,10 +562,11 @@ def shipments_needed(share_of_demand, enforcement, seizure):
 
 
 @jit
-def demand(untreated, in_treatment, price, p):
-    """Opioid demand (HE kg/yr): consuming persons x consumption per user x price^elasticity."""
+def demand(untreated, in_treatment, price_response, p):
+    """Opioid demand (HE kg/yr): consuming persons x consumption per user x the price response
+    (price^elasticity)."""
     users = untreated + p["treatment_use_ratio"] * in_treatment
-    return users * p["consumption_per_user"] * price ** p["price_elasticity"]
+    return users * p["consumption_per_user"] * price_response
 
 
 @jit
@@ -560,14 +637,13 @@ def overdose_hazards(common, strips, potency, p):
 
 # --- the right-hand side ---------------------------------------------------------------------
 
-@jit
-def evaluate(t, y, p, lv, dy, aux):
-    """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`."""
-    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(
-        t, y, p, lv, cost, enforcement, shares, retail)
-    price_cost = money_price(shares, retail, fentanyl_price)
+@jit(no_refcount=True)
+def evaluate(t, y, p, lv, dy, aux, work):
+    """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`;
+    `work` is this draw's scratch (`work_array(p)`)."""
+    inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, work)
+    price_cost = money_price(work, fentanyl_price)
+    price_response = price_cost ** p["price_elasticity"]
     population = us_population(t)
     potency = p["potency_ratio"]
     untreated = max(y[UNTREATED], 0.0)
@@ -575,7 +651,7 @@ def evaluate(t, y, p, lv, dy, aux):
     in_treatment = max(y[IN_TREATMENT], 0.0)
     remission = max(y[REMISSION], 0.0)
     users = untreated + p["treatment_use_ratio"] * in_treatment
-    wanted = demand(untreated, in_treatment, price_cost, p)
+    wanted = demand(untreated, in_treatment, price_response, p)
 
     # supply: each channel's capacity adjusts to its share of demand; the fate of its shipments
     pills = pill_share(t, p)
@@ -585,12 +661,12 @@ def evaluate(t, y, p, lv, dy, aux):
     # needs, and spare capacity (heroin networks retiring, a cut that ended) carries the shortfall
     # of channels still growing (distributors switch products), so arrivals never exceed demand
     # and fall short only when the trade as a whole lacks capacity
-    needed = np.empty(N_CHANNELS)
     spare, short = 0.0, 0.0
     for k in range(N_CHANNELS):
-        needed[k] = shipments_needed(shares[k] * wanted, enforcement[k],
-                                     channel_seizure(k, seize_mail, seize_land, seize_heroin))
-        gap = needed[k] - max(y[CAPACITY + k], 0.0)
+        needed = shipments_needed(work[WORK.shares + k] * wanted, work[WORK.enforcement + k],
+                                  channel_seizure(k, seize_mail, seize_land, seize_heroin))
+        work[WORK.needed + k] = needed
+        gap = needed - max(y[CAPACITY + k], 0.0)
         spare += max(-gap, 0.0)
         short += max(gap, 0.0)
     fill = min(spare / short, 1.0) if short > 0.0 else 0.0
@@ -598,9 +674,10 @@ def evaluate(t, y, p, lv, dy, aux):
     for k in range(N_CHANNELS):
         seizure = channel_seizure(k, seize_mail, seize_land, seize_heroin)
         capacity = max(y[CAPACITY + k], 0.0)
-        dy[CAPACITY + k] = (needed[k] - capacity) / p["capacity_adjustment_time"]
-        shipped = min(capacity, needed[k]) + max(needed[k] - capacity, 0.0) * fill
-        withheld = shipped * enforcement[k]
+        needed = work[WORK.needed + k]
+        dy[CAPACITY + k] = (needed - capacity) / p["capacity_adjustment_time"]
+        shipped = min(capacity, needed) + max(needed - capacity, 0.0) * fill
+        withheld = shipped * work[WORK.enforcement + k]
         seized = (shipped - withheld) * seizure
         arrived = shipped - withheld - seized
         dy[CUM_OUTPUT + k] = shipped
@@ -614,8 +691,8 @@ def evaluate(t, y, p, lv, dy, aux):
                 seized_mail += seized / potency * product_per_pure[MAIL]
             else:
                 seized_land += seized / potency * product_per_pure[LAND]
-        aux[AUX.delivered_cost + k] = cost[k]
-        aux[AUX.target_share + k] = shares[k]
+        aux[AUX.delivered_cost + k] = work[WORK.cost + k]
+        aux[AUX.target_share + k] = work[WORK.shares + k]
         aux[AUX.arrivals + k] = arrived
     dy[CUM_SEIZED_PRODUCT + MAIL] = seized_mail
     dy[CUM_SEIZED_PRODUCT + LAND] = seized_land
@@ -632,9 +709,11 @@ def evaluate(t, y, p, lv, dy, aux):
     share = arrived_fentanyl / arrived_total if arrived_total > 0.0 else 0.0
     price = price_cost
     if wanted > 0.0 and arrived_total > 0.0:
-        price = price_cost * min(max(arrived_total / wanted, 1e-3), 1.0) ** (1.0 / p["price_elasticity"])
+        supplied = arrived_total / wanted
+        if supplied < 1.0:      # (at or above 1 the factor is 1 ** x = 1: the power is skipped)
+            price = price_cost * max(supplied, 1e-3) ** (1.0 / p["price_elasticity"])
     per_user = arrived_total / users if users > 0.0 else 0.0
-    intensity = min(price_cost ** p["price_elasticity"], 10.0) ** p["od_consumption_exponent"]
+    intensity = min(price_response, 10.0) ** p["od_consumption_exponent"]
 
     # overdose by product: one formula for the total and the split; the high-risk group's rate is
     # high_risk_relative_risk x the rest's
@@ -656,7 +735,7 @@ def evaluate(t, y, p, lv, dy, aux):
 
     # people
     # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
-    initiation = (initiation_path(t, p) * (1.0 - lv[PREVENTION])
+    initiation = (initiation_path(t, work) * (1.0 - lv[PREVENTION])
                   * price_cost ** p["initiation_price_elasticity"])
     entries = treatment_entries(untreated, in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY],
                                 p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
@@ -730,11 +809,11 @@ def initial_state(t0, p, lv, y):
     y[HIGH_RISK] = p["high_risk_share_2010"] * p["untreated_2010"]
     y[IN_TREATMENT] = p["in_treatment_2010"]
     y[REMISSION] = p["remission_2010"]
-    cost, enforcement = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    shares, retail = np.empty(N_CHANNELS), np.empty(N_CHANNELS)
-    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, cost, enforcement, shares, retail)
+    work = work_array(p)
+    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, work)
     wanted = demand(p["untreated_2010"], p["in_treatment_2010"],
-                    money_price(shares, retail, fentanyl_price), p)
+                    money_price(work, fentanyl_price) ** p["price_elasticity"], p)
     for k in range(N_CHANNELS):
-        y[CAPACITY + k] = shipments_needed(shares[k] * wanted, enforcement[k],
+        y[CAPACITY + k] = shipments_needed(work[WORK.shares + k] * wanted,
+                                           work[WORK.enforcement + k],
                                            channel_seizure(k, mail, land, heroin))
