@@ -11,57 +11,35 @@ priors (sim/calibrate/backtest.py), and the committed posterior uses 1,000 parti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy import stats
 
 from sim.calibrate import sampler
-from sim.calibrate.fit import free_parameters, prior_distribution
-from sim.model.parameters import names_with_role
+from sim.calibrate.fit import Problem, free_parameters, prior_distribution
+from sim.engine.solver import SolverSettings
+from sim.model.levers import LeverSet
+from sim.model.parameters import ModelParameters, names_with_role
 
 FLAT = "disruption_china_2023"     # uniform 0-0.5: the backtest case at cut-off 2021
 OPTIONS = {"seed": 0, "chains": 2, "particles": 300, "min_moves": 18, "max_moves": 18,
            "final_moves": 36}   # the calibration's defaults, with 2 chains (the committed: 4 x 1000)
 
 
-@dataclass
-class ToyProblem:
-    """The sampler's view of a calibration problem: fitted parameters with their declared priors,
-    a likelihood that pins every one of them but FLAT to a narrow normal (sd 0.02 of the
-    fitting space) around its prior median, and says nothing about FLAT."""
+class ToyProblem(Problem):
+    """A calibration problem over every fitted parameter with its declared prior, whose
+    likelihood pins every one of them but FLAT to a narrow normal (sd 0.02 of the fitting space)
+    around its prior median and says nothing about FLAT (no model runs)."""
 
-    free: list = field(default_factory=lambda: free_parameters(("fit",)))
-    n_failed: int = 0
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.free]
-
-    @property
-    def z_lo(self) -> np.ndarray:
-        return np.array([f.z_bounds[0] for f in self.free])
-
-    @property
-    def z_hi(self) -> np.ndarray:
-        return np.array([f.z_bounds[1] for f in self.free])
-
-    @property
-    def centre(self) -> np.ndarray:
-        return np.array([float(f.to_z(prior_distribution(f.name).median())) for f in self.free])
-
-    def log_prior(self, z: np.ndarray) -> np.ndarray:
-        z = np.atleast_2d(z)
-        return np.sum([f.log_prior(z[:, i]) for i, f in enumerate(self.free)], axis=0)
+    def __init__(self) -> None:
+        super().__init__(ModelParameters(), LeverSet.from_mapping({}), SolverSettings(), None,
+                         free_parameters(("fit",)))
+        self.centre = np.array([float(f.to_z(prior_distribution(f.name).median()))
+                                for f in self.free])
 
     def log_likelihood(self, z: np.ndarray) -> np.ndarray:
         informed = np.array([f.name != FLAT for f in self.free])
         r = (np.atleast_2d(z) - self.centre)[:, informed] / 0.02
         return -0.5 * np.sum(r ** 2, axis=1)
-
-    def values(self, z: np.ndarray) -> dict[str, np.ndarray]:
-        z = np.atleast_2d(z)
-        return {f.name: np.clip(f.from_z(z[:, i]), f.lo, f.hi) for i, f in enumerate(self.free)}
 
 
 def test_a_flat_fitted_parameter_keeps_its_prior():
