@@ -334,7 +334,8 @@ class Problem:
 
 def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSettings,
                   targets: TargetSet, fit_only: Sequence[str] | None = None,
-                  rtol: float = CalibrationOptions.model_fields["rtol"].default, roles: Sequence[str] = ("fit",)) -> Problem:
+                  rtol: float = CalibrationOptions.model_fields["rtol"].default,
+                  roles: Sequence[str] = ("fit",)) -> Problem:
     """A calibration problem over the parameters of `roles` (or `fit_only` of them); the
     simulation window is cut to what the targets need, and the solver runs at `rtol` (1):
     forward differences of step `diff_step` need the model's numerical noise far below that
