@@ -157,6 +157,9 @@ class CalibrationOptions(Section):
     min_moves: Integer = Field(18, ge=1, description="an integer >= 1")
     max_moves: Integer = Field(18, ge=1, description="an integer >= min_moves")
     final_moves: Integer = Field(36, ge=0, description="an integer >= 0")
+    ess_fraction: Number = Field(0.5, gt=0, lt=1, description="a number in (0, 1)")
+    independent_chains: bool = Field(False, description="true (chains never use each other's "
+                                     "particles) or false")
     sample_rtol: Number = Field(1e-4, gt=0, lt=0.1, description=_SOLVER_RTOL)
     posterior_file: str | None = Field(None, description="a path or null")
 

@@ -47,6 +47,7 @@ TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts
 IMH_INFLATION = 1.1        # spread of the independent proposal relative to the particles'
 JITTER = 0.25              # sd of a jump around a particle, relative to the pooled spread
 DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
+SUBSPACE_MAX = 3           # coordinates a subspace jump moves (1 to this many, uniformly)
 REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
 CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
 _correlation_left = float("nan")
@@ -143,8 +144,9 @@ class Unbounded:
                 + np.sum(u[..., one], axis=-1))
 
 
-def _next_beta(loglik: np.ndarray, beta: float) -> float:
-    """The inverse temperature after `beta` at which the ESS of the weights is half the particles."""
+def _next_beta(loglik: np.ndarray, beta: float, fraction: float = 0.5) -> float:
+    """The inverse temperature after `beta` at which the ESS of the weights is `fraction` of the
+    particles."""
     n = loglik.size
     if beta >= 1.0:
         return 1.0
@@ -153,12 +155,12 @@ def _next_beta(loglik: np.ndarray, beta: float) -> float:
         w = (b - beta) * loglik
         w = np.exp(w - np.max(w))
         return float(w.sum() ** 2 / np.sum(w ** 2))
-    if ess(1.0) >= n / 2:
+    if ess(1.0) >= fraction * n:
         return 1.0
     lo, hi = beta, 1.0
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if ess(mid) >= n / 2 else (lo, mid)
+        lo, hi = (mid, hi) if ess(mid) >= fraction * n else (lo, mid)
     return max(lo, beta + 1e-12)
 
 
@@ -177,6 +179,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     chains, n = int(opts["chains"]), int(opts["particles"])
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
                                          ("min_moves", "max_moves", "final_moves"))
+    ess_fraction = float(opts.get("ess_fraction", 0.5))
+    independent = bool(opts.get("independent_chains", False))
     rng = np.random.default_rng([seed, 2])
     k = len(problem.free)
     bounds = Unbounded(problem.z_lo, problem.z_hi)
@@ -202,10 +206,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
 
-    kinds = ["jump", "random walk", "differential evolution", "random walk"] + (
+    kinds = ["jump", "random walk", "differential evolution", "random walk", "subspace jump"] + (
         ["prior refresh"] if prior_block.size else []) + ["independent"]
-    if chains < 2:
-        kinds = [kind for kind in kinds if kind != "differential evolution"]
+    if chains < 2 and not independent:
+        kinds = [kind for kind in kinds if kind not in ("differential evolution", "subspace jump")]
     acceptance_of = {kind: float("nan") for kind in kinds}
 
     def normal_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
@@ -233,39 +237,65 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
                                             + 1e-10 * np.eye(k)) for c in range(chains)])
         mean = z.mean(axis=1)
-        # a fixed mixture proposal for the stage: every particle of every chain, jittered
-        components = z.reshape(-1, k).copy()
-        pooled = np.linalg.cholesky(np.cov(components, rowvar=False) + 1e-10 * np.eye(k))
-        white_components = np.linalg.solve(pooled, components.T).T
+        # a fixed mixture proposal for the stage: every particle of the chain (independent
+        # chains) or of every chain, jittered by JITTER of their spread
+        groups = z.copy() if independent else z.reshape(1, -1, k).copy()
+        pooled = np.stack([np.linalg.cholesky(np.cov(g, rowvar=False) + 1e-10 * np.eye(k))
+                           for g in groups])
+        white_components = [np.linalg.solve(pooled[g], groups[g].T).T for g in range(len(groups))]
 
         def log_mixture(points: np.ndarray) -> np.ndarray:
-            """Log density (up to a constant) of the mixture proposal at points (..., k)."""
+            """Log density (up to a constant) of the mixture proposal at points (chains, n, k)."""
             from scipy.special import logsumexp
-            white = np.linalg.solve(pooled, points.reshape(-1, k).T).T
-            d2 = (np.sum(white ** 2, axis=1)[:, None] + np.sum(white_components ** 2, axis=1)[None]
-                  - 2.0 * white @ white_components.T)
-            return logsumexp(-0.5 * d2 / JITTER ** 2, axis=1).reshape(points.shape[:-1])
+            out = np.empty(points.shape[:-1])
+            for c in range(chains):
+                g = c if independent else 0
+                white = np.linalg.solve(pooled[g], points[c].T).T
+                d2 = (np.sum(white ** 2, axis=1)[:, None]
+                      + np.sum(white_components[g] ** 2, axis=1)[None]
+                      - 2.0 * white @ white_components[g].T)
+                out[c] = logsumexp(-0.5 * d2 / JITTER ** 2, axis=1)
+            return out
         start = z.copy()
         accepted = np.zeros(chains)
         steps = 0
         while steps < max_steps:
             kind = kinds[steps % len(kinds)]
-            active = np.ones(chains, dtype=bool)
-            if kind == "differential evolution":   # half the chains move along differences of
-                active = np.arange(chains) % 2 == steps // len(kinds) % 2   # the others' particles
-                others = z[~active].reshape(-1, k)
-                m = others.shape[0]
-                a = rng.integers(0, m, (chains, n))
-                b = (a + rng.integers(1, m, (chains, n))) % m
+            active = np.ones((chains, n), dtype=bool)
+            if kind in ("differential evolution", "subspace jump"):   # half the particles move along differences
+                phase = steps // len(kinds) % 2    # of two of the other half's (emcee's split)
                 gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
-                proposal = z + gamma * (others[a] - others[b]) + 1e-6 * rng.standard_normal(z.shape)
+                if independent:                    # halves of each chain's particles
+                    active = np.broadcast_to(np.arange(n) % 2 == phase, (chains, n)).copy()
+                    others = np.flatnonzero(np.arange(n) % 2 != phase)
+                    m = others.size
+                    a = rng.integers(0, m, (chains, n))
+                    b = (a + rng.integers(1, m, (chains, n))) % m
+                    rows = np.arange(chains)[:, None]
+                    diff = z[rows, others[a]] - z[rows, others[b]]
+                else:                              # halves of the chains
+                    active = np.broadcast_to((np.arange(chains) % 2 == phase)[:, None],
+                                             (chains, n)).copy()
+                    pool = z[~active].reshape(-1, k)
+                    m = pool.shape[0]
+                    a = rng.integers(0, m, (chains, n))
+                    b = (a + rng.integers(1, m, (chains, n))) % m
+                    diff = pool[a] - pool[b]
+                if kind == "subspace jump":        # the full difference in a few coordinates
+                    gamma = 1.0                    # (DREAM's subspace sampling): mode to mode
+                    pick = rng.random((chains, n, k)).argsort(axis=-1) < rng.integers(
+                        1, SUBSPACE_MAX + 1, (chains, n, 1))
+                    diff = np.where(pick, diff, 0.0)
+                proposal = z + gamma * diff + 1e-6 * rng.standard_normal(z.shape)
                 proposal[~active] = z[~active]
             elif kind == "independent":
                 proposal = normal_proposal(mean, IMH_INFLATION * chol)
             elif kind == "jump":
-                pick = rng.integers(0, components.shape[0], (chains, n))
-                proposal = components[pick] + JITTER * np.einsum(
-                    "ij,cnj->cni", pooled, rng.standard_normal((chains, n, k)))
+                size = groups.shape[1]
+                pick = rng.integers(0, size, (chains, n))
+                g = np.arange(chains) if independent else np.zeros(chains, dtype=int)
+                proposal = groups[g[:, None], pick] + JITTER * np.einsum(
+                    "cij,cnj->cni", pooled[g], rng.standard_normal((chains, n, k)))
             elif kind == "prior refresh":
                 pick = rng.choice(prior_block, size=min(REFRESH_BLOCK, prior_block.size),
                                   replace=False)
@@ -275,7 +305,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             else:
                 step = np.einsum("cij,cnj->cni", chol, rng.standard_normal((chains, n, k)))
                 proposal = z + scale[:, None, None] * step
-            outside = np.any((proposal < lo) | (proposal > hi), axis=-1) | ~active[:, None]
+            outside = np.any((proposal < lo) | (proposal > hi), axis=-1) | ~active
             proposal[outside] = z[outside]
             ll_new, lp_new = loglik.copy(), logprior.copy()
             ll_new[active], lp_new[active] = evaluate(proposal[active])
@@ -308,7 +338,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         for c in range(chains):
             if beta[c] >= 1.0:
                 continue
-            new = _next_beta(loglik[c], beta[c])
+            new = _next_beta(loglik[c], beta[c], ess_fraction)
             w = (new - beta[c]) * loglik[c]
             w = np.exp(w - np.max(w))
             parents = _systematic(w / w.sum(), rng)
