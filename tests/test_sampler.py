@@ -7,24 +7,32 @@ backtests' settings) this toy leaves it at 0.23-0.36 (5-95 %), as the backtest a
 `disruption_china_2023`, flat there, at 0.19-0.32 against its uniform 0-0.5 (resampling drifts
 and the moves scale to the informed directions; a refresh of one random fitted parameter per
 move did not help). `fentsim-backtest` therefore draws parameters flat at its cut-off from their
-priors (sim/calibrate/backtest.py), and the committed posterior uses 1,000 particles."""
+priors (sim/calibrate/backtest.py), and the committed posterior uses 1,000 particles.
+
+A likelihood with two modes in one parameter shows the seed dependence of the calibration:
+resampling drifts the modes' shares, and once a chain holds one mode the full-vector moves do
+not cross; with chains that exchange particles (the sampler before `groups` and the subspace
+jump) two seeds of 2 x 300 particles over the 53 fitted parameters gave 5 % and 21 % in the minor
+mode (weight 25 %), both at R-hat 1.00."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
 from sim.calibrate import sampler
 from sim.calibrate.fit import Problem, free_parameters, prior_distribution
 from sim.engine.solver import SolverSettings
+from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters, names_with_role
 
 FLAT = "disruption_china_2023"     # uniform 0-0.5: the backtest case at cut-off 2021
 OPTIONS = {"seed": 0, "chains": 2, "particles": 300, "min_moves": 18, "max_moves": 18,
-           "final_moves": 36, "ess_fraction": 0.5, "independent_chains": True}
-# the calibration's defaults, with 2 chains
+           "final_moves": 36, "ess_fraction": 0.5, "groups": 2}
+# the calibration's defaults, with 2 chains (so each chain is a group of its own)
 
 
 class ToyProblem(Problem):
@@ -79,7 +87,7 @@ class TwoModes(Problem):
 
 
 def test_two_seeds_agree_on_the_weights_of_two_modes():
-    """Independent runs (seeds) and independent chains agree on how much of the posterior each
+    """Independent runs (seeds) and independent groups of chains (4 chains in 2 groups) agree on how much of the posterior each
     mode holds; chains that fixed on one mode (too few particles or moves: at 4 x 100 particles
     and 12 moves a stage, chains held 0-55 % in the minor mode) would fail the R-hat check."""
     problem = TwoModes()
@@ -93,3 +101,9 @@ def test_two_seeds_agree_on_the_weights_of_two_modes():
         shares.append(float(np.mean(z > problem.centre[0])))
         assert post.diagnostics[problem.names[0]]["r_hat"] < sampler.RHAT_MAX, seed
     assert abs(shares[0] - shares[1]) < 0.1 and all(0.12 < s < 0.38 for s in shares), shares
+
+
+def test_groups_must_divide_the_chains():
+    with pytest.raises(InputError, match="calibration.groups: value 3"):
+        sampler.sample_posterior(ToyProblem(), {**OPTIONS, "chains": 4, "groups": 3},
+                                 progress=lambda line: None)

@@ -158,13 +158,15 @@ class CalibrationOptions(Section):
     max_moves: Integer = Field(18, ge=1, description="an integer >= min_moves")
     final_moves: Integer = Field(36, ge=0, description="an integer >= 0")
     ess_fraction: Number = Field(0.5, gt=0, lt=1, description="a number in (0, 1)")
-    independent_chains: bool = Field(False, description="true (chains never use each other's "
-                                     "particles) or false")
+    groups: Integer = Field(2, ge=1, description="an integer >= 1 that divides chains")
     sample_rtol: Number = Field(1e-4, gt=0, lt=0.1, description=_SOLVER_RTOL)
     posterior_file: str | None = Field(None, description="a path or null")
 
     @model_validator(mode="after")
     def _moves(self) -> CalibrationOptions:
+        if self.chains % self.groups:
+            raise InputError(f"calibration.groups: value {self.groups} not allowed; allowed: a "
+                             f"divisor of chains ({self.chains})")
         if self.max_moves < self.min_moves:
             raise InputError(f"calibration.max_moves: value {self.max_moves} not allowed; "
                              f"allowed: >= min_moves ({self.min_moves})")

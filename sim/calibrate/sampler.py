@@ -1,31 +1,34 @@
 """The posterior: sequential Monte Carlo from the declared priors, with ArviZ's convergence checks.
 
-Hydra-free.  `sample_posterior` runs `chains` independent samplers of `particles` particles each,
-all in one batch per model evaluation.  Each starts from draws of the declared priors of every
-sampled parameter (roles fit, subst and unc: `sim.model.parameters`), never from the optimum, and
-moves to the posterior by likelihood tempering (Del Moral, Doucet and Jasra 2006; the scheme of
-PyMC's `sample_smc`): the next inverse temperature beta is the one that halves the effective
-sample size of the importance weights likelihood^(beta' - beta), particles are resampled
+Hydra-free.  `sample_posterior` runs `chains` chains of `particles` particles each, all in one
+batch per model evaluation, in `groups` independent groups (calibration.groups; chains of a group
+share particles in their moves, chains of different groups never do).  Each chain starts from
+draws of the declared priors of every sampled parameter (roles fit, subst and unc:
+`sim.model.parameters`), never from the optimum, and moves to the posterior by likelihood
+tempering (Del Moral, Doucet and Jasra 2006; the scheme of PyMC's `sample_smc`): the next
+inverse temperature beta is the one at which the effective sample size of the importance weights
+likelihood^(beta' - beta) is `ess_fraction` of the particles, particles are resampled
 (systematic) and then moved by Metropolis steps in an unbounded space u (`Unbounded`: logit or
 log of the fitting space z between the priors' bounds; the prior density carries both log
-Jacobians), cycling an independent normal proposal with the particles' mean and covariance
-(PyMC's IMH kernel), two random-walk steps with that covariance (scale adapted to an acceptance
-of 0.25), a jump (an independent proposal from a fixed mixture: every particle of every chain at
-the start of the stage, jittered by a quarter of the pooled spread; exact, and what lets a chain
-that sits in a poorer region reach the others), a differential-evolution step (ter Braak 2006: along the difference of two
-particles of the other half of the chains, which keeps the move exact, as emcee splits its
-walkers; a tenth of them with the full difference, so a chain can jump to where another one
-is), and a refresh of a few prior-role parameters from their priors, until the particles no
-longer correlate with where the stage started (`min_moves`..`max_moves`), and at least
-`final_moves` more at beta = 1.  Where
-the data are silent a parameter therefore keeps its prior.
+Jacobians), cycling an independent normal proposal with the chain's mean and covariance (PyMC's
+IMH kernel), two random-walk steps with that covariance (scale adapted to an acceptance of
+0.25), a jump (an independent proposal from a fixed mixture: every particle of the group at the
+start of the stage, jittered by a quarter of their spread), a differential-evolution step (ter
+Braak 2006: half the particles move along the difference of two particles of the group's other
+half, which keeps the move exact, as emcee splits its walkers; a tenth with the full
+difference), a subspace jump (the full difference of two such particles in 1 to SUBSPACE_MAX
+coordinates only, DREAM's randomized subspace: a particle can cross to another mode of a few
+parameters without the other coordinates' noise, which the full-vector moves cannot in ~80
+dimensions), and a refresh of a few prior-role parameters from their priors, for
+`min_moves`..`max_moves` moves a stage (until the particles no longer correlate with where the
+stage started), and at least `final_moves` more at beta = 1.  Where the data are silent a
+parameter therefore keeps its prior.
 
 Convergence (ArviZ): each chain's particles are treated as a chain of draws; rank-normalised
-split R-hat across chains and bulk and tail ESS over all, per parameter.  The chains temper and
-resample independently but their moves use each other's particles (the jump and the
-differential evolution, as emcee's walkers use each other), so R-hat says that the chains agree
-after those exchanges, not that independent runs found the same posterior; the median log
-likelihood of each chain is logged at every stage.
+split R-hat across chains and bulk and tail ESS over all, per parameter.  With two or more groups
+R-hat compares independent runs: groups that settle in different regions (which different seeds
+did with one group, at R-hat < 1.02: docs/validation.md section 2) give R-hat above RHAT_MAX.  The
+median log likelihood of each chain is logged at every stage.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from sim.calibrate.fit import Problem, sample_prior
+from sim.errors import InputError
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 
 RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
@@ -180,7 +184,11 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
                                          ("min_moves", "max_moves", "final_moves"))
     ess_fraction = float(opts.get("ess_fraction", 0.5))
-    independent = bool(opts.get("independent_chains", False))
+    n_groups = int(opts.get("groups", 1))
+    if n_groups < 1 or chains % n_groups:
+        raise InputError(f"calibration.groups: value {n_groups} not allowed; allowed: a divisor "
+                         f"of chains ({chains})")
+    group_of = np.arange(chains) * n_groups // chains   # chains of a group share particles
     rng = np.random.default_rng([seed, 2])
     k = len(problem.free)
     bounds = Unbounded(problem.z_lo, problem.z_hi)
@@ -208,7 +216,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
 
     kinds = ["jump", "random walk", "differential evolution", "random walk", "subspace jump"] + (
         ["prior refresh"] if prior_block.size else []) + ["independent"]
-    if chains < 2 and not independent:
+    if n < 4:
         kinds = [kind for kind in kinds if kind not in ("differential evolution", "subspace jump")]
     acceptance_of = {kind: float("nan") for kind in kinds}
 
@@ -224,22 +232,20 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         return -0.5 * np.sum(white ** 2, axis=-1)
 
     def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
-        """Metropolis moves of every particle at its chain's beta, cycling `kinds`: differential
-        evolution (ter Braak 2006; half the chains at a time, along the difference of two
-        particles of the other half, as emcee splits its walkers: chains that sit apart can
-        reach each other), an independent
-        normal proposal with the chain's particle mean and covariance (PyMC's IMH kernel), a random
-        walk with that covariance, a refresh of REFRESH_BLOCK prior-role parameters from their
-        priors (accepted by the likelihood ratio alone: where the data are silent, almost
-        always); until the particles' correlation with where they started falls below
-        CORRELATION_MAX (at least min_steps, at most max_steps)."""
+        """Metropolis moves of every particle at its chain's beta, cycling `kinds` (the module
+        doc): the jump, random walks, differential evolution and the subspace jump (half the
+        particles at a time, along differences of two of the other half of their group), the
+        prior refresh of REFRESH_BLOCK prior-role parameters (accepted by the likelihood ratio
+        alone: where the data are silent, almost always) and the independent proposal; until
+        the particles' correlation with where they started falls below CORRELATION_MAX (at
+        least min_steps, at most max_steps)."""
         nonlocal z, loglik, logprior, evaluations, scale
         chol = np.stack([np.linalg.cholesky(np.cov(z[c], rowvar=False)
                                             + 1e-10 * np.eye(k)) for c in range(chains)])
         mean = z.mean(axis=1)
-        # a fixed mixture proposal for the stage: every particle of the chain (independent
-        # chains) or of every chain, jittered by JITTER of their spread
-        groups = z.copy() if independent else z.reshape(1, -1, k).copy()
+        # a fixed mixture proposal for the stage: every particle of the chain's group, jittered
+        # by JITTER of their spread
+        groups = np.stack([z[group_of == g].reshape(-1, k) for g in range(n_groups)])
         pooled = np.stack([np.linalg.cholesky(np.cov(g, rowvar=False) + 1e-10 * np.eye(k))
                            for g in groups])
         white_components = [np.linalg.solve(pooled[g], groups[g].T).T for g in range(len(groups))]
@@ -249,7 +255,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             from scipy.special import logsumexp
             out = np.empty(points.shape[:-1])
             for c in range(chains):
-                g = c if independent else 0
+                g = group_of[c]
                 white = np.linalg.solve(pooled[g], points[c].T).T
                 d2 = (np.sum(white ** 2, axis=1)[:, None]
                       + np.sum(white_components[g] ** 2, axis=1)[None]
@@ -265,22 +271,13 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             if kind in ("differential evolution", "subspace jump"):   # half the particles move along differences
                 phase = steps // len(kinds) % 2    # of two of the other half's (emcee's split)
                 gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
-                if independent:                    # halves of each chain's particles
-                    active = np.broadcast_to(np.arange(n) % 2 == phase, (chains, n)).copy()
-                    others = np.flatnonzero(np.arange(n) % 2 != phase)
-                    m = others.size
-                    a = rng.integers(0, m, (chains, n))
-                    b = (a + rng.integers(1, m, (chains, n))) % m
-                    rows = np.arange(chains)[:, None]
-                    diff = z[rows, others[a]] - z[rows, others[b]]
-                else:                              # halves of the chains
-                    active = np.broadcast_to((np.arange(chains) % 2 == phase)[:, None],
-                                             (chains, n)).copy()
-                    pool = z[~active].reshape(-1, k)
-                    m = pool.shape[0]
-                    a = rng.integers(0, m, (chains, n))
-                    b = (a + rng.integers(1, m, (chains, n))) % m
-                    diff = pool[a] - pool[b]
+                active = np.broadcast_to(np.arange(n) % 2 == phase, (chains, n)).copy()
+                pool = np.stack([z[group_of == g][:, np.arange(n) % 2 != phase].reshape(-1, k)
+                                 for g in range(n_groups)])   # the other half, by group
+                m = pool.shape[1]
+                a = rng.integers(0, m, (chains, n))
+                b = (a + rng.integers(1, m, (chains, n))) % m
+                diff = pool[group_of[:, None], a] - pool[group_of[:, None], b]
                 if kind == "subspace jump":        # the full difference in a few coordinates
                     gamma = 1.0                    # (DREAM's subspace sampling): mode to mode
                     pick = rng.random((chains, n, k)).argsort(axis=-1) < rng.integers(
@@ -293,7 +290,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             elif kind == "jump":
                 size = groups.shape[1]
                 pick = rng.integers(0, size, (chains, n))
-                g = np.arange(chains) if independent else np.zeros(chains, dtype=int)
+                g = group_of
                 proposal = groups[g[:, None], pick] + JITTER * np.einsum(
                     "cij,cnj->cni", pooled[g], rng.standard_normal((chains, n, k)))
             elif kind == "prior refresh":
@@ -362,7 +359,9 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     seconds = time.perf_counter() - started
     post = Posterior(problem.names, draws, (loglik + logprior).reshape(-1), chains, seconds, seed,
                      {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
-                      "chains": chains, "particles per chain": n, "stages": stage,
+                      "chains": chains, "independent groups of chains": n_groups,
+                      "particles per chain": n, "ess fraction per stage": ess_fraction,
+                      "stages": stage,
                       "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
                       "batches": evaluations, "failed draws": problem.n_failed}, diagnostics)
     progress(f"smc done: {stage} stages, {evaluations} batches, {seconds:.0f} s; R-hat max "
