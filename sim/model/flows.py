@@ -378,15 +378,9 @@ def retail_cost(delivered, markup):
 
 
 @jit
-def logistic_growth(level, rate, shape):
-    """Diffusion of know-how (1/yr), a generalized logistic (Richards): (r / nu) K (1 - K^nu);
-    nu = shape = 1 is the logistic r K (1 - K), toward 0 the Gompertz r K ln(1/K) (the relative
-    rate declines as know-how spreads: `know_how_shape` in sim/model/parameters.py)."""
-    if shape == 1.0:    # the logistic, bit for bit
-        return rate * level * (1.0 - level)
-    if level <= 0.0:
-        return 0.0
-    return -rate * level * math.expm1(shape * math.log(level)) / shape
+def logistic_growth(level, rate):
+    """Logistic diffusion of know-how (1/yr): r K (1 - K)."""
+    return rate * level * (1.0 - level)
 
 
 @jit(no_refcount=True)
@@ -703,10 +697,9 @@ def evaluate(t, y, p, lv, dy, aux, work):
     dy[CUM_SEIZED_PRODUCT + MAIL] = seized_mail
     dy[CUM_SEIZED_PRODUCT + LAND] = seized_land
     dy[CUM_DEMAND] = wanted
-    dy[KH_FINISHED] = logistic_growth(min(max(y[KH_FINISHED], 0.0), 1.0), p["know_how_finished_rate"],
-                                      p["know_how_shape"])
+    dy[KH_FINISHED] = logistic_growth(min(max(y[KH_FINISHED], 0.0), 1.0), p["know_how_finished_rate"])
     dy[KH_SYNTHESIS] = logistic_growth(min(max(y[KH_SYNTHESIS], 0.0), 1.0),
-                                       p["know_how_synthesis_rate"], p["know_how_shape"])
+                                       p["know_how_synthesis_rate"])
 
     # the market clears: consumption = arrivals (never above demand: shipments are capped at what
     # the market takes); a shortfall raises the money price along the demand curve.  Overdose risk
@@ -791,8 +784,8 @@ def evaluate(t, y, p, lv, dy, aux, work):
     aux[AUX.fentanyl_arrivals] = arrived_fentanyl / potency
     aux[AUX.fentanyl_share] = share
     pharma_reports = p["nflis_pharma_share_2010"] * pharma / p["pharma_fentanyl_deaths_2010"]
-    fentanyl_reports = p["nflis_report_weight"] * (fentanyl_only + adulterated) + pharma_reports
-    aux[AUX.nflis_share] = fentanyl_reports / (fentanyl_reports + heroin_only + adulterated)
+    aux[AUX.nflis_share] = (fentanyl_only + adulterated + pharma_reports) / (
+        1.0 + adulterated + pharma_reports)
     aux[AUX.product_share + HEROIN_ONLY] = heroin_only
     aux[AUX.product_share + BOTH] = adulterated
     aux[AUX.product_share + FENTANYL_ONLY] = fentanyl_only

@@ -142,10 +142,6 @@ class ModelParameters:
         1.0, '1/yr', (0.1, 5.0),
         'logistic diffusion rate of Mexican synthesis (route shift mail -> land 2018-2021)',
         prior=('lognormal', 1.0, 0.7), role='fit', scale='log')
-    know_how_shape: float = param(
-        1.0, '1', (0.02, 5.0),
-        "nu: shape of both know-how diffusions (generalized logistic, Richards 1959: dK/dt = (r/nu) K (1 - K^nu); 1 = the logistic, toward 0 the Gompertz curve r K ln(1/K), whose relative rate declines as it spreads and whose approach to saturation is slow).  Evidence for a declining rate: the takeover was regional and staggered -- fentanyl reached the markets east of the Mississippi in 2014-2017 and those west of it from 2018-2019 (Shover et al. 2020, Drug Alcohol Depend 216:108314; Zoorob 2019, Int J Drug Policy 70:40-46) -- so the national curve, a sum of staggered regional take-overs, slows in its later part; the NFLIS share's log-odds rose 1.1/yr (2014-2015) but 0.3/yr (2017-2019).  Prior lognormal median 1 (the logistic), log sd 1 (90% within 0.19-5.2): the data decide the shape",
-        prior=('lognormal', 1.0, 1.0), role='fit', scale='log')
     seizure_prob_mail_2013: float = param(
         0.04, '1', (0.001, 0.2),
         "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2; prior uniform on the log scale over 0.005-0.2)",
@@ -391,10 +387,6 @@ class ModelParameters:
         0.005, '1', (0.0, 0.05),
         'share of heroin+fentanyl NFLIS reports that are diverted pharmaceutical fentanyl in 2010 (falls with the pharmaceutical-fentanyl death path): NFLIS share 0.006 (2010), 0.005 (2011)',
         prior=('lognormal', 0.005, 0.5), role='fit', scale='log')
-    nflis_report_weight: float = param(
-        1.0, '1', (0.2, 5.0),
-        'forensic reports of fentanyl-containing items per heroin-equivalent use, relative to heroin items (NFLIS counts seized items, not doses: a mixture yields a report of each drug; smaller retail units or more frequent purchases of fentanyl give more items per HE dose); stated prior lognormal median 1, log sd 0.5',
-        prior=('lognormal', 1.0, 0.5), role='fit', scale='log')
     pharma_fentanyl_decline_rate: float = param(
         0.5, '1/yr', (0.0, 5.0),
         'rate of decline of diverted-pharmaceutical fentanyl deaths from 2010',
