@@ -387,6 +387,10 @@ class ModelParameters:
         0.005, '1', (0.0, 0.05),
         'share of heroin+fentanyl NFLIS reports that are diverted pharmaceutical fentanyl in 2010 (falls with the pharmaceutical-fentanyl death path): NFLIS share 0.006 (2010), 0.005 (2011)',
         prior=('lognormal', 0.005, 0.5), role='fit', scale='log')
+    nflis_report_lag: float = param(
+        0.25, 'yr', (0.0, 1.0),
+        'delay from the market to the NFLIS report year (observation model, not a flow): NFLIS-Drug counts drug reports by the year the item was submitted to a laboratory (analysed by 31 March of the next year), after seizure, evidence handling and batched submission; the items seized are product already in retail circulation.  The model share is read this long before 1 July.  Stated constant, 3 months (weeks to months; no national figure of seizure-to-submission time is published); with 0 the MAP misses NFLIS 2014 (+27 %) and 2018 (-26 %), docs/validation.md section 1',
+        prior=('fixed',), role='fixed', scale='linear')
     pharma_fentanyl_decline_rate: float = param(
         0.5, '1/yr', (0.0, 5.0),
         'rate of decline of diverted-pharmaceutical fentanyl deaths from 2010',
