@@ -16,6 +16,8 @@ NUMBA_CACHE_DIR is set to <base>/<source digest>, the base being the package's
 folder ($XDG_CACHE_HOME or ~/.cache)/fentsim/numba if it can be written, else
 <temp dir>/fentsim-numba-<uid>, created private (0700) and used only if owned by this user and not
 writable by others (else a fresh private temporary folder: it works, without reuse).
+Each use marks its folder's time; digest folders beside it unused for `KEEP_DAYS` days (older
+model versions) are removed, so a working copy that is edited often does not fill its disk.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 ENV = "NUMBA_CACHE_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 COMPILED_SOURCES = ("model", "engine")   # sim/ folders whose code numba compiles together
+KEEP_DAYS = 14                           # days an unused digest folder is kept
 
 
 def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
@@ -78,6 +81,28 @@ def user_cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="fentsim-numba-"))
 
 
+def prune_unused(base: Path, current: Path, keep_days: float = KEEP_DAYS) -> list[Path]:
+    """Mark `current` as used now and remove the digest folders (16 hex digits) in `base` not
+    used for `keep_days` days; return the removed folders.  Errors (a folder in use by another
+    user, a read-only base) leave things as they are."""
+    import shutil
+    import time
+    removed = []
+    try:
+        current.mkdir(parents=True, exist_ok=True)
+        os.utime(current)
+        cutoff = time.time() - keep_days * 86400.0
+        for folder in base.iterdir():
+            name = folder.name
+            if (folder != current and len(name) == 16 and all(c in "0123456789abcdef" for c in name)
+                    and folder.is_dir() and folder.stat().st_mtime < cutoff):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    except OSError:
+        pass
+    return removed
+
+
 def configure_cache() -> str | None:
     """Set NUMBA_CACHE_DIR to <base>/<source digest> (module doc) unless the user set it; return
     the folder set, or None when the user chose."""
@@ -87,6 +112,7 @@ def configure_cache() -> str | None:
     if not _writable_folder(base):
         base = user_cache_dir()
     folder = str(base / source_digest())
+    prune_unused(base, Path(folder))
     os.environ[ENV] = folder
     if "numba" in sys.modules:   # imported already: numba reads its settings again
         from numba.core import config

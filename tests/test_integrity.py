@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -528,6 +529,23 @@ def test_numba_cache_folder_follows_the_model_sources(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env={**env, "NUMBA_CACHE_DIR": mine},
                          capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
     assert out[:2] == ["None", mine]
+
+
+def test_unused_numba_cache_folders_are_pruned(tmp_path):
+    """Digest folders unused for KEEP_DAYS go; recent ones, the current one and other names stay."""
+    from sim.numba_cache import KEEP_DAYS, prune_unused
+    old, recent, other = (tmp_path / "0123456789abcdef", tmp_path / "fedcba9876543210",
+                          tmp_path / "keep-me-0123456")
+    current = tmp_path / "00000000000000aa"
+    for folder in (old, recent, other, current):
+        folder.mkdir()
+        (folder / "index.nbi").write_text("x")
+    long_ago = time.time() - (KEEP_DAYS + 1) * 86400.0
+    for folder in (old, other, current):
+        os.utime(folder, (long_ago, long_ago))
+    assert prune_unused(tmp_path, current) == [old]
+    assert not old.exists() and recent.exists() and other.exists() and current.exists()
+    assert current.stat().st_mtime > long_ago + 86400.0      # marked as used now
 
 
 def test_numba_cache_works_for_a_user_without_home_on_a_read_only_install(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from sim.errors import InputError
 from sim.model.parameters import ModelParameters
@@ -104,3 +105,43 @@ def test_bad_sensitivity_options_are_one_line_errors():
         build_factors(ModelParameters(), sensitivity_options({"levers": {"naloxone": {"range": [1, 2]}}}))
     with pytest.raises(InputError, match="study.outcome.variable: value 'deaths'"):
         Outcome.from_mapping({"variable": "deaths"})
+
+
+def test_grouped_sobol_draws_posterior_groups_as_whole_draws(monkeypatch):
+    """Two fitted parameters that the posterior ties together (a row's second value is a function
+    of its first) reach the model as posterior rows, never as an independent combination; a
+    member given a range of its own stays uniform on it."""
+    import sim.study.sensitivity as sensitivity
+    names = ["overdose_incidence", "fentanyl_incidence_multiplier", "untreated_2010"]
+    first = np.linspace(0.10, 0.20, 50)
+    values = np.column_stack([first, 1.0 + 20.0 * first, np.full(50, 9.0e5)])
+    base = ModelParameters()
+    exclude = [n for n in [*ModelParameters.names(), *LEVER_SPECS] if n not in names]
+    opts = sensitivity_options({"exclude": exclude, "ranges": {"untreated_2010": [8.0e5, 1.0e6]}})
+    factors = build_factors(base, opts, (names, values))
+    assert {f.group for f in factors} == {"fitted parameters"}
+    joint = sensitivity.joint_groups(factors, (names, values))["fitted parameters"]
+    assert sorted(factors[j].name for j in joint) == sorted(names[:2])
+    seen = []
+
+    def fake_simulate(params, levers, settings):
+        seen.append(params.as_arrays())
+        n = params.n_draws
+        return xr.Dataset({"deaths_overdose": (("year", "draw"), np.ones((1, n)))},
+                          coords={"year": [2030]})
+
+    monkeypatch.setattr(sensitivity, "simulate", fake_simulate)
+    evaluate = model_evaluator(base, factors, SolverSettings(), Outcome(window=(2030, 2030)),
+                               2026.0, 1.0, chunk=1000, posterior=(names, values))
+    x = sobol_sample_matrix(salib_problem(factors, grouped=True), 64)
+    evaluate(x)
+    got = seen[0]
+    assert np.allclose(got["fentanyl_incidence_multiplier"], 1.0 + 20.0 * got["overdose_incidence"])
+    assert set(np.round(got["overdose_incidence"], 12)) <= set(np.round(first, 12))
+    assert len(set(got["untreated_2010"])) > 10                 # its own uniform range
+    assert got["untreated_2010"].min() >= 8.0e5 and got["untreated_2010"].max() <= 1.0e6
+
+
+def sobol_sample_matrix(problem, n):
+    from SALib.sample import sobol as sobol_sample
+    return sobol_sample.sample(dict(problem), n, calc_second_order=False, seed=0)

@@ -15,7 +15,11 @@ Sobol groups (`sobol_groups`): with `role` (the default) each lever is its own S
 parameters are grouped by their declared role (fitted, substitution constants, other uncertainties,
 fixed), so the which-lever question is answered with ~15 Sobol factors instead of ~90 and the
 indices converge at a base sample that runs in under a minute; Morris screens every parameter
-alone (`factor` dimension).  `none`: every factor is its own Sobol factor.
+alone (`factor` dimension).  `none`: every factor is its own Sobol factor.  With a posterior, the
+members of a group whose ranges come from it are drawn together as whole posterior draws
+(`joint_groups`): the group's factor picks a draw, so the Sobol sample never combines values that
+the data rule out together (the posterior's correlations within a group are kept; between groups
+draws are picked independently).  Morris, one factor at a time, moves each over its range.
 
 Convergence: the Sobol sample of base size 2N begins with the sample of base size N (Saltelli rows
 come in blocks per base point), so one evaluation gives the indices at N and at 2N; the largest
@@ -58,6 +62,7 @@ class Factor:
     log: bool = False  # sampled uniformly in log10 space
     mode: str = "set"  # levers only
     group: str = ""    # Sobol group ("" = the factor alone)
+    posterior: bool = False  # range from the posterior (grouped Sobol draws it jointly: joint_groups)
 
     @property
     def sobol_group(self) -> str:
@@ -189,7 +194,7 @@ def build_factors(base: ModelParameters, opts: Mapping[str, Any],
                              f"the bounds [{blo:g}, {bhi:g}] {meta['units']}")
         group = ROLE_GROUPS[meta["role"]] if opts["sobol_groups"] == "role" else ""
         factors.append(Factor(name, "parameter", lo, hi, meta["units"], log and lo > 0,
-                              group=group))
+                              group=group, posterior=name in post and name not in ranges))
     overrides = dict(opts.get("levers") or {})
     reject_unknown_keys("sensitivity.levers", overrides, LEVER_SPECS)
     # every lever with a declared study range (LeverSpec.study_range, in its default mode's
@@ -224,18 +229,54 @@ def sobol_groups(factors: Sequence[Factor]) -> list[str]:
     return list(dict.fromkeys(f.sobol_group for f in factors))
 
 
+def joint_groups(factors: Sequence[Factor], posterior: tuple[list[str], np.ndarray] | None
+                 ) -> dict[str, list[int]]:
+    """The members of each Sobol group whose range is the posterior's: group -> factor indices.
+    They are drawn as whole posterior draws (`draw_rows`), so the Sobol sample keeps the
+    posterior's correlations within a group (independent uniforms over each member's range would
+    combine values the data rule out); a member with a range of its own stays uniform on it."""
+    if posterior is None:
+        return {}
+    members: dict[str, list[int]] = {}
+    for j, f in enumerate(factors):
+        if f.kind == "parameter" and f.group and f.posterior and f.name in posterior[0]:
+            members.setdefault(f.group, []).append(j)
+    return members
+
+
+def draw_rows(factor: Factor, column: np.ndarray, n_rows: int) -> np.ndarray:
+    """Posterior row indices (0..n_rows-1) from a factor's sampling-space column: its position
+    in [lo, hi] read as a uniform variate."""
+    lo, hi = factor.bounds
+    u = np.clip((column - lo) / (hi - lo), 0.0, 1.0)
+    return np.minimum((u * n_rows).astype(np.int64), n_rows - 1)
+
+
 def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: SolverSettings,
                     outcome: Outcome, start: float, ramp: float, chunk: int,
-                    progress: Callable[[str], None] | None = None
+                    progress: Callable[[str], None] | None = None,
+                    posterior: tuple[list[str], np.ndarray] | None = None
                     ) -> Callable[[np.ndarray], np.ndarray]:
-    """X (n, n_factors, sampling space) -> outcome (n,), integrating `chunk` draws per batch."""
+    """X (n, n_factors, sampling space) -> outcome (n,), integrating `chunk` draws per batch.
+    With `posterior` (names, values (draw, name)), each group of `joint_groups` takes whole
+    posterior draws, chosen by the group's first factor's column (SALib moves a group's columns
+    together, so any member's column identifies the draw); use it for grouped Sobol only."""
+    joint = joint_groups(factors, posterior)
+    in_joint = {j for idx in joint.values() for j in idx}
 
     def evaluate(x: np.ndarray) -> np.ndarray:
         out = np.empty(len(x))
         for a in range(0, len(x), chunk):
             block = x[a:a + chunk]
             changes, levers = {}, {}
+            for idx in joint.values():
+                names, values = posterior
+                rows = draw_rows(factors[idx[0]], block[:, idx[0]], len(values))
+                for j in idx:
+                    changes[factors[j].name] = values[rows, names.index(factors[j].name)]
             for j, f in enumerate(factors):
+                if j in in_joint:
+                    continue
                 values = f.values(block[:, j])
                 if f.kind == "parameter":
                     changes[f.name] = values

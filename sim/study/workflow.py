@@ -140,7 +140,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
                 f"{sens['sobol_n']} and {2 * sens['sobol_n']}: "
                 f"{2 * sens['sobol_n'] * (len(groups) + 2)} runs")
             evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
-                                       lambda m: log(f"  sobol {m}"))
+                                       lambda m: log(f"  sobol {m}"), posterior)
             sob = sobol(salib_problem(factors, grouped=True), evaluate, sens["sobol_n"],
                         sens["bootstrap"], seed)
             evaluate = model_evaluator(base, factors, settings, outcome, start, ramp, sens["chunk"],
