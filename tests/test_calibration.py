@@ -29,10 +29,11 @@ SETTINGS = SolverSettings(end_year=2024)
 # documented acceptance of the public series 2010-2024 (configs/targets/us_series.yaml, issue 22):
 # every row of the fit table inside its acceptance range but the misses listed here (with the
 # reason in docs/validation.md), so that a regression elsewhere still fails
-# NFLIS 2014 and 2018: the choice model's takeover starts a little early and runs a little slow;
-# no weighting of the point fit found both inside 25 % (docs/validation.md section 1); each is
-# still held within ALLOWED_MISS_ERROR
-ALLOWED_MISSES: set[str] = {"us_fentanyl_share_2014", "us_fentanyl_share_2018"}
+# fentanyl-mention deaths 2013 (+15.6 % against 15 %; not an item of issue 22's acceptance): with
+# NFLIS read `nflis_report_lag` (3 months) before mid-year every NFLIS year is inside 25 %, and the
+# fit starts the takeover a little early for the mention deaths of 2013 (docs/validation.md
+# section 1); still held within ALLOWED_MISS_ERROR
+ALLOWED_MISSES: set[str] = {"us_fentanyl_mention_deaths_2013"}
 ALLOWED_MISS_ERROR = 0.30
 
 

@@ -99,7 +99,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("fentanyl_share", TD, "1",
            "fentanyl share of the retail opioid supply (heroin-equivalent terms)", "point"),
     Output("nflis_share", TD, "1",
-           "expected fentanyl share of heroin and fentanyl forensic reports (NFLIS)", "point"),
+           "expected fentanyl share of heroin and fentanyl forensic reports (NFLIS) of the market "
+           "at this time; NFLIS dates the reports nflis_report_lag later", "point"),
     Output("heroin_arrivals", TD, "kg/yr", "heroin arriving on the US retail market (pure)",
            "point"),
     Output("fentanyl_arrivals", TD, "kg/yr", "fentanyl arriving on the US retail market (pure)",
