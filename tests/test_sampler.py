@@ -30,8 +30,8 @@ from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters, names_with_role
 
 FLAT = "disruption_china_2023"     # uniform 0-0.5: the backtest case at cut-off 2021
-OPTIONS = {"seed": 0, "chains": 2, "particles": 300, "min_moves": 18, "max_moves": 18,
-           "final_moves": 36, "ess_fraction": 0.5, "groups": 2}
+OPTIONS = {"seed": 0, "chains": 2, "particles": 300, "min_moves": 12, "max_moves": 12,
+           "final_moves": 36, "ess_fraction": 0.7, "groups": 2}
 # the calibration's defaults, with 2 chains (so each chain is a group of its own)
 
 

@@ -183,8 +183,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     chains, n = int(opts["chains"]), int(opts["particles"])
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
                                          ("min_moves", "max_moves", "final_moves"))
-    ess_fraction = float(opts.get("ess_fraction", 0.5))
-    n_groups = int(opts.get("groups", 1))
+    ess_fraction = float(opts["ess_fraction"])
+    n_groups = int(opts["groups"])
     if n_groups < 1 or chains % n_groups:
         raise InputError(f"calibration.groups: value {n_groups} not allowed; allowed: a divisor "
                          f"of chains ({chains})")
