@@ -268,8 +268,9 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         while steps < max_steps:
             kind = kinds[steps % len(kinds)]
             active = np.ones((chains, n), dtype=bool)
-            if kind in ("differential evolution", "subspace jump"):   # half the particles move along differences
-                phase = steps // len(kinds) % 2    # of two of the other half's (emcee's split)
+            if kind in ("differential evolution", "subspace jump"):   # half the particles move
+                phase = steps // len(kinds) % 2    # along differences of two of the other half's
+                # particles in their group (emcee's split)
                 gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
                 active = np.broadcast_to(np.arange(n) % 2 == phase, (chains, n)).copy()
                 pool = np.stack([z[group_of == g][:, np.arange(n) % 2 != phase].reshape(-1, k)
