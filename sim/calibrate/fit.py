@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,33 +135,35 @@ _SOLVER_RTOL = "a number in (0, 0.1)"
 
 
 class CalibrationOptions(Section):
-    """The `calibration` section: options of `fentsim-calibrate` and `fentsim-backtest`
-    (configs/calibration/default.yaml says what each does).  A null value takes the default."""
+    """The `calibration` section: options of `fentsim-calibrate` and `fentsim-backtest`.  Types
+    and ranges only: the default values and what each option does are declared once, in
+    configs/calibration/default.yaml (`calibration_defaults`), which the command line composes
+    and `calibration_options` fills in from."""
 
-    fit_only: list[str] | None = Field(None, min_length=1, description="null (every parameter of "
+    fit_only: list[str] | None = Field(min_length=1, description="null (every parameter of "
                                        "role fit) or a non-empty list of them")
-    warm_start: str | None = Field(None, description="a params YAML (in configs) or null")
-    seed: Integer = Field(0, ge=0, le=2**32 - 1, description="an integer in [0, 2**32)")
-    global_samples: Integer = Field(512, ge=0, description="an integer >= 0")
-    starts: Integer = Field(4, ge=1, description="an integer >= 1 (local fits)")
-    max_nfev: Integer = Field(60, ge=1, description="an integer >= 1 (iterations per local fit)")
-    diff_step: Number = Field(1e-3, gt=0, lt=0.5, description="a number in (0, 0.5)")
-    ftol: Number = Field(1e-8, gt=0, lt=1, description="a number in (0, 1)")
-    rtol: Number = Field(1e-6, gt=0, lt=0.1, description=_SOLVER_RTOL)
+    warm_start: str | None = Field(description="a params YAML (in configs) or null")
+    seed: Integer = Field(ge=0, le=2**32 - 1, description="an integer in [0, 2**32)")
+    global_samples: Integer = Field(ge=0, description="an integer >= 0")
+    starts: Integer = Field(ge=1, description="an integer >= 1 (local fits)")
+    max_nfev: Integer = Field(ge=1, description="an integer >= 1 (iterations per local fit)")
+    diff_step: Number = Field(gt=0, lt=0.5, description="a number in (0, 0.5)")
+    ftol: Number = Field(gt=0, lt=1, description="a number in (0, 1)")
+    rtol: Number = Field(gt=0, lt=0.1, description=_SOLVER_RTOL)
     map_model_error: MapModelError | None = Field(  # type: ignore[valid-type]
-        None, description=f"null or a mapping of {', '.join(model_errors())} to a number")
-    promote: bool = Field(False, description="true (replace the packaged baseline) or false")
-    params_file: str | None = Field(None, description="a path or null")
-    ensemble: bool = Field(False, description="true (sample the posterior) or false")
-    chains: Integer = Field(4, ge=1, description="an integer >= 1")
-    particles: Integer = Field(300, ge=8, description="an integer >= 8 (particles per chain)")
-    min_moves: Integer = Field(12, ge=1, description="an integer >= 1")
-    max_moves: Integer = Field(12, ge=1, description="an integer >= min_moves")
-    final_moves: Integer = Field(36, ge=0, description="an integer >= 0")
-    ess_fraction: Number = Field(0.7, gt=0, lt=1, description="a number in (0, 1)")
-    groups: Integer = Field(2, ge=1, description="an integer >= 1 that divides chains")
-    sample_rtol: Number = Field(1e-4, gt=0, lt=0.1, description=_SOLVER_RTOL)
-    posterior_file: str | None = Field(None, description="a path or null")
+        description=f"null or a mapping of {', '.join(model_errors())} to a number")
+    promote: bool = Field(description="true (replace the packaged baseline) or false")
+    params_file: str | None = Field(description="a path or null")
+    ensemble: bool = Field(description="true (sample the posterior) or false")
+    chains: Integer = Field(ge=1, description="an integer >= 1")
+    particles: Integer = Field(ge=8, description="an integer >= 8 (particles per chain)")
+    min_moves: Integer = Field(ge=1, description="an integer >= 1")
+    max_moves: Integer = Field(ge=1, description="an integer >= min_moves")
+    final_moves: Integer = Field(ge=0, description="an integer >= 0")
+    ess_fraction: Number = Field(gt=0, lt=1, description="a number in (0, 1)")
+    groups: Integer = Field(ge=1, description="an integer >= 1 that divides chains")
+    sample_rtol: Number = Field(gt=0, lt=0.1, description=_SOLVER_RTOL)
+    posterior_file: str | None = Field(description="a path or null")
 
     @model_validator(mode="after")
     def _moves(self) -> CalibrationOptions:
@@ -176,18 +179,30 @@ class CalibrationOptions(Section):
 CALIBRATION_KEYS = tuple(CalibrationOptions.model_fields)
 
 
+def calibration_defaults() -> dict[str, Any]:
+    """The default calibration options: configs/calibration/default.yaml, their one declaration."""
+    import yaml
+
+    from sim.paths import CONFIG_DIR
+    return yaml.safe_load((CONFIG_DIR / "calibration" / "default.yaml").read_text())
+
+
 def calibration_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The calibration section (`CalibrationOptions`) with defaults filled in, as a dict;
-    `map_model_error` as parameter name -> the sd the MAP fit holds ({} for none: the tolerance
-    the baseline is fitted to; a free sd lets the point fit give up a series by widening its
+    """The calibration section (`CalibrationOptions`) as a dict: `cfg`'s keys over the defaults
+    of `calibration_defaults` (a key given replaces the default whole; a null value of an option
+    that cannot be null takes the default); `map_model_error` as parameter name -> the sd the MAP
+    fit holds ({} for none: a free sd lets the point fit give up a series by widening its
     error; the posterior samples them)."""
     cfg = dict(cfg or {})
     if "free" in cfg:
         raise InputError("calibration.free: no longer a key: the fitted parameters, their bounds "
                          "and priors are declared with each parameter (fentsim-doc lists them); "
                          "calibration.fit_only=[NAME,...] fits a subset")
-    opts = validate(CalibrationOptions, "calibration",
-                    {k: v for k, v in cfg.items() if v is not None}).model_dump()
+    defaults = calibration_defaults()
+    nullable = {name for name, field in CalibrationOptions.model_fields.items()
+                if type(None) in typing.get_args(field.annotation)}
+    merged = {**defaults, **{k: v for k, v in cfg.items() if v is not None or k in nullable}}
+    opts = validate(CalibrationOptions, "calibration", merged).model_dump()
     errors = model_errors()
     opts["map_model_error"] = {errors[output]: value for output, value
                                in (opts["map_model_error"] or {}).items() if value is not None}
@@ -339,12 +354,13 @@ class Problem:
 
 def build_problem(base: ModelParameters, levers: LeverSet, settings: SolverSettings,
                   targets: TargetSet, fit_only: Sequence[str] | None = None,
-                  rtol: float = CalibrationOptions.model_fields["rtol"].default,
-                  roles: Sequence[str] = ("fit",)) -> Problem:
+                  rtol: float | None = None, roles: Sequence[str] = ("fit",)) -> Problem:
     """A calibration problem over the parameters of `roles` (or `fit_only` of them); the
-    simulation window is cut to what the targets need, and the solver runs at `rtol` (1):
+    simulation window is cut to what the targets need, and the solver runs at `rtol` (1; None:
+    the default calibration.rtol):
     forward differences of step `diff_step` need the model's numerical noise far below that
     step, tighter than an ensemble needs (`solver.rtol`)."""
+    rtol = calibration_defaults()["rtol"] if rtol is None else rtol
     needed = max(targets.last_year, targets.fit_end_year)
     if needed > settings.end_year:
         raise InputError(f"solver.end_year: value {settings.end_year} is before the last target "
