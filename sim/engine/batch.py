@@ -19,12 +19,23 @@ from sim.model.state import LAYOUT
 
 
 @jit(parallel=True)
-def evaluate_draws(t, states, records, levers, derivatives, auxiliaries):
+def evaluate_draws(t, states, records, levers, derivatives, auxiliaries, work):
     """`flows.evaluate` for every draw at time t (yr): states (draw, state), records (draw),
-    levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux)."""
+    levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux); `work` (draw,
+    flows.N_WORK) is each draw's scratch with its constants (`work_arrays`)."""
     for d in prange(states.shape[0]):
         flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d],
-                       flows.work_array(records[d]))
+                       work[d])
+
+
+@jit
+def work_arrays(records):
+    """`flows.work_array` of every draw, (draw, flows.N_WORK): made once per batch, as the kernel
+    makes it once per draw."""
+    out = np.empty((records.shape[0], flows.N_WORK))
+    for d in range(records.shape[0]):
+        out[d] = flows.work_array(records[d])
+    return out
 
 
 @jit
@@ -53,6 +64,7 @@ class BatchModel:
         records = flows.parameter_records(params)
         self.records = np.ascontiguousarray(np.broadcast_to(records, (n,)))
         self.levers = levers
+        self.work = work_arrays(self.records)
 
     def lever_values(self, t: float) -> np.ndarray:
         """Lever values at t (yr), (draw, lever) in the order of LEVER_SPECS."""
@@ -63,7 +75,7 @@ class BatchModel:
         n = self.n_draws
         derivatives, auxiliaries = np.empty((n, flows.N_STATE)), np.empty((n, flows.N_AUX))
         evaluate_draws(float(t), np.ascontiguousarray(states), self.records,
-                       self.lever_values(t), derivatives, auxiliaries)
+                       self.lever_values(t), derivatives, auxiliaries, self.work)
         return derivatives, auxiliaries
 
     def derivatives(self, t: float, y: np.ndarray) -> np.ndarray:

@@ -349,7 +349,7 @@ def _compiled_functions() -> list:
     return model + [_interp, lever_value, fit_levers, _lever, _derivatives, _stage_state,
                     _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
                     _derivatives_probe, batch.evaluate_draws,
-                    batch.initial_states, batch.drain_rates]
+                    batch.initial_states, batch.drain_rates, batch.work_arrays]
 
 
 def verify_machine_code() -> None:
