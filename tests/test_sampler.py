@@ -23,16 +23,16 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from sim.calibrate import sampler
-from sim.calibrate.fit import Problem, free_parameters, prior_distribution
+from sim.calibrate.fit import Problem, calibration_options, free_parameters, prior_distribution
 from sim.engine.solver import SolverSettings
 from sim.errors import InputError
 from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters, names_with_role
 
 FLAT = "disruption_china_2023"     # uniform 0-0.5: the backtest case at cut-off 2021
-OPTIONS = {"seed": 0, "chains": 2, "particles": 300, "min_moves": 12, "max_moves": 12,
-           "final_moves": 36, "ess_fraction": 0.7, "groups": 2}
-# the calibration's defaults, with 2 chains (so each chain is a group of its own)
+# the calibration's defaults (configs/calibration/default.yaml), with 2 chains in 2 groups (each
+# chain a group of its own)
+OPTIONS = {**calibration_options({}), "chains": 2, "groups": 2}
 
 
 class ToyProblem(Problem):
@@ -106,5 +106,4 @@ def test_two_seeds_agree_on_the_weights_of_two_modes():
 
 def test_groups_must_divide_the_chains():
     with pytest.raises(InputError, match="calibration.groups: value 3"):
-        sampler.sample_posterior(ToyProblem(), {**OPTIONS, "chains": 4, "groups": 3},
-                                 progress=lambda line: None)
+        calibration_options({"chains": 4, "groups": 3})

@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 
 from sim.calibrate.fit import Problem, sample_prior
-from sim.errors import InputError
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
 
 RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (header, tests)
@@ -184,10 +183,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
                                          ("min_moves", "max_moves", "final_moves"))
     ess_fraction = float(opts["ess_fraction"])
-    n_groups = int(opts["groups"])
-    if n_groups < 1 or chains % n_groups:
-        raise InputError(f"calibration.groups: value {n_groups} not allowed; allowed: a divisor "
-                         f"of chains ({chains})")
+    n_groups = int(opts["groups"])   # a divisor of chains (`CalibrationOptions` checks it)
     group_of = np.arange(chains) * n_groups // chains   # chains of a group share particles
     rng = np.random.default_rng([seed, 2])
     k = len(problem.free)
