@@ -62,7 +62,7 @@ class Factor:
     log: bool = False  # sampled uniformly in log10 space
     mode: str = "set"  # levers only
     group: str = ""    # Sobol group ("" = the factor alone)
-    posterior: bool = False  # range from the posterior (grouped Sobol draws it jointly: joint_groups)
+    posterior: bool = False  # range from the posterior (grouped Sobol draws it whole: joint_groups)
 
     @property
     def sobol_group(self) -> str:
@@ -263,6 +263,7 @@ def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: 
     together, so any member's column identifies the draw); use it for grouped Sobol only."""
     joint = joint_groups(factors, posterior)
     in_joint = {j for idx in joint.values() for j in idx}
+    column = {j: posterior[0].index(factors[j].name) for j in in_joint}   # of posterior values
 
     def evaluate(x: np.ndarray) -> np.ndarray:
         out = np.empty(len(x))
@@ -270,10 +271,10 @@ def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: 
             block = x[a:a + chunk]
             changes, levers = {}, {}
             for idx in joint.values():
-                names, values = posterior
+                values = posterior[1]
                 rows = draw_rows(factors[idx[0]], block[:, idx[0]], len(values))
                 for j in idx:
-                    changes[factors[j].name] = values[rows, names.index(factors[j].name)]
+                    changes[factors[j].name] = values[rows, column[j]]
             for j, f in enumerate(factors):
                 if j in in_joint:
                     continue
