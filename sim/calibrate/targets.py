@@ -328,25 +328,15 @@ def load_targets_file(path: str | Path, end_year: int) -> TargetSet:
 
 # --- model values -----------------------------------------------------------------------------
 
-def rows_between(traj: Trajectory, t: float) -> np.ndarray:
-    """Physical state rows (rows, draws) at t (yr), linear between the stored times around it."""
-    times = np.asarray(traj.series_times if traj.series_times.size else traj.times, dtype=float)
-    k = int(np.clip(np.searchsorted(times, t, side="right") - 1, 0, times.size - 2))
-    w = (t - times[k]) / (times[k + 1] - times[k])
-    if abs(w) < 1e-9:
-        return traj.rows_at(PHYSICAL_ROWS, times[k])
-    return ((1.0 - w) * traj.rows_at(PHYSICAL_ROWS, times[k])
-            + w * traj.rows_at(PHYSICAL_ROWS, times[k + 1]))
-
-
 def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSettings,
                   levers: LeverSet | None = None) -> dict[str, np.ndarray]:
     """Every target output for all draws: arrays (draw, year) over `settings.years`.
 
     deaths_fentanyl_all counts illicit and diverted pharmaceutical fentanyl (what death
     certificates mention); seizures (pure) and seizures_product (gross weight, CBP's basis) are
-    fiscal-year totals over routes; nflis_share is read `nflis_report_lag` before 1 July (NFLIS dates a report by its
-    laboratory submission, after the seizure; the state linear between stored times); supply_share is (source, draw, year), each
+    fiscal-year totals over routes; nflis_share is read `nflis_report_lag` before 1 July (NFLIS
+    dates a report by its laboratory submission, after the seizure; the state linear between
+    stored times: `Trajectory.rows_between`); supply_share is (source, draw, year), each
     fentanyl source's channels together over all fentanyl arrivals; people_oud (untreated + in
     MOUD, persons) is read on 1 July, heroin_arrivals (pure kg) and initiation are calendar-year
     totals.
@@ -369,8 +359,8 @@ def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSet
         raise InputError("params.nflis_report_lag: one value for every draw is allowed (a fixed "
                          "observation constant)")
     for i in np.flatnonzero(inside):
-        nflis[:, i] = model.auxiliaries(float(mid[i] - lags[0]),
-                                        rows_between(traj, mid[i] - lags[0]))["nflis_share"]
+        read = float(mid[i] - lags[0])     # the market NFLIS reports in year i
+        nflis[:, i] = model.auxiliaries(read, traj.rows_between(PHYSICAL_ROWS, read))["nflis_share"]
     people = np.full((n, mid.size), np.nan)
     people[:, inside] = (traj.stock_at("untreated", mid[inside])
                          + traj.stock_at("in_treatment", mid[inside]))

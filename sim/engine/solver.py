@@ -181,6 +181,17 @@ class Trajectory:
                            f"{rows.start}-{rows.stop - 1} in this trajectory")
         return out[:, :, 0] if wanted.ndim == 0 else out
 
+    def rows_between(self, rows: slice, t: float) -> np.ndarray:
+        """LAYOUT rows `rows` at time t (yr), (rows, n_draws): linear between the two stored times
+        around t on the finest grid that holds those rows (the stored value at a stored time)."""
+        times = max((times for b, times, _ in self._blocks()
+                     if b.start <= rows.start and rows.stop <= b.stop), key=len)
+        k = int(np.clip(np.searchsorted(times, t, side="right") - 1, 0, times.size - 2))
+        w = (t - times[k]) / (times[k + 1] - times[k])
+        if abs(w) < 1e-9:
+            return self.rows_at(rows, times[k])
+        return (1.0 - w) * self.rows_at(rows, times[k]) + w * self.rows_at(rows, times[k + 1])
+
     def at(self, t: float | np.ndarray) -> dict[str, np.ndarray]:
         """Stocks at stored time(s) t, shaped (*dims, n_draws[, n_times]): every stock at year
         boundaries, the physical stocks (PHYSICAL_STOCKS) at the other output times."""
