@@ -72,3 +72,23 @@ def test_corrupt_file_is_one_input_error(tmp_path):
     bad.write_bytes(b"not a netcdf file")
     with pytest.raises(InputError, match="not a readable NetCDF file"):
         open_result(bad)
+
+
+def test_releasing_a_failed_file_passes_over_dead_weak_proxies(tmp_path):
+    # release_hdf5 scans the garbage collector's objects for open h5netcdf files; a weak proxy
+    # whose referent is gone raises ReferenceError on isinstance (pytest-xdist's workers hold
+    # such proxies), which made a failed write end in that error instead of its own
+    import gc
+    import weakref
+    from sim.results.io import release_hdf5
+
+    class Referent:
+        pass
+    target = Referent()
+    holder = [weakref.proxy(target)]
+    del target
+    gc.collect()
+    failed = tmp_path / "failed.nc"
+    failed.write_bytes(b"half a file")
+    release_hdf5(failed)
+    assert failed.stat().st_size == 0 and len(holder) == 1

@@ -97,10 +97,14 @@ def release_hdf5(tmp: Path) -> None:
         return
     target = os.path.abspath(tmp)
     for obj in gc.get_objects():
-        if isinstance(obj, h5netcdf.File) and not getattr(obj, "_closed", True):
-            name = getattr(obj, "_filename", None)
-            if isinstance(name, (str, os.PathLike)) and os.path.abspath(name) == target:
-                obj._closed = True
+        try:
+            if not isinstance(obj, h5netcdf.File) or getattr(obj, "_closed", True):
+                continue
+        except ReferenceError:   # a weak proxy whose referent is gone (no file of ours)
+            continue
+        name = getattr(obj, "_filename", None)
+        if isinstance(name, (str, os.PathLike)) and os.path.abspath(name) == target:
+            obj._closed = True
 
 
 def is_write_failure(exc: BaseException) -> bool:
