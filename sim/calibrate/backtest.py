@@ -29,7 +29,7 @@ import xarray as xr
 from sim.calibrate.fit import (Problem, build_problem, calibration_options, fit,
                                map_fit_setup, posterior_problem)
 from sim.calibrate.report import coverage_summary, predictive_coverage, row_samples
-from sim.calibrate.sampler import sample_posterior
+from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, Posterior, sample_posterior
 from sim.calibrate.targets import load_targets
 from sim.engine.solver import SolverSettings
 from sim.errors import InputError
@@ -90,7 +90,7 @@ class Backtest:
     directions: list[dict[str, Any]]
     fit_cost: float
     n_draws: int
-    convergence: dict[str, Any]
+    convergence: dict[str, Any]  # the sampler's settings and convergence (`sampler_summary`)
     from_priors: list[str]      # sampled parameters the data to the cut-off do not inform
 
     @property
@@ -140,6 +140,8 @@ class Backtest:
         ds.attrs.update(title=f"fentsim backtest: fitted to {self.cutoff}, forecast to "
                               f"{self.last_year}", cutoff=self.cutoff, fit_cost=self.fit_cost,
                         draws=self.n_draws, drawn_from_priors=" ".join(self.from_priors),
+                        **{"sampler_" + k.replace(" ", "_").replace("-", "_"): v
+                           for k, v in self.convergence.items()},
                         **{f"coverage_{k}": v for k, v in cov.items()})
         return ds
 
@@ -166,9 +168,10 @@ class Backtest:
                           f"{d['share_falling']:.0%}"] for d in self.directions])
         cov = self.coverage
         n = len(self.points)
+        sampler = "; ".join(f"{k} {v}" for k, v in self.convergence.items())
         return (f"# Backtest: fitted to {self.cutoff}, forecast {self.cutoff + 1}-{self.last_year}\n\n"
                 f"{self.n_draws} posterior draws (every sampled parameter, from the priors); MAP "
-                f"cost {self.fit_cost:.4g}; sampler {self.convergence}.  Drawn from their priors "
+                f"cost {self.fit_cost:.4g}; sampler: {sampler}.  Drawn from their priors "
                 f"(not informed by the data to {self.cutoff}): "
                 f"{', '.join(self.from_priors) or 'none'}.\n\n{points}\n\n"
                 f"## Per series\n\n{series}\n\n## Direction of synthetic-opioid deaths\n\n"
@@ -215,10 +218,19 @@ def run_backtest(base: ModelParameters, targets_cfg: Mapping[str, Any],
     for r in rows:
         r["error"] = r["model_median"] / r["observed"] - 1.0
     directions = yearly_directions(scoring, sample, cutoff)
-    info = {"R-hat max": round(post.r_hat_max, 3), "bulk ESS min": round(post.ess_bulk_min),
-            "converged": post.converged}
-    return Backtest(cutoff, last, rows, directions, float(result.cost), len(pick), info,
-                    from_priors)
+    return Backtest(cutoff, last, rows, directions, float(result.cost), len(pick),
+                    sampler_summary(post), from_priors)
+
+
+def sampler_summary(post: Posterior) -> dict[str, Any]:
+    """What a backtest states of its posterior's sampling: chains, independent groups (with more
+    than one, R-hat compares independent runs), particles per chain, tempering stages, R-hat max,
+    bulk ESS min and whether both meet the posterior's thresholds."""
+    return {"chains": post.chains, "independent groups": post.info["independent groups of chains"],
+            "particles per chain": post.info["particles per chain"], "stages": post.info["stages"],
+            "R-hat max": round(post.r_hat_max, 3), "bulk ESS min": round(post.ess_bulk_min),
+            "converged": (f"{'yes' if post.converged else 'NO'} (R-hat < {RHAT_MAX}, bulk ESS "
+                          f">= {ESS_BULK_MIN}, every sampled parameter)")}
 
 
 def uninformed(problem: Problem, draws: np.ndarray, n_check: int = 8) -> list[str]:

@@ -4,7 +4,12 @@ The flows are `sim.model.flows.evaluate`, compiled (the model is stated once, th
 runs scipy's own Dormand-Prince 5(4) pair (its tableau, error norm, step-size control, initial step
 and fourth-order dense output, read from `scipy.integrate`) separately for every draw, in parallel
 over draws.  Each draw has its own step size and stops only at its own input kinks, so a draw's
-numbers do not depend on the batch it runs in.  Levers are fitted exactly per segment
+numbers do not depend on the batch it runs in.  Two additions to scipy's stepper, both for annual
+sums: a step across a change of the flows' switch code (`flows.evaluate`: a capacity turning short,
+spare capacity no longer covering a shortfall, ...) is at most SWITCH_STEP long, as the embedded
+error estimate misses the error of a step across a kink; and the running totals (stocks of kind
+"total") restart from zero at each year boundary, kept exactly in an offset, so the error control
+holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are fitted exactly per segment
 (`fit_levers`), so a lever costs two multiply-adds per evaluation.  `tests/test_kernel.py` checks
 the trajectories against the solve_ivp path and a Radau reference.  Hydra-free.
 """
@@ -18,7 +23,7 @@ from scipy.integrate import RK45
 
 from sim.model import flows
 from sim.model.compiled import jit
-from sim.model.flows import N_AUX, N_DRIVING, N_STATE
+from sim.model.flows import N_AUX, N_DRIVING, N_STATE, WORK
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
 
@@ -38,6 +43,12 @@ E0, E2, E3, E4, E5, E6 = RK_E[[0, 2, 3, 4, 5, 6]]
 ERROR_EXPONENT = -1.0 / (RK45.error_estimator_order + 1.0)
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0   # step-size control as scipy's RK45 (solve_ivp)
 MAX_STEPS = 1_000_000                              # per draw, before giving up
+# Longest step (yr) that may cross a change of the flows' switch code (work[WORK.regime]: a
+# capacity short or not, spare capacity covering the shortfall or not, ...).  Across such a kink
+# the local error grows with the step squared and the embedded estimate misses it (measured: a
+# fentanyl channel's shipments kinking in late 2012 left cumulative output 1% off at rtol 1e-5);
+# a step this short leaves it below the tolerance.
+SWITCH_STEP = 1.0 / 256
 PARALLEL_CHUNK = 64   # draws handed to a thread at a time: a stalled core delays little
 
 # Failure codes returned per draw.
@@ -52,6 +63,7 @@ COUNT, YEARS, VALUES = 0, 1, 1 + KNOTS
 # Last axis of the intervention table (draw, lever, ...): start (yr), ramp (yr), level, flags.
 START, RAMP, LEVEL, ACTIVE, SCALE, END = range(6)
 LEVER_FIT_COLUMNS = 3  # value at segment start, c1, c2 (see fit_levers)
+REGIME = WORK.regime   # where `flows.evaluate` writes its switch code
 
 
 def lever_tables(levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,13 +180,14 @@ def _stage_state(y, h, k0, k1, k2, k3, k4, stage, out):
 
 @jit(inline=True, fastmath=True)
 def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6, first, out,
-                 d, q):
-    """Store rows first.. of the state at `times` inside (t, t_new] into out[:, d, :] by
-    scipy's RK45 quartic dense output (q: scratch for its 7 weights); the next index."""
+                 d, q, offset):
+    """Store rows first.. of the state plus `offset` (running totals up to the segment's start)
+    at `times` inside (t, t_new] into out[:, d, :] by scipy's RK45 quartic dense output (q:
+    scratch for its 7 weights); the next index."""
     while k < times.size and times[k] <= t_new:
         if times[k] == t_new:
             for i in range(first, first + out.shape[0]):
-                out[i - first, d, k] = y_new[i]
+                out[i - first, d, k] = offset[i] + y_new[i]
         else:
             theta = (times[k] - t) / step
             for j in range(7):
@@ -184,13 +197,13 @@ def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6,
                     q[j] += RK_P[j, m] * power
                     power *= theta
             for i in range(first, first + out.shape[0]):
-                out[i - first, d, k] = y[i] + step * (
+                out[i - first, d, k] = offset[i] + y[i] + step * (
                     q[0] * k0[i] + q[1] * k1[i] + q[2] * k2[i] + q[3] * k3[i]
                     + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
         k += 1
     return k
 
-STATE_BUFFERS = 10   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6
+STATE_BUFFERS = 11   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6, offset
 
 
 @jit
@@ -200,6 +213,15 @@ def _draw_buffers(n, n_levers, p):
     work array (`flows.work_array`) and the 7 dense-output weights."""
     return (np.zeros((STATE_BUFFERS, n)), np.empty((n_levers, LEVER_FIT_COLUMNS)),
             np.empty(n_levers), np.empty(N_AUX), flows.work_array(p), np.empty(7))
+
+
+@jit(inline=True)
+def _switch_seen(work, regime, fraction, first_change):
+    """The stage fraction at which the switch code first differs from `regime` (code at the step's
+    start): `first_change` unchanged once set (< 2), else `fraction` if the code changed here."""
+    if first_change < 2.0 or work[REGIME] == regime:
+        return first_change
+    return fraction
 
 
 @jit(fastmath=True, no_refcount=True)
@@ -217,12 +239,16 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     rows, levers, lv, aux, work, q = buffers
     y, y_new, scale = rows[0], rows[1], rows[2]
     k0, k1, k2, k3, k4, k5, k6 = rows[3], rows[4], rows[5], rows[6], rows[7], rows[8], rows[9]
+    offset = rows[10]   # running totals (rows N_DRIVING..) accumulated before the segment's start
     origin = edges[0]
     fit_levers(edges[0], edges[1], history, intervention, levers)
     for i in range(n):
         y[i] = y0[i]
     t = edges[0]
     _derivatives(t, y, p, levers, origin, lv, aux, work, k0)
+    regime = work[REGIME]   # the switch code at t
+    cap = np.inf            # step cap while a switch is being approached (see SWITCH_STEP)
+    rebased = t             # when the running totals last restarted from zero
     # initial step as scipy.integrate._ivp.common.select_initial_step
     d0 = d1 = 0.0
     for i in range(n):
@@ -243,38 +269,55 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
         (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
     h = min(100 * h0, h1, edges[1] - t, max_step)
     nfev, steps, rejected = 2, 0, 0
-    k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q)
+    k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q, offset)
     k_series = _store_dense(series_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0,
-                            series_out, d, q)
+                            series_out, d, q, offset)
     k_fiscal = _store_dense(fiscal_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6,
-                            fiscal_first, fiscal_out, d, q)
+                            fiscal_first, fiscal_out, d, q, offset)
     for seg in range(1, edges.size):
         bound = edges[seg]
         origin = edges[seg - 1]
         fit_levers(origin, bound, history, intervention, levers)
         while t < bound:
+            if t >= rebased + 1.0 - 1e-9:
+                # running totals restart from zero about once a year: the error control then holds
+                # a year's accumulation, not everything since 2010, to the tolerance, so annual
+                # sums (differences of running totals) keep it too.  The flows never read these
+                # rows, so the stages k0.. stay valid.
+                for i in range(N_DRIVING, n):
+                    offset[i] += y[i]
+                    y[i] = 0.0
+                rebased = t
             step_rejected = False
             while True:
                 if steps + rejected > MAX_STEPS:
                     return TOO_MANY_STEPS
                 if h < 10.0 * abs(np.nextafter(t, np.inf) - t):
                     return STEP_TOO_SMALL
-                t_new = min(t + h, bound)
+                t_new = min(t + min(h, cap), bound)
                 step = t_new - t
+                change = 2.0   # stage fraction where the switch code first changed (2: none)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 1, y_new)
                 _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, work, k1)
+                change = _switch_seen(work, regime, C1, change)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 2, y_new)
                 _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, work, k2)
+                change = _switch_seen(work, regime, C2, change)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 3, y_new)
                 _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, work, k3)
+                change = _switch_seen(work, regime, C3, change)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 4, y_new)
                 _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, work, k4)
+                change = _switch_seen(work, regime, C4, change)
                 _stage_state(y, step, k0, k1, k2, k3, k4, 5, y_new)
                 _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, work, k5)
+                change = _switch_seen(work, regime, C5, change)
                 for i in range(n):
                     y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
                                               + B4 * k4[i] + B5 * k5[i])
                 _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
+                change = _switch_seen(work, regime, 1.0, change)
+                regime_new = work[REGIME]
                 nfev += 6
                 total = 0.0
                 for i in range(n):
@@ -283,12 +326,27 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     err /= atol[i] + max(abs(y[i]), abs(y_new[i])) * rtol
                     total += err * err
                 norm = np.sqrt(total / n)
+                if norm < 1.0 and change < 2.0 and step > SWITCH_STEP:
+                    # a switch inside a long step: end this step at the last stage before it,
+                    # then approach it with short steps (cap doubles while none crosses it)
+                    previous = 0.0
+                    for c in (C1, C2, C3, C4, C5):
+                        if c < change:
+                            previous = c
+                    cap = SWITCH_STEP
+                    h = max(previous * step, SWITCH_STEP)
+                    rejected += 1
+                    continue
                 if norm < 1.0:
                     factor = MAX_FACTOR if norm == 0.0 else \
                         min(MAX_FACTOR, SAFETY * norm ** ERROR_EXPONENT)
                     if step_rejected:
                         factor = min(1.0, factor)
                     h = min(step * factor, max_step)
+                    if change < 2.0:
+                        cap = np.inf       # the switch is crossed
+                    elif cap < np.inf and step >= cap:
+                        cap *= 2.0         # still approaching it
                     break
                 if not norm >= 1.0:  # NaN: shrink as far as allowed
                     norm = 1e10
@@ -298,12 +356,13 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
             steps += 1
             # dense output at the storage times inside (t, t_new]
             k_out = _store_dense(times, k_out, t, t_new, y, y_new, step, k0, k1, k2, k3, k4,
-                                 k5, k6, 0, out, d, q)
+                                 k5, k6, 0, out, d, q, offset)
             k_series = _store_dense(series_times, k_series, t, t_new, y, y_new, step, k0, k1,
-                                    k2, k3, k4, k5, k6, 0, series_out, d, q)
+                                    k2, k3, k4, k5, k6, 0, series_out, d, q, offset)
             k_fiscal = _store_dense(fiscal_times, k_fiscal, t, t_new, y, y_new, step, k0, k1,
-                                    k2, k3, k4, k5, k6, fiscal_first, fiscal_out, d, q)
+                                    k2, k3, k4, k5, k6, fiscal_first, fiscal_out, d, q, offset)
             t = t_new
+            regime = regime_new
             y, y_new = y_new, y
             k0, k6 = k6, k0
     stats[d, 0], stats[d, 1], stats[d, 2] = nfev, steps, rejected

@@ -184,13 +184,14 @@ N_AUX = AUX_LAYOUT.size
 # nest's log attractiveness with (log_v) and without (log_a) the cost term, log retail cost and
 # the logit weight exp(log_v - max); then the draw's constants, computed once by `work_array`
 # (values and their logs of the log-linear paths: hazards of seizure by route at the knots,
-# initiation at the knots; log(1 - heroin seizure probability)).
+# initiation at the knots; log(1 - heroin seizure probability)).  Last, `regime`: written by every
+# evaluation, the branches its state-dependent switches took (see `evaluate`).
 _WORK_BLOCKS = (("cost", N_CHANNELS), ("enforcement", N_CHANNELS), ("shares", N_CHANNELS),
                 ("retail", N_CHANNELS), ("needed", N_CHANNELS), ("log_v", N_FENTANYL_CHANNELS),
                 ("log_a", N_FENTANYL_CHANNELS), ("log_retail", N_FENTANYL_CHANNELS),
                 ("weight", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
                 ("hazard_land", 2 * len(SEIZURE_KNOTS)), ("initiation", 2 * len(INITIATION_KNOTS)),
-                ("log_kept_heroin", 1))
+                ("log_kept_heroin", 1), ("regime", 1))
 WORK = namedtuple("WorkOffsets", [name for name, _ in _WORK_BLOCKS])(
     *np.cumsum([0] + [size for _, size in _WORK_BLOCKS[:-1]]).tolist())
 N_WORK = sum(size for _, size in _WORK_BLOCKS)
@@ -470,6 +471,7 @@ def work_array(p):
     store_loglinear((p["initiation_2010"], p["initiation_2014"], p["initiation_2018"],
                      p["initiation_2021"], p["initiation_2024"]), work, WORK.initiation)
     work[WORK.log_kept_heroin] = math.log1p(-p["seizure_prob_heroin"])
+    work[WORK.regime] = 0.0
     return work
 
 
@@ -640,7 +642,16 @@ def overdose_hazards(common, strips, potency, p):
 @jit(no_refcount=True)
 def evaluate(t, y, p, lv, dy, aux, work):
     """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`;
-    `work` is this draw's scratch (`work_array(p)`)."""
+    `work` is this draw's scratch (`work_array(p)`).
+
+    work[WORK.regime] receives the branches taken by the switches that depend on the state, as a
+    bit code: per channel whether capacity falls short of its shipments, whether other channels'
+    spare capacity covers less than the shortfall (then, and only then, arrivals fall short of
+    demand and the price rises: no bit of its own, as supplied = 1 up to rounding otherwise),
+    whether treatment slots are full, whether the capacity trend is clamped.  The flows are continuous
+    across each switch but their slopes jump, and a Runge-Kutta step across such a kink has an
+    error its embedded estimate does not see; the compiled stepper keeps steps across a change of
+    this code short (`sim.engine.kernel`).  Nothing in dy or aux depends on it."""
     inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, work)
     price_cost = money_price(work, fentanyl_price)
     price_response = price_cost ** p["price_elasticity"]
@@ -661,7 +672,7 @@ def evaluate(t, y, p, lv, dy, aux, work):
     # needs, and spare capacity (heroin networks retiring, a cut that ended) carries the shortfall
     # of channels still growing (distributors switch products), so arrivals never exceed demand
     # and fall short only when the trade as a whole lacks capacity
-    spare, short = 0.0, 0.0
+    spare, short, regime = 0.0, 0.0, 0.0
     for k in range(N_CHANNELS):
         needed = shipments_needed(work[WORK.shares + k] * wanted, work[WORK.enforcement + k],
                                   channel_seizure(k, seize_mail, seize_land, seize_heroin))
@@ -669,7 +680,11 @@ def evaluate(t, y, p, lv, dy, aux, work):
         gap = needed - max(y[CAPACITY + k], 0.0)
         spare += max(-gap, 0.0)
         short += max(gap, 0.0)
+        if gap > 0.0:
+            regime += 2.0 ** k
     fill = min(spare / short, 1.0) if short > 0.0 else 0.0
+    if spare < short:
+        regime += 2.0 ** N_CHANNELS
     arrived_total, arrived_fentanyl, seized_mail, seized_land = 0.0, 0.0, 0.0, 0.0
     for k in range(N_CHANNELS):
         seizure = channel_seizure(k, seize_mail, seize_land, seize_heroin)
@@ -737,8 +752,11 @@ def evaluate(t, y, p, lv, dy, aux, work):
     # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
     initiation = (initiation_path(t, work) * (1.0 - lv[PREVENTION])
                   * price_cost ** p["initiation_price_elasticity"])
-    entries = treatment_entries(untreated, in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY],
+    slots = p["moud_share_illicit"] * lv[MOUD_CAPACITY]
+    entries = treatment_entries(untreated, in_treatment, slots,
                                 p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
+    if in_treatment >= max(slots, 1.0):
+        regime += 2.0 ** (N_CHANNELS + 1)
     exits = in_treatment / p["treatment_duration"]
     to_remission = exits * p["treatment_success_fraction"]
     remitting = p["remission_rate"] * untreated
@@ -756,6 +774,8 @@ def evaluate(t, y, p, lv, dy, aux, work):
     # capacity also grows with the number of consuming users, so steady growth is no shortage
     if users > 0.0:
         growth = (dy[UNTREATED] + p["treatment_use_ratio"] * dy[IN_TREATMENT]) / users
+        if abs(growth) > 1.0:
+            regime += 2.0 ** (N_CHANNELS + 2)
         growth = min(max(growth, -1.0), 1.0)
         for k in range(N_CHANNELS):
             dy[CAPACITY + k] += max(y[CAPACITY + k], 0.0) * growth
@@ -771,6 +791,8 @@ def evaluate(t, y, p, lv, dy, aux, work):
     dy[CUM_DEATHS_BACKGROUND] = background * (untreated + in_treatment + remission)
     dy[CUM_INITIATION] = initiation
     dy[CUM_TREATMENT_ENTRIES] = entries
+
+    work[WORK.regime] = regime
 
     # reported auxiliaries
     aux[AUX.population] = population
