@@ -1,7 +1,6 @@
 """The compiled engine (sim/engine/kernel.py): its flows are `sim.model.flows.evaluate` (compiled and as
 Python), its trajectories agree with solve_ivp and a Radau reference, and the engine switch."""
 
-import dataclasses
 import re
 from pathlib import Path
 

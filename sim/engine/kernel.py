@@ -297,38 +297,26 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                 t_new = min(t + min(h, cap), bound)
                 step = t_new - t
                 change = 2.0   # stage fraction where the switch code first changed (2: none)
-                _stage_state(y, step, k0, k1, k2, k3, k4, 1, y_new)
-                _derivatives(t + C1 * step, y_new, p, levers, origin, lv, aux, work, k1)
-                change = _switch_seen(work, regime, C1, change)
-                _stage_state(y, step, k0, k1, k2, k3, k4, 2, y_new)
-                _derivatives(t + C2 * step, y_new, p, levers, origin, lv, aux, work, k2)
-                change = _switch_seen(work, regime, C2, change)
-                _stage_state(y, step, k0, k1, k2, k3, k4, 3, y_new)
-                _derivatives(t + C3 * step, y_new, p, levers, origin, lv, aux, work, k3)
-                change = _switch_seen(work, regime, C3, change)
-                _stage_state(y, step, k0, k1, k2, k3, k4, 4, y_new)
-                _derivatives(t + C4 * step, y_new, p, levers, origin, lv, aux, work, k4)
-                change = _switch_seen(work, regime, C4, change)
-                _stage_state(y, step, k0, k1, k2, k3, k4, 5, y_new)
-                _derivatives(t + C5 * step, y_new, p, levers, origin, lv, aux, work, k5)
-                change = _switch_seen(work, regime, C5, change)
-                for i in range(n):
-                    y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
-                                              + B4 * k4[i] + B5 * k5[i])
-                _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
-                change = _switch_seen(work, regime, 1.0, change)
-                regime_new = work[REGIME]
-                nfev += 6
-                total = 0.0
-                for i in range(n):
-                    err = step * (E0 * k0[i] + E2 * k2[i] + E3 * k3[i] + E4 * k4[i]
-                                  + E5 * k5[i] + E6 * k6[i])
-                    err /= atol[i] + max(abs(y[i]), abs(y_new[i])) * rtol
-                    total += err * err
-                norm = np.sqrt(total / n)
-                if norm < 1.0 and change < 2.0 and step > SWITCH_STEP:
-                    # a switch inside a long step: end this step at the last stage before it,
-                    # then approach it with short steps (cap doubles while none crosses it)
+                for stage in range(1, 7):
+                    if stage < 6:
+                        _stage_state(y, step, k0, k1, k2, k3, k4, stage, y_new)
+                        _derivatives(t + RK_C[stage] * step, y_new, p, levers, origin, lv, aux,
+                                     work, rows[3 + stage])   # k1..k5 (only k0, k6 trade rows)
+                        fraction = RK_C[stage]
+                    else:   # the new point (first stage of the next step)
+                        for i in range(n):
+                            y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
+                                                      + B4 * k4[i] + B5 * k5[i])
+                        _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
+                        fraction = 1.0
+                    nfev += 1
+                    change = _switch_seen(work, regime, fraction, change)
+                    if change < 2.0 and step > SWITCH_STEP:
+                        break
+                if change < 2.0 and step > SWITCH_STEP:
+                    # a switch inside a long step: rejected; the next attempt ends at the last
+                    # stage before it, then short steps approach it (the cap doubles while none
+                    # crosses it)
                     previous = 0.0
                     for c in (C1, C2, C3, C4, C5):
                         if c < change:
@@ -337,6 +325,14 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     h = max(previous * step, SWITCH_STEP)
                     rejected += 1
                     continue
+                regime_new = work[REGIME]
+                total = 0.0
+                for i in range(n):
+                    err = step * (E0 * k0[i] + E2 * k2[i] + E3 * k3[i] + E4 * k4[i]
+                                  + E5 * k5[i] + E6 * k6[i])
+                    err /= atol[i] + max(abs(y[i]), abs(y_new[i])) * rtol
+                    total += err * err
+                norm = np.sqrt(total / n)
                 if norm < 1.0:
                     factor = MAX_FACTOR if norm == 0.0 else \
                         min(MAX_FACTOR, SAFETY * norm ** ERROR_EXPONENT)
