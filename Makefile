@@ -30,8 +30,11 @@ run: setup
 	$(BIN)/fentsim -m experiment=supply_vs_demand
 	$(BIN)/fentsim -m experiment=equal_spending
 
+# The suite on every core (pytest-xdist, at most 4 workers); --dist loadscope keeps a test file's tests
+# (a class's, where there is one) on one worker, so module fixtures are made once, and
+# --no-loadscope-reorder hands them out in collection order: tests/conftest.py puts the slowest first.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n logical --maxprocesses 4 --dist loadscope --no-loadscope-reorder
 
 doc: setup
 	$(BIN)/fentsim-doc
