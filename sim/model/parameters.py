@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,14 @@ def param(default: float, units: str, bounds: tuple[float, float], evidence: str
 
 SOURCE_LIM = "FDA SOURCE model (Lim et al. 2022), via design brief"
 ASSUMPTION = "assumption (order of magnitude); calibrated or varied in the ensemble"
+
+
+
+@lru_cache(maxsize=None)
+def _field_metadata(cls: type) -> Mapping[str, Mapping[str, Any]]:
+    """Each declared parameter's metadata by name, built once per class (read per cell when a
+    posterior file is checked)."""
+    return {f.name: f.metadata for f in fields(cls)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,7 +451,7 @@ class ModelParameters:
     @classmethod
     def metadata(cls, name: str) -> Mapping[str, Any]:
         """Units, bounds, source, doc and scale of parameter `name`."""
-        return {f.name: f.metadata for f in fields(cls)}[name]
+        return _field_metadata(cls)[name]
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ModelParameters:
