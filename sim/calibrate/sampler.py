@@ -201,9 +201,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         flat = bounds.z(points.reshape(-1, k))
         lp = problem.log_prior(flat) + bounds.log_jacobian(points.reshape(-1, k))
         ll = np.full(flat.shape[0], -np.inf)
-        inside = np.isfinite(lp)
-        if inside.any():
-            ll[inside] = problem.log_likelihood(flat[inside])
+        inside = np.flatnonzero(np.isfinite(lp))
+        for first in range(0, inside.size, chains * n):   # a prior pool in batches of the population
+            rows = inside[first:first + chains * n]
+            ll[rows] = problem.log_likelihood(flat[rows])
         return ll.reshape(points.shape[:-1]), lp.reshape(points.shape[:-1])
 
     loglik, logprior = evaluate(z)
