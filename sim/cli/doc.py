@@ -33,8 +33,9 @@ from sim.results.tables import table
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
                   "initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
                   "logistic_growth", "nested_logit_shares", "market", "demand",
-                  "treatment_entries", "product_shares", "naloxone_probability", "rescue_factor",
-                  "test_strip_factor", "overdose_hazards", "evaluate", "initial_state")
+                  "free_slot_share", "treatment_entries", "product_shares", "naloxone_probability",
+                  "rescue_factor", "test_strip_factor", "overdose_hazards", "evaluate",
+                  "initial_state")
 
 
 def _g(value: float) -> str:

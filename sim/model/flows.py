@@ -586,9 +586,14 @@ def fastest_drain_rate(p):
 # --- demand side and overdose ----------------------------------------------------------------
 
 @jit
-def treatment_entries(untreated, in_treatment, slots, seeking_rate):
+def free_slot_share(in_treatment, slots):
+    """Free share of the MOUD slots (1): 0 once they are full (a switch of the flows)."""
+    return max(1.0 - in_treatment / max(slots, 1.0), 0.0)
+
+
+@jit
+def treatment_entries(untreated, free, seeking_rate):
     """MOUD entries (persons/yr): seeking rate x untreated x free share of the slots."""
-    free = max(1.0 - in_treatment / max(slots, 1.0), 0.0)
     return seeking_rate * untreated * free
 
 
@@ -648,10 +653,10 @@ def evaluate(t, y, p, lv, dy, aux, work):
     bit code: per channel whether capacity falls short of its shipments, whether other channels'
     spare capacity covers less than the shortfall (then, and only then, arrivals fall short of
     demand and the price rises: no bit of its own, as supplied = 1 up to rounding otherwise),
-    whether treatment slots are full, whether the capacity trend is clamped.  The flows are continuous
-    across each switch but their slopes jump, and a Runge-Kutta step across such a kink has an
-    error its embedded estimate does not see; the compiled stepper keeps steps across a change of
-    this code short (`sim.engine.kernel`).  Nothing in dy or aux depends on it."""
+    whether treatment slots are full, whether the capacity trend is clamped.  The flows are
+    continuous across each switch but their slopes jump, and a Runge-Kutta step across such a kink
+    has an error its embedded estimate does not see; the compiled stepper keeps steps across a
+    change of this code short (`sim.engine.kernel`).  Nothing in dy or aux depends on it."""
     inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, work)
     price_cost = money_price(work, fentanyl_price)
     price_response = price_cost ** p["price_elasticity"]
@@ -752,10 +757,9 @@ def evaluate(t, y, p, lv, dy, aux, work):
     # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
     initiation = (initiation_path(t, work) * (1.0 - lv[PREVENTION])
                   * price_cost ** p["initiation_price_elasticity"])
-    slots = p["moud_share_illicit"] * lv[MOUD_CAPACITY]
-    entries = treatment_entries(untreated, in_treatment, slots,
-                                p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
-    if in_treatment >= max(slots, 1.0):
+    free = free_slot_share(in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY])
+    entries = treatment_entries(untreated, free, p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
+    if free == 0.0:
         regime += 2.0 ** (N_CHANNELS + 1)
     exits = in_treatment / p["treatment_duration"]
     to_remission = exits * p["treatment_success_fraction"]
