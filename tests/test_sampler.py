@@ -52,14 +52,10 @@ class ToyProblem(Problem):
         return -0.5 * np.sum(r ** 2, axis=1)
 
 
-@pytest.mark.parametrize("prior_pool", [1, 10])
-def test_a_flat_fitted_parameter_keeps_its_prior(prior_pool):
-    """Also when each chain starts from the best-weighted of 10 prior draws per particle."""
+def test_a_flat_fitted_parameter_keeps_its_prior():
     assert FLAT in names_with_role("fit")
     problem = ToyProblem()
-    post = sampler.sample_posterior(problem, {**OPTIONS, "prior_pool": prior_pool},
-                                    progress=lambda line: None)
-    assert post.info["prior draws per particle at the start"] == prior_pool
+    post = sampler.sample_posterior(problem, OPTIONS, progress=lambda line: None)
     draws = np.asarray(post.draws)[:, problem.names.index(FLAT)]
     # the prior is uniform 0-0.5: its 5-95 % range is 0.025-0.475, its sd 0.144
     assert np.quantile(draws, 0.05) < 0.06 and np.quantile(draws, 0.95) > 0.44, \

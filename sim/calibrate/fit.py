@@ -162,7 +162,6 @@ class CalibrationOptions(Section):
     final_moves: Integer = Field(ge=0, description="an integer >= 0")
     ess_fraction: Number = Field(gt=0, lt=1, description="a number in (0, 1)")
     groups: Integer = Field(ge=1, description="an integer >= 1 that divides chains")
-    prior_pool: Integer = Field(ge=1, description="an integer >= 1 (prior draws per particle at the start)")
     sample_rtol: Number = Field(gt=0, lt=0.1, description=_SOLVER_RTOL)
     posterior_file: str | None = Field(description="a path or null")
 

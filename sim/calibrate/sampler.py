@@ -167,11 +167,9 @@ def _next_beta(loglik: np.ndarray, beta: float, fraction: float = 0.5) -> float:
     return max(lo, beta + 1e-12)
 
 
-def _systematic(weights: np.ndarray, rng: np.random.Generator, size: int | None = None
-                ) -> np.ndarray:
-    """Indices of a systematic resampling of `size` (default: as many as weights) by normalised
-    `weights` (parents in order)."""
-    n = weights.size if size is None else size
+def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a systematic resampling by normalised `weights` (parents in order)."""
+    n = weights.size
     positions = (rng.random() + np.arange(n)) / n
     return np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
 
@@ -193,36 +191,22 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     lo, hi = np.full(k, -np.inf), np.full(k, np.inf)
     started = time.perf_counter()
     # the particles move in u, unbounded (`Unbounded`); z = bounds.z(u) is the fitting space
-    pool = int(opts["prior_pool"])
-    z = bounds.u(sample_prior(problem, chains * n * pool, rng)).reshape(chains, n * pool, k)
+    z = bounds.u(sample_prior(problem, chains * n, rng)).reshape(chains, n, k)
 
     def evaluate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log likelihood and log prior density in u (the prior in z times |dz/du|)."""
         flat = bounds.z(points.reshape(-1, k))
         lp = problem.log_prior(flat) + bounds.log_jacobian(points.reshape(-1, k))
         ll = np.full(flat.shape[0], -np.inf)
-        inside = np.flatnonzero(np.isfinite(lp))
-        for first in range(0, inside.size, chains * n):   # a prior pool in batches of the population
-            rows = inside[first:first + chains * n]
-            ll[rows] = problem.log_likelihood(flat[rows])
+        inside = np.isfinite(lp)
+        if inside.any():
+            ll[inside] = problem.log_likelihood(flat[inside])
         return ll.reshape(points.shape[:-1]), lp.reshape(points.shape[:-1])
 
     loglik, logprior = evaluate(z)
-    beta = np.zeros(chains)
-    if pool > 1:
-        # a region of high likelihood and small prior volume may hold none of n prior draws:
-        # each chain starts from the n of its pool that weigh most at the first temperature
-        # whose effective sample size over the pool is n (resampled by those weights)
-        parents = np.empty((chains, n), dtype=int)
-        for c in range(chains):
-            beta[c] = _next_beta(loglik[c], 0.0, 1.0 / pool)
-            w = beta[c] * loglik[c]
-            w = np.exp(w - np.max(w))
-            parents[c] = _systematic(w / w.sum(), rng, n)
-        pick = np.arange(chains)[:, None], parents
-        z, loglik, logprior = z[pick], loglik[pick], logprior[pick]
     prior_block = np.array([i for i, name in enumerate(problem.names)
                             if ModelParameters.metadata(name)["role"] in PRIOR_ROLES], dtype=int)
+    beta = np.zeros(chains)
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
 
@@ -373,8 +357,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     post = Posterior(problem.names, draws, (loglik + logprior).reshape(-1), chains, seconds, seed,
                      {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
                       "chains": chains, "independent groups of chains": n_groups,
-                      "particles per chain": n, "prior draws per particle at the start": pool,
-                      "ess fraction per stage": ess_fraction,
+                      "particles per chain": n, "ess fraction per stage": ess_fraction,
                       "stages": stage,
                       "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
                       "batches": evaluations, "failed draws": problem.n_failed}, diagnostics)
