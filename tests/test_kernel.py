@@ -127,14 +127,11 @@ def test_compiled_engine_is_accurate_against_a_tight_reference():
 
 def posterior_draws(rows: list[int]) -> ModelParameters:
     """Rows of the committed posterior on the calibrated baseline."""
-    import yaml
     from sim.calibrate.ensemble import posterior_path
     from sim.calibrate.fit import read_draws
-    from sim.paths import CONFIG_DIR
-    base = ModelParameters.from_mapping(
-        yaml.safe_load((CONFIG_DIR / "params" / "calibrated.yaml").read_text()))
+    from tests.conftest import calibrated_params
     names, values = read_draws(posterior_path(None))
-    return base.replace(**{k: values[rows, i] for i, k in enumerate(names)})
+    return calibrated_params().replace(**{k: values[rows, i] for i, k in enumerate(names)})
 
 
 def test_steps_across_a_kink_of_the_flows_stay_short_and_accurate():

@@ -9,9 +9,10 @@ sums: a step across a change of the flows' switch code (`flows.evaluate`: a capa
 spare capacity no longer covering a shortfall, ...) is at most SWITCH_STEP long, as the embedded
 error estimate misses the error of a step across a kink; and the running totals (stocks of kind
 "total") restart from zero at each year boundary, kept exactly in an offset, so the error control
-holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are fitted exactly per segment
-(`fit_levers`), so a lever costs two multiply-adds per evaluation.  `tests/test_kernel.py` checks
-the trajectories against the solve_ivp path and a Radau reference.  Hydra-free.
+holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are
+fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation.
+`tests/test_kernel.py` checks the trajectories against the solve_ivp path and a Radau reference.
+Hydra-free.
 """
 
 from __future__ import annotations
@@ -269,7 +270,8 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
         (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
     h = min(100 * h0, h1, edges[1] - t, max_step)
     nfev, steps, rejected = 2, 0, 0
-    k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q, offset)
+    k_out = _store_dense(times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0, out, d, q,
+                         offset)
     k_series = _store_dense(series_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6, 0,
                             series_out, d, q, offset)
     k_fiscal = _store_dense(fiscal_times, 0, t, t, y, y, 0.0, k0, k1, k2, k3, k4, k5, k6,

@@ -63,7 +63,6 @@ SOURCE_LIM = "FDA SOURCE model (Lim et al. 2022), via design brief"
 ASSUMPTION = "assumption (order of magnitude); calibrated or varied in the ensemble"
 
 
-
 @lru_cache(maxsize=None)
 def _field_metadata(cls: type) -> Mapping[str, Mapping[str, Any]]:
     """Each declared parameter's metadata by name, built once per class (read per cell when a
