@@ -43,22 +43,27 @@ from sim.errors import InputError, did_you_mean, reject_unknown_keys
 
 EXPERIMENT_GROUP = "experiment"
 VERSION_BASE = "1.3"
-DECLARED_CONFIGS = ("declared_params", "declared_levers")
 
 
 def declared_nodes() -> dict[str, dict[str, Any]]:
-    """Config blocks derived from the model's declarations, never restated in YAML: every
-    parameter at its declared default (sim/model/parameters.py) and every lever with no
-    intervention in its declared default mode (sim/model/levers.py).  The primary configs list
-    them first in their defaults, so `params.X=...` and `levers.L.level=...` always name a key
-    that exists, and a params file lists only what it changes."""
+    """Config blocks derived from the model's declarations, never restated in YAML, by their
+    ConfigStore path: every parameter at its declared default (sim/model/parameters.py), every
+    lever with no intervention in its declared default mode (sim/model/levers.py) and the `solver`
+    group's option `default` (SolverSettings' field defaults, sim/engine/solver.py).  The primary
+    configs list them in their defaults, so `params.X=...` and `levers.L.level=...` always name a
+    key that exists, and a params file lists only what it changes."""
+    import dataclasses
+
+    from sim.engine.solver import SolverSettings
     from sim.model.levers import LeverSet
     from sim.model.parameters import ModelParameters
 
-    defaults = ModelParameters()
+    defaults, solver = ModelParameters(), SolverSettings()
     return {"declared_params": {"params": {name: float(getattr(defaults, name))
                                            for name in ModelParameters.names()}},
-            "declared_levers": {"levers": LeverSet.config_defaults()}}
+            "declared_levers": {"levers": LeverSet.config_defaults()},
+            "solver/default": {f.name: getattr(solver, f.name)
+                               for f in dataclasses.fields(SolverSettings) if f.init}}
 
 
 def register_declared_configs() -> None:
@@ -68,8 +73,9 @@ def register_declared_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    for name, node in declared_nodes().items():
-        store.store(name=name, node=node)
+    for path, node in declared_nodes().items():
+        group, _, name = path.rpartition("/")
+        store.store(group=group or None, name=name, node=node)
 
 
 @contextlib.contextmanager

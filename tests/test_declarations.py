@@ -97,19 +97,30 @@ def test_channel_constants_are_the_declared_parameters():
     assert np.count_nonzero([c.constant is None for c in CHANNELS[:-1]]) == 1   # one reference
 
 
-def test_the_solver_config_restates_no_default_differently():
-    """configs/solver/default.yaml (what the command line composes) and SolverSettings' defaults
-    (what the Python API's bare `SolverSettings()` uses) give the same settings: the default rtol
-    lives in both until the solver section is a structured config."""
+def test_the_solver_default_is_derived_from_solver_settings():
+    """The option `solver: default` that the commands and the API compose is SolverSettings' field
+    defaults (sim.hydra_compose.declared_nodes), restated in no YAML: there is no
+    solver/default.yaml and every other solver file sets only what it changes; the group (and
+    `fentsim --help`) lists both options."""
     import dataclasses
 
     import yaml
 
+    from sim.cli.app import help_text
     from sim.engine.solver import SolverSettings
+    from sim.hydra_compose import compose, options
     from sim.paths import CONFIG_DIR
-    composed = yaml.safe_load((CONFIG_DIR / "solver" / "default.yaml").read_text())
+
     defaults = {f.name: f.default for f in dataclasses.fields(SolverSettings)}
-    assert set(composed) == set(defaults)
-    for name, value in composed.items():
-        assert value == pytest.approx(defaults[name]) if isinstance(value, float) \
-            else value == defaults[name], name
+    for config_name in ("config", "calibrate", "backtest"):
+        cfg, choices = compose(config_name)
+        assert choices["solver"] == "default" and cfg["solver"] == defaults, config_name
+    assert sim.api.config()["solver"] == defaults
+    assert not (CONFIG_DIR / "solver" / "default.yaml").exists()
+    for path in sorted((CONFIG_DIR / "solver").glob("*.yaml")):
+        values = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "defaults"}
+        assert set(values) <= set(defaults), path.name
+        assert all(values[k] != defaults[k] for k in values), f"{path.name} restates a default"
+        assert compose("config", [f"solver={path.stem}"])[0]["solver"] == {**defaults, **values}
+    assert options("solver") == ["accurate", "default"]
+    assert "  solver: accurate, default" in help_text("fentsim").splitlines()

@@ -52,9 +52,11 @@ def test_wheel_installs_and_runs_from_any_folder(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     bin_ = venv / "bin"
-    assert "levers:" in sh(bin_ / "fentsim", "--cfg", "job", cwd=work)
+    job = sh(bin_ / "fentsim", "--cfg", "job", cwd=work)
+    assert "levers:" in job and "\nsolver:\n  start_year: " in job   # solver: default (ConfigStore)
+    assert "  method: Radau\n" in sh(bin_ / "fentsim", "solver=accurate", "--cfg", "job", cwd=work)
     helped = sh(bin_ / "fentsim", "--help", cwd=work)
-    assert "supply_vs_demand" in helped
+    assert "supply_vs_demand" in helped and "  solver: accurate, default\n" in helped
     assert "Docs (installed package): `fentsim-doc` (model)" in helped   # no README.md, docs/ here
     assert sh(bin_ / "fentsim-doc", "readme", cwd=work).startswith("# fentsim")
     out = sh(bin_ / "fentsim", "solver.end_year=2021", "solver.engine=numpy", "hydra.run.dir=o",

@@ -98,7 +98,7 @@ class FentsimSearchPathPlugin(SearchPathPlugin):
         if not any(_is_fentsim_configs(e.path) for e in search_path.get_path()):
             return
         from sim.hydra_compose import register_declared_configs
-        register_declared_configs()   # the params and levers blocks derived from the declarations
+        register_declared_configs()   # params, levers and solver/default, from the declarations
         for folder in experiment_dirs():
             if folder.is_dir():
                 search_path.append(provider="fentsim-experiments", path=f"{SCHEME}://{folder}")

@@ -5,8 +5,8 @@ plain config; `main`, `sweep` and the other commands import from here, never the
 
 `run_app(app, prog)` runs a `@hydra.main` function as a console command:
 
-- `--help` / `-h` prints what the command does, its config groups (with their options, read from
-  the files), main options and examples (Hydra's own help: `--hydra-help`);
+- `--help` / `-h` prints what the command does, its config groups (with their options, as Hydra
+  lists them), main options and examples (Hydra's own help: `--hydra-help`);
 - Hydra's composition errors (unknown key, unknown option, bad override syntax, an override of a
   group the command does not have) become one line with a "did you mean", exit status 2;
 - an experiment meant for another command (`fentsim-study experiment=supply_vs_demand`), or a
@@ -134,10 +134,9 @@ def config_group_null(argv: Sequence[str]) -> str | None:
     for arg in argv:
         key, sep, value = arg.partition("=")
         group = key.lstrip("+~")
-        if sep and value.strip().lower() in ("null", "~", "none") and (paths.CONFIG_DIR / group).is_dir():
-            options = sorted(p.stem for p in (paths.CONFIG_DIR / group).glob("*.yaml"))
+        if sep and value.strip().lower() in ("null", "~", "none") and (names := options(group)):
             return (f"{group}: value null not allowed (a config group needs one of its configs); "
-                    f"allowed: {', '.join(options)}")
+                    f"allowed: {', '.join(names)}")
     return None
 
 

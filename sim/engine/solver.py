@@ -33,8 +33,9 @@ from sim.model.parameters import ModelParameters
 from sim.model.state import LAYOUT
 
 METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
-# compiled: sim.engine.kernel (numba), RK45 per draw in parallel; numpy: solve_ivp over the whole batch;
-# auto: compiled when numba is installed and the method is RK45, else numpy.
+# compiled: sim.engine.kernel (numba), RK45 per draw in parallel on all cores; numpy: solve_ivp over
+# the whole batch; auto: compiled when numba is installed and the method is RK45, else numpy
+# (compiled or numpy force one).
 ENGINES = ("auto", "compiled", "numpy")
 # Stocks that are physical quantities (not running totals): never negative beyond the tolerances.
 PHYSICAL_STOCKS = tuple(name for name, s in LAYOUT.stocks.items() if s.kind == "physical")
@@ -51,14 +52,20 @@ ATOL_FRACTION = 1e-10  # absolute tolerance of dimensionless stocks (know-how, 0
 
 @dataclass(frozen=True)
 class SolverSettings:
-    """Time window (decimal years), output grid and solver tolerances."""
+    """Time window (decimal years), output grid and solver tolerances.
 
-    start_year: int = 2010          # yr: simulation starts 1 Jan of this year
+    The field defaults are the config's `solver: default` (made from them by sim.hydra_compose;
+    no YAML restates them), which `solver=accurate` (configs/solver/accurate.yaml) extends."""
+
+    start_year: int = 2010          # yr, fixed: the initial state is for 1 Jan 2010
     end_year: int = 2035            # yr: last full calendar year simulated (ends 31 Dec)
-    output_step: float = 1.0 / 12   # yr: spacing of time-series outputs
-    method: str = "RK45"
+    output_step: float = 1.0 / 12   # yr: spacing of time-series outputs (monthly)
+    method: str = "RK45"            # any scipy solve_ivp method (METHODS)
     engine: str = "auto"            # auto | compiled | numpy (see ENGINES)
-    rtol: float = 5e-6              # 1: relative tolerance
+    # 1: relative tolerance; annual deaths within 6.3e-5 of a tight Radau reference
+    # (benchmarks/bench.py, README); fits use calibration.rtol; steps are also capped where RK45
+    # would turn unstable.
+    rtol: float = 5e-6
     atol_mass: float = 1e-6         # kg (and kg/yr): absolute tolerance of supply stocks
     atol_people: float = 1e-3       # persons (and deaths): absolute tolerance of people stocks
 
