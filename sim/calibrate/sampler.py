@@ -29,6 +29,11 @@ split R-hat across chains and bulk and tail ESS over all, per parameter.  With t
 R-hat compares independent runs: groups that settle in different regions (which different seeds
 did with one group, at R-hat < 1.02: docs/validation.md section 2) give R-hat above RHAT_MAX.  The
 median log likelihood of each chain is logged at every stage.
+
+Log evidence: each chain's estimate of log Z = log of the likelihood's mean under the priors (the
+product over stages of the mean importance weight, Del Moral et al. 2006; up to the likelihood's
+constant), in the posterior's header.  Where groups end in different regions it says which holds
+more of the posterior: a region whose chains' log Z is higher by d holds about e^d times the mass.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
 
 from sim.calibrate.fit import Problem, sample_prior
 from sim.model.parameters import PRIOR_ROLES, ModelParameters
@@ -207,6 +213,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
     prior_block = np.array([i for i, name in enumerate(problem.names)
                             if ModelParameters.metadata(name)["role"] in PRIOR_ROLES], dtype=int)
     beta = np.zeros(chains)
+    log_evidence = np.zeros(chains)   # log of the likelihood's mean under the prior (module doc)
     scale = np.full(chains, 2.38 / np.sqrt(k))
     stage, evaluations, moves_done = 0, 1, 0
 
@@ -248,7 +255,6 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
 
         def log_mixture(points: np.ndarray) -> np.ndarray:
             """Log density (up to a constant) of the mixture proposal at points (chains, n, k)."""
-            from scipy.special import logsumexp
             out = np.empty(points.shape[:-1])
             for c in range(chains):
                 g = group_of[c]
@@ -334,6 +340,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                 continue
             new = _next_beta(loglik[c], beta[c], ess_fraction)
             w = (new - beta[c]) * loglik[c]
+            log_evidence[c] += logsumexp(w) - np.log(n)
             w = np.exp(w - np.max(w))
             parents = _systematic(w / w.sum(), rng)
             z[c], loglik[c], logprior[c] = z[c][parents], loglik[c][parents], logprior[c][parents]
@@ -360,9 +367,12 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                       "particles per chain": n, "ess fraction per stage": ess_fraction,
                       "stages": stage,
                       "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
-                      "batches": evaluations, "failed draws": problem.n_failed}, diagnostics)
+                      "batches": evaluations, "failed draws": problem.n_failed,
+                      "log evidence by chain": [round(float(v), 2) for v in log_evidence]},
+                 diagnostics)
     progress(f"smc done: {stage} stages, {evaluations} batches, {seconds:.0f} s; R-hat max "
              f"{post.r_hat_max:.3f}, bulk ESS min {post.ess_bulk_min:.0f}"
              f" ({'converged' if post.converged else 'NOT converged'}: R-hat < {RHAT_MAX}, "
-             f"bulk ESS >= {ESS_BULK_MIN})")
+             f"bulk ESS >= {ESS_BULK_MIN}); log evidence by chain "
+             f"{', '.join(f'{v:.1f}' for v in log_evidence)}")
     return post
