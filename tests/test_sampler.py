@@ -4,9 +4,9 @@ and where it is informative the posterior centres on the data.
 
 With lighter settings the flat parameter collapses: at 200 particles and 12 moves a stage (the
 backtests' settings) this toy leaves it at 0.23-0.36 (5-95 %), as the backtest at cut-off 2021 left
-`disruption_china_2023`, flat there, at 0.19-0.32 against its uniform 0-0.5 (resampling drifts
-and the moves scale to the informed directions; a refresh of one random fitted parameter per
-move did not help). `fentsim-backtest` therefore draws parameters flat at its cut-off from their
+`disruption_china_2023`, flat there, at 0.04-0.29 with two groups and 0.02-0.43 with one, against
+its uniform 0-0.5 (docs/validation.md section 2a): resampling drifts and the moves scale to the
+informed directions; a refresh of one random fitted parameter per move did not help. `fentsim-backtest` therefore draws parameters flat at its cut-off from their
 priors (sim/calibrate/backtest.py), and the committed posterior uses 1,000 particles.
 
 A likelihood with two modes in one parameter shows the seed dependence of the calibration:

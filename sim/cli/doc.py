@@ -27,7 +27,7 @@ from sim.model.parameters import ModelParameters, prior_distribution
 from sim.model.outputs import OUTPUTS
 from sim.model.state import CHANNELS, STOCKS
 from sim import paths
-from sim.hydra_compose import compose, options
+from sim.hydra_compose import compose
 from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
