@@ -6,8 +6,9 @@ With lighter settings the flat parameter collapses: at 200 particles and 12 move
 backtests' settings) this toy leaves it at 0.23-0.36 (5-95 %), as the backtest at cut-off 2021 left
 `disruption_china_2023`, flat there, at 0.04-0.29 with two groups and 0.02-0.43 with one, against
 its uniform 0-0.5 (docs/validation.md section 2a): resampling drifts and the moves scale to the
-informed directions; a refresh of one random fitted parameter per move did not help. `fentsim-backtest` therefore draws parameters flat at its cut-off from their
-priors (sim/calibrate/backtest.py), and the committed posterior uses 1,000 particles.
+informed directions; a refresh of one random fitted parameter per move did not help.
+`fentsim-backtest` therefore draws parameters flat at its cut-off from their priors
+(sim/calibrate/backtest.py), and the committed posterior uses 1,000 particles.
 
 A likelihood with two modes in one parameter shows the seed dependence of the calibration:
 resampling drifts the modes' shares, and once a chain holds one mode the full-vector moves do
