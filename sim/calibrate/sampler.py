@@ -375,4 +375,12 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
              f" ({'converged' if post.converged else 'NOT converged'}: R-hat < {RHAT_MAX}, "
              f"bulk ESS >= {ESS_BULK_MIN}); log evidence by chain "
              f"{', '.join(f'{v:.1f}' for v in log_evidence)}")
+    by_group = np.array([log_evidence[group_of == g].mean() for g in range(n_groups)])
+    if n_groups > 1 and post.r_hat_max >= RHAT_MAX:
+        best = int(np.argmax(by_group))
+        gap = float(by_group[best] - np.delete(by_group, best).max())
+        progress(f"the groups disagree: mean log evidence by group "
+                 f"{', '.join(f'{v:.1f}' for v in by_group)}; group {best + 1}'s region holds "
+                 f"about e^{gap:.1f} times the posterior mass of the next (the draws weight the "
+                 f"groups equally: docs/validation.md section 2)")
     return post
