@@ -261,6 +261,40 @@ def test_calibration_replaces_tracked_files_only_when_promoted():
         calibration_options({"promote": "yes"})
 
 
+def test_the_sampler_proposes_from_the_packaged_posterior_unless_told_not_to(tmp_path):
+    """calibration.reference_posterior: packaged (default) reads the committed posterior of the
+    params being fitted, as points of the problem; null none; a bad path a one-line error; the
+    backtest never (its fit must know nothing of later data)."""
+    from sim.cli.calibrate import reference_of
+    from sim.calibrate.fit import calibration_options, posterior_problem
+    from sim.hydra_compose import compose
+
+    opts = calibration_options({})
+    assert opts["reference_posterior"] == "packaged"
+    targets = load_targets(compose("calibrate")[0]["targets"], SETTINGS.end_year)
+    problem = posterior_problem(build_problem(ModelParameters(), LeverSet.from_mapping({}),
+                                              SETTINGS, targets), ModelParameters(), opts)
+    points, name = reference_of(opts, "both", problem)
+    assert name == "sim/data/posterior_calibrated.csv"
+    names, values = read_draws(POSTERIOR)
+    assert points.shape == (len(values), len(problem.free))
+    i = problem.names.index("seizure_prob_land_2013")
+    assert np.allclose(problem.free[i].from_z(points[:, i]),
+                       values[:, names.index("seizure_prob_land_2013")])
+    assert reference_of(calibration_options({"reference_posterior": None}), "both",
+                        problem) == (None, "none")
+    with pytest.raises(InputError, match="calibration.reference_posterior: value '.*nope.csv' is "
+                                         "not a file"):
+        reference_of(calibration_options({"reference_posterior": str(tmp_path / "nope.csv")}),
+                     "both", problem)
+    (tmp_path / "bad.csv").write_text("draw,not_a_parameter\n0,1\n")
+    with pytest.raises(InputError, match="calibration.reference_posterior: value .* not usable"):
+        reference_of(calibration_options({"reference_posterior": str(tmp_path / "bad.csv")}),
+                     "both", problem)
+    cfg, _ = compose("backtest")
+    assert cfg["calibration"]["reference_posterior"] is None
+
+
 def test_backtest_targets_know_nothing_after_the_cutoff():
     from sim.calibrate.backtest import targets_up_to
     with open(REPO / "configs/targets/article.yaml") as fh:

@@ -112,6 +112,23 @@ def test_two_seeds_agree_on_the_weights_of_two_modes():
     assert abs(shares[0] - shares[1]) < 0.1 and all(0.12 < s < 0.38 for s in shares), shares
 
 
+def test_a_reference_proposal_does_not_bias_the_posterior():
+    """A reference posterior put wholly on the minor mode (as a stale or wrong earlier posterior
+    would be) is only a proposal: the modes keep their weights 0.75 and 0.25."""
+    problem = TwoModes()
+    rng = np.random.default_rng(5)
+    minor = problem.centre + 0.1 * np.eye(len(problem.free))[0]
+    reference = np.clip(minor + 0.02 * rng.standard_normal((500, len(problem.free))),
+                        problem.z_lo + 1e-6, problem.z_hi - 1e-6)   # inside the priors' support
+    post = sampler.sample_posterior(problem, {**OPTIONS, "chains": 4, "particles": 250},
+                                    progress=lambda line: None, reference=reference)
+    assert post.info["reference proposal"]
+    z = problem.free[0].to_z(np.asarray(post.draws)[:, 0])
+    share = float(np.mean(z > problem.centre[0]))
+    assert 0.12 < share < 0.38, share
+    assert post.diagnostics[problem.names[0]]["r_hat"] < sampler.RHAT_MAX
+
+
 def test_groups_must_divide_the_chains():
     with pytest.raises(InputError, match="calibration.groups: value 3"):
         calibration_options({"chains": 4, "groups": 3})

@@ -163,6 +163,8 @@ class CalibrationOptions(Section):
     ess_fraction: Number = Field(gt=0, lt=1, description="a number in (0, 1)")
     groups: Integer = Field(ge=1, description="an integer >= 1 that divides chains")
     sample_rtol: Number = Field(gt=0, lt=0.1, description=_SOLVER_RTOL)
+    reference_posterior: str | None = Field(description="packaged, a posterior draws file or "
+                                            "null")
     posterior_file: str | None = Field(description="a path or null")
 
     @model_validator(mode="after")

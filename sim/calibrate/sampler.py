@@ -21,7 +21,13 @@ coordinates only, DREAM's randomized subspace: a particle can cross to another m
 parameters without the other coordinates' noise, which the full-vector moves cannot in ~80
 dimensions), and a refresh of a few prior-role parameters from their priors, for
 `min_moves`..`max_moves` moves a stage (until the particles no longer correlate with where the
-stage started), and at least `final_moves` more at beta = 1.  Where the data are silent a
+stage started), and at least `final_moves` more at beta = 1.  Given `reference` draws (an
+earlier posterior: calibration.reference_posterior), one more move proposes from an even mixture
+of their normal approximation (REFERENCE_SCALE of their spread) and the independent move's
+normal: exact like the others (the mixture's density enters the ratio), it lets particles reach
+a region that tempering drains at intermediate temperatures, where a move between two regions is
+accepted by their masses (docs/validation.md section 2); the particles still start from the
+priors.  Where the data are silent a
 parameter therefore keeps its prior.
 
 Convergence (ArviZ): each chain's particles are treated as a chain of draws; rank-normalised
@@ -54,6 +60,7 @@ RHAT_MAX = 1.05       # convergence thresholds the posterior file is held to (he
 ESS_BULK_MIN = 400
 TARGET_ACCEPTANCE = 0.25   # of the random-walk moves: the proposal scale adapts towards it
 IMH_INFLATION = 1.1        # spread of the independent proposal relative to the particles'
+REFERENCE_SCALE = 0.7      # spread of the reference proposal relative to the reference draws'
 JITTER = 0.25              # sd of a jump around a particle, relative to the pooled spread
 DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
 SUBSPACE_MAX = 3           # coordinates a subspace jump moves (1 to this many, uniformly)
@@ -180,10 +187,24 @@ def _systematic(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
 
 
+def reference_points(problem: Problem, names: list[str], values: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Reference draws (rows of `values`, parameter units, columns `names`) as points z of
+    `problem` (n, k): a free parameter the reference lacks is drawn from its prior."""
+    z = sample_prior(problem, values.shape[0], rng)
+    for i, f in enumerate(problem.free):
+        if f.name in names:
+            z[:, i] = f.to_z(np.clip(values[:, names.index(f.name)], f.lo, f.hi))
+    return z
+
+
 def sample_posterior(problem: Problem, opts: Mapping[str, Any],
-                     progress: Callable[[str], None] = print) -> Posterior:
+                     progress: Callable[[str], None] = print,
+                     reference: np.ndarray | None = None) -> Posterior:
     """Sequential Monte Carlo over every free parameter of `problem` (see the module doc);
-    deterministic by `opts['seed']`."""
+    deterministic by `opts['seed']`.  `reference` (points z, (m, k); `reference_points`): draws
+    of an earlier posterior, whose normal approximation becomes one more independent proposal
+    (never a starting point)."""
     seed = int(opts["seed"])
     chains, n = int(opts["chains"]), int(opts["particles"])
     min_moves, max_moves, final_moves = (int(opts[k]) for k in
@@ -221,6 +242,18 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         ["prior refresh"] if prior_block.size else []) + ["independent"]
     if n < 4:
         kinds = [kind for kind in kinds if kind not in ("differential evolution", "subspace jump")]
+    if reference is not None:   # a fixed normal in u: REFERENCE_SCALE of the reference's spread
+        kinds.append("reference")
+        ref_u = bounds.u(np.asarray(reference, dtype=float))
+        ref_u = ref_u[np.all(np.isfinite(ref_u), axis=1)]   # rows inside the priors' support
+        ref_mean = np.broadcast_to(ref_u.mean(axis=0), (chains, k))
+        ref_chol = np.broadcast_to(np.linalg.cholesky(
+            REFERENCE_SCALE ** 2 * np.cov(ref_u, rowvar=False) + 1e-10 * np.eye(k)), (chains, k, k))
+
+    def log_det(chol: np.ndarray) -> np.ndarray:
+        """log sqrt(det) of each chain's covariance from its Cholesky factor, (chains, 1)."""
+        return np.sum(np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))), axis=1)[:, None]
+    ref_log_det = log_det(ref_chol) if reference is not None else 0.0
     acceptance_of = {kind: float("nan") for kind in kinds}
 
     def normal_proposal(mean: np.ndarray, chol: np.ndarray, dim: int = k) -> np.ndarray:
@@ -264,6 +297,14 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                       - 2.0 * white @ white_components[g].T)
                 out[c] = logsumexp(-0.5 * d2 / JITTER ** 2, axis=1)
             return out
+        def reference_mixture(points: np.ndarray) -> np.ndarray:
+            """Log density (up to a constant) of the reference move's proposal: an even
+            mixture of the reference normal and the independent move's normal (so that a
+            particle outside the reference's region can leave it: a move between two regions
+            is then accepted by their masses, not their peak densities)."""
+            return np.logaddexp(normal_log_density(points, ref_mean, ref_chol) - ref_log_det,
+                                normal_log_density(points, mean, IMH_INFLATION * chol)
+                                - log_det(IMH_INFLATION * chol))
         start = z.copy()
         accepted = np.zeros(chains)
         steps = 0
@@ -290,6 +331,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                 proposal[~active] = z[~active]
             elif kind == "independent":
                 proposal = normal_proposal(mean, IMH_INFLATION * chol)
+            elif kind == "reference":   # half from the reference, half from the chain's normal
+                pick = rng.random((chains, n, 1)) < 0.5
+                proposal = np.where(pick, normal_proposal(ref_mean, ref_chol),
+                                    normal_proposal(mean, IMH_INFLATION * chol))
             elif kind == "jump":
                 size = groups.shape[1]
                 pick = rng.integers(0, size, (chains, n))
@@ -319,6 +364,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                                   - normal_log_density(proposal, mean, IMH_INFLATION * chol))
                 if kind == "jump":
                     log_ratio += log_mixture(z) - log_mixture(proposal)
+                if kind == "reference":
+                    log_ratio += reference_mixture(z) - reference_mixture(proposal)
             accept = (~outside) & (np.log(rng.random((chains, n))) < log_ratio)
             z = np.where(accept[..., None], proposal, z)
             loglik = np.where(accept, ll_new, loglik)
@@ -365,7 +412,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                      {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
                       "chains": chains, "independent groups of chains": n_groups,
                       "particles per chain": n, "ess fraction per stage": ess_fraction,
-                      "stages": stage,
+                      "stages": stage, "reference proposal": reference is not None,
                       "moves": moves_done, "final acceptance": round(float(np.mean(acceptance)), 3),
                       "batches": evaluations, "failed draws": problem.n_failed,
                       "log evidence by chain": [round(float(v), 2) for v in log_evidence]},

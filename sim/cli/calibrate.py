@@ -29,8 +29,8 @@ from omegaconf import DictConfig
 from sim import paths
 from sim.calibrate.fit import (FIXED_DIGEST_KEY, build_problem, calibration_options, fit,
                              fixed_parameters_digest, map_fit_setup, params_yaml, posterior_csv,
-                             posterior_problem)
-from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, sample_posterior
+                             posterior_problem, read_draws)
+from sim.calibrate.sampler import ESS_BULK_MIN, RHAT_MAX, reference_points, sample_posterior
 from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LeverSet
@@ -173,7 +173,8 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path,
         log(f"posterior over {len(wider.free)} parameters: the {len(problem.free)} fitted and "
             f"{len(wider.free) - len(problem.free)} substitution constants and other "
             f"uncertainties, all from their declared priors")
-        post = sample_posterior(wider, opts, progress=log)
+        reference, reference_name = reference_of(opts, targets.name, wider)
+        post = sample_posterior(wider, opts, progress=log, reference=reference)
         coverage = predictive_coverage(wider, post.draws, int(opts["seed"]))
         share = coverage_summary(coverage)
         covered = (f"model {share['model']:.0%}, with model error {share['model_error']:.0%}, "
@@ -182,6 +183,7 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path,
         log(f"90% bands in sample: {covered}")
         head = {"fentsim posterior draws": post.info["sampler"],
                 "targets": targets.name, "seed": opts["seed"], "sampler": post.info,
+                "reference proposal": reference_name,
                 **convergence_header(post),
                 **({"coverage of the 90% bands in sample": covered} if coverage else {}),
                 "regenerate": "fentsim-calibrate " + " ".join(
@@ -216,6 +218,31 @@ def run_calibration(cfg: dict[str, Any], out_dir: Path,
         + ("" if any(copies.values()) else "; nothing else replaced (calibration.promote=true "
                                                "replaces the packaged baseline)"))
     return summary
+
+
+def reference_of(opts: dict[str, Any], targets: str, problem: Any) -> tuple[Any, str]:
+    """The sampler's reference draws (`calibration.reference_posterior`) as points of `problem`,
+    and what they are (a path, or 'none'); read before the run may replace the packaged file."""
+    value = opts["reference_posterior"]
+    if value is None:
+        return None, "none"
+    path = promoted(targets)["posterior_file"] if value == "packaged" else output_path(
+        value, "reference_posterior")
+    if not path.is_file():
+        if value == "packaged":
+            log(f"no packaged posterior {path.name}: the sampler runs without a reference proposal")
+            return None, "none (no packaged posterior)"
+        raise InputError(f"calibration.reference_posterior: value {value!r} is not a file; "
+                         f"allowed: packaged, a posterior draws file or null")
+    try:
+        names, values = read_draws(path)
+    except InputError as exc:
+        raise InputError(f"calibration.reference_posterior: value {value!r} not usable "
+                         f"({str(exc).split(': ', 1)[-1]}); allowed: packaged, a posterior draws "
+                         f"file or null") from None
+    log(f"reference proposal: the normal approximation of {path.name} ({len(values)} draws)")
+    return reference_points(problem, names, values, np.random.default_rng([opts["seed"], 3])), \
+        str(path.relative_to(paths.REPO_ROOT) if path.is_relative_to(paths.REPO_ROOT) else path)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
