@@ -104,5 +104,9 @@ def test_same_datasets_as_before_hydras_compose_api(case):
     ds = sim.run(**before["kwargs"])
     assert ds.attrs["config"] == before["config"]
     assert ds.attrs[CONFIG_HASH_ATTR] == before["config_sha256"]
-    np.testing.assert_array_equal(ds.deaths_overdose.values, before["deaths_overdose"])
-    np.testing.assert_array_equal(ds.risk_environment.values, before["risk_environment"])
+    # to rounding: the same config can give results 1e-14 apart when numba's cache was filled
+    # in another order (another compiled specialization first); the config text and hash above
+    # are what tests the composition
+    np.testing.assert_allclose(ds.deaths_overdose.values, before["deaths_overdose"], rtol=1e-12)
+    np.testing.assert_allclose(ds.risk_environment.values, before["risk_environment"],
+                               rtol=1e-12)

@@ -65,6 +65,7 @@ JITTER = 0.25              # sd of a jump around a particle, relative to the poo
 DE_JUMP = 0.1              # share of differential-evolution moves with the full difference (mode jumps)
 SUBSPACE_MAX = 3           # coordinates a subspace jump moves (1 to this many, uniformly)
 REFRESH_BLOCK = 2          # prior-role parameters drawn afresh from their priors per refresh move
+FINAL_BLOCK = 36           # moves at the posterior between two convergence reports
 CORRELATION_MAX = 0.05     # moves go on until particles correlate less than this with their start
 _correlation_left = float("nan")
 
@@ -401,8 +402,23 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                  f"{', '.join(f'{v:.1f}' for v in np.median(loglik, axis=1))}; "
                  f"{evaluations} batches of {chains * n} draws, "
                  f"{time.perf_counter() - started:.0f} s")
-    acceptance, steps = move(final_moves, max(final_moves, max_moves))
-    moves_done += steps
+    # at least final_moves more at the posterior, in blocks of FINAL_BLOCK (the proposals
+    # adapted between blocks), with R-hat and bulk ESS logged after each block
+    remaining = final_moves
+    while True:
+        block = min(remaining, FINAL_BLOCK)
+        last = remaining <= FINAL_BLOCK
+        acceptance, steps = move(block, max(block, max_moves) if last else block)
+        moves_done += steps
+        remaining -= steps
+        now = convergence(bounds.z(z.reshape(-1, k)), chains, problem.names)
+        progress(f"smc at the posterior: {moves_done} moves; R-hat max "
+                 f"{max(d['r_hat'] for d in now.values()):.3f}, bulk ESS min "
+                 f"{min(d['ess_bulk'] for d in now.values()):.0f}; median log likelihood by "
+                 f"chain {', '.join(f'{v:.1f}' for v in np.median(loglik, axis=1))}; "
+                 f"{time.perf_counter() - started:.0f} s")
+        if last:
+            break
     draws_z = bounds.z(z.reshape(-1, k))
     values = problem.values(draws_z)
     draws = np.column_stack([values[name] for name in problem.names])

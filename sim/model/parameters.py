@@ -152,7 +152,7 @@ class ModelParameters:
         prior=('lognormal', 1.0, 0.7), role='fit', scale='log')
     seizure_prob_mail_2013: float = param(
         0.04, '1', (0.001, 0.2),
-        "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2; prior uniform on the log scale over 0.005-0.2)",
+        "probability a mail/express fentanyl shipment is seized, mid FY2013 (CBP; documented plausible range: a few % to ~20% of a route's flow, SEIZURE_PROB_MAX = 0.2; prior uniform over 0.005-0.2 in the probability itself, fitted on the log scale)",
         prior=('uniform', 0.005, 0.2), role='fit', scale='log')
     seizure_rise_mail_2018: float = param(
         0.3, '1', (0.0, 1.0),
