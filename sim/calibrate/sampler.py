@@ -34,7 +34,8 @@ Convergence (ArviZ): each chain's particles are treated as a chain of draws; ran
 split R-hat across chains and bulk and tail ESS over all, per parameter.  With two or more groups
 R-hat compares independent runs: groups that settle in different regions (which different seeds
 did with one group, at R-hat < 1.02: docs/validation.md section 2) give R-hat above RHAT_MAX.  The
-median log likelihood of each chain is logged at every stage.
+median log likelihood of each chain is logged at every stage, and at the posterior after every
+FINAL_BLOCK moves with the R-hat and bulk ESS reached so far (how many final moves a run needs).
 
 Log evidence: each chain's estimate of log Z = log of the likelihood's mean under the priors (the
 product over stages of the mean importance weight, Del Moral et al. 2006; up to the likelihood's
@@ -268,7 +269,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                           for c in range(chains)])
         return -0.5 * np.sum(white ** 2, axis=-1)
 
-    def move(min_steps: int, max_steps: int) -> tuple[np.ndarray, int]:
+    def move(min_steps: int, max_steps: int, cycle: list[str] = kinds) -> tuple[np.ndarray, int]:
         """Metropolis moves of every particle at its chain's beta, cycling `kinds` (the module
         doc): the jump, random walks, differential evolution and the subspace jump (half the
         particles at a time, along differences of two of the other half of their group), the
@@ -310,10 +311,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         accepted = np.zeros(chains)
         steps = 0
         while steps < max_steps:
-            kind = kinds[steps % len(kinds)]
+            kind = cycle[steps % len(cycle)]
             active = np.ones((chains, n), dtype=bool)
             if kind in ("differential evolution", "subspace jump"):   # half the particles move
-                phase = steps // len(kinds) % 2    # along differences of two of the other half's
+                phase = steps // len(cycle) % 2    # along differences of two of the other half's
                 # particles in their group (emcee's split)
                 gamma = np.where(rng.random((chains, n, 1)) < DE_JUMP, 1.0, 2.38 / np.sqrt(2 * k))
                 active = np.broadcast_to(np.arange(n) % 2 == phase, (chains, n)).copy()
@@ -378,7 +379,7 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
             steps += 1
             if steps >= min_steps and _correlation(start, z) < CORRELATION_MAX:
                 break
-        walks = sum(1 for i in range(steps) if kinds[i % len(kinds)] == "random walk")
+        walks = sum(1 for i in range(steps) if cycle[i % len(cycle)] == "random walk")
         return accepted / max(walks, 1), steps
 
     while np.any(beta < 1.0):
@@ -404,11 +405,15 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                  f"{time.perf_counter() - started:.0f} s")
     # at least final_moves more at the posterior, in blocks of FINAL_BLOCK (the proposals
     # adapted between blocks), with R-hat and bulk ESS logged after each block
+    # without the jump: an accepted jump makes a particle a jittered copy of another of its
+    # group, which at the posterior keeps a group's particles related (the group's spread then
+    # drifts as a whole, as after a resampling) instead of independent (docs/validation.md s. 2)
+    final_kinds = [kind for kind in kinds if kind != "jump"]
     remaining = final_moves
     while True:
         block = min(remaining, FINAL_BLOCK)
         last = remaining <= FINAL_BLOCK
-        acceptance, steps = move(block, max(block, max_moves) if last else block)
+        acceptance, steps = move(block, max(block, max_moves) if last else block, final_kinds)
         moves_done += steps
         remaining -= steps
         now = convergence(bounds.z(z.reshape(-1, k)), chains, problem.names)
