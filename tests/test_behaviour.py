@@ -161,10 +161,10 @@ def test_seizure_probabilities_stay_in_their_documented_range(baseline):
     screening, above the prior's floor (0.005) in FY2013 in every draw, and not at the cap
     before FY2020: in no year before then within 1 % of the cap on either route in more than
     10 % of the draws, nor before FY2022 in more than 25 % (the posterior of 2026-12-02, 40
-    draws: 2.5 % to mid 2019, 7.5 % at the end of FY2019, 10 % in mid 2020, 22.5 % in mid 2021, then the cap binds, 20-30 %
-    of the draws on a route in mid 2023 and 30-35 % in mid 2024: the FY2021-2024 gross seizures
-    need about a fifth of the flow seized, the written reason of docs/validation.md section 1;
-    the earlier, too wide posterior had 10 % in mid 2021)."""
+    draws: 2.5 % to mid 2019, 7.5 % at the end of FY2019, 10 % in mid 2020, 22.5 % in mid 2021,
+    then the cap binds, 20-30 % of the draws on a route in mid 2023 and 30-35 % in mid 2024:
+    the FY2021-2024 gross seizures need about a fifth of the flow seized, the written reason of
+    docs/validation.md section 1; the earlier, too wide posterior had 10 % in mid 2021)."""
     p = baseline.seizure_probability.sel(decimal_year=slice(2010, 2024.75))
     assert float(p.min()) >= 0.0
     assert float(p.max()) <= flows.SEIZURE_PROBABILITY_MAX + 1e-12

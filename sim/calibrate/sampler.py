@@ -98,15 +98,25 @@ class Posterior:
 
     @property
     def r_hat_max(self) -> float:
-        return max(d["r_hat"] for d in self.diagnostics.values())
+        return r_hat_max(self.diagnostics)
 
     @property
     def ess_bulk_min(self) -> float:
-        return min(d["ess_bulk"] for d in self.diagnostics.values())
+        return ess_bulk_min(self.diagnostics)
 
     @property
     def converged(self) -> bool:
         return self.r_hat_max < RHAT_MAX and self.ess_bulk_min >= ESS_BULK_MIN
+
+
+def r_hat_max(diagnostics: Mapping[str, Mapping[str, float]]) -> float:
+    """The largest R-hat over the parameters of `convergence`'s result."""
+    return max(d["r_hat"] for d in diagnostics.values())
+
+
+def ess_bulk_min(diagnostics: Mapping[str, Mapping[str, float]]) -> float:
+    """The smallest bulk ESS over the parameters of `convergence`'s result."""
+    return min(d["ess_bulk"] for d in diagnostics.values())
 
 
 def convergence(draws: np.ndarray, chains: int, names: list[str]) -> dict[str, dict[str, float]]:
@@ -270,8 +280,8 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         return -0.5 * np.sum(white ** 2, axis=-1)
 
     def move(min_steps: int, max_steps: int, cycle: list[str] = kinds) -> tuple[np.ndarray, int]:
-        """Metropolis moves of every particle at its chain's beta, cycling `kinds` (the module
-        doc): the jump, random walks, differential evolution and the subspace jump (half the
+        """Metropolis moves of every particle at its chain's beta, cycling `cycle` (by default
+        every move of `kinds`, the module doc): the jump, random walks, differential evolution and the subspace jump (half the
         particles at a time, along differences of two of the other half of their group), the
         prior refresh of REFRESH_BLOCK prior-role parameters (accepted by the likelihood ratio
         alone: where the data are silent, almost always) and the independent proposal; until
@@ -404,10 +414,10 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
                  f"{evaluations} batches of {chains * n} draws, "
                  f"{time.perf_counter() - started:.0f} s")
     # at least final_moves more at the posterior, in blocks of FINAL_BLOCK (the proposals
-    # adapted between blocks), with R-hat and bulk ESS logged after each block
-    # without the jump: an accepted jump makes a particle a jittered copy of another of its
-    # group, which at the posterior keeps a group's particles related (the group's spread then
-    # drifts as a whole, as after a resampling) instead of independent (docs/validation.md s. 2)
+    # adapted between blocks), with R-hat and bulk ESS logged after each block; without the
+    # jump, which is not exact: its mixture holds the moving particle's own start, on which a
+    # particle that has not moved since sits, so it leaves for worse points too readily
+    # (docs/validation.md section 2)
     final_kinds = [kind for kind in kinds if kind != "jump"]
     remaining = final_moves
     while True:
@@ -416,18 +426,17 @@ def sample_posterior(problem: Problem, opts: Mapping[str, Any],
         acceptance, steps = move(block, max(block, max_moves) if last else block, final_kinds)
         moves_done += steps
         remaining -= steps
-        now = convergence(bounds.z(z.reshape(-1, k)), chains, problem.names)
+        draws_z = bounds.z(z.reshape(-1, k))
+        diagnostics = convergence(draws_z, chains, problem.names)
         progress(f"smc at the posterior: {moves_done} moves; R-hat max "
-                 f"{max(d['r_hat'] for d in now.values()):.3f}, bulk ESS min "
-                 f"{min(d['ess_bulk'] for d in now.values()):.0f}; median log likelihood by "
+                 f"{r_hat_max(diagnostics):.3f}, bulk ESS min "
+                 f"{ess_bulk_min(diagnostics):.0f}; median log likelihood by "
                  f"chain {', '.join(f'{v:.1f}' for v in np.median(loglik, axis=1))}; "
                  f"{time.perf_counter() - started:.0f} s")
         if last:
             break
-    draws_z = bounds.z(z.reshape(-1, k))
     values = problem.values(draws_z)
     draws = np.column_stack([values[name] for name in problem.names])
-    diagnostics = convergence(draws_z, chains, problem.names)
     seconds = time.perf_counter() - started
     post = Posterior(problem.names, draws, (loglik + logprior).reshape(-1), chains, seconds, seed,
                      {"sampler": "sequential Monte Carlo, likelihood tempering from the priors",
