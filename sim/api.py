@@ -282,7 +282,7 @@ def load_scenario(name: str) -> Scenario:
 
 def load_params(name: str = "calibrated") -> ModelParameters:
     """A parameter set of configs/params/ by name: 'calibrated' (what runs use: fitted to the
-    article and the 2010-2021 series), 'article' (fitted to the article's figures alone),
+    article and the public series 2010-2024), 'article' (fitted to the article's figures alone),
     'literature' (the priors' centre)."""
     return ModelParameters.from_mapping(compose("config", [f"params={name}"])[0]["params"])
 

@@ -124,13 +124,13 @@ def test_grouped_sobol_draws_posterior_groups_as_whole_draws(monkeypatch):
     assert sorted(factors[j].name for j in joint) == sorted(names[:2])
     seen = []
 
-    def fake_simulate(params, levers, settings):
+    def fake_result_dataset(params, levers, settings):
         seen.append(params.as_arrays())
         n = params.n_draws
         return xr.Dataset({"deaths_overdose": (("year", "draw"), np.ones((1, n)))},
-                          coords={"year": [2030]})
+                          coords={"year": [2030]}), {}
 
-    monkeypatch.setattr(sensitivity, "simulate", fake_simulate)
+    monkeypatch.setattr(sensitivity, "result_dataset", fake_result_dataset)
     evaluate = model_evaluator(base, factors, SolverSettings(), Outcome(window=(2030, 2030)),
                                2026.0, 1.0, chunk=1000, posterior=(names, values))
     x = sobol_sample_matrix(salib_problem(factors, grouped=True), 64)

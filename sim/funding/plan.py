@@ -93,12 +93,12 @@ def baseline_quantities(params: ModelParameters, variables: list[str], start: fl
     calendar year) in the year before `start`: {variable: array over draws}."""
     if not variables:
         return {}
-    from sim.results.run import simulate  # local: the run layer imports this module's users
+    from sim.results.run import result_dataset  # local: the run layer imports this module's users
 
     year = baseline_year(start, settings.start_year)
     short = dataclasses.replace(settings, end_year=max(year, settings.start_year + 1),
                                 output_step=1.0)
-    ds = simulate(params, LeverSet.from_mapping({}), short)
+    ds, _ = result_dataset(params, LeverSet.from_mapping({}), short)
     return {v: np.asarray(ds[v].sel(year=year).values, dtype=float).reshape(-1)
             for v in variables}
 

@@ -16,6 +16,17 @@ from sim.results.dataset import to_dataset
 from sim.engine.solver import SolverSettings, integrate, settings_dict
 
 
+def result_dataset(params: ModelParameters, levers: LeverSet,
+                   settings: SolverSettings) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Integrate and build the result dataset, without provenance (for callers that read a few
+    numbers off it, such as the study's model runs); also returns the solver's statistics with
+    the integration's wall time (s)."""
+    started = time.perf_counter()
+    traj = integrate(params, levers, settings)
+    stats = {**traj.stats, "wall_seconds": round(time.perf_counter() - started, 4)}
+    return to_dataset(traj, params, levers, settings), stats
+
+
 def simulate(params: ModelParameters | None = None, levers: LeverSet | None = None,
              settings: SolverSettings | None = None, *, config: dict[str, Any] | None = None,
              seed: int | None = None) -> xr.Dataset:
@@ -27,10 +38,7 @@ def simulate(params: ModelParameters | None = None, levers: LeverSet | None = No
     params = params or ModelParameters()
     levers = levers or LeverSet.from_mapping({})
     settings = settings or SolverSettings()
-    started = time.perf_counter()
-    traj = integrate(params, levers, settings)
-    solve_seconds = time.perf_counter() - started
-    ds = to_dataset(traj, params, levers, settings)
+    ds, stats = result_dataset(params, levers, settings)
     if config is None:
         config = {"levers": levers.describe(), "solver": settings_dict(settings)}
     ds.attrs.update({
@@ -44,6 +52,6 @@ def simulate(params: ModelParameters | None = None, levers: LeverSet | None = No
         "solver_rtol": settings.rtol,
         "solver_atol_mass_kg": settings.atol_mass,
         "solver_atol_people": settings.atol_people,
-        "solver_stats": json.dumps({**traj.stats, "wall_seconds": round(solve_seconds, 4)}),
+        "solver_stats": json.dumps(stats),
     })
     return ds

@@ -25,7 +25,7 @@ from sim.funding.plan import baseline_quantities, portfolio_levels
 from sim.errors import InputError
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
-from sim.results.run import simulate
+from sim.results.run import result_dataset
 from sim.sweeps.compare import cost_quantiles
 from sim.study.sensitivity import Outcome
 from sim.engine.solver import SolverSettings
@@ -50,7 +50,7 @@ def run_policies(params: ModelParameters, levels: Mapping[str, np.ndarray], star
         p = ModelParameters(**{k: v[sl] for k, v in arrays.items()})
         lev = {name: {"start": start, "ramp": ramp, "level": np.asarray(v)[sl], "mode": "set"}
                for name, v in levels.items()}
-        out[sl] = outcome.of(simulate(p, LeverSet.from_mapping(lev), settings))
+        out[sl] = outcome.of(result_dataset(p, LeverSet.from_mapping(lev), settings)[0])
         if progress:
             progress(f"{sl.stop}/{n} model runs")
     return out

@@ -9,7 +9,7 @@ over the range given in the config.  The outcome is a result variable summed ove
 calendar years (default: deaths_overdose 2020-2030, deaths).
 
 The whole SALib sample is integrated as batches of draws (`chunk` draws per call of
-`sim.results.run.simulate`): parameter fields and lever levels are arrays over draws.
+`sim.results.run.result_dataset`): parameter fields and lever levels are arrays over draws.
 
 Sobol groups (`sobol_groups`): with `role` (the default) each lever is its own Sobol factor and the
 parameters are grouped by their declared role (fitted, substitution constants, other uncertainties,
@@ -39,7 +39,7 @@ import xarray as xr
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
-from sim.results.run import simulate
+from sim.results.run import result_dataset
 from sim.engine.solver import SolverSettings
 
 SENSITIVITY_KEYS = ("sobol_n", "sobol_groups", "morris_trajectories", "morris_levels", "bootstrap",
@@ -284,7 +284,7 @@ def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: 
                 else:
                     levers[f.name] = {"start": start, "ramp": ramp, "level": values, "mode": f.mode}
             params = base.replace(**changes) if changes else base
-            ds = simulate(params, LeverSet.from_mapping(levers), settings)
+            ds, _ = result_dataset(params, LeverSet.from_mapping(levers), settings)
             out[a:a + chunk] = outcome.of(ds)
             if progress:
                 progress(f"{min(a + chunk, len(x))}/{len(x)} model runs")

@@ -16,6 +16,7 @@ Every file is written atomically; figures via sim.sweeps.plots.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import time
@@ -106,6 +107,10 @@ def run_study(cfg: Mapping[str, Any], out_dir: Path, steps: Sequence[str] | None
         settings = SolverSettings.from_mapping(cfg.get("solver") or {})
     except TypeError as exc:
         raise InputError(f"solver: {exc}") from None
+    # every step reads annual totals only (`Outcome`: calendar-year sums of cumulative stocks,
+    # the same numbers at any output step), so the time series are made yearly, not monthly: a
+    # 2,000-draw batch's result dataset then takes 0.10 s instead of 0.93 s (integration 0.70 s)
+    settings = dataclasses.replace(settings, output_step=1.0)
     outcome, start, ramp, seed = opts["outcome"], opts["start"], opts["ramp"], opts["seed"]
     if settings.end_year < outcome.window[1]:
         raise InputError(f"solver.end_year: value {settings.end_year} ends before the outcome "
