@@ -6,8 +6,8 @@ change in deaths 2026-2035.
 
     python scripts/rebound.py [--draws 200] [--seed 3]
 
-Prints a Markdown table.  Same scenarios and criterion as tests/test_behaviour.py (which runs
-them on 40 draws); here on more draws of the committed posterior.
+Prints a Markdown table.  The scenarios and the criterion are sim/results/rebound.py's, which
+tests/test_behaviour.py runs on 40 draws; here on more draws of the committed posterior.
 """
 
 from __future__ import annotations
@@ -15,31 +15,28 @@ from __future__ import annotations
 import argparse
 import time
 
-
 from sim.api import load_posterior
-from sim.engine.solver import SolverSettings, integrate
+from sim.engine.solver import integrate
 from sim.model.levers import LeverSet
 from sim.model.state import CHANNELS
 from sim.results.dataset import to_dataset
+from sim.results.rebound import (REBOUND_EXCESS, REBOUND_LEVELS, REBOUND_WINDOW, interdiction_surge,
+                                 peak_ratio, permanent_cut, rebounding_draws)
 
-WINDOW = SolverSettings(end_year=2040, output_step=0.5)
-START = 2026.0          # yr: the scenarios' default start
-EXCESS = 0.005          # a year's deaths more than 0.5 % above the paired baseline's
-HEADLINE = slice(2026, 2035)
-LEVELS = (0.3, 0.6, 0.99)
+HEADLINE = slice(2026, 2035)   # the headline window: the median change in deaths is over it
 
 
-def deaths(params, levers: LeverSet):
-    """Opioid overdose deaths (draw, year) 2010-2040 of `levers` over the draws `params`."""
-    return to_dataset(integrate(params, levers, WINDOW), params, levers, WINDOW).deaths_overdose
+def run(params, levers: LeverSet):
+    """The result dataset of `levers` over the draws `params`, 2010-2040."""
+    return to_dataset(integrate(params, levers, REBOUND_WINDOW), params, levers, REBOUND_WINDOW)
 
 
 def row(name: str, ds, base) -> str:
     """One Markdown row: share of draws rebounding, largest excess, median headline change."""
-    ratio = (ds / base).sel(year=slice(2020, 2040)).max("year")
-    change = ds.sel(year=HEADLINE).sum("year") / base.sel(year=HEADLINE).sum("year") - 1.0
-    return (f"| {name} | {float((ratio > 1.0 + EXCESS).mean()):.1%} | "
-            f"{float(ratio.max()) - 1.0:+.2%} | {float(change.median()):+.1%} |")
+    change = (ds.deaths_overdose.sel(year=HEADLINE).sum("year")
+              / base.deaths_overdose.sel(year=HEADLINE).sum("year") - 1.0)
+    return (f"| {name} | {rebounding_draws(ds, base):.1%} | "
+            f"{float(peak_ratio(ds, base).max()) - 1.0:+.2%} | {float(change.median()):+.1%} |")
 
 
 def main() -> None:
@@ -49,21 +46,17 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     params = load_posterior(args.draws, seed=args.seed)
-    base = deaths(params, LeverSet.from_mapping({}))
+    base = run(params, LeverSet.from_mapping({}))
     levers = sorted({c.enforcement_lever for c in CHANNELS})
     print(f"{args.draws} posterior draws (seed {args.seed}), paired baseline, years 2020-2040\n")
-    print("| measure | draws > +0.5 % in some year 2020-2040 | largest excess | "
+    print(f"| measure | draws > +{REBOUND_EXCESS * 100:g} % in some year 2020-2040 | largest excess | "
           "median change in deaths 2026-2035 |")
     print("| --- | --: | --: | --: |")
     for lever in levers:
-        for level in LEVELS:
-            cut = {lever: {"start": START, "ramp": 1.0, "level": level}}
+        for level in REBOUND_LEVELS:
             label = f"{lever} {level}" + (" (exception)" if lever == "enforcement_heroin" else "")
-            print(row(label, deaths(params, LeverSet.from_mapping(cut)), base))
-    surge = {"start": START, "ramp": 1.0, "level": 3.0, "mode": "scale", "end": 2029.0}
-    print(row("interdiction x3 2026-2029 (temporary)",
-              deaths(params, LeverSet.from_mapping({"interdiction_mail": surge,
-                                                    "interdiction_land": surge})), base))
+            print(row(label, run(params, permanent_cut(lever, level)), base))
+    print(row("interdiction x3 2026-2029 (temporary)", run(params, interdiction_surge()), base))
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 

@@ -24,6 +24,9 @@ from sim.model import flows
 from sim.model.levers import LeverSet
 from sim.model.state import CHANNELS
 from sim.results.dataset import to_dataset
+from sim.results.rebound import (REBOUND_DRAWS, REBOUND_EXCESS, REBOUND_LEVELS, REBOUND_START,
+                                  REBOUND_WINDOW, interdiction_surge, permanent_cut,
+                                  rebounding_draws)
 from tests.conftest import calibrated_params
 
 WINDOW = SolverSettings(end_year=2035, output_step=0.25)
@@ -208,11 +211,7 @@ def test_fentanyl_plus_heroin_minus_both_is_every_overdose_death_at_every_time(b
         assert np.all(both >= 0) and np.all(total > 0)
 
 
-# --- no rebound from a supply measure (issue 22, item 8) ----------------------------------------
-REBOUND_WINDOW = SolverSettings(end_year=2040, output_step=0.5)
-REBOUND_START = 2026.0      # yr: the scenarios' default start
-REBOUND_EXCESS = 0.005      # a year's deaths more than 0.5 % above the paired baseline's ...
-REBOUND_DRAWS = 0.05        # ... in at most 5 % of the draws
+# --- no rebound from a supply measure (issue 22, item 8; the criterion: sim/results/rebound.py) --
 
 
 @pytest.fixture(scope="module")
@@ -220,21 +219,13 @@ def long_baseline():
     return run(LeverSet.from_mapping({}), settings=REBOUND_WINDOW)
 
 
-def rebounding_draws(ds, base) -> float:
-    """Share of draws in which any year 2020-2040 has opioid overdose deaths more than
-    REBOUND_EXCESS above the same draw's baseline."""
-    ratio = (ds.deaths_overdose / base.deaths_overdose).sel(year=slice(2020, 2040))
-    return float((ratio.max("year") > 1.0 + REBOUND_EXCESS).mean())
-
-
-@pytest.mark.parametrize("level", [0.3, 0.6, 0.99])
+@pytest.mark.parametrize("level", REBOUND_LEVELS)
 @pytest.mark.parametrize("channel", FENTANYL_CHANNELS)
 def test_no_rebound_after_a_permanent_cut(channel, level, long_baseline):
     """A permanent cut of one fentanyl channel at its source (0.3, 0.6 or 0.99 withheld from 2026)
     never raises deaths above the paired baseline's by more than 0.5 % in more than 5 % of draws."""
     lever = CHANNEL_LEVER[channel]
-    cut = run(LeverSet.from_mapping({lever: {"start": REBOUND_START, "ramp": 1.0, "level": level}}),
-              settings=REBOUND_WINDOW)
+    cut = run(permanent_cut(lever, level), settings=REBOUND_WINDOW)
     share = rebounding_draws(cut, long_baseline)
     assert share <= REBOUND_DRAWS, f"{channel} at {level}: {share:.0%} of draws rebound"
     # not vacuous: above the lever's history (China's finished-fentanyl exports are 0.3 withheld
@@ -248,9 +239,7 @@ def test_no_rebound_after_a_temporary_interdiction_surge(long_baseline):
     """Interdiction effort tripled on both routes over 2026-2029 (ramped over a year each way):
     when it ends deaths return to the baseline without overshooting it by more than 0.5 % in more
     than 5 % of draws; while it lasts deaths fall."""
-    surge = {"start": REBOUND_START, "ramp": 1.0, "level": 3.0, "mode": "scale", "end": 2029.0}
-    ds = run(LeverSet.from_mapping({"interdiction_mail": surge, "interdiction_land": surge}),
-             settings=REBOUND_WINDOW)
+    ds = run(interdiction_surge(), settings=REBOUND_WINDOW)
     share = rebounding_draws(ds, long_baseline)
     assert share <= REBOUND_DRAWS, f"{share:.0%} of draws rebound after the surge"
     during = (ds.deaths_overdose / long_baseline.deaths_overdose).sel(year=2028)
