@@ -129,10 +129,12 @@ def _boundary_differences(traj: Trajectory, name: str, starts: np.ndarray) -> np
     return traj.stock_at(name, starts + 1.0) - traj.stock_at(name, starts)
 
 
-def annual_totals(traj: Trajectory, settings: SolverSettings) -> dict[str, np.ndarray]:
+def annual_totals(traj: Trajectory, settings: SolverSettings,
+                  years: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Calendar-year totals from the cumulative stocks: deaths (draw, year) by kind, arrivals
-    (channel, draw, year, HE kg), treatment entries and initiation (draw, year)."""
-    starts = settings.years.astype(float)
+    (channel, draw, year, HE kg), treatment entries and initiation (draw, year); for `years`
+    (default: every year of the window)."""
+    starts = (settings.years if years is None else np.asarray(years)).astype(float)
     change = lambda name: _boundary_differences(traj, name, starts)  # noqa: E731
     heroin_only, both = change("cum_deaths_heroin_only"), change("cum_deaths_both")
     fentanyl_only, pharma = change("cum_deaths_fentanyl_only"), change("cum_deaths_pharma_fentanyl")

@@ -28,6 +28,7 @@ change of a total index is reported.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ import xarray as xr
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
+from sim.engine.solver import SolverSettings, integrate, integrate_from
+from sim.model.state import LAYOUT
+from sim.results.dataset import annual_totals
 from sim.results.run import result_dataset
-from sim.engine.solver import SolverSettings
 
 SENSITIVITY_KEYS = ("sobol_n", "sobol_groups", "morris_trajectories", "morris_levels", "bootstrap",
                     "relative_range", "ranges", "exclude", "levers", "chunk")
@@ -124,6 +127,17 @@ class Outcome:
         da = ds[self.variable].sel(year=slice(*self.window)).sum("year")
         extra = [d for d in da.dims if d != "draw"]
         return da.sum(extra).transpose("draw").values
+
+    @property
+    def from_year_totals(self) -> bool:
+        """The variable is a calendar-year total of a cumulative stock (`annual_totals` has it)."""
+        from sim.model.outputs import by_reduction
+        return self.variable in by_reduction("year_total")
+
+    def of_totals(self, totals: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Outcome per draw from `annual_totals` over the window's years ((..., draw, year))."""
+        values = np.asarray(totals[self.variable]).sum(axis=-1)
+        return values.reshape(-1, values.shape[-1]).sum(axis=0)
 
 
 def sensitivity_options(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -252,15 +266,49 @@ def draw_rows(factor: Factor, column: np.ndarray, n_rows: int) -> np.ndarray:
     return np.minimum((u * n_rows).astype(np.int64), n_rows - 1)
 
 
+def shares_history(settings: SolverSettings, outcome: Outcome, start: float) -> bool:
+    """Whether runs whose parameters agree can share their integration up to `start` (yr): the
+    levers start there (a calendar-year boundary inside the window), the outcome is a year total
+    over years from `start` on, and the compiled engine can continue a run."""
+    return (settings.uses_kernel and float(start).is_integer()
+            and settings.t_start < start < settings.t_end and outcome.from_year_totals
+            and outcome.window[0] >= start)
+
+
+def outcome_with_shared_history(params: ModelParameters, levers: LeverSet,
+                                settings: SolverSettings, outcome: Outcome,
+                                start: float) -> np.ndarray:
+    """Outcome per draw of `params` with `levers` (acting from `start` on): the history up to
+    `start` integrated once per distinct parameter draw, each draw continued from there
+    (`integrate_from`); equal to whole runs to the solver's tolerance (tests/test_sensitivity.py)."""
+    values = params.as_arrays()
+    varying = sorted(k for k, v in values.items() if np.ndim(v) and np.size(v) > 1)
+    keys = np.column_stack([np.broadcast_to(values[k], (params.n_draws,)) for k in varying]) \
+        if varying else np.zeros((params.n_draws, 1))
+    distinct, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    history = params.replace(**{k: np.broadcast_to(values[k], (params.n_draws,))[first]
+                                for k in varying}) if varying else params
+    before = dataclasses.replace(settings, end_year=int(start) - 1, output_step=1.0)
+    states = integrate(history, LeverSet.from_mapping({}), before).rows_at(
+        slice(0, LAYOUT.size), float(start))
+    traj = integrate_from(states[:, np.ravel(inverse)], float(start), params, levers, settings)
+    years = np.arange(outcome.window[0], outcome.window[1] + 1)
+    return outcome.of_totals(annual_totals(traj, settings, years))
+
+
 def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: SolverSettings,
                     outcome: Outcome, start: float, ramp: float, chunk: int,
                     progress: Callable[[str], None] | None = None,
-                    posterior: tuple[list[str], np.ndarray] | None = None
-                    ) -> Callable[[np.ndarray], np.ndarray]:
+                    posterior: tuple[list[str], np.ndarray] | None = None,
+                    share_history: bool = True) -> Callable[[np.ndarray], np.ndarray]:
     """X (n, n_factors, sampling space) -> outcome (n,), integrating `chunk` draws per batch.
     With `posterior` (names, values (draw, name)), each group of `joint_groups` takes whole
     posterior draws, chosen by the group's first factor's column (SALib moves a group's columns
-    together, so any member's column identifies the draw); use it for grouped Sobol only."""
+    together, so any member's column identifies the draw); use it for grouped Sobol only.
+    With `share_history` (where `shares_history` allows), rows with the same parameters (a Sobol
+    sample's rows that differ in levers only) integrate their history up to `start` once:
+    about 40 % less integration for 11 levers among 15 Sobol factors."""
+    shared = share_history and shares_history(settings, outcome, start)
     joint = joint_groups(factors, posterior)
     in_joint = {j for idx in joint.values() for j in idx}
     column = {j: posterior[0].index(factors[j].name) for j in in_joint}   # of posterior values
@@ -284,8 +332,12 @@ def model_evaluator(base: ModelParameters, factors: Sequence[Factor], settings: 
                 else:
                     levers[f.name] = {"start": start, "ramp": ramp, "level": values, "mode": f.mode}
             params = base.replace(**changes) if changes else base
-            ds, _ = result_dataset(params, LeverSet.from_mapping(levers), settings)
-            out[a:a + chunk] = outcome.of(ds)
+            if shared:
+                out[a:a + chunk] = outcome_with_shared_history(
+                    params, LeverSet.from_mapping(levers), settings, outcome, start)
+            else:
+                ds, _ = result_dataset(params, LeverSet.from_mapping(levers), settings)
+                out[a:a + chunk] = outcome.of(ds)
             if progress:
                 progress(f"{min(a + chunk, len(x))}/{len(x)} model runs")
         return out
