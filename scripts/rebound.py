@@ -16,19 +16,18 @@ import argparse
 import time
 
 from sim.api import load_posterior
-from sim.engine.solver import integrate
 from sim.model.levers import LeverSet
 from sim.model.state import CHANNELS
-from sim.results.dataset import to_dataset
 from sim.results.rebound import (REBOUND_EXCESS, REBOUND_LEVELS, REBOUND_WINDOW, interdiction_surge,
                                  peak_ratio, permanent_cut, rebounding_draws)
+from sim.results.run import result_dataset
 
 HEADLINE = slice(2026, 2035)   # the headline window: the median change in deaths is over it
 
 
 def run(params, levers: LeverSet):
     """The result dataset of `levers` over the draws `params`, 2010-2040."""
-    return to_dataset(integrate(params, levers, REBOUND_WINDOW), params, levers, REBOUND_WINDOW)
+    return result_dataset(params, levers, REBOUND_WINDOW)[0]
 
 
 def row(name: str, ds, base) -> str:

@@ -440,15 +440,16 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
     n = model.n_draws
     times = storage_times(settings)
     times = times[times >= t0]
+    edges = kernel_edges(settings, t0)
     states, series_states, fiscal_states, stats, status = kernel.integrate_batch(
-        y0, params, levers, kernel_edges(settings, t0), times, series, PHYSICAL_ROWS, fiscal,
+        y0, params, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
         FISCAL_ROWS, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
         max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:
         reason = kernel.FAILURE_REASONS[int(status[failed[0]])]
         raise SolverError(f"solver failed ({reason}); {failing_draws(failed, params)}")
-    stats.update(engine="compiled", segments=len(kernel_edges(settings, t0)) - 1,
+    stats.update(engine="compiled", segments=len(edges) - 1,
                  min_stock=min(min_stock(states), min_stock(series_states)))
     return Trajectory(times, states, stats, series, series_states, fiscal, fiscal_states)
 

@@ -271,8 +271,8 @@ def shares_history(settings: SolverSettings, outcome: Outcome, start: float) -> 
     levers start there (a calendar-year boundary inside the window), the outcome is a year total
     over years from `start` on, and the compiled engine can continue a run."""
     return (settings.uses_kernel and float(start).is_integer()
-            and settings.t_start < start < settings.t_end and outcome.from_year_totals
-            and outcome.window[0] >= start)
+            and settings.t_start + 1 < start < settings.t_end and outcome.from_year_totals
+            and outcome.window[0] >= start)   # (the history's window needs whole years, >= 2)
 
 
 def outcome_with_shared_history(params: ModelParameters, levers: LeverSet,
@@ -281,13 +281,10 @@ def outcome_with_shared_history(params: ModelParameters, levers: LeverSet,
     """Outcome per draw of `params` with `levers` (acting from `start` on): the history up to
     `start` integrated once per distinct parameter draw, each draw continued from there
     (`integrate_from`); equal to whole runs to the solver's tolerance (tests/test_sensitivity.py)."""
-    values = params.as_arrays()
-    varying = sorted(k for k, v in values.items() if np.ndim(v) and np.size(v) > 1)
-    keys = np.column_stack([np.broadcast_to(values[k], (params.n_draws,)) for k in varying]) \
-        if varying else np.zeros((params.n_draws, 1))
-    distinct, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    history = params.replace(**{k: np.broadcast_to(values[k], (params.n_draws,))[first]
-                                for k in varying}) if varying else params
+    values = params.as_arrays()   # every field over the draws
+    _, first, inverse = np.unique(np.column_stack(list(values.values())), axis=0,
+                                  return_index=True, return_inverse=True)
+    history = params.replace(**{k: v[first] for k, v in values.items()})
     before = dataclasses.replace(settings, end_year=int(start) - 1, output_step=1.0)
     states = integrate(history, LeverSet.from_mapping({}), before).rows_at(
         slice(0, LAYOUT.size), float(start))
