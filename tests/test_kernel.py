@@ -60,10 +60,16 @@ def test_every_engine_evaluates_the_one_statement_of_the_model(t):
     y[LAYOUT.slices["capacity"]] *= rng.uniform(0, 1, (LAYOUT.stocks["capacity"].size, n)) < 0.8  # some zero
     expected = np.empty((LAYOUT.size, n))
     lever_values = levers.value_matrix(t, n)
+    unreported = np.empty((LAYOUT.size, n))
     for d in range(n):
         flows.evaluate.py_func(t, y[:, d].copy(), model.records[d], lever_values[d],
                                expected[:, d], np.empty(flows.N_AUX),
-                               flows.work_array(model.records[d]))
+                               flows.work_array(model.records[d]), True)
+        flows.evaluate.py_func(t, y[:, d].copy(), model.records[d], lever_values[d],
+                               unreported[:, d], np.empty(flows.N_AUX),
+                               flows.work_array(model.records[d]), False)
+    # the integrators skip the auxiliaries (report=False): the derivatives are the same bits
+    np.testing.assert_array_equal(unreported, expected)
     kernel_dy = kernel.draw_derivatives(t, y, params, levers)
     batch_dy = model.derivatives(t, y.ravel()).reshape(LAYOUT.size, n)
     np.testing.assert_allclose(kernel_dy, expected, rtol=1e-11, atol=1e-12)
@@ -211,8 +217,8 @@ def test_machine_code_is_checked_against_the_source(monkeypatch):
     source = flows.evaluate.py_func
 
     class Drifted:   # the source now says 1 % more of every flow than the machine code
-        def py_func(t, y, p, lv, dy, aux, work):
-            source(t, y, p, lv, dy, aux, work)
+        def py_func(t, y, p, lv, dy, aux, work, report):
+            source(t, y, p, lv, dy, aux, work, report)
             dy *= 1.01
 
     monkeypatch.setattr(kernel, "_compiled_functions", lambda: [type("D", (), {

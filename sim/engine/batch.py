@@ -25,7 +25,23 @@ def evaluate_draws(t, states, records, levers, derivatives, auxiliaries, work):
     flows.N_WORK) is each draw's scratch with its constants (`work_arrays`)."""
     for d in prange(states.shape[0]):
         flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d],
-                       work[d])
+                       work[d], True)
+
+
+@jit(parallel=True)
+def auxiliaries_at_times(times, physical, records, levers, work, out):
+    """The reported auxiliaries of every draw at each of `times` (yr) into out (draw, time, aux)
+    by `flows.evaluate`, from the physical stocks `physical` (draw, time, rows; the other state
+    rows are 0) and levers (time, draw, lever); `work` (draw, flows.N_WORK) as in
+    `evaluate_draws`.  One parallel pass over the draws, each draw's times in turn (draw-major
+    arrays: each draw reads and writes one contiguous block)."""
+    for d in prange(records.shape[0]):
+        state, derivatives = np.zeros(flows.N_STATE), np.empty(flows.N_STATE)
+        for i in range(times.size):
+            for r in range(physical.shape[2]):
+                state[r] = physical[d, i, r]
+            flows.evaluate(times[i], state, records[d], levers[i, d], derivatives, out[d, i],
+                           work[d], True)
 
 
 @jit
@@ -90,6 +106,17 @@ class BatchModel:
         states[:, :physical.shape[0]] = physical.T
         _, auxiliaries = self.evaluate(t, states)
         return flows.AUX_LAYOUT.unpack(auxiliaries.T)
+
+    def auxiliaries_over(self, times: np.ndarray, physical: np.ndarray) -> dict[str, np.ndarray]:
+        """The reported auxiliaries at each of `times` (yr) from the physical stocks (rows, draw,
+        time), each shaped (*dims, draw, time) as laid out in `flows.AUX_LAYOUT`."""
+        times = np.asarray(times, dtype=float)
+        out = np.empty((self.n_draws, times.size, flows.N_AUX))
+        levers = np.stack([self.lever_values(t) for t in times]) if times.size else \
+            np.empty((0, self.n_draws, len(self.levers.levers)))
+        auxiliaries_at_times(times, np.ascontiguousarray(physical.transpose(1, 2, 0)),
+                             self.records, np.ascontiguousarray(levers), self.work, out)
+        return flows.AUX_LAYOUT.unpack(out.transpose(2, 0, 1))
 
     def initial_state(self, t0: float) -> np.ndarray:
         """State at t0 (yr) as a (state, draw) array."""

@@ -154,7 +154,7 @@ def _derivatives(t, y, p, fits, origin, lv, aux, work, dy):
     since = t - origin
     for i in range(lv.size):
         lv[i] = _lever(fits, i, since)
-    flows.evaluate(t, y, p, lv, dy, aux, work)
+    flows.evaluate(t, y, p, lv, dy, aux, work, False)
 
 
 @jit(inline=True, fastmath=True)
@@ -249,6 +249,8 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     _derivatives(t, y, p, levers, origin, lv, aux, work, k0)
     regime = work[REGIME]   # the switch code at t
     cap = np.inf            # step cap while a switch is being approached (see SWITCH_STEP)
+    approach = 0.0          # after a switch was seen inside a long step: a step to its last stage
+                            # before the switch, taken whole (then the cap applies)
     rebased = t             # when the running totals last restarted from zero
     # initial step as scipy.integrate._ivp.common.select_initial_step
     d0 = d1 = 0.0
@@ -296,7 +298,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     return TOO_MANY_STEPS
                 if h < 10.0 * abs(np.nextafter(t, np.inf) - t):
                     return STEP_TOO_SMALL
-                t_new = min(t + min(h, cap), bound)
+                t_new = min(t + (approach if approach > 0.0 else min(h, cap)), bound)
                 step = t_new - t
                 change = 2.0   # stage fraction where the switch code first changed (2: none)
                 for stage in range(1, 7):
@@ -325,6 +327,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                             previous = c
                     cap = SWITCH_STEP
                     h = max(previous * step, SWITCH_STEP)
+                    approach = previous * step if previous * step > SWITCH_STEP else 0.0
                     rejected += 1
                     continue
                 regime_new = work[REGIME]
@@ -343,13 +346,17 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     h = min(step * factor, max_step)
                     if change < 2.0:
                         cap = np.inf       # the switch is crossed
+                    elif approach > 0.0:
+                        h = max(min(h, cap), SWITCH_STEP)   # at the last stage before it
                     elif cap < np.inf and step >= cap:
                         cap *= 2.0         # still approaching it
+                    approach = 0.0
                     break
                 if not norm >= 1.0:  # NaN: shrink as far as allowed
                     norm = 1e10
                 h = step * max(MIN_FACTOR, SAFETY * norm ** ERROR_EXPONENT)
                 step_rejected = True
+                approach = 0.0
                 rejected += 1
             steps += 1
             # dense output at the storage times inside (t, t_new]
@@ -405,7 +412,7 @@ def _compiled_functions() -> list:
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _derivatives, _stage_state,
                     _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
-                    _derivatives_probe, batch.evaluate_draws,
+                    _derivatives_probe, batch.evaluate_draws, batch.auxiliaries_at_times,
                     batch.initial_states, batch.drain_rates, batch.work_arrays]
 
 
@@ -435,7 +442,7 @@ def verify_machine_code() -> None:
         for t in (2012.0, 2015.3, 2022.0, 2030.0):
             expected, aux = np.empty(N_STATE), np.empty(N_AUX)
             plain(t, y[:, 0], model.records[0], model.lever_values(t)[0], expected, aux,
-                  flows.work_array(model.records[0]))
+                  flows.work_array(model.records[0]), True)
             got = draw_derivatives(t, y, params, levers)[:, 0]
             batch_got = model.derivatives(t, y.ravel()).reshape(N_STATE, 1)[:, 0]
             for value in (got, batch_got):

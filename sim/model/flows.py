@@ -13,10 +13,12 @@ Conventions (one draw):
 - `dy` receives dy/dt (stock units per yr); `aux` receives the reported auxiliaries (`AUX_LAYOUT`);
 - `work` the draw's scratch, made once per draw by `work_array(p)` (offsets WORK; it also holds
   the draw's constants, e.g. the logs of its seizure hazards at the knots).
-Speed (about 5 million evaluations for a 10,000-draw ensemble): `evaluate` and the functions it
-hands arrays to allocate nothing and are compiled without reference counts (`no_refcount`);
-what depends only on the draw is computed once in `work_array`; a value computed once is not
-computed again (a power of 1 is skipped).  These keep every result bit for bit.
+Speed (about 7 million evaluations for a 10,000-draw ensemble; half the time was libm's exp, log
+and pow): `evaluate` and the functions it hands arrays to allocate nothing and are compiled
+without reference counts (`no_refcount`); what depends only on the draw is computed once in
+`work_array` (e^asc, the knots' logs); a value computed once is not computed again (a power of 1
+is skipped, c^-s once per distinct retail cost, the price's three powers from one log); what only
+the reported auxiliaries need is computed only when they are asked for (`report`).
 
 The market (third version; evidence and priors of every constant in `sim/model/parameters.py`):
 - Supply runs through six channels (source, form, route; `sim.model.state.CHANNELS`).  Each has a
@@ -71,6 +73,7 @@ POPULATION = np.array([309.3e6, 311.6e6, 313.9e6, 316.1e6, 318.4e6, 320.7e6, 323
                        327.2e6, 328.2e6, 331.5e6, 331.9e6, 334.0e6, 336.8e6, 340.1e6])
 LOG_POPULATION = np.log(POPULATION)
 POPULATION_GROWTH = 0.005                            # 1/yr
+LOG_10 = math.log(10.0)                              # overdose intensity's cap: price response 10
 SEIZURE_KNOTS = (2013.25, 2018.25, 2021.25, 2024.25)  # mid FY2013, FY2018, FY2021, FY2024
 SEIZURE_PROBABILITY_MAX = 0.2                        # top of the documented plausible range
 PILL_SHIFT = (2019.0, 2021.5)                        # pill share of land fentanyl rises between
@@ -181,17 +184,17 @@ N_AUX = AUX_LAYOUT.size
 # views: an array view costs numba an atomic reference count).  Its caller makes it once per draw
 # with `work_array(p)` and reuses it, so an evaluation allocates nothing.  Per channel: delivered
 # and retail cost, enforcement, target share and shipments needed; per fentanyl channel: the
-# nest's log attractiveness with (log_v) and without (log_a) the cost term, log retail cost and
-# the logit weight exp(log_v - max); then the draw's constants, computed once by `work_array`
-# (values and their logs of the log-linear paths: hazards of seizure by route at the knots,
-# initiation at the knots; log(1 - heroin seizure probability)).  Last, `regime`: written by every
+# log retail cost and the logit weight a_k c_k^-s (scaled by the nest's largest c^-s); then the
+# draw's constants, computed once by `work_array` (e^asc per fentanyl channel; values and their
+# logs of the log-linear paths: hazards of seizure by route at the knots, initiation at the knots;
+# log(1 - heroin seizure probability); heroin's base cost after its trend, e^heroin_cost_change).  Last, `regime`: written by every
 # evaluation, the branches its state-dependent switches took (see `evaluate`).
 _WORK_BLOCKS = (("cost", N_CHANNELS), ("enforcement", N_CHANNELS), ("shares", N_CHANNELS),
-                ("retail", N_CHANNELS), ("needed", N_CHANNELS), ("log_v", N_FENTANYL_CHANNELS),
-                ("log_a", N_FENTANYL_CHANNELS), ("log_retail", N_FENTANYL_CHANNELS),
-                ("weight", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
+                ("retail", N_CHANNELS), ("needed", N_CHANNELS),
+                ("log_retail", N_FENTANYL_CHANNELS), ("weight", N_FENTANYL_CHANNELS),
+                ("exp_asc", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
                 ("hazard_land", 2 * len(SEIZURE_KNOTS)), ("initiation", 2 * len(INITIATION_KNOTS)),
-                ("log_kept_heroin", 1), ("regime", 1))
+                ("log_kept_heroin", 1), ("heroin_cost_after_trend", 1), ("regime", 1))
 WORK = namedtuple("WorkOffsets", [name for name, _ in _WORK_BLOCKS])(
     *np.cumsum([0] + [size for _, size in _WORK_BLOCKS[:-1]]).tolist())
 N_WORK = sum(size for _, size in _WORK_BLOCKS)
@@ -385,33 +388,30 @@ def logistic_growth(level, rate):
 
 
 @jit(no_refcount=True)
-def nested_logit_shares(work, beta, nest, preference, cost_heroin):
-    """Target shares of demand by channel into work[WORK.shares:]; returns the cost-based price
-    index and the nest's log-sum log V (V = sum_k v_k).
+def nested_logit_shares(work, beta, nest, preference, log_cost_heroin, log_sum_v, total_v, report):
+    """Target shares of demand by channel into work[WORK.shares:]; returns the cost-based
+    inclusive value when `report` (0.0 otherwise: it is reported, never used by the flows).
 
-    log v_k = work[WORK.log_v + k] = asc_k + log know-how_k - (beta / nest) log c_k for the
-    fentanyl channels.  Within the nest w_k = v_k / V; the nest's share S_F = e^a V^nest /
-    (e^a V^nest + c_H^-beta), the heroin channel the rest; price index P_c = (e^a V^nest +
-    c_H^-beta)^(-1/beta) (= c_H while no fentanyl is available).
+    The nest's weights v_k = a_k c_k^-s (s = beta / nest; work[WORK.weight:], sum `total_v`) and
+    its log-sum log V = log sum_k v_k (`log_sum_v`).  Within the nest w_k = v_k / V; the nest's
+    share S_F = e^a V^nest / (e^a V^nest + c_H^-beta), the heroin channel the rest; the
+    inclusive value P_c = (e^a V^nest + c_H^-beta)^(-1/beta) (= c_H while no fentanyl is
+    available).
     """
-    top = work[WORK.log_v]
-    for k in range(1, N_FENTANYL_CHANNELS):
-        top = max(top, work[WORK.log_v + k])
-    total = 0.0
+    log_nest = preference + nest * log_sum_v
+    log_heroin = -beta * log_cost_heroin
+    if log_nest >= log_heroin:      # the larger weight is 1: one exp for the other
+        other = math.exp(log_heroin - log_nest)
+        fentanyl, high = 1.0 / (1.0 + other), log_nest
+    else:
+        other = math.exp(log_nest - log_heroin)
+        fentanyl, high = other / (1.0 + other), log_heroin
     for k in range(N_FENTANYL_CHANNELS):
-        work[WORK.weight + k] = math.exp(work[WORK.log_v + k] - top)
-        total += work[WORK.weight + k]
-    log_sum = top + math.log(total)
-    log_nest = preference + nest * log_sum
-    log_heroin = -beta * math.log(cost_heroin)
-    high = max(log_nest, log_heroin)
-    nest_weight = math.exp(log_nest - high)
-    denominator = nest_weight + math.exp(log_heroin - high)
-    fentanyl = nest_weight / denominator
-    for k in range(N_FENTANYL_CHANNELS):
-        work[WORK.shares + k] = fentanyl * work[WORK.weight + k] / total
+        work[WORK.shares + k] = fentanyl * work[WORK.weight + k] / total_v
     work[WORK.shares + HEROIN] = 1.0 - fentanyl
-    return math.exp(-(high + math.log(denominator)) / beta), log_sum
+    if not report:
+        return 0.0
+    return math.exp(-(high + math.log1p(other)) / beta)
 
 
 @jit
@@ -423,15 +423,15 @@ def channel_seizure(k, mail, land, heroin):
 
 
 @jit(no_refcount=True)
-def heroin_scale_factor(y, p, work, mail, land, heroin):
-    """Heroin's scarcity (1, a multiplier on its cost in the choice model, not on its money
-    price) as its trade shrinks: (heroin share of what the
-    channels' capacities deliver to the US market, HE, after source enforcement and seizure)
-    ^-elasticity, 1 while heroin is the whole market (heroin retires: less revenue, fewer growers,
-    traffickers and sellers, a product that is harder to find).  It weighs in the choice, not in the
-    money price: a share-weighted price with a cost that grows faster than the share falls (the
-    fitted elasticity is above 1) would be dominated by the product nobody buys any more.  Delivered, not shipped: capacity built
-    to replace withheld or seized product is no market share."""
+def heroin_log_scarcity(y, p, work, mail, land, heroin):
+    """Log of heroin's scarcity (a multiplier on its cost in the choice model, not on its money
+    price) as its trade shrinks: -elasticity x log(heroin share of what the channels' capacities
+    deliver to the US market, HE, after source enforcement and seizure); 0 while heroin is the
+    whole market (heroin retires: less revenue, fewer growers, traffickers and sellers, a product
+    that is harder to find).  It weighs in the choice, not in the money price: a share-weighted
+    price with a cost that grows faster than the share falls (the fitted elasticity is above 1)
+    would be dominated by the product nobody buys any more.  Delivered, not shipped: capacity
+    built to replace withheld or seized product is no market share."""
     total, mine = 0.0, 0.0
     for k in range(N_CHANNELS):
         delivered = (max(y[CAPACITY + k], 0.0) * (1.0 - work[WORK.enforcement + k])
@@ -439,10 +439,9 @@ def heroin_scale_factor(y, p, work, mail, land, heroin):
         total += delivered
         if k == HEROIN:
             mine = delivered
-    if total <= 0.0:
-        return 1.0
-    share = min(max(mine / total, 1e-6), 1.0)
-    return share ** (-p["heroin_scale_elasticity"])
+    if total <= 0.0 or mine >= total:
+        return 0.0
+    return -p["heroin_scale_elasticity"] * math.log(max(mine / total, 1e-6))
 
 
 @jit
@@ -471,12 +470,16 @@ def work_array(p):
     store_loglinear((p["initiation_2010"], p["initiation_2014"], p["initiation_2018"],
                      p["initiation_2021"], p["initiation_2024"]), work, WORK.initiation)
     work[WORK.log_kept_heroin] = math.log1p(-p["seizure_prob_heroin"])
+    work[WORK.heroin_cost_after_trend] = heroin_base_cost(HEROIN_COST_TREND[1],
+                                                          p["heroin_cost_change"])
+    for k in range(N_FENTANYL_CHANNELS):
+        work[WORK.exp_asc + k] = math.exp(channel_constant(k, p))
     work[WORK.regime] = 0.0
     return work
 
 
 @jit(no_refcount=True)
-def same_route_and_enforcement(k, work):
+def same_retail_cost(k, work):
     """The first channel before k with channel k's route and enforcement (for fentanyl channels,
     which share their base cost, its delivered and retail cost are then k's, bit for bit), or -1."""
     for j in range(k):
@@ -487,64 +490,78 @@ def same_route_and_enforcement(k, work):
 
 
 @jit(no_refcount=True)
-def market(t, y, p, lv, work):
+def market(t, y, p, lv, work, report):
     """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
     retail costs per HE dose by channel (into `work`, offsets WORK); returns the choice model's
-    aggregate (nested-logit inclusive value in cost units), the fentanyl nest's money price
-    (`nest_price`) and the seizure probabilities (mail, land, heroin).  Shares follow the retail
-    cost per HE dose, `retail_cost`: delivered cost plus the domestic distribution markup that
-    supply-side measures do not touch."""
+    aggregate (nested-logit inclusive value in cost units; 0.0 unless `report`), the fentanyl
+    nest's money price (`nest_price`) and the seizure probabilities (mail, land, heroin).  Shares
+    follow the retail cost per HE dose, `retail_cost`: delivered cost plus the domestic
+    distribution markup that supply-side measures do not touch.  A channel's weight in the nest is
+    a_k c_k^-s: attractiveness a_k = e^asc_k x its know-how (the draw's e^asc_k in `work`) and its
+    retail cost c_k to the power -s, s = beta / nest, computed once per distinct retail cost."""
     mail = seizure_probability(t, work, WORK.hazard_mail, lv[INTERDICTION_MAIL])
     land = seizure_probability(t, work, WORK.hazard_land, lv[INTERDICTION_LAND])
     heroin = -math.expm1(work[WORK.log_kept_heroin] * max(lv[INTERDICTION_LAND], 0.0))
     beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
-    log_know_finished = math.log(min(max(y[KH_FINISHED], 1e-12), 1.0))
-    log_know_synthesis = math.log(min(max(y[KH_SYNTHESIS], 1e-12), 1.0))
+    scale = beta / nest
+    top = -np.inf          # the nest's largest -s log c_k, by which its weights are scaled
     for k in range(N_CHANNELS):
         lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
         work[WORK.enforcement + k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
-        same = same_route_and_enforcement(k, work) if k < N_FENTANYL_CHANNELS else -1
+        same = same_retail_cost(k, work) if k < N_FENTANYL_CHANNELS else -1
         if same >= 0:
             work[WORK.cost + k] = work[WORK.cost + same]
             work[WORK.retail + k] = work[WORK.retail + same]
             work[WORK.log_retail + k] = work[WORK.log_retail + same]
         else:
-            base = heroin_base_cost(t, p["heroin_cost_change"]) if k == HEROIN else \
-                p["fentanyl_cost_ratio"]
+            if k != HEROIN:
+                base = p["fentanyl_cost_ratio"]
+            elif t >= HEROIN_COST_TREND[1]:
+                base = work[WORK.heroin_cost_after_trend]
+            else:
+                base = heroin_base_cost(t, p["heroin_cost_change"])
             work[WORK.cost + k] = delivered_cost(base, channel_seizure(k, mail, land, heroin),
                                                  work[WORK.enforcement + k], p["risk_premium"],
                                                  p["enforcement_cost_exponent"])
             work[WORK.retail + k] = retail_cost(work[WORK.cost + k], p["retail_markup"])
             if k < N_FENTANYL_CHANNELS:
                 work[WORK.log_retail + k] = math.log(work[WORK.retail + k])
-        if k < N_FENTANYL_CHANNELS:
-            know = (log_know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED
-                    else log_know_synthesis)
-            work[WORK.log_a + k] = channel_constant(k, p) + know
-            work[WORK.log_v + k] = work[WORK.log_a + k] - beta / nest * work[WORK.log_retail + k]
-    scarce_heroin = work[WORK.retail + HEROIN] * heroin_scale_factor(y, p, work, mail, land,
-                                                                     heroin)
-    inclusive, log_sum_v = nested_logit_shares(work, beta, nest, p["fentanyl_nest_preference"],
-                                               scarce_heroin)
-    return inclusive, nest_price(log_sum_v, work, beta / nest), mail, land, heroin
+                top = max(top, -scale * work[WORK.log_retail + k])
+    know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
+    know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
+    for k in range(N_FENTANYL_CHANNELS):   # c_k^-s e^-top, once per distinct retail cost
+        work[WORK.weight + k] = -1.0
+        for j in range(k):
+            if work[WORK.log_retail + j] == work[WORK.log_retail + k]:
+                work[WORK.weight + k] = work[WORK.weight + j]
+                break
+        if work[WORK.weight + k] < 0.0:
+            work[WORK.weight + k] = math.exp(-scale * work[WORK.log_retail + k] - top)
+    total_a, total_v = 0.0, 0.0
+    for k in range(N_FENTANYL_CHANNELS):   # weights a_k c_k^-s e^-top
+        attractiveness = work[WORK.exp_asc + k] * (
+            know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis)
+        work[WORK.weight + k] *= attractiveness
+        total_a += attractiveness
+        total_v += work[WORK.weight + k]
+    log_cost_heroin = (math.log(work[WORK.retail + HEROIN])
+                       + heroin_log_scarcity(y, p, work, mail, land, heroin))
+    log_sum_v = top + math.log(total_v)
+    inclusive = nested_logit_shares(work, beta, nest, p["fentanyl_nest_preference"],
+                                    log_cost_heroin, log_sum_v, total_v, report)
+    return inclusive, nest_price(total_v, total_a, top, scale), mail, land, heroin
 
 
-@jit(no_refcount=True)
-def nest_price(log_sum_v, work, scale):
+@jit
+def nest_price(total_v, total_a, top, scale):
     """Retail money price per HE dose of the fentanyl nest (1): the CES mean of its channels'
-    retail costs c_k with their non-price attractiveness a_k (constant x know-how; logs at
-    work[WORK.log_a:]) as weights, (sum a_k c_k^-s / sum a_k)^(-1/s), s = beta / lambda, from the
-    nest's log-sum log sum_k a_k c_k^-s (`nested_logit_shares`).  Between the cheapest and the
-    dearest channel, equal to c when every channel costs c, and it never falls when one channel
-    gets dearer: a cut cannot make fentanyl cheaper by moving buyers off a channel they paid more
-    for (the share-weighted mean would)."""
-    top = work[WORK.log_a]
-    for k in range(N_FENTANYL_CHANNELS):
-        top = max(top, work[WORK.log_a + k])
-    total = 0.0
-    for k in range(N_FENTANYL_CHANNELS):
-        total += math.exp(work[WORK.log_a + k] - top)
-    return math.exp(-(log_sum_v - (top + math.log(total))) / scale)
+    retail costs c_k with their non-price attractiveness a_k as weights,
+    (sum a_k c_k^-s / sum a_k)^(-1/s), s = beta / lambda, from the nest's weights' sum
+    `total_v` = e^-top sum a_k c_k^-s and `total_a` = sum a_k (`market`).  Between the cheapest
+    and the dearest channel, equal to c when every channel costs c, and it never falls when one
+    channel gets dearer: a cut cannot make fentanyl cheaper by moving buyers off a channel they
+    paid more for (the share-weighted mean would)."""
+    return math.exp(-(top + math.log(total_v / total_a)) / scale)
 
 
 @jit(no_refcount=True)
@@ -645,9 +662,10 @@ def overdose_hazards(common, strips, potency, p):
 # --- the right-hand side ---------------------------------------------------------------------
 
 @jit(no_refcount=True)
-def evaluate(t, y, p, lv, dy, aux, work):
-    """dy/dt of one draw (stock units per yr) into `dy`, and the reported auxiliaries into `aux`;
-    `work` is this draw's scratch (`work_array(p)`).
+def evaluate(t, y, p, lv, dy, aux, work, report):
+    """dy/dt of one draw (stock units per yr) into `dy`, and, when `report`, the reported
+    auxiliaries into `aux` (the integrators pass False: what only the auxiliaries need is then not
+    computed and `aux` is left as it was); `work` is this draw's scratch (`work_array(p)`).
 
     work[WORK.regime] receives the branches taken by the switches that depend on the state, as a
     bit code: per channel whether capacity falls short of its shipments, whether other channels'
@@ -657,9 +675,13 @@ def evaluate(t, y, p, lv, dy, aux, work):
     continuous across each switch but their slopes jump, and a Runge-Kutta step across such a kink
     has an error its embedded estimate does not see; the compiled stepper keeps steps across a
     change of this code short (`sim.engine.kernel`).  Nothing in dy or aux depends on it."""
-    inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, work)
+    inclusive, fentanyl_price, seize_mail, seize_land, seize_heroin = market(t, y, p, lv, work,
+                                                                             report)
     price_cost = money_price(work, fentanyl_price)
-    price_response = price_cost ** p["price_elasticity"]
+    # the price's powers from one log: demand (elasticity), overdose intensity, initiation
+    log_price_cost = math.log(price_cost)
+    log_price_response = p["price_elasticity"] * log_price_cost
+    price_response = math.exp(log_price_response)
     population = us_population(t)
     potency = p["potency_ratio"]
     untreated = max(y[UNTREATED], 0.0)
@@ -711,9 +733,10 @@ def evaluate(t, y, p, lv, dy, aux, work):
                 seized_mail += seized / potency * product_per_pure[MAIL]
             else:
                 seized_land += seized / potency * product_per_pure[LAND]
-        aux[AUX.delivered_cost + k] = work[WORK.cost + k]
-        aux[AUX.target_share + k] = work[WORK.shares + k]
-        aux[AUX.arrivals + k] = arrived
+        if report:
+            aux[AUX.delivered_cost + k] = work[WORK.cost + k]
+            aux[AUX.target_share + k] = work[WORK.shares + k]
+            aux[AUX.arrivals + k] = arrived
     dy[CUM_SEIZED_PRODUCT + MAIL] = seized_mail
     dy[CUM_SEIZED_PRODUCT + LAND] = seized_land
     dy[CUM_DEMAND] = wanted
@@ -733,7 +756,7 @@ def evaluate(t, y, p, lv, dy, aux, work):
         if supplied < 1.0:      # (at or above 1 the factor is 1 ** x = 1: the power is skipped)
             price = price_cost * max(supplied, 1e-3) ** (1.0 / p["price_elasticity"])
     per_user = arrived_total / users if users > 0.0 else 0.0
-    intensity = min(price_response, 10.0) ** p["od_consumption_exponent"]
+    intensity = math.exp(p["od_consumption_exponent"] * min(log_price_response, LOG_10))
 
     # overdose by product: one formula for the total and the split; the high-risk group's rate is
     # high_risk_relative_risk x the rest's
@@ -756,7 +779,7 @@ def evaluate(t, y, p, lv, dy, aux, work):
     # people
     # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
     initiation = (initiation_path(t, work) * (1.0 - lv[PREVENTION])
-                  * price_cost ** p["initiation_price_elasticity"])
+                  * math.exp(p["initiation_price_elasticity"] * log_price_cost))
     free = free_slot_share(in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY])
     entries = treatment_entries(untreated, free, p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
     if free == 0.0:
@@ -797,6 +820,8 @@ def evaluate(t, y, p, lv, dy, aux, work):
     dy[CUM_TREATMENT_ENTRIES] = entries
 
     work[WORK.regime] = regime
+    if not report:
+        return
 
     # reported auxiliaries
     aux[AUX.population] = population
@@ -836,9 +861,9 @@ def initial_state(t0, p, lv, y):
     y[IN_TREATMENT] = p["in_treatment_2010"]
     y[REMISSION] = p["remission_2010"]
     work = work_array(p)
-    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, work)
+    _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, work, False)
     wanted = demand(p["untreated_2010"], p["in_treatment_2010"],
-                    money_price(work, fentanyl_price) ** p["price_elasticity"], p)
+                    math.exp(p["price_elasticity"] * math.log(money_price(work, fentanyl_price))), p)
     for k in range(N_CHANNELS):
         y[CAPACITY + k] = shipments_needed(work[WORK.shares + k] * wanted,
                                            work[WORK.enforcement + k],

@@ -173,12 +173,8 @@ SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slic
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
     """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) named in SERIES at output times, time
     first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated)."""
-    cols: dict[str, list] = {k: [] for k in SERIES}
-    for t in times:
-        aux = model.auxiliaries(float(t), traj.rows_at(PHYSICAL_ROWS, t))
-        for k in SERIES:
-            cols[k].append(aux[k])
-    out = {k: np.stack(v) for k, v in cols.items()}
+    aux = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, np.asarray(times)))
+    out = {k: np.moveaxis(aux[k], -1, 0) for k in SERIES}
     try:
         reference = model.auxiliaries(PRICE_REFERENCE_TIME,
                                       traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME))
