@@ -23,10 +23,10 @@ from sim.engine.solver import PHYSICAL_ROWS, SolverSettings, integrate
 from sim.model import flows
 from sim.model.levers import LeverSet
 from sim.model.state import CHANNELS
-from sim.results.dataset import to_dataset
 from sim.results.rebound import (REBOUND_DRAWS, REBOUND_EXCESS, REBOUND_LEVELS, REBOUND_START,
                                   REBOUND_WINDOW, interdiction_surge, permanent_cut,
                                   rebounding_draws)
+from sim.results.run import result_dataset
 from tests.conftest import calibrated_params
 
 WINDOW = SolverSettings(end_year=2035, output_step=0.25)
@@ -44,7 +44,7 @@ CBP_FY = {2013: 0.9, 2018: 984.0, 2019: 1270.0, 2020: 2166.0, 2021: 5081.0, 2022
 
 def run(levers: LeverSet, params=None, settings=WINDOW):
     params = params if params is not None else POSTERIOR
-    return to_dataset(integrate(params, levers, settings), params, levers, settings)
+    return result_dataset(params, levers, settings)[0]
 
 
 POSTERIOR = ensemble_of(calibrated_params(), {"name": "posterior", "size": N_DRAWS, "seed": 3}).params()

@@ -392,8 +392,8 @@ def nested_logit_shares(work, beta, nest, preference, log_cost_heroin, log_sum_v
     """Target shares of demand by channel into work[WORK.shares:]; returns the cost-based
     inclusive value when `report` (0.0 otherwise: it is reported, never used by the flows).
 
-    The nest's weights v_k = a_k c_k^-s (s = beta / nest; work[WORK.weight:], sum `total_v`) and
-    its log-sum log V = log sum_k v_k (`log_sum_v`).  Within the nest w_k = v_k / V; the nest's
+    The nest's weights v_k = a_k c_k^-s (s = beta / nest; work[WORK.weight:] holds them times
+    e^-top, their sum `total_v`) and its log-sum log V = log sum_k v_k (`log_sum_v`).  Within the nest w_k = v_k / V; the nest's
     share S_F = e^a V^nest / (e^a V^nest + c_H^-beta), the heroin channel the rest; the
     inclusive value P_c = (e^a V^nest + c_H^-beta)^(-1/beta) (= c_H while no fentanyl is
     available).
