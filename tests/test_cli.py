@@ -112,8 +112,13 @@ def test_model_doc_lists_everything(tmp_path):
     assert proc.returncode == 0
     from sim.model.parameters import ModelParameters
     from sim.model.levers import LEVER_SPECS
+    from sim.cli.doc import FLOW_FUNCTIONS
     for name in ModelParameters.names() + list(LEVER_SPECS) + ["untreated", "cum_seized"]:
         assert re.search(rf"^\| {name} +\|", proc.stdout, re.M), name
+    # the flow functions with their docstrings, the money price's among them
+    assert {"nest_price", "money_price", "heroin_log_scarcity"} <= set(FLOW_FUNCTIONS)
+    for name in FLOW_FUNCTIONS:
+        assert re.search(rf"^\| {name} +\| \S", proc.stdout, re.M), name
     # each channel's constant in the choice model: the parameter its Channel declares
     assert re.search(r"^\| china_precursor_land +\|.*\| asc_china_precursor +\|", proc.stdout, re.M)
     assert re.search(r"^\| china_finished_mail +\|.*\| 0 \(reference\) +\|", proc.stdout, re.M)

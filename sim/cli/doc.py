@@ -30,9 +30,11 @@ from sim import paths
 from sim.hydra_compose import compose
 from sim.results.tables import table
 
-FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "pharma_fentanyl_deaths",
+FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "risk_shift",
+                  "retail_potency", "supply_disruption", "pharma_fentanyl_deaths",
                   "initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
-                  "logistic_growth", "nested_logit_shares", "market", "demand",
+                  "retail_cost", "logistic_growth", "heroin_log_scarcity", "nested_logit_shares",
+                  "market", "nest_price", "money_price", "shipments_needed", "demand",
                   "free_slot_share", "treatment_entries", "product_shares", "naloxone_probability",
                   "rescue_factor", "test_strip_factor", "overdose_hazards", "evaluate",
                   "initial_state")
