@@ -708,7 +708,7 @@ def evaluate(t, y, p, lv, dy, aux, work, report):
         spare += max(-gap, 0.0)
         short += max(gap, 0.0)
         if gap > 0.0:
-            regime += 2.0 ** k
+            regime += float(1 << k)
     fill = min(spare / short, 1.0) if short > 0.0 else 0.0
     if spare < short:
         regime += 2.0 ** N_CHANNELS
