@@ -326,7 +326,6 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                         if c < change:
                             previous = c
                     cap = SWITCH_STEP
-                    h = max(previous * step, SWITCH_STEP)
                     approach = previous * step if previous * step > SWITCH_STEP else 0.0
                     rejected += 1
                     continue
@@ -347,7 +346,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     if change < 2.0:
                         cap = np.inf       # the switch is crossed
                     elif approach > 0.0:
-                        h = max(min(h, cap), SWITCH_STEP)   # at the last stage before it
+                        h = SWITCH_STEP    # at the last stage before it: capped steps on
                     elif cap < np.inf and step >= cap:
                         cap *= 2.0         # still approaching it
                     approach = 0.0

@@ -530,13 +530,9 @@ def market(t, y, p, lv, work, report):
     know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
     know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
     for k in range(N_FENTANYL_CHANNELS):   # c_k^-s e^-top, once per distinct retail cost
-        work[WORK.weight + k] = -1.0
-        for j in range(k):
-            if work[WORK.log_retail + j] == work[WORK.log_retail + k]:
-                work[WORK.weight + k] = work[WORK.weight + j]
-                break
-        if work[WORK.weight + k] < 0.0:
-            work[WORK.weight + k] = math.exp(-scale * work[WORK.log_retail + k] - top)
+        same = same_retail_cost(k, work)
+        work[WORK.weight + k] = (work[WORK.weight + same] if same >= 0
+                                 else math.exp(-scale * work[WORK.log_retail + k] - top))
     total_a, total_v = 0.0, 0.0
     for k in range(N_FENTANYL_CHANNELS):   # weights a_k c_k^-s e^-top
         attractiveness = work[WORK.exp_asc + k] * (
@@ -570,6 +566,13 @@ def money_price(work, fentanyl_price):
     nest's price (`nest_price`) weighted by their shares of demand (in `work`)."""
     heroin_share = work[WORK.shares + HEROIN]
     return heroin_share * work[WORK.retail + HEROIN] + (1.0 - heroin_share) * fentanyl_price
+
+
+@jit
+def price_logs(price_cost, p):
+    """log of the cost-based money price and of demand's price response, log(P_c^eps) (1)."""
+    log_price_cost = math.log(price_cost)
+    return log_price_cost, p["price_elasticity"] * log_price_cost
 
 
 @jit
@@ -679,8 +682,7 @@ def evaluate(t, y, p, lv, dy, aux, work, report):
                                                                              report)
     price_cost = money_price(work, fentanyl_price)
     # the price's powers from one log: demand (elasticity), overdose intensity, initiation
-    log_price_cost = math.log(price_cost)
-    log_price_response = p["price_elasticity"] * log_price_cost
+    log_price_cost, log_price_response = price_logs(price_cost, p)
     price_response = math.exp(log_price_response)
     population = us_population(t)
     potency = p["potency_ratio"]
@@ -863,7 +865,7 @@ def initial_state(t0, p, lv, y):
     work = work_array(p)
     _, fentanyl_price, mail, land, heroin = market(t0, y, p, lv, work, False)
     wanted = demand(p["untreated_2010"], p["in_treatment_2010"],
-                    math.exp(p["price_elasticity"] * math.log(money_price(work, fentanyl_price))), p)
+                    math.exp(price_logs(money_price(work, fentanyl_price), p)[1]), p)
     for k in range(N_CHANNELS):
         y[CAPACITY + k] = shipments_needed(work[WORK.shares + k] * wanted,
                                            work[WORK.enforcement + k],
