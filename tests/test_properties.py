@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import HealthCheck, given, settings
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim.calibrate.ensemble import ensemble_of
@@ -126,6 +127,8 @@ def test_compare_arguments_are_datasets_or_refused(a, variable):
                             "hydra.job.name", "levers.naloxone_kits.ramp", "+hydra.callbacks.x"]),
        value=st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Cc",)),
                      max_size=16))
+@example(key="hydra.job.name", value=".0")      # Hydra reads a float: the name "0.0"
+@example(key="hydra.job.name", value="../../x")
 def test_command_line_overrides_are_checked_or_left_to_hydra(tmp_path_factory, key, value):
     """The preflight of every Hydra command (sim/cli/guard.py) on any override: the arguments back
     (to Hydra, which reports its own errors in one line) or an InputError; nothing else."""
@@ -143,8 +146,10 @@ def test_command_line_overrides_are_checked_or_left_to_hydra(tmp_path_factory, k
             assert "\n" not in str(exc)
             return
         assert out[:2] == [arg, "solver.end_year=2031"]
-        if key == "hydra.job.name" and len(out) == 3:   # accepted: a plain file name only
-            assert guard.PLAIN_NAME.match(value)
+        if key == "hydra.job.name" and len(out) == 3:   # accepted: a plain file name only,
+            # as Hydra reads the value (`.0` is the float 0.0, so the name "0.0")
+            parsed = OverridesParser.create().parse_override(arg).value()
+            assert parsed is None or guard.PLAIN_NAME.match(str(parsed))
     finally:
         guard.discard_reserved()
         os.chdir(cwd)
