@@ -358,9 +358,11 @@ def model_outputs(traj: Trajectory, params: ModelParameters, settings: SolverSet
     if np.ptp(lags) > 0:
         raise InputError("params.nflis_report_lag: one value for every draw is allowed (a fixed "
                          "observation constant)")
-    for i in np.flatnonzero(inside):
-        read = float(mid[i] - lags[0])     # the market NFLIS reports in year i
-        nflis[:, i] = model.auxiliaries(read, traj.rows_between(PHYSICAL_ROWS, read))["nflis_share"]
+    reads = mid[inside] - lags[0]          # when the market NFLIS reports in each year was
+    if reads.size:
+        physical = np.stack([traj.rows_between(PHYSICAL_ROWS, float(t)) for t in reads], axis=-1)
+        nflis[:, inside] = model.auxiliaries_over(reads, physical, ("nflis_share",))[
+            "nflis_share"].T
     people = np.full((n, mid.size), np.nan)
     people[:, inside] = (traj.stock_at("untreated", mid[inside])
                          + traj.stock_at("in_treatment", mid[inside]))

@@ -13,7 +13,7 @@ from numba import prange
 
 from sim.model import flows
 from sim.model.compiled import jit
-from sim.model.levers import LeverSet
+from sim.model.levers import LEVER_SPECS, LeverSet
 from sim.model.parameters import ModelParameters
 from sim.model.state import LAYOUT
 
@@ -28,20 +28,33 @@ def evaluate_draws(t, states, records, levers, derivatives, auxiliaries, work):
                        work[d], True)
 
 
+@jit(no_refcount=True)
+def _draw_auxiliaries(d, times, physical, record, levers, work, columns, state, derivatives,
+                      aux, out):
+    """Draw d's reported auxiliaries `columns` (offsets in `flows.AUX_LAYOUT`) at each of `times`
+    (yr) into out[time, column, d], by `flows.evaluate` from the physical stocks physical[:, d, :]
+    (rows, draw, time); `state` (its other rows 0), `derivatives` and `aux` are scratch.  Borrows
+    every array from its caller (no reference counts)."""
+    row = d if levers.shape[1] > 1 else d - d    # 0 when every draw reads the same levers
+    for i in range(times.size):
+        for r in range(physical.shape[0]):
+            state[r] = physical[r, d, i]
+        flows.evaluate(times[i], state, record, levers[i, row], derivatives, aux,
+                       work, True)
+        for j in range(columns.size):
+            out[i, j, d] = aux[columns[j]]
+
+
 @jit(parallel=True)
-def auxiliaries_at_times(times, physical, records, levers, work, out):
-    """The reported auxiliaries of every draw at each of `times` (yr) into out (draw, time, aux)
-    by `flows.evaluate`, from the physical stocks `physical` (draw, time, rows; the other state
-    rows are 0) and levers (time, draw, lever); `work` (draw, flows.N_WORK) as in
-    `evaluate_draws`.  One parallel pass over the draws, each draw's times in turn (draw-major
-    arrays: each draw reads and writes one contiguous block)."""
+def auxiliaries_at_times(times, physical, records, levers, work, columns, out):
+    """The reported auxiliaries `columns` of every draw at each of `times` (yr) into out (time,
+    column, draw), the layout of the result dataset's time series: from the physical stocks
+    `physical` (rows, draw, time; any strides) and levers (time, draw or 1, lever); `work` (draw,
+    flows.N_WORK) as in `evaluate_draws`.  One parallel pass over the draws."""
     for d in prange(records.shape[0]):
         state, derivatives = np.zeros(flows.N_STATE), np.empty(flows.N_STATE)
-        for i in range(times.size):
-            for r in range(physical.shape[2]):
-                state[r] = physical[d, i, r]
-            flows.evaluate(times[i], state, records[d], levers[i, d], derivatives, out[d, i],
-                           work[d], True)
+        _draw_auxiliaries(d, times, physical, records[d], levers, work[d], columns, state,
+                          derivatives, np.empty(flows.N_AUX), out)
 
 
 @jit
@@ -99,24 +112,43 @@ class BatchModel:
         derivatives, _ = self.evaluate(t, y.reshape(flows.N_STATE, self.n_draws).T)
         return derivatives.T.ravel()
 
-    def auxiliaries(self, t: float, physical: np.ndarray) -> dict[str, np.ndarray]:
-        """The reported auxiliaries at t from the physical stocks (rows, draw), each shaped
-        (*dims, draw) as laid out in `flows.AUX_LAYOUT`."""
-        states = np.zeros((self.n_draws, flows.N_STATE))
-        states[:, :physical.shape[0]] = physical.T
-        _, auxiliaries = self.evaluate(t, states)
-        return flows.AUX_LAYOUT.unpack(auxiliaries.T)
+    def lever_values_over(self, times: np.ndarray) -> np.ndarray:
+        """Lever values at each of `times` (yr), (time, draw, lever) in the order of LEVER_SPECS;
+        (time, 1, lever) when no lever differs between draws (one row read by every draw)."""
+        values = [self.levers.values(float(t)) for t in times]
+        per_draw = any(np.ndim(v) for at in values for v in at.values())
+        out = np.empty((len(values), self.n_draws if per_draw else 1, len(LEVER_SPECS)))
+        for i, at in enumerate(values):
+            for j, name in enumerate(LEVER_SPECS):
+                out[i, :, j] = at[name]
+        return out
 
-    def auxiliaries_over(self, times: np.ndarray, physical: np.ndarray) -> dict[str, np.ndarray]:
-        """The reported auxiliaries at each of `times` (yr) from the physical stocks (rows, draw,
-        time), each shaped (*dims, draw, time) as laid out in `flows.AUX_LAYOUT`."""
+    def auxiliaries_over(self, times: np.ndarray, physical: np.ndarray,
+                         names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """The reported auxiliaries `names` (default: all of `flows.AUX_LAYOUT`) at each of
+        `times` (yr) from the physical stocks (rows, draw, time), each shaped (time, *dims, draw):
+        views of one array holding only those auxiliaries."""
         times = np.asarray(times, dtype=float)
-        out = np.empty((self.n_draws, times.size, flows.N_AUX))
-        levers = np.stack([self.lever_values(t) for t in times]) if times.size else \
-            np.empty((0, self.n_draws, len(self.levers.levers)))
-        auxiliaries_at_times(times, np.ascontiguousarray(physical.transpose(1, 2, 0)),
-                             self.records, np.ascontiguousarray(levers), self.work, out)
-        return flows.AUX_LAYOUT.unpack(out.transpose(2, 0, 1))
+        names = tuple(flows.AUX_LAYOUT.slices) if names is None else tuple(names)
+        slices = [flows.AUX_LAYOUT.slices[name] for name in names]
+        columns = np.concatenate([np.arange(sl.start, sl.stop) for sl in slices]).astype(np.int64)
+        out = np.empty((times.size, columns.size, self.n_draws))
+        auxiliaries_at_times(times, physical, self.records, self.lever_values_over(times),
+                             self.work, columns, out)
+        found, start = {}, 0
+        for name, sl in zip(names, slices):
+            width = sl.stop - sl.start
+            found[name] = out[:, start:start + width].reshape(
+                (times.size, *flows.AUX_LAYOUT.shapes[name], self.n_draws))
+            start += width
+        return found
+
+    def auxiliaries(self, t: float, physical: np.ndarray,
+                    names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """The reported auxiliaries `names` (default: all) at t (yr) from the physical stocks
+        (rows, draw), each shaped (*dims, draw) as laid out in `flows.AUX_LAYOUT`."""
+        return {name: values[0] for name, values in self.auxiliaries_over(
+            np.array([t], dtype=float), np.asarray(physical)[:, :, None], names).items()}
 
     def initial_state(self, t0: float) -> np.ndarray:
         """State at t0 (yr) as a (state, draw) array."""

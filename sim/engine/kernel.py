@@ -411,7 +411,8 @@ def _compiled_functions() -> list:
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _derivatives, _stage_state,
                     _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
-                    _derivatives_probe, batch.evaluate_draws, batch.auxiliaries_at_times,
+                    _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
+                    batch.auxiliaries_at_times,
                     batch.initial_states, batch.drain_rates, batch.work_arrays]
 
 

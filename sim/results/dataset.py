@@ -173,11 +173,11 @@ SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slic
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
     """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) named in SERIES at output times, time
     first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated)."""
-    aux = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, np.asarray(times)))
-    out = {k: np.moveaxis(aux[k], -1, 0) for k in SERIES}
+    out = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, np.asarray(times)), SERIES)
     try:
         reference = model.auxiliaries(PRICE_REFERENCE_TIME,
-                                      traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME))
+                                      traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
+                                      ("price_index",))
         out["price_index"] = out["price_index"] / reference["price_index"]
     except KeyError:   # the window does not reach the reference time
         out["price_index"] = np.full_like(out["price_index"], np.nan)
