@@ -82,4 +82,10 @@ def test_every_package_folder_is_in_the_wheel_list():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(REPO).parts)
              for top in ("sim", "hydra_plugins") for p in (REPO / top).rglob("__init__.py")}
+    # data folders too (else setuptools warns "Package would be ignored" and may drop them)
+    found |= {".".join(("sim", *d.relative_to(REPO).parts))
+              for top in ("configs", "experiments") for d in [REPO / top, *(REPO / top).rglob("*")]
+              if d.is_dir() and any(f.suffix == ".yaml" for f in d.iterdir())}
+    found |= {".".join(d.relative_to(REPO).parts) for d in (REPO / "sim").iterdir()
+              if d.is_dir() and not (d / "__init__.py").exists() and d.name != "__pycache__"}
     assert found - listed == set(), found - listed
