@@ -12,6 +12,11 @@ Measures in one run and prints a table, then as its last line one JSON object:
                         1e-10, over 50 draws (denominator floored at one death a year)
   calibrate_s           one MAP calibration (`fentsim-calibrate`, nothing written to configs/)
   sweep_32_s            a 32-job `fentsim -m` sweep with the joblib launcher
+  new_memory_ms_per_mb  what the machine charges a process for memory it touches the first time
+                        (ms per MB: a new 200 MB array filled in a fresh process), and
+  reused_memory_ms_per_mb  the same array filled again in that process: machine facts, no target
+                        (on the virtual machines here the first is about 2 ms, paid by the
+                        ensemble's ~235 MB of new trajectory and dataset)
 Targets (2 cores): ensemble_10k_s <= 1.5, peak <= 1000 MB, speedup >= 200, max_rel_err <= 1e-4,
 calibrate_s <= 60, sweep_32_s <= 60.  Numbers are wall-clock on a possibly shared machine.
 Options: --quick (1,000 draws instead of 10,000; skip calibrate and sweep).
@@ -84,6 +89,18 @@ def child_ensemble(n: int) -> dict:
             "threads": traj.stats.get("threads", 1)}
 
 
+def child_memory(megabytes: int = 200) -> dict:
+    """Run in a fresh process: ms per MB to fill a new array, then the same size again."""
+    figures = {}
+    for key in ("new_memory_ms_per_mb", "reused_memory_ms_per_mb"):
+        started = time.perf_counter()
+        block = np.empty(megabytes * 1_000_000 // 8)
+        block.fill(1.0)
+        figures[key] = (time.perf_counter() - started) * 1e3 / megabytes
+        del block
+    return figures
+
+
 def loop_and_accuracy(n: int = 50) -> dict:
     """Per-draw solve_ivp loop time, and batch error against a Radau reference, over n draws."""
     from sim.model.levers import LeverSet
@@ -123,15 +140,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 draws; skip calibrate and sweep")
     parser.add_argument("--child-ensemble", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_ensemble:
         print(json.dumps(child_ensemble(args.child_ensemble)))
+        return
+    if args.child_memory:
+        print(json.dumps(child_memory()))
         return
     n = 1000 if args.quick else 10000
     proc = subprocess.run([sys.executable, __file__, "--child-ensemble", str(n)],
                           capture_output=True, text=True, check=True)
     ens = json.loads(proc.stdout.strip().splitlines()[-1])
     acc = loop_and_accuracy()
+    memory = json.loads(subprocess.run([sys.executable, __file__, "--child-memory"],
+                                       capture_output=True, text=True, check=True
+                                       ).stdout.strip().splitlines()[-1])
     batch_ms = ens["ensemble_s"] / n * 1e3
     out = {
         "ensemble_10k_s": round(ens["ensemble_s"] * 10000 / n, 3),
@@ -140,6 +164,7 @@ def main() -> None:
         "batch_per_draw_ms": round(batch_ms, 4),
         "speedup": round(acc["loop_per_draw_ms"] / batch_ms, 1),
         "max_rel_err": float(f"{acc['max_rel_err']:.3g}"),
+        **{key: round(value, 3) for key, value in memory.items()},
     }
     if not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
