@@ -177,8 +177,15 @@ def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
                if lv.start is not None else {})
         for name, lv in levers.levers.items()})
     one = params.replace(**{k: v[3:4] for k, v in params.as_arrays().items()})
-    alone = integrate(one, alone_levers, settings).states
-    np.testing.assert_array_equal(alone[:, 0], batch[:, 3])
+    alone = integrate(one, alone_levers, settings)
+    np.testing.assert_array_equal(alone.states[:, 0], batch[:, 3])
+    # and the dataset's auxiliaries, which read each draw's own lever values (levers per draw)
+    from sim.results.dataset import SERIES
+    batch_ds = to_dataset(integrate(params, levers, settings), params, levers, settings)
+    alone_ds = to_dataset(alone, one, alone_levers, settings)
+    for name in SERIES:
+        np.testing.assert_array_equal(alone_ds[name].isel(draw=0).values,
+                                      batch_ds[name].isel(draw=3).values, err_msg=name)
 
 
 def test_failing_draw_is_named(monkeypatch):
