@@ -49,7 +49,7 @@ def _draw_auxiliaries(d, times, physical, record, levers, work, columns, state, 
 def auxiliaries_at_times(times, physical, records, levers, work, columns, out):
     """The reported auxiliaries `columns` of every draw at each of `times` (yr) into out (time,
     column, draw), the layout of the result dataset's time series: from the physical stocks
-    `physical` (rows, draw, time; any strides) and levers (time, draw or 1, lever); `work` (draw,
+    `physical` (rows, draw, time) and levers (time, draw or 1, lever); `work` (draw,
     flows.N_WORK) as in `evaluate_draws`.  One parallel pass over the draws."""
     for d in prange(records.shape[0]):
         state, derivatives = np.zeros(flows.N_STATE), np.empty(flows.N_STATE)
@@ -133,7 +133,10 @@ class BatchModel:
         slices = [flows.AUX_LAYOUT.slices[name] for name in names]
         columns = np.concatenate([np.arange(sl.start, sl.stop) for sl in slices]).astype(np.int64)
         out = np.empty((times.size, columns.size, self.n_draws))
-        auxiliaries_at_times(times, physical, self.records, self.lever_values_over(times),
+        # one memory layout, so one machine code (a copy only when the trajectory's rows at these
+        # times are not already one C-ordered block: e.g. a subset of its stored times)
+        auxiliaries_at_times(times, np.ascontiguousarray(physical, dtype=float), self.records,
+                             self.lever_values_over(times),
                              self.work, columns, out)
         found, start = {}, 0
         for name, sl in zip(names, slices):
