@@ -115,12 +115,10 @@ class BatchModel:
     def lever_values_over(self, times: np.ndarray) -> np.ndarray:
         """Lever values at each of `times` (yr), (time, draw, lever) in the order of LEVER_SPECS;
         (time, 1, lever) when no lever differs between draws (one row read by every draw)."""
-        values = [self.levers.values(float(t)) for t in times]
-        per_draw = any(np.ndim(v) for at in values for v in at.values())
-        out = np.empty((len(values), self.n_draws if per_draw else 1, len(LEVER_SPECS)))
-        for i, at in enumerate(values):
-            for j, name in enumerate(LEVER_SPECS):
-                out[i, :, j] = at[name]
+        rows = self.n_draws if self.levers.varies_by_draw else 1
+        out = np.empty((len(times), rows, len(LEVER_SPECS)))
+        for i, t in enumerate(times):
+            out[i] = self.levers.value_matrix(float(t), rows)
         return out
 
     def auxiliaries_over(self, times: np.ndarray, physical: np.ndarray,

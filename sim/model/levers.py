@@ -295,6 +295,13 @@ class LeverSet:
         """Every lever's value at time t."""
         return {name: lever(t) for name, lever in self.levers.items()}
 
+    @property
+    def varies_by_draw(self) -> bool:
+        """Whether any intervention has per-draw values (start, ramp, level or end an array), so
+        that the levers' values differ between draws."""
+        return any(np.ndim(getattr(lever, key)) for lever in self.levers.values()
+                   for key in ("start", "ramp", "level", "end"))
+
     def value_matrix(self, t: float, n_draws: int) -> np.ndarray:
         """Every lever's value at time t as a (draw, lever) array, levers in LEVER_SPECS order."""
         out = np.empty((n_draws, len(LEVER_SPECS)))
