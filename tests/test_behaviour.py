@@ -201,7 +201,7 @@ def test_fentanyl_plus_heroin_minus_both_is_every_overdose_death_at_every_time(b
         physical = traj.rows_at(PHYSICAL_ROWS, t)
         states = np.zeros((N_DRAWS, flows.N_STATE))
         states[:, :physical.shape[0]] = physical.T
-        dy, _ = model.evaluate(float(t), states)
+        dy = model.evaluate(float(t), states)
         heroin_only = dy[:, flows.CUM_DEATHS_HEROIN_ONLY]
         both = dy[:, flows.CUM_DEATHS_BOTH]
         fentanyl_only = dy[:, flows.CUM_DEATHS_FENTANYL_ONLY]

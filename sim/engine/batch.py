@@ -19,13 +19,14 @@ from sim.model.state import LAYOUT
 
 
 @jit(parallel=True)
-def evaluate_draws(t, states, records, levers, derivatives, auxiliaries, work):
+def evaluate_draws(t, states, records, levers, derivatives, scratch, work):
     """`flows.evaluate` for every draw at time t (yr): states (draw, state), records (draw),
-    levers (draw, lever) -> derivatives (draw, state), auxiliaries (draw, aux); `work` (draw,
-    flows.N_WORK) is each draw's scratch with its constants (`work_arrays`)."""
+    levers (draw, lever) -> derivatives (draw, state); `scratch` (draw, flows.N_AUX) and `work`
+    (draw, flows.N_WORK, each draw's constants: `work_arrays`) are scratch.  The reported
+    auxiliaries are skipped (`auxiliaries_at_times` computes them)."""
     for d in prange(states.shape[0]):
-        flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], auxiliaries[d],
-                       work[d], True)
+        flows.evaluate(t, states[d], records[d], levers[d], derivatives[d], scratch[d], work[d],
+                       False)
 
 
 @jit(no_refcount=True)
@@ -99,17 +100,17 @@ class BatchModel:
         """Lever values at t (yr), (draw, lever) in the order of LEVER_SPECS."""
         return self.levers.value_matrix(t, self.n_draws)
 
-    def evaluate(self, t: float, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Derivatives (draw, state) and auxiliaries (draw, aux) at t for states (draw, state)."""
-        n = self.n_draws
-        derivatives, auxiliaries = np.empty((n, flows.N_STATE)), np.empty((n, flows.N_AUX))
+    def evaluate(self, t: float, states: np.ndarray) -> np.ndarray:
+        """Derivatives (draw, state) at t for states (draw, state)."""
+        derivatives = np.empty((self.n_draws, flows.N_STATE))
         evaluate_draws(float(t), np.ascontiguousarray(states), self.records,
-                       self.lever_values(t), derivatives, auxiliaries, self.work)
-        return derivatives, auxiliaries
+                       self.lever_values(t), derivatives, np.empty((self.n_draws, flows.N_AUX)),
+                       self.work)
+        return derivatives
 
     def derivatives(self, t: float, y: np.ndarray) -> np.ndarray:
         """dy/dt of the flat batch state (state-major, as `solve_ivp` holds it)."""
-        derivatives, _ = self.evaluate(t, y.reshape(flows.N_STATE, self.n_draws).T)
+        derivatives = self.evaluate(t, y.reshape(flows.N_STATE, self.n_draws).T)
         return derivatives.T.ravel()
 
     def lever_values_over(self, times: np.ndarray) -> np.ndarray:
