@@ -8,12 +8,17 @@ BIN = $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
-	@echo "set-up: a virtual environment in $(VENV), fentsim and its dependencies, then the model"
-	@echo "compiled once (2.5 minutes from a fresh clone on 2 shared cores; pip's last step,"
-	@echo "'Installing collected packages', works about a minute without output)"
+$(VENV)/.installed: pyproject.toml Makefile tests/cf-checker.txt
+	@echo "set-up: a virtual environment in $(VENV), fentsim and its dependencies, the CF checker the"
+	@echo "tests use in an environment of its own, then the model compiled once (3 minutes from a"
+	@echo "fresh clone on 2 shared cores; pip's last step, 'Installing collected packages', works"
+	@echo "about a minute without output)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	@# the CF checker needs the netCDF4 library: apart, so that fentsim's environment keeps a single
+	@# netCDF engine (h5netcdf); tests/test_conformance.py runs it from there
+	$(PYTHON) -m venv $(VENV)/cf-checker
+	$(VENV)/cf-checker/bin/python -m pip install -q -r tests/cf-checker.txt
 	@# compat: a .pth with the checkout, so Hydra finds hydra_plugins/ (the experiment group);
 	@# setuptools' default editable finder (used since pyproject maps configs/ into sim.configs) hides it
 	$(BIN)/python -m pip install -e ".[test]" --config-settings editable_mode=compat

@@ -4,6 +4,8 @@ xarray decodes and decimal years beside it; UDUNITS units everywhere, and never 
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -17,25 +19,48 @@ from sim.results.io import ENGINE, open_result
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
+# The CF checker's own environment (`make setup`, tests/cf-checker.txt): it needs the netCDF4
+# library, which fentsim's environment does not install (one netCDF engine there: h5netcdf).
+CF_CHECKER = BIN.parent / "cf-checker" / "bin" / "python"
 HIGH = 3  # compliance-checker weight of a high-priority check
 # UDUNITS has no currency: the money variables (US$/yr, US$ per lever unit) fail its units check.
 CURRENCY = ('are not recognized by UDUNITS',)
+# Run by the checker's Python: every high-priority CF 1.11 result that did not pass, as JSON.
+CHECK = """
+import json, sys
+from compliance_checker.runner import CheckSuite
+suite = CheckSuite()
+suite.load_all_available_checkers()
+results, _ = suite.run_all(suite.load_dataset(sys.argv[1]), ["cf:1.11"], skip_checks=[])["cf:1.11"]
+failed = []
+for r in results:
+    passed, total = r.value if isinstance(r.value, tuple) else (int(bool(r.value)), 1)
+    if r.weight >= int(sys.argv[2]) and passed < total:
+        failed += [f"{r.name}: {m}" for m in r.msgs] or [r.name]
+print(json.dumps(failed))
+"""
 
 
 def cf_failures(path: Path) -> list[str]:
     """High-priority CF 1.11 failures of a file, as 'section: message' lines (currency units
-    left out: UDUNITS has none)."""
-    from compliance_checker.runner import CheckSuite
-
-    suite = CheckSuite()
-    suite.load_all_available_checkers()
-    results, _ = suite.run_all(suite.load_dataset(str(path)), ["cf:1.11"], skip_checks=[])["cf:1.11"]
-    failed = []
-    for r in results:
-        passed, total = r.value if isinstance(r.value, tuple) else (int(bool(r.value)), 1)
-        if r.weight >= HIGH and passed < total:
-            failed += [f"{r.name}: {m}" for m in r.msgs] or [r.name]
+    left out: UDUNITS has none), from the IOOS compliance-checker in its own environment."""
+    if not CF_CHECKER.is_file():
+        pytest.fail(f"the CF checker's environment is missing ({CF_CHECKER}): run `make setup`, "
+                    f"or python -m venv {CF_CHECKER.parent.parent} and pip install -r "
+                    f"tests/cf-checker.txt into it")
+    proc = subprocess.run([str(CF_CHECKER), "-c", CHECK, str(path), str(HIGH)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    failed = json.loads(proc.stdout.strip().splitlines()[-1])
     return [f for f in failed if not (CURRENCY[0] in f and 'US$' in f)]
+
+
+def test_fentsims_environment_has_one_netcdf_engine():
+    """h5netcdf reads and writes every result; netCDF4 (the CF checker's) stays out of it, so that
+    xarray never picks an engine by itself and no file is written by two libraries."""
+    engines = xr.backends.list_engines()
+    assert ENGINE == "h5netcdf" and ENGINE in engines
+    assert "netcdf4" not in engines and importlib.util.find_spec("netCDF4") is None
 
 
 @pytest.fixture(scope="module")
