@@ -389,6 +389,10 @@ def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.nd
     extra = [np.broadcast_to(np.asarray(date, dtype=float), (n_draws,))
              for lever in levers.levers.values() if lever.start is not None
              for date in lever.kink_dates()]
+    if not extra and n_draws > 1:   # no intervention: every draw has the shared edges
+        row, count = draw_edges(edges, levers, 1)
+        return (np.ascontiguousarray(np.broadcast_to(row, (n_draws, row.shape[1]))),
+                np.repeat(count, n_draws))
     both = np.concatenate([np.broadcast_to(edges, (n_draws, edges.size)),
                            np.stack(extra, axis=1) if extra else np.empty((n_draws, 0))], axis=1)
     both = np.round(both, 10)
@@ -459,13 +463,14 @@ def verify_machine_code() -> None:
     _VERIFIED = True
 
 
-def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, edges: np.ndarray,
+def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges: np.ndarray,
                     times: np.ndarray, series_times: np.ndarray, series_rows: slice,
                     fiscal_times: np.ndarray, fiscal_rows: slice, rtol: float, atol: np.ndarray,
                     max_step: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
-    """Integrate every draw from y0 (n_state, n_draws) over the segments between `edges` (yr, plus
-    each draw's own intervention dates), with steps of at most `max_step` (yr, per draw).
+    """Integrate every draw from y0 (n_state, n_draws), with parameters `records` (one per draw:
+    `flows.parameter_records`), over the segments between `edges` (yr, plus each draw's own
+    intervention dates), with steps of at most `max_step` (yr, per draw).
 
     Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
     `series_rows` (leading rows) at `series_times` and `fiscal_rows` at `fiscal_times`, each
@@ -482,7 +487,7 @@ def integrate_batch(y0: np.ndarray, params: ModelParameters, levers: LeverSet, e
     previous_chunk = numba.get_parallel_chunksize()
     numba.set_parallel_chunksize(PARALLEL_CHUNK)
     try:
-        _integrate_batch(np.ascontiguousarray(y0), flows.parameter_records(params),
+        _integrate_batch(np.ascontiguousarray(y0), np.ascontiguousarray(records),
                          *lever_tables(levers, n),
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
                          np.asarray(times, dtype=float), np.asarray(series_times, dtype=float),

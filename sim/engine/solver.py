@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from sim.engine import kernel
 from sim.engine.batch import BatchModel
+from sim.engine.memory import ordinary_pages
 from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.compiled import announces_compile
 from sim.model.flows import KINKS
@@ -358,8 +359,9 @@ def integrate(params: ModelParameters, levers: LeverSet, settings: SolverSetting
     BLAS is held to one thread: the solver's only BLAS calls are small matrix-vector products
     (stage combinations), which multi-threaded OpenBLAS makes several times slower, worst of all
     on a busy machine (1,000 draws: 7.4 s with default threads, 1.6 s with one, measured).
+    Its arrays get ordinary pages, not huge ones (`sim.engine.memory`).
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"), ordinary_pages():
         return _integrate(params, levers, settings)
 
 
@@ -442,7 +444,7 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
     times = times[times >= t0]
     edges = kernel_edges(settings, t0)
     states, series_states, fiscal_states, stats, status = kernel.integrate_batch(
-        y0, params, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
+        y0, model.records, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
         FISCAL_ROWS, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
         max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()

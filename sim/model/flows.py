@@ -202,10 +202,10 @@ N_WORK = sum(size for _, size in _WORK_BLOCKS)
 
 def parameter_records(params: ModelParameters) -> np.ndarray:
     """Parameters as a structured array over draws: one float field per parameter."""
-    arrays = params.as_arrays()
-    records = np.empty(params.n_draws, dtype=[(name, "f8") for name in arrays])
-    for name, values in arrays.items():
-        records[name] = values
+    names = params.names()
+    records = np.empty(params.n_draws, dtype=[(name, "f8") for name in names])
+    for name in names:   # a scalar or (n_draws,) field, broadcast into place (no copy first)
+        records[name] = getattr(params, name)
     return records
 
 

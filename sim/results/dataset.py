@@ -11,6 +11,7 @@ import xarray as xr
 
 from sim.model.levers import LeverSet
 from sim.engine.batch import BatchModel
+from sim.engine.memory import ordinary_pages
 from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters, model_errors
 from sim.results.timeaxis import (DECIMAL_YEAR, DECIMAL_YEAR_ATTRS, TIME_ATTRS, time_coords,
@@ -184,6 +185,7 @@ def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[
     return out
 
 
+@ordinary_pages()   # its arrays get ordinary pages, not huge ones (sim/engine/memory.py)
 def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                settings: SolverSettings) -> xr.Dataset:
     """The public result dataset of a run (see `OUTPUT_VARIABLES`); provenance is added by the caller."""
