@@ -18,8 +18,8 @@ Measures in one run and prints a table, then as its last line one JSON object:
                         (ms per MB: a new 200 MB array filled in a fresh process, numpy's default
                         huge-page advice on), and
   reused_memory_ms_per_mb  the same array filled again in that process: machine facts, no target
-                        (on the virtual machines here the first was 0.07-3.7 ms; the ensemble's
-                        own arrays skip the advice, sim/engine/memory.py: 0.37-0.42 ms)
+                        (measured values: README, "Performance"; the ensemble's own arrays
+                        skip the advice, sim/engine/memory.py)
 Targets (2 cores): ensemble_10k_s <= 1.5, peak <= 1000 MB, speedup >= 200, max_rel_err <= 1e-4,
 calibrate_s <= 60, sweep_32_s <= 60.  Numbers are wall-clock on a possibly shared machine.
 Options: --quick (1,000 draws instead of 10,000; skip calibrate and sweep).

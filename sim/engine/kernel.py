@@ -385,16 +385,16 @@ def _integrate_batch(y0, records, history, interventions, edges, edge_count, tim
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
     """Segment edges of every draw (yr): the shared `edges` plus the draw's own intervention start
-    and end dates inside the window.  Returns edges (n_draws, width) padded with +inf, and counts."""
+    and end dates inside the window.  Returns edges (n_draws, width) padded with +inf, and counts.
+    When every draw has the same dates (no intervention, or dates that do not vary by draw), the
+    edges are worked out once and repeated."""
     extra = [np.broadcast_to(np.asarray(date, dtype=float), (n_draws,))
              for lever in levers.levers.values() if lever.start is not None
              for date in lever.kink_dates()]
-    if not extra and n_draws > 1:   # no intervention: every draw has the shared edges
-        row, count = draw_edges(edges, levers, 1)
-        return (np.ascontiguousarray(np.broadcast_to(row, (n_draws, row.shape[1]))),
-                np.repeat(count, n_draws))
-    both = np.concatenate([np.broadcast_to(edges, (n_draws, edges.size)),
-                           np.stack(extra, axis=1) if extra else np.empty((n_draws, 0))], axis=1)
+    rows = 1 if all(np.all(dates == dates[0]) for dates in extra) else n_draws
+    both = np.concatenate([np.broadcast_to(edges, (rows, edges.size)),
+                           np.stack([dates[:rows] for dates in extra], axis=1) if extra
+                           else np.empty((rows, 0))], axis=1)
     both = np.round(both, 10)
     both[(both < edges[0]) | (both > edges[-1])] = np.inf
     both.sort(axis=1)
@@ -403,7 +403,8 @@ def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.nd
     both[repeated] = np.inf
     both.sort(axis=1)
     count = np.isfinite(both).sum(axis=1)
-    return np.ascontiguousarray(both[:, :count.max()]), count
+    return (np.ascontiguousarray(np.broadcast_to(both[:, :count.max()], (n_draws, count.max()))),
+            np.ascontiguousarray(np.broadcast_to(count, (n_draws,))))
 
 
 _VERIFIED = False

@@ -6,11 +6,7 @@ defrag setting is `madvise` (/sys/kernel/mm/transparent_hugepage/defrag, as on t
 machines we measure on), the first write to such an array waits while the kernel compacts
 memory to find a free huge page.  An ensemble's arrays are written once and read a few times,
 so huge pages save little there, and that wait is what made a fresh process's first ensemble
-slow and erratic.  Measured with `benchmarks/bench.py` (2026-12-03, one machine, fresh processes):
-a new 200 MB array cost 0.07-2.0 ms per MB with the advice, 0.37-0.42 without; a 10,000-draw
-ensemble (integration and dataset) took 1.31-1.63 s (mean 1.48, five runs) with it and
-1.27-1.46 s (mean 1.32, five runs alternated with those) without, the same ensemble again in
-the same process alike (1.15-1.37 s and 1.20-1.57 s).
+slow and erratic (measured with `benchmarks/bench.py`: README, "Performance").
 
 `ordinary_pages()` turns the advice off for the arrays made inside it (the integration and the
 result dataset use it) and restores numpy's setting after.  Whoever sets numpy's own switch,
