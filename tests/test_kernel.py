@@ -97,6 +97,65 @@ def test_lever_fits_are_exact_on_a_segment_without_kinks():
                     assert value == pytest.approx(exact, rel=1e-12, abs=1e-9), (name, d, t)
 
 
+def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
+    """`hold_market_terms`'s decision on every segment of `n` random draws: start -> flags seen."""
+    from sim.engine.solver import kernel_edges
+    params = random_draws(n, seed)
+    records = flows.parameter_records(params)
+    history, interventions = kernel.lever_tables(levers, n)
+    edges, counts = kernel.draw_edges(kernel_edges(SolverSettings(output_step=1.0), 2010.0),
+                                      levers, n)
+    fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
+    lv, saved = np.empty(history.shape[0]), np.empty(flows.N_WORK)
+    seen: dict[float, set[float]] = {}
+    for d in range(n):
+        work = flows.work_array(records[d])
+        own = edges[d, :counts[d]]
+        for a, b in zip(own[:-1], own[1:]):
+            kernel.fit_levers(a, b, history, interventions[d], fits)
+            kernel.hold_market_terms(a, b, records[d], fits, lv, work, saved)
+            flag = work[flows.WORK.terms_fixed]
+            seen.setdefault(round(float(a), 4), set()).add(flag)
+            if flag == flows.TERMS_FREE:
+                continue
+            # held terms are those computed afresh anywhere on the segment, and so is dy/dt
+            y = BatchModel(params.draw(d), levers).initial_state(2010.0)[:, 0] * 1.7
+            for t in np.linspace(a, b, 5):
+                for i in range(lv.size):
+                    lv[i] = fits[i, 0] + (t - a) * (fits[i, 1] + (t - a) * fits[i, 2])
+                fresh = flows.work_array(records[d])
+                held_dy, fresh_dy = np.empty(flows.N_STATE), np.empty(flows.N_STATE)
+                aux = np.empty(flows.N_AUX)
+                flows.evaluate(t, y, records[d], lv, held_dy, aux, work, False)
+                flows.evaluate(t, y, records[d], lv, fresh_dy, aux, fresh, False)
+                np.testing.assert_allclose(held_dy, fresh_dy, rtol=1e-14, atol=0.0,
+                                           err_msg=f"draw {d} at {t}")
+    return seen
+
+
+def test_market_terms_are_held_only_where_they_do_not_change():
+    """The stepper computes the market's time-and-lever terms once on a segment where they are
+    constant (`kernel.hold_market_terms`): the fentanyl channels' before FY2013 (heroin's cost
+    still trends), all of them from April 2024; never while a seizure path, an enforcement ramp
+    or a 2023 disruption moves; and holding them leaves dy/dt as computed afresh."""
+    seen = _held_flags(LeverSet.from_mapping({}), 4, seed=21)
+    assert seen[2010.0] == seen[2013.0] == {flows.FENTANYL_TERMS_FIXED}
+    for start in (2013.25, 2016.0, 2018.25, 2019.33, 2021.0, 2023.33, 2023.87, 2024.12):
+        assert seen[start] == {flows.TERMS_FREE}, start
+    for start in (2024.25, 2024.5, 2025.0, 2030.0, 2035.0):
+        assert seen[start] == {flows.ALL_TERMS_FIXED}, start
+
+
+def test_a_ramping_intervention_stops_the_market_terms_being_held():
+    """A land interdiction surge 2026-2028 with a one-year ramp (and back by 2030): the market's
+    terms change on its ramps and are held again once it is at its level and after it ends."""
+    levers = LeverSet.from_mapping({"interdiction_land": {
+        "start": 2026.0, "ramp": 1.0, "level": 2.0, "mode": "scale", "end": 2029.0}})
+    seen = _held_flags(levers, 3, seed=5)
+    assert seen[2026.0] == seen[2029.0] == {flows.TERMS_FREE}
+    assert seen[2025.0] == seen[2027.0] == seen[2028.0] == seen[2031.0] == {flows.ALL_TERMS_FIXED}
+
+
 def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
     n = 24
     params, levers = random_draws(n, seed=5), intervention_levers(n, seed=6)

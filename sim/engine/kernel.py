@@ -10,7 +10,10 @@ spare capacity no longer covering a shortfall, ...) is at most SWITCH_STEP long,
 error estimate misses the error of a step across a kink; and the running totals (stocks of kind
 "total") restart from zero at each year boundary, kept exactly in an offset, so the error control
 holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are
-fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation.
+fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation, and
+the market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of
+an evaluation's time) are computed once for a segment on which they do not change (`hold_market_terms`): from April 2024 on, and for the fentanyl channels before FY2013,
+unless an intervention ramps.
 `tests/test_kernel.py` checks the trajectories against the solve_ivp path and a Radau reference.
 Hydra-free.
 """
@@ -204,6 +207,51 @@ def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6,
         k += 1
     return k
 
+@jit(no_refcount=True)
+def _market_terms_at(s, t_a, p, fits, lv, work):
+    """`flows.market_terms` at s yr after the segment start t_a, levers from the segment's fits."""
+    for i in range(lv.size):
+        lv[i] = _lever(fits, i, s)
+    flows.market_terms(t_a + s, p, lv, work, False)
+
+
+@jit(no_refcount=True)
+def _same_terms(terms, saved, work):
+    """Whether work[terms] equals saved[terms], bit for bit."""
+    for i in terms:
+        if saved[i] != work[i]:
+            return False
+    return True
+
+
+@jit(no_refcount=True)
+def hold_market_terms(t_a, t_b, p, fits, lv, work, saved):
+    """Set work[WORK.terms_fixed] for the segment [t_a, t_b] (levers fitted in `fits`):
+    ALL_TERMS_FIXED when every market term (`flows.market_terms`) is the same, bit for bit, at
+    t_a, t_b and the midpoint, FENTANYL_TERMS_FIXED when the fentanyl channels' are, else
+    TERMS_FREE; `work` is left with the terms last computed (equal at all three when held).
+    On a segment (no input kink inside) each term is a monotone function of t (ramps, log-linear
+    paths) or of the levers, which are at most quadratic in t (`fit_levers`), so three equal
+    values mean a constant.  A segment on which the fentanyl channels' terms change costs two
+    evaluations of the terms, one on which they are held three.  Held terms can differ from those
+    `flows.evaluate` computes afresh in the last bit (the compiler fuses a multiply-add in one
+    caller and not in the other): outputs move by rounding only (at most 4e-8 relative, heroin
+    deaths, on the reference cases of 2026-12-03).  `saved` (N_WORK) is scratch."""
+    work[WORK.terms_fixed] = flows.TERMS_FREE
+    span = t_b - t_a
+    _market_terms_at(0.0, t_a, p, fits, lv, work)
+    fentanyl, heroin = True, True
+    for s in (span, 0.5 * span):
+        for i in range(work.size):
+            saved[i] = work[i]
+        _market_terms_at(s, t_a, p, fits, lv, work)
+        fentanyl = fentanyl and _same_terms(flows.FENTANYL_TERMS, saved, work)
+        heroin = heroin and _same_terms(flows.HEROIN_TERMS, saved, work)
+        if not fentanyl:
+            return
+    work[WORK.terms_fixed] = flows.ALL_TERMS_FIXED if heroin else flows.FENTANYL_TERMS_FIXED
+
+
 STATE_BUFFERS = 11   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6, offset
 
 
@@ -211,9 +259,11 @@ STATE_BUFFERS = 11   # rows of a draw's state buffer: y, y_new, scale, the 7 sta
 def _draw_buffers(n, n_levers, p):
     """A draw's scratch (allocated once per draw, outside the stepper, which then allocates
     nothing): state rows (STATE_BUFFERS, n), lever fits, lever values, auxiliaries, the flows'
-    work array (`flows.work_array`) and the 7 dense-output weights."""
+    work array (`flows.work_array`), the 7 dense-output weights and `hold_market_terms`'s
+    scratch."""
     return (np.zeros((STATE_BUFFERS, n)), np.empty((n_levers, LEVER_FIT_COLUMNS)),
-            np.empty(n_levers), np.empty(N_AUX), flows.work_array(p), np.empty(7))
+            np.empty(n_levers), np.empty(N_AUX), flows.work_array(p), np.empty(7),
+            np.empty(flows.N_WORK))
 
 
 @jit(inline=True)
@@ -237,12 +287,13 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     skips numba's reference counts (atomic operations, a quarter of the time), safe because every
     array it touches is held by its caller."""
     n = y0.size
-    rows, levers, lv, aux, work, q = buffers
+    rows, levers, lv, aux, work, q, saved = buffers
     y, y_new, scale = rows[0], rows[1], rows[2]
     k0, k1, k2, k3, k4, k5, k6 = rows[3], rows[4], rows[5], rows[6], rows[7], rows[8], rows[9]
     offset = rows[10]   # running totals (rows N_DRIVING..) accumulated before the segment's start
     origin = edges[0]
     fit_levers(edges[0], edges[1], history, intervention, levers)
+    hold_market_terms(edges[0], edges[1], p, levers, lv, work, saved)
     for i in range(n):
         y[i] = y0[i]
     t = edges[0]
@@ -282,6 +333,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
         bound = edges[seg]
         origin = edges[seg - 1]
         fit_levers(origin, bound, history, intervention, levers)
+        hold_market_terms(origin, bound, p, levers, lv, work, saved)
         while t < bound:
             if t >= rebased + 1.0 - 1e-9:
                 # running totals restart from zero about once a year: the error control then holds
@@ -414,7 +466,9 @@ def _compiled_functions() -> list:
     """Every compiled function the engines use, callees before callers."""
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
-    return model + [_interp, lever_value, fit_levers, _lever, _derivatives, _stage_state,
+    return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
+                    hold_market_terms, _derivatives,
+                    _stage_state,
                     _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
                     _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
                     batch.auxiliaries_at_times,

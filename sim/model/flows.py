@@ -182,21 +182,41 @@ AUX = namedtuple("AuxOffsets", AUX_LAYOUT.slices)(*(sl.start for sl in AUX_LAYOU
 N_AUX = AUX_LAYOUT.size
 # `work`: one draw's scratch for `evaluate`, a flat array reached by the named offsets WORK (no
 # views: an array view costs numba an atomic reference count).  Its caller makes it once per draw
-# with `work_array(p)` and reuses it, so an evaluation allocates nothing.  Per channel: delivered
-# and retail cost, enforcement, target share and shipments needed; per fentanyl channel: the
-# log retail cost and the logit weight a_k c_k^-s (scaled by the nest's largest c^-s); then the
-# draw's constants, computed once by `work_array` (e^asc per fentanyl channel; values and their
-# logs of the log-linear paths: hazards of seizure by route at the knots, initiation at the knots;
-# log(1 - heroin seizure probability); heroin's base cost after its trend, e^heroin_cost_change).  Last, `regime`: written by every
-# evaluation, the branches its state-dependent switches took (see `evaluate`).
-_WORK_BLOCKS = (("cost", N_CHANNELS), ("enforcement", N_CHANNELS), ("shares", N_CHANNELS),
-                ("retail", N_CHANNELS), ("needed", N_CHANNELS),
-                ("log_retail", N_FENTANYL_CHANNELS), ("weight", N_FENTANYL_CHANNELS),
+# with `work_array(p)` and reuses it, so an evaluation allocates nothing.  First the market's terms
+# that depend on time and levers alone (`market_terms`): per channel enforcement, delivered and
+# retail cost; per fentanyl channel the log retail cost and c_k^-s (scaled by the nest's largest,
+# e^-top); the seizure probabilities by route, top and the heroin channel's seizure probability and
+# log retail cost.  Then per channel the target share and shipments needed, and the logit weight
+# a_k c_k^-s e^-top per fentanyl channel; then the draw's constants, computed once by `work_array`
+# (e^asc per fentanyl channel; values and their logs of the log-linear paths: hazards of seizure by
+# route at the knots, initiation at the knots; log(1 - heroin seizure probability); heroin's base
+# cost after its trend, e^heroin_cost_change).  `terms_fixed` says which of the market's terms are
+# held (`market`; 0 unless a caller sets it), and last `regime`, written by every evaluation: the
+# branches its state-dependent switches took (see `evaluate`).
+_WORK_BLOCKS = (("enforcement", N_CHANNELS), ("cost", N_CHANNELS), ("retail", N_CHANNELS),
+                ("log_retail", N_FENTANYL_CHANNELS), ("cost_weight", N_FENTANYL_CHANNELS),
+                ("seizure", len(ROUTES)), ("top", 1), ("seizure_heroin", 1),
+                ("log_retail_heroin", 1),
+                ("shares", N_CHANNELS), ("needed", N_CHANNELS), ("weight", N_FENTANYL_CHANNELS),
                 ("exp_asc", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
                 ("hazard_land", 2 * len(SEIZURE_KNOTS)), ("initiation", 2 * len(INITIATION_KNOTS)),
-                ("log_kept_heroin", 1), ("heroin_cost_after_trend", 1), ("regime", 1))
+                ("log_kept_heroin", 1), ("heroin_cost_after_trend", 1), ("terms_fixed", 1),
+                ("regime", 1))
 WORK = namedtuple("WorkOffsets", [name for name, _ in _WORK_BLOCKS])(
     *np.cumsum([0] + [size for _, size in _WORK_BLOCKS[:-1]]).tolist())
+assert HEROIN == N_CHANNELS - 1, "market_terms computes the heroin channel's terms alone: it is last"
+# Offsets in `work` of the market's terms (`market_terms`): those of the fentanyl channels (with
+# the routes' seizure probabilities and the nest's top) and those of the heroin channel.
+FENTANYL_TERMS = np.array(
+    [WORK.enforcement + k for k in range(N_FENTANYL_CHANNELS)]
+    + [WORK.cost + k for k in range(N_FENTANYL_CHANNELS)]
+    + [WORK.retail + k for k in range(N_FENTANYL_CHANNELS)]
+    + list(range(WORK.log_retail, WORK.top + 1)), dtype=np.int64)
+HEROIN_TERMS = np.array([WORK.enforcement + HEROIN, WORK.cost + HEROIN, WORK.retail + HEROIN,
+                         WORK.seizure_heroin, WORK.log_retail_heroin], dtype=np.int64)
+# Values of work[WORK.terms_fixed]: every market term recomputed at each evaluation; the fentanyl
+# channels' terms held (the heroin channel's recomputed); all held.
+TERMS_FREE, FENTANYL_TERMS_FIXED, ALL_TERMS_FIXED = 0.0, 1.0, 2.0
 N_WORK = sum(size for _, size in _WORK_BLOCKS)
 
 
@@ -474,6 +494,7 @@ def work_array(p):
                                                           p["heroin_cost_change"])
     for k in range(N_FENTANYL_CHANNELS):
         work[WORK.exp_asc + k] = math.exp(channel_constant(k, p))
+    work[WORK.terms_fixed] = TERMS_FREE
     work[WORK.regime] = 0.0
     return work
 
@@ -489,58 +510,97 @@ def same_retail_cost(k, work):
     return -1
 
 
+@jit(inline=True)
+def channel_terms(k, t, p, lv, work, mail, land, heroin):
+    """Channel k's enforcement (its lever and the dated 2023 disruptions), delivered and retail
+    cost per HE dose into `work`, from the seizure probabilities (mail, land, heroin); a fentanyl
+    channel's log retail cost too.  A fentanyl channel with the route and enforcement of an
+    earlier one (`same_retail_cost`) takes its costs, bit for bit."""
+    lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
+    work[WORK.enforcement + k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
+    same = same_retail_cost(k, work) if k < N_FENTANYL_CHANNELS else -1
+    if same >= 0:
+        work[WORK.cost + k] = work[WORK.cost + same]
+        work[WORK.retail + k] = work[WORK.retail + same]
+        work[WORK.log_retail + k] = work[WORK.log_retail + same]
+        return
+    if k != HEROIN:
+        base = p["fentanyl_cost_ratio"]
+    elif t >= HEROIN_COST_TREND[1]:
+        base = work[WORK.heroin_cost_after_trend]
+    else:
+        base = heroin_base_cost(t, p["heroin_cost_change"])
+    work[WORK.cost + k] = delivered_cost(base, channel_seizure(k, mail, land, heroin),
+                                         work[WORK.enforcement + k], p["risk_premium"],
+                                         p["enforcement_cost_exponent"])
+    work[WORK.retail + k] = retail_cost(work[WORK.cost + k], p["retail_markup"])
+    if k < N_FENTANYL_CHANNELS:
+        work[WORK.log_retail + k] = math.log(work[WORK.retail + k])
+
+
 @jit(no_refcount=True)
-def market(t, y, p, lv, work, report):
-    """Delivered costs, enforcement (levers and the dated 2023 disruptions), target shares and
-    retail costs per HE dose by channel (into `work`, offsets WORK); returns the choice model's
-    aggregate (nested-logit inclusive value in cost units; 0.0 unless `report`), the fentanyl
-    nest's money price (`nest_price`) and the seizure probabilities (mail, land, heroin).  Shares
-    follow the retail cost per HE dose, `retail_cost`: delivered cost plus the domestic
-    distribution markup that supply-side measures do not touch.  A channel's weight in the nest is
-    a_k c_k^-s: attractiveness a_k = e^asc_k x its know-how (the draw's e^asc_k in `work`) and its
-    retail cost c_k to the power -s, s = beta / nest, computed once per distinct retail cost."""
+def market_terms(t, p, lv, work, heroin_only):
+    """The market's terms that depend on time and levers alone, into `work` (FENTANYL_TERMS and
+    HEROIN_TERMS; only the latter when `heroin_only`): seizure probabilities by route and of heroin,
+    each channel's terms (`channel_terms`), each fentanyl channel's retail cost to the power -s
+    (s = beta / nest), computed once per distinct retail cost and scaled by the nest's largest
+    (e^-top), and the heroin channel's log retail cost.  Shares follow the retail cost per HE dose,
+    `retail_cost`: delivered cost plus the domestic distribution markup that supply-side measures
+    do not touch."""
+    work[WORK.seizure_heroin] = -math.expm1(work[WORK.log_kept_heroin]
+                                            * max(lv[INTERDICTION_LAND], 0.0))
+    if heroin_only:
+        channel_terms(HEROIN, t, p, lv, work, work[WORK.seizure + MAIL],
+                      work[WORK.seizure + LAND], work[WORK.seizure_heroin])
+        work[WORK.log_retail_heroin] = math.log(work[WORK.retail + HEROIN])
+        return
     mail = seizure_probability(t, work, WORK.hazard_mail, lv[INTERDICTION_MAIL])
     land = seizure_probability(t, work, WORK.hazard_land, lv[INTERDICTION_LAND])
-    heroin = -math.expm1(work[WORK.log_kept_heroin] * max(lv[INTERDICTION_LAND], 0.0))
-    beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
-    scale = beta / nest
-    top = -np.inf          # the nest's largest -s log c_k, by which its weights are scaled
+    work[WORK.seizure + MAIL], work[WORK.seizure + LAND] = mail, land
+    scale = p["cost_sensitivity"] / p["nest_dissimilarity"]
     for k in range(N_CHANNELS):
-        lever = min(max(lv[CHANNEL_ENFORCEMENT[k]], 0.0), 0.999)
-        work[WORK.enforcement + k] = 1.0 - (1.0 - lever) * (1.0 - supply_disruption(t, k, p))
-        same = same_retail_cost(k, work) if k < N_FENTANYL_CHANNELS else -1
-        if same >= 0:
-            work[WORK.cost + k] = work[WORK.cost + same]
-            work[WORK.retail + k] = work[WORK.retail + same]
-            work[WORK.log_retail + k] = work[WORK.log_retail + same]
-        else:
-            if k != HEROIN:
-                base = p["fentanyl_cost_ratio"]
-            elif t >= HEROIN_COST_TREND[1]:
-                base = work[WORK.heroin_cost_after_trend]
-            else:
-                base = heroin_base_cost(t, p["heroin_cost_change"])
-            work[WORK.cost + k] = delivered_cost(base, channel_seizure(k, mail, land, heroin),
-                                                 work[WORK.enforcement + k], p["risk_premium"],
-                                                 p["enforcement_cost_exponent"])
-            work[WORK.retail + k] = retail_cost(work[WORK.cost + k], p["retail_markup"])
-            if k < N_FENTANYL_CHANNELS:
-                work[WORK.log_retail + k] = math.log(work[WORK.retail + k])
-                top = max(top, -scale * work[WORK.log_retail + k])
-    know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
-    know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
+        channel_terms(k, t, p, lv, work, mail, land, work[WORK.seizure_heroin])
+    work[WORK.log_retail_heroin] = math.log(work[WORK.retail + HEROIN])
+    top = -np.inf          # the nest's largest -s log c_k, by which its weights are scaled
+    for k in range(N_FENTANYL_CHANNELS):
+        top = max(top, -scale * work[WORK.log_retail + k])
+    work[WORK.top] = top
     for k in range(N_FENTANYL_CHANNELS):   # c_k^-s e^-top, once per distinct retail cost
         same = same_retail_cost(k, work)
-        work[WORK.weight + k] = (work[WORK.weight + same] if same >= 0
-                                 else math.exp(-scale * work[WORK.log_retail + k] - top))
+        work[WORK.cost_weight + k] = (work[WORK.cost_weight + same] if same >= 0
+                                      else math.exp(-scale * work[WORK.log_retail + k] - top))
+
+
+@jit(no_refcount=True)
+def market(t, y, p, lv, work, report):
+    """Target shares by channel (into `work`, offsets WORK) from the market's terms
+    (`market_terms`) and the know-how stocks; returns the choice model's aggregate (nested-logit
+    inclusive value in cost units; 0.0 unless `report`), the fentanyl nest's money price
+    (`nest_price`) and the seizure probabilities (mail, land, heroin).  A channel's weight in the
+    nest is a_k c_k^-s: attractiveness a_k = e^asc_k x its know-how (the draw's e^asc_k in
+    `work`) and its retail cost c_k to the power -s, s = beta / nest.
+
+    The terms are recomputed at t unless work[WORK.terms_fixed] holds them: a caller that knows
+    they do not change over an interval (the compiled stepper, on a segment between input kinks
+    where they are equal at both ends and the middle: `sim.engine.kernel`) computes them once and
+    sets it to FENTANYL_TERMS_FIXED or ALL_TERMS_FIXED; `work_array` leaves it TERMS_FREE."""
+    fixed = work[WORK.terms_fixed]
+    if fixed != ALL_TERMS_FIXED:
+        market_terms(t, p, lv, work, fixed == FENTANYL_TERMS_FIXED)
+    mail, land = work[WORK.seizure + MAIL], work[WORK.seizure + LAND]
+    heroin, top = work[WORK.seizure_heroin], work[WORK.top]
+    beta, nest = p["cost_sensitivity"], p["nest_dissimilarity"]
+    scale = beta / nest
+    know_finished = min(max(y[KH_FINISHED], 1e-12), 1.0)
+    know_synthesis = min(max(y[KH_SYNTHESIS], 1e-12), 1.0)
     total_a, total_v = 0.0, 0.0
     for k in range(N_FENTANYL_CHANNELS):   # weights a_k c_k^-s e^-top
         attractiveness = work[WORK.exp_asc + k] * (
             know_finished if CHANNEL_KNOW_HOW[k] == KNOW_HOW_FINISHED else know_synthesis)
-        work[WORK.weight + k] *= attractiveness
+        work[WORK.weight + k] = work[WORK.cost_weight + k] * attractiveness
         total_a += attractiveness
         total_v += work[WORK.weight + k]
-    log_cost_heroin = (math.log(work[WORK.retail + HEROIN])
+    log_cost_heroin = (work[WORK.log_retail_heroin]
                        + heroin_log_scarcity(y, p, work, mail, land, heroin))
     log_sum_v = top + math.log(total_v)
     inclusive = nested_logit_shares(work, beta, nest, p["fentanyl_nest_preference"],
