@@ -13,7 +13,8 @@ holds a year's accumulation to the tolerance rather than everything since 2010. 
 fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation, and
 the market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of
 an evaluation's time) are computed once for a segment on which they do not change (`hold_market_terms`): from April 2024 on, and for the fentanyl channels before FY2013,
-unless an intervention ramps.
+unless an intervention ramps; elsewhere a step's last evaluation (at its end, FSAL) reuses those of
+its sixth stage when the two fall at the same time (C5 = 1), as they mostly do.
 `tests/test_kernel.py` checks the trajectories against the solve_ivp path and a Radau reference.
 Hydra-free.
 """
@@ -363,7 +364,13 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                         for i in range(n):
                             y_new[i] = y[i] + step * (B0 * k0[i] + B2 * k2[i] + B3 * k3[i]
                                                       + B4 * k4[i] + B5 * k5[i])
+                        # the last stage ran at t + C5 step, most often t_new itself: then
+                        # the market's terms in `work` are this time's (same levers), kept
+                        fixed = work[WORK.terms_fixed]
+                        if t + C5 * step == t_new:
+                            work[WORK.terms_fixed] = flows.ALL_TERMS_FIXED
                         _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
+                        work[WORK.terms_fixed] = fixed
                         fraction = 1.0
                     nfev += 1
                     change = _switch_seen(work, regime, fraction, change)
