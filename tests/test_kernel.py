@@ -107,9 +107,12 @@ def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
                                       levers, n)
     fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
     lv, saved = np.empty(history.shape[0]), np.empty(flows.N_WORK)
+    held_dy, fresh_dy, aux = np.empty(flows.N_STATE), np.empty(flows.N_STATE), np.empty(flows.N_AUX)
+    states = BatchModel(params, levers).initial_state(2010.0) * 1.7   # (state, draw)
     seen: dict[float, set[float]] = {}
     for d in range(n):
         work = flows.work_array(records[d])
+        y = np.ascontiguousarray(states[:, d])
         own = edges[d, :counts[d]]
         for a, b in zip(own[:-1], own[1:]):
             kernel.fit_levers(a, b, history, interventions[d], fits)
@@ -119,13 +122,10 @@ def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
             if flag == flows.TERMS_FREE:
                 continue
             # held terms are those computed afresh anywhere on the segment, and so is dy/dt
-            y = BatchModel(params.draw(d), levers).initial_state(2010.0)[:, 0] * 1.7
             for t in np.linspace(a, b, 5):
                 for i in range(lv.size):
                     lv[i] = fits[i, 0] + (t - a) * (fits[i, 1] + (t - a) * fits[i, 2])
                 fresh = flows.work_array(records[d])
-                held_dy, fresh_dy = np.empty(flows.N_STATE), np.empty(flows.N_STATE)
-                aux = np.empty(flows.N_AUX)
                 flows.evaluate(t, y, records[d], lv, held_dy, aux, work, False)
                 flows.evaluate(t, y, records[d], lv, fresh_dy, aux, fresh, False)
                 np.testing.assert_allclose(held_dy, fresh_dy, rtol=1e-14, atol=0.0,

@@ -11,10 +11,11 @@ error estimate misses the error of a step across a kink; and the running totals 
 "total") restart from zero at each year boundary, kept exactly in an offset, so the error control
 holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are
 fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation, and
-the market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of
-an evaluation's time) are computed once for a segment on which they do not change (`hold_market_terms`): from April 2024 on, and for the fentanyl channels before FY2013,
-unless an intervention ramps; elsewhere a step's last evaluation (at its end, FSAL) reuses those of
-its sixth stage when the two fall at the same time (C5 = 1), as they mostly do.
+the market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of an
+evaluation's time) are computed once for a segment on which they do not change
+(`hold_market_terms`): from April 2024 on, and for the fentanyl channels before FY2013, unless an
+intervention ramps; elsewhere a step's last evaluation (at its end, FSAL) reuses those of its
+sixth stage when the two fall at the same time (C5 = 1), as they mostly do.
 `tests/test_kernel.py` checks the trajectories against the solve_ivp path and a Radau reference.
 Hydra-free.
 """
@@ -474,9 +475,7 @@ def _compiled_functions() -> list:
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
-                    hold_market_terms, _derivatives,
-                    _stage_state,
-                    _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
+                    hold_market_terms, _derivatives, _stage_state, _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
                     _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
                     batch.auxiliaries_at_times,
                     batch.initial_states, batch.drain_rates, batch.work_arrays]

@@ -208,10 +208,9 @@ assert HEROIN == N_CHANNELS - 1, "market_terms computes the heroin channel's ter
 # Offsets in `work` of the market's terms (`market_terms`): those of the fentanyl channels (with
 # the routes' seizure probabilities and the nest's top) and those of the heroin channel.
 FENTANYL_TERMS = np.array(
-    [WORK.enforcement + k for k in range(N_FENTANYL_CHANNELS)]
-    + [WORK.cost + k for k in range(N_FENTANYL_CHANNELS)]
-    + [WORK.retail + k for k in range(N_FENTANYL_CHANNELS)]
-    + list(range(WORK.log_retail, WORK.top + 1)), dtype=np.int64)
+    [getattr(WORK, block) + k for block in ("enforcement", "cost", "retail", "log_retail",
+                                            "cost_weight") for k in range(N_FENTANYL_CHANNELS)]
+    + [WORK.seizure + r for r in range(len(ROUTES))] + [WORK.top], dtype=np.int64)
 HEROIN_TERMS = np.array([WORK.enforcement + HEROIN, WORK.cost + HEROIN, WORK.retail + HEROIN,
                          WORK.seizure_heroin, WORK.log_retail_heroin], dtype=np.int64)
 # Values of work[WORK.terms_fixed]: every market term recomputed at each evaluation; the fentanyl
