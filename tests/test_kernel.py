@@ -247,6 +247,25 @@ def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
                                       batch_ds[name].isel(draw=3).values, err_msg=name)
 
 
+def test_auxiliaries_reported_on_the_way_equal_those_recomputed_from_the_stocks():
+    """Annual outputs: the engine reports the series auxiliaries from the evaluation that ends
+    each step at a year boundary; they equal `BatchModel.auxiliaries_over` at the stored stocks
+    (exact lever values, market terms afresh) to rounding, with interventions per draw too."""
+    import dataclasses
+    from sim.results.dataset import SERIES
+    params, levers = random_draws(6, seed=12), intervention_levers(6, seed=13)
+    settings = SolverSettings(output_step=1.0, engine="compiled")
+    traj = integrate(params, levers, settings)
+    assert set(traj.auxiliaries) == set(SERIES)
+    reported = to_dataset(traj, params, levers, settings)
+    recomputed = to_dataset(dataclasses.replace(traj, auxiliaries={}), params, levers, settings)
+    for name in SERIES:
+        np.testing.assert_allclose(reported[name].values, recomputed[name].values, rtol=1e-12,
+                                   atol=1e-300, err_msg=name)
+    # monthly outputs: not every output time ends a step, so none are reported
+    assert not integrate(params, levers, SolverSettings(output_step=1 / 12)).auxiliaries
+
+
 def test_failing_draw_is_named(monkeypatch):
     records = flows.parameter_records
 

@@ -153,13 +153,14 @@ def _lever(coefficients, i, s):
     return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
 
 @jit(inline=True, fastmath=True)
-def _derivatives(t, y, p, fits, origin, lv, aux, work, dy):
+def _derivatives(t, y, p, fits, origin, lv, aux, work, dy, report):
     """dy/dt of one draw into `dy` by `flows.evaluate`, the levers `lv` taken from the fits of
-    the segment that starts at `origin` (yr); `aux` (the auxiliaries) and `work` are scratch."""
+    the segment that starts at `origin` (yr); the reported auxiliaries into `aux` when `report`
+    (else it is scratch), `work` is scratch."""
     since = t - origin
     for i in range(lv.size):
         lv[i] = _lever(fits, i, since)
-    flows.evaluate(t, y, p, lv, dy, aux, work, False)
+    flows.evaluate(t, y, p, lv, dy, aux, work, report)
 
 
 @jit(inline=True, fastmath=True)
@@ -208,6 +209,14 @@ def _store_dense(times, k, t, t_new, y, y_new, step, k0, k1, k2, k3, k4, k5, k6,
                     + q[4] * k4[i] + q[5] * k5[i] + q[6] * k6[i])
         k += 1
     return k
+
+@jit(inline=True)
+def _store_auxiliaries(aux, columns, aux_out, k, d):
+    """aux[columns] into aux_out[k, :, d]; the next index."""
+    for j in range(columns.size):
+        aux_out[k, j, d] = aux[columns[j]]
+    return k + 1
+
 
 @jit(no_refcount=True)
 def _market_terms_at(s, t_a, p, fits, lv, work):
@@ -279,12 +288,15 @@ def _switch_seen(work, regime, fraction, first_change):
 
 @jit(fastmath=True, no_refcount=True)
 def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times, fiscal_times,
-                    fiscal_first, rtol, atol, max_step, out, series_out, fiscal_out, stats,
-                    buffers):
+                    fiscal_first, aux_times, aux_columns, rtol, atol, max_step, out, series_out,
+                    fiscal_out, aux_out, stats, buffers):
     """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
     kinks), steps at most `max_step` (yr) long.  By dense output it stores the state at `times`
     into out[:, d, :] (state, draw, time), its first rows at `series_times` into
     series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into fiscal_out[:, d, :].
+    The reported auxiliaries at offsets `aux_columns` (`flows.AUX_LAYOUT`) go into
+    aux_out[:, :, d] at `aux_times`, which must be among the edges: a step ends there, and its
+    last evaluation (first of the next step) reports them, so they cost no evaluation of their own.
     `buffers`: its scratch (`_draw_buffers`).  Returns a failure code.  Allocates nothing and
     skips numba's reference counts (atomic operations, a quarter of the time), safe because every
     array it touches is held by its caller."""
@@ -299,7 +311,11 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     for i in range(n):
         y[i] = y0[i]
     t = edges[0]
-    _derivatives(t, y, p, levers, origin, lv, aux, work, k0)
+    k_aux = 0
+    report = aux_times.size > 0 and aux_times[0] == t
+    _derivatives(t, y, p, levers, origin, lv, aux, work, k0, report)
+    if report:
+        k_aux = _store_auxiliaries(aux, aux_columns, aux_out, k_aux, d)
     regime = work[REGIME]   # the switch code at t
     cap = np.inf            # step cap while a switch is being approached (see SWITCH_STEP)
     approach = 0.0          # after a switch was seen inside a long step: a step to its last stage
@@ -307,20 +323,20 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     rebased = t             # when the running totals last restarted from zero
     # initial step as scipy.integrate._ivp.common.select_initial_step
     d0 = d1 = 0.0
-    for i in range(n):
+    for i in range(N_DRIVING):
         scale[i] = atol[i] + abs(y[i]) * rtol
         d0 += (y[i] / scale[i]) ** 2
         d1 += (k0[i] / scale[i]) ** 2
-    d0, d1 = np.sqrt(d0 / n), np.sqrt(d1 / n)
+    d0, d1 = np.sqrt(d0 / N_DRIVING), np.sqrt(d1 / N_DRIVING)
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     h0 = min(h0, edges[1] - t)
     for i in range(n):
         y_new[i] = y[i] + h0 * k0[i]
-    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, work, k1)
+    _derivatives(t + h0, y_new, p, levers, origin, lv, aux, work, k1, False)
     d2 = 0.0
-    for i in range(n):
+    for i in range(N_DRIVING):
         d2 += ((k1[i] - k0[i]) / scale[i]) ** 2
-    d2 = np.sqrt(d2 / n) / h0
+    d2 = np.sqrt(d2 / N_DRIVING) / h0
     h1 = max(1e-6, h0 * 1e-3) if (d1 <= 1e-15 and d2 <= 1e-15) else \
         (0.01 / max(d1, d2)) ** (-ERROR_EXPONENT)
     h = min(100 * h0, h1, edges[1] - t, max_step)
@@ -359,7 +375,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                     if stage < 6:
                         _stage_state(y, step, k0, k1, k2, k3, k4, stage, y_new)
                         _derivatives(t + RK_C[stage] * step, y_new, p, levers, origin, lv, aux,
-                                     work, rows[3 + stage])   # k1..k5 (only k0, k6 trade rows)
+                                     work, rows[3 + stage], False)   # k1..k5 (k0, k6 trade rows)
                         fraction = RK_C[stage]
                     else:   # the new point (first stage of the next step)
                         for i in range(n):
@@ -370,7 +386,8 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                         fixed = work[WORK.terms_fixed]
                         if t + C5 * step == t_new:
                             work[WORK.terms_fixed] = flows.ALL_TERMS_FIXED
-                        _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6)
+                        report = k_aux < aux_times.size and aux_times[k_aux] == t_new
+                        _derivatives(t_new, y_new, p, levers, origin, lv, aux, work, k6, report)
                         work[WORK.terms_fixed] = fixed
                         fraction = 1.0
                     nfev += 1
@@ -418,6 +435,8 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                 approach = 0.0
                 rejected += 1
             steps += 1
+            if report:   # this step's last evaluation reported the auxiliaries at t_new
+                k_aux = _store_auxiliaries(aux, aux_columns, aux_out, k_aux, d)
             # dense output at the storage times inside (t, t_new]
             k_out = _store_dense(times, k_out, t, t_new, y, y_new, step, k0, k1, k2, k3, k4,
                                  k5, k6, 0, out, d, q, offset)
@@ -434,13 +453,14 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
 
 @jit(parallel=True)
 def _integrate_batch(y0, records, history, interventions, edges, edge_count, times,
-                     series_times, fiscal_times, fiscal_first, rtol, atol, max_step, out,
-                     series_out, fiscal_out, stats, status):
+                     series_times, fiscal_times, fiscal_first, aux_times, aux_columns, rtol, atol,
+                     max_step, out, series_out, fiscal_out, aux_out, stats, status):
     for d in prange(y0.shape[1]):
         status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
                                     edges[d, :edge_count[d]], times, series_times,
-                                    fiscal_times, fiscal_first, rtol, atol[:, d].copy(),
-                                    max_step[d], out, series_out, fiscal_out, stats,
+                                    fiscal_times, fiscal_first, aux_times, aux_columns, rtol,
+                                    atol[:, d].copy(), max_step[d], out, series_out, fiscal_out,
+                                    aux_out, stats,
                                     _draw_buffers(y0.shape[0], history.shape[0], records[d]))
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -475,7 +495,8 @@ def _compiled_functions() -> list:
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
-                    hold_market_terms, _derivatives, _stage_state, _store_dense, _draw_buffers, _integrate_draw, _integrate_batch,
+                    hold_market_terms, _derivatives, _stage_state, _store_dense,
+                    _store_auxiliaries, _draw_buffers, _integrate_draw, _integrate_batch,
                     _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
                     batch.auxiliaries_at_times,
                     batch.initial_states, batch.drain_rates, batch.work_arrays]
@@ -526,16 +547,18 @@ def verify_machine_code() -> None:
 
 def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges: np.ndarray,
                     times: np.ndarray, series_times: np.ndarray, series_rows: slice,
-                    fiscal_times: np.ndarray, fiscal_rows: slice, rtol: float, atol: np.ndarray,
-                    max_step: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
+                    fiscal_times: np.ndarray, fiscal_rows: slice, aux_times: np.ndarray,
+                    aux_columns: np.ndarray, rtol: float, atol: np.ndarray, max_step: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
     """Integrate every draw from y0 (n_state, n_draws), with parameters `records` (one per draw:
     `flows.parameter_records`), over the segments between `edges` (yr, plus each draw's own
     intervention dates), with steps of at most `max_step` (yr, per draw).
 
     Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
     `series_rows` (leading rows) at `series_times` and `fiscal_rows` at `fiscal_times`, each
-    (rows, n_draws, n_times); statistics; and a failure code per draw (0 = ok).
+    (rows, n_draws, n_times); the reported auxiliaries at offsets `aux_columns`
+    (`flows.AUX_LAYOUT`) at `aux_times` (a subset of `edges`), (n_times, n_columns, n_draws);
+    statistics; and a failure code per draw (0 = ok).
     """
     verify_machine_code()
     n = y0.shape[1]
@@ -543,6 +566,10 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
     out = np.empty((N_STATE, n, times.size))  # each draw writes short contiguous runs
     series_out = np.empty((series_rows.stop, n, series_times.size))
     fiscal_out = np.empty((fiscal_rows.stop - fiscal_rows.start, n, fiscal_times.size))
+    aux_times = np.asarray(aux_times, dtype=float)
+    if not np.isin(aux_times, edges).all():
+        raise ValueError(f"aux_times {np.setdiff1d(aux_times, edges)[:5]} are not segment edges")
+    aux_out = np.empty((aux_times.size, len(aux_columns), n))
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
     previous_chunk = numba.get_parallel_chunksize()
@@ -553,15 +580,15 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
                          np.asarray(times, dtype=float), np.asarray(series_times, dtype=float),
                          np.asarray(fiscal_times, dtype=float), int(fiscal_rows.start),
-                         float(rtol), np.ascontiguousarray(atol),
-                         np.ascontiguousarray(max_step, dtype=float), out, series_out, fiscal_out,
-                         stats, status)
+                         aux_times, np.asarray(aux_columns, dtype=np.int64), float(rtol),
+                         np.ascontiguousarray(atol), np.ascontiguousarray(max_step, dtype=float),
+                         out, series_out, fiscal_out, aux_out, stats, status)
     finally:
         numba.set_parallel_chunksize(previous_chunk)
     summary = {"nfev": int(stats[:, 0].sum()), "steps_mean": float(stats[:, 1].mean()),
                "steps_max": int(stats[:, 1].max()), "rejected": int(stats[:, 2].sum()),
                "threads": numba.get_num_threads()}
-    return out, series_out, fiscal_out, summary, status
+    return out, series_out, fiscal_out, aux_out, summary, status
 
 
 def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: LeverSet) -> np.ndarray:
@@ -584,4 +611,4 @@ def draw_derivatives(t: float, y: np.ndarray, params: ModelParameters, levers: L
 @jit(fastmath=True)
 def _derivatives_probe(t, y, p, fits, origin, lv, aux, work, dy):
     """`_derivatives` callable from Python (it is inlined everywhere else)."""
-    _derivatives(t, y, p, fits, origin, lv, aux, work, dy)
+    _derivatives(t, y, p, fits, origin, lv, aux, work, dy, False)

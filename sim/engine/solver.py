@@ -28,8 +28,9 @@ from sim.engine.batch import BatchModel
 from sim.engine.memory import ordinary_pages
 from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.compiled import announces_compile
-from sim.model.flows import KINKS
+from sim.model.flows import AUX_LAYOUT, KINKS
 from sim.model.levers import LeverSet
+from sim.model.outputs import by_reduction
 from sim.model.parameters import ModelParameters
 from sim.model.state import LAYOUT
 
@@ -48,6 +49,8 @@ FISCAL_YEAR_START = 273.0 / 365.0  # Oct 1 as a fraction of the (non-leap) year:
 FISCAL_STOCKS = ("cum_seized", "cum_seized_product")
 FISCAL_ROWS = slice(LAYOUT.slices[FISCAL_STOCKS[0]].start, LAYOUT.slices[FISCAL_STOCKS[-1]].stop)
 assert FISCAL_ROWS.stop - FISCAL_ROWS.start == sum(LAYOUT.stocks[s].size for s in FISCAL_STOCKS)
+# the point outputs read from the model's reported auxiliaries (the other point outputs are stocks)
+REPORTED_SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slices)
 ATOL_FRACTION = 1e-10  # absolute tolerance of dimensionless stocks (know-how, 0-1)
 
 
@@ -157,6 +160,9 @@ class Trajectory:
     series: np.ndarray | None = None
     fiscal_times: np.ndarray = field(default_factory=lambda: np.empty(0))
     fiscal: np.ndarray | None = None
+    # REPORTED_SERIES at `times`, each (time, *dims, draw), when the compiled engine reported
+    # them on its way (annual outputs: `_run_kernel`); else empty
+    auxiliaries: dict = field(default_factory=dict)
 
     def _blocks(self) -> list[tuple[slice, np.ndarray, np.ndarray]]:
         """(LAYOUT rows, times, values) of every block."""
@@ -420,8 +426,9 @@ def _integrate_compiled(params: ModelParameters, levers: LeverSet,
     draw's, so a draw's numbers do not depend on which batch or chunk it is integrated in.
     """
     model = BatchModel(params, levers)
+    series = series_times(settings)
     return _run_kernel(model, model.initial_state(settings.t_start), settings.t_start, params,
-                       levers, settings, series_times(settings), fiscal_times(settings))
+                       levers, settings, series, fiscal_times(settings), report=not series.size)
 
 
 def kernel_edges(settings: SolverSettings, t0: float) -> np.ndarray:
@@ -435,17 +442,21 @@ def kernel_edges(settings: SolverSettings, t0: float) -> np.ndarray:
 
 def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParameters,
                 levers: LeverSet, settings: SolverSettings, series: np.ndarray,
-                fiscal: np.ndarray) -> Trajectory:
+                fiscal: np.ndarray, report: bool = False) -> Trajectory:
     """Every draw from y0 (LAYOUT rows, draw) at t0 (yr) to the window's end with the kernel;
     every stock stored at the year boundaries from t0, the physical stocks at `series`, the
-    fiscal stocks at `fiscal` (yr)."""
+    fiscal stocks at `fiscal` (yr); with `report`, REPORTED_SERIES at the year boundaries too
+    (from the evaluation that ends each step there: no extra evaluation)."""
     n = model.n_draws
     times = storage_times(settings)
     times = times[times >= t0]
     edges = kernel_edges(settings, t0)
-    states, series_states, fiscal_states, stats, status = kernel.integrate_batch(
+    reported = REPORTED_SERIES if report else ()
+    slices = [AUX_LAYOUT.slices[name] for name in reported]
+    columns = np.array([i for sl in slices for i in range(sl.start, sl.stop)], dtype=np.int64)
+    states, series_states, fiscal_states, aux, stats, status = kernel.integrate_batch(
         y0, model.records, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
-        FISCAL_ROWS, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
+        FISCAL_ROWS, times if report else np.empty(0), columns, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
         max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:
@@ -453,7 +464,14 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
         raise SolverError(f"solver failed ({reason}); {failing_draws(failed, params)}")
     stats.update(engine="compiled", segments=len(edges) - 1,
                  min_stock=min(min_stock(states), min_stock(series_states)))
-    return Trajectory(times, states, stats, series, series_states, fiscal, fiscal_states)
+    auxiliaries, start = {}, 0
+    for name, sl in zip(reported, slices):
+        width = sl.stop - sl.start
+        auxiliaries[name] = aux[:, start:start + width].reshape(
+            (times.size, *AUX_LAYOUT.shapes[name], n))
+        start += width
+    return Trajectory(times, states, stats, series, series_states, fiscal, fiscal_states,
+                      auxiliaries)
 
 
 def integrate_from(states: np.ndarray, t0: float, params: ModelParameters, levers: LeverSet,

@@ -293,6 +293,15 @@ def store_seizure_hazards(probability_2013, rise_2018, rise_2021, rise_2024, wor
                      -math.log(1.0 - p24)), work, at)
 
 
+@jit
+def occurrence(hazard):
+    """1 - e^-hazard (1): the chance of at least one event at a cumulative Poisson hazard (1).
+    Written with exp, not expm1: glibc's expm1 costs about three times its exp, and on the
+    compiled engine's hot path (seizure, naloxone) it took 11 % of the time (perf, 2026-12-03);
+    the hazards here are 1e-4 and more, where the two agree to 1e-12 relative."""
+    return 1.0 - math.exp(-hazard)
+
+
 @jit(no_refcount=True)
 def seizure_probability(t, work, at, effort):
     """Probability that a shipment on a route is seized (1) at t (yr).
@@ -303,7 +312,7 @@ def seizure_probability(t, work, at, effort):
     between the knots, flat outside.  The lever `effort` (1 = history) multiplies the hazard.
     """
     hazard = loglinear_path(t, SEIZURE_KNOTS, work, at)
-    return min(-math.expm1(-hazard * max(effort, 0.0)), 1.0 - 1e-12)
+    return min(occurrence(hazard * max(effort, 0.0)), 1.0 - 1e-12)
 
 
 @jit
@@ -546,7 +555,7 @@ def market_terms(t, p, lv, work, heroin_only):
     (e^-top), and the heroin channel's log retail cost.  Shares follow the retail cost per HE dose,
     `retail_cost`: delivered cost plus the domestic distribution markup that supply-side measures
     do not touch."""
-    work[WORK.seizure_heroin] = -math.expm1(work[WORK.log_kept_heroin]
+    work[WORK.seizure_heroin] = occurrence(-work[WORK.log_kept_heroin]
                                             * max(lv[INTERDICTION_LAND], 0.0))
     if heroin_only:
         channel_terms(HEROIN, t, p, lv, work, work[WORK.seizure + MAIL],
@@ -689,7 +698,7 @@ def product_shares(share, mixing):
 @jit
 def naloxone_probability(kits_per_year, population, p):
     """Probability naloxone is at hand at an overdose (1): 1 - exp(-c x kits per 100k per yr)."""
-    return -math.expm1(-p["naloxone_coefficient"] * max(kits_per_year, 0.0) / population * 1e5)
+    return occurrence(p["naloxone_coefficient"] * max(kits_per_year, 0.0) / population * 1e5)
 
 
 @jit
@@ -704,7 +713,7 @@ def test_strip_factor(strips_per_year, population, p):
     """Multiplier on the incidence of fentanyl-containing products from test-strip use (1)."""
     if strips_per_year <= 0.0:
         return 1.0
-    coverage = -math.expm1(-p["test_strip_coefficient"] * strips_per_year / population * 1e5)
+    coverage = occurrence(p["test_strip_coefficient"] * strips_per_year / population * 1e5)
     return 1.0 - p["test_strip_max_effect"] * coverage
 
 

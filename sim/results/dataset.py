@@ -16,8 +16,8 @@ from sim.model.flows import us_population_at
 from sim.model.parameters import ModelParameters, model_errors
 from sim.results.timeaxis import (DECIMAL_YEAR, DECIMAL_YEAR_ATTRS, TIME_ATTRS, time_coords,
                                   with_decimal_year)
-from sim.engine.solver import FISCAL_YEAR_START, PHYSICAL_ROWS, SolverSettings, Trajectory
-from sim.model.flows import AUX_LAYOUT
+from sim.engine.solver import (FISCAL_YEAR_START, PHYSICAL_ROWS, REPORTED_SERIES, SolverSettings,
+                              Trajectory)
 from sim.model.outputs import OUTPUT, OUTPUTS, PREDICTIVE_OF, by_reduction
 from sim.model.state import CHANNEL_NAMES, CHANNELS, ROUTES
 
@@ -88,16 +88,23 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def draw_noise(p: dict[str, np.ndarray], n_draws: int, stream: int, size: int) -> np.ndarray:
-    """Standard normal noise (draw, size) keyed by each draw's parameter values and `stream`: the
-    same draw gets the same noise in any batch, chunk or scenario."""
-    from scipy.special import ndtri
-    key = np.full(n_draws, np.uint64(stream))
+def draw_keys(p: dict[str, np.ndarray], n_draws: int) -> np.ndarray:
+    """A 64-bit key per draw hashed from all its parameter values (uint64, (draw,)): what keys its
+    predictive noise, so the same draw gets the same noise in any batch, chunk or scenario."""
+    key = np.zeros(n_draws, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for name in ModelParameters.names():
             bits = np.ascontiguousarray(np.broadcast_to(p[name], (n_draws,)),
                                         dtype=np.float64).view(np.uint64)
             key = _mix(key ^ bits)
+    return key
+
+
+def draw_noise(keys: np.ndarray, stream: int, size: int) -> np.ndarray:
+    """Standard normal noise (draw, size) from each draw's key (`draw_keys`) and `stream`."""
+    from scipy.special import ndtri
+    with np.errstate(over="ignore"):
+        key = _mix(keys ^ np.uint64(stream))
         counter = key[:, None] ^ _mix(np.arange(size, dtype=np.uint64))[None, :]
         uniform = ((_mix(counter) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
     return ndtri(uniform)
@@ -108,6 +115,7 @@ def predictive_values(data: dict[str, np.ndarray], p: dict[str, np.ndarray],
     """`<variable>_predictive` of each fitted series (outputs.PREDICTIVE_OF) from the variables'
     values `data` (laid out in their declared dims), same dims: value x exp(tau e)."""
     errors = model_errors()
+    keys = draw_keys(p, n_draws)
     out = {}
     for stream, (output, variable) in enumerate(PREDICTIVE_OF.items()):
         dims = OUTPUT[variable].dims
@@ -115,7 +123,7 @@ def predictive_values(data: dict[str, np.ndarray], p: dict[str, np.ndarray],
         # one noise per draw and point of time or year (the same on every route of a year)
         along = [d for d in dims if d not in ("draw", "route")]
         shape = [value.sizes[d] for d in along]
-        noise = xr.DataArray(draw_noise(p, n_draws, stream, int(np.prod(shape))).reshape(
+        noise = xr.DataArray(draw_noise(keys, stream, int(np.prod(shape))).reshape(
             [n_draws, *shape]), dims=["draw", *along])
         tau = xr.DataArray(np.broadcast_to(p[errors[output]], (n_draws,)), dims="draw")
         result = (value * np.exp(tau * noise)).transpose(*dims).values
@@ -159,27 +167,34 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings,
     n = traj.states.shape[1]
     pure = np.full((len(ROUTES), n, years.size), np.nan)
     product = np.full((len(ROUTES), n, years.size), np.nan)
-    seized = _boundary_differences(traj, "cum_seized", starts[ok]) / potency[:, None]  # channel
-    for r, route in enumerate(ROUTES):
+    seized = traj.stock_at("cum_seized", starts[ok])   # (channel, draw, FY): views, no copies
+    ends = traj.stock_at("cum_seized", starts[ok] + 1.0)
+    for r, route in enumerate(ROUTES):   # the route's channels summed, then differenced
         rows = [k for k, c in enumerate(CHANNELS) if c.route == route and c.form != "heroin"]
-        pure[r][:, ok] = seized[rows].sum(axis=0)
+        seized_on_route = sum(ends[k] for k in rows) - sum(seized[k] for k in rows)
+        pure[r][:, ok] = seized_on_route / potency[:, None]
     product[:, :, ok] = _boundary_differences(traj, "cum_seized_product", starts[ok])
     return pure, product
 
 
-# the outputs read at each output time from the model's auxiliaries (the rest of `point` are stocks)
-SERIES = tuple(name for name in by_reduction("point") if name in AUX_LAYOUT.slices)
+SERIES = REPORTED_SERIES   # the outputs read at each output time from the model's auxiliaries
 
 
 def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
     """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) named in SERIES at output times, time
     first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated)."""
-    out = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, np.asarray(times)), SERIES)
-    try:
-        reference = model.auxiliaries(PRICE_REFERENCE_TIME,
-                                      traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
-                                      ("price_index",))
-        out["price_index"] = out["price_index"] / reference["price_index"]
+    times = np.asarray(times, dtype=float)
+    if traj.auxiliaries and np.array_equal(times, traj.times):   # reported by the engine
+        out = dict(traj.auxiliaries)
+    else:
+        out = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, times), SERIES)
+    at = np.flatnonzero(np.round(times, 10) == PRICE_REFERENCE_TIME)
+    try:   # the reference among the output times (as a whole year is): read, not recomputed
+        reference = (out["price_index"][at[0]] if at.size else
+                     model.auxiliaries(PRICE_REFERENCE_TIME,
+                                       traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
+                                       ("price_index",))["price_index"])
+        out["price_index"] = out["price_index"] / reference
     except KeyError:   # the window does not reach the reference time
         out["price_index"] = np.full_like(out["price_index"], np.nan)
     return out
