@@ -23,7 +23,7 @@ from sim.cli.app import CONFIG_DIR, plain_config, user_errors
 from sim.errors import InputError, reject_unknown_keys
 from sim.model.compiled import Heartbeat
 from sim.model.parameters import ModelParameters
-from sim.results.io import ENGINE, write_dataset, write_text_atomic
+from sim.results.io import write_dataset, write_text_atomic
 
 SECTIONS = ("params", "solver", "targets", "calibration", "cutoff", "draws", "seed")
 log = logging.getLogger("fentsim.backtest")

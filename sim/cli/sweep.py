@@ -20,7 +20,6 @@ command that made the sweep.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import subprocess
 from importlib import metadata
-from pathlib import Path
 
 from sim import paths
 

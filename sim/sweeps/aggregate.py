@@ -205,8 +205,8 @@ def job_mismatch(job: Path, overrides: Sequence[str], result_config: Any,
         if expected is not None:
             if config_hash(expected) == config_hash(result_config):
                 return ""
-            return (f"result file was written for another config than this job's "
-                    f"(.hydra/config.yaml): moved or copied from another job folder?")
+            return ("result file was written for another config than this job's "
+                    "(.hydra/config.yaml): moved or copied from another job folder?")
     for text in overrides:  # no usable config.yaml: the overrides must match the recorded config
         key, value = parse(text)
         if key.startswith("hydra") or key.startswith("levers.") or "/" in key:

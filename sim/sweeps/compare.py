@@ -45,7 +45,6 @@ import csv
 import io
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
