@@ -180,20 +180,28 @@ def fiscal_year_seizures(traj: Trajectory, settings: SolverSettings,
 SERIES = REPORTED_SERIES   # the outputs read at each output time from the model's auxiliaries
 
 
-def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[str, np.ndarray]:
+def time_series(traj: Trajectory, params: ModelParameters, levers: LeverSet,
+                times: np.ndarray) -> dict[str, np.ndarray]:
     """Reported auxiliaries (`sim.model.flows.AUXILIARIES`) named in SERIES at output times, time
-    first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated)."""
+    first; price_index divided by its value at PRICE_REFERENCE_TIME (NaN if not simulated).  Read
+    from the trajectory where the engine reported them (annual outputs), else evaluated from the
+    stored stocks (`BatchModel.auxiliaries_over`)."""
     times = np.asarray(times, dtype=float)
+    model = None
     if traj.auxiliaries and np.array_equal(times, traj.times):   # reported by the engine
         out = dict(traj.auxiliaries)
     else:
+        model = BatchModel(params, levers, traj.states.shape[1])
         out = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, times), SERIES)
     at = np.flatnonzero(np.round(times, 10) == PRICE_REFERENCE_TIME)
     try:   # the reference among the output times (as a whole year is): read, not recomputed
-        reference = (out["price_index"][at[0]] if at.size else
-                     model.auxiliaries(PRICE_REFERENCE_TIME,
-                                       traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
-                                       ("price_index",))["price_index"])
+        if at.size:
+            reference = out["price_index"][at[0]]
+        else:
+            model = model or BatchModel(params, levers, traj.states.shape[1])
+            reference = model.auxiliaries(PRICE_REFERENCE_TIME,
+                                          traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
+                                          ("price_index",))["price_index"]
         out["price_index"] = out["price_index"] / reference
     except KeyError:   # the window does not reach the reference time
         out["price_index"] = np.full_like(out["price_index"], np.nan)
@@ -204,8 +212,7 @@ def time_series(traj: Trajectory, model: BatchModel, times: np.ndarray) -> dict[
 def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
                settings: SolverSettings) -> xr.Dataset:
     """The public result dataset of a run (see `OUTPUT_VARIABLES`); provenance is added by the caller."""
-    model = BatchModel(params, levers)
-    n = model.n_draws
+    n = traj.states.shape[1]
     p = params.as_arrays()
     years = settings.years
     times = settings.output_times
@@ -213,7 +220,7 @@ def to_dataset(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     pop_year = us_population_at(years + 0.5)
     stocks = {name: traj.stock_at(name, times)
               for name in ("capacity", "untreated", "high_risk", "in_treatment", "remission")}
-    series = time_series(traj, model, times)
+    series = time_series(traj, params, levers, times)
     total_arrivals = annual["arrivals"].sum(axis=0)
     supply_share = annual["arrivals"] / np.where(total_arrivals > 0, total_arrivals, np.nan)
     seized_pure, seized_product = fiscal_year_seizures(
