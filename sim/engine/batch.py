@@ -84,6 +84,25 @@ def drain_rates(records):
     return out
 
 
+def auxiliary_columns(names: tuple[str, ...]) -> np.ndarray:
+    """Offsets in `flows.AUX_LAYOUT` of the auxiliaries `names`, one after another (int64)."""
+    slices = [flows.AUX_LAYOUT.slices[name] for name in names]
+    return np.array([i for sl in slices for i in range(sl.start, sl.stop)], dtype=np.int64)
+
+
+def split_auxiliaries(values: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """{name: (time, *dims, draw) view} from `values` (time, column, draw) holding the columns of
+    `names` in the order of `auxiliary_columns(names)`."""
+    found, start = {}, 0
+    for name in names:
+        sl = flows.AUX_LAYOUT.slices[name]
+        width = sl.stop - sl.start
+        found[name] = values[:, start:start + width].reshape(
+            (values.shape[0], *flows.AUX_LAYOUT.shapes[name], values.shape[2]))
+        start += width
+    return found
+
+
 class BatchModel:
     """Parameters and levers of a batch of draws, with the model's functions over the batch."""
 
@@ -129,21 +148,14 @@ class BatchModel:
         views of one array holding only those auxiliaries."""
         times = np.asarray(times, dtype=float)
         names = tuple(flows.AUX_LAYOUT.slices) if names is None else tuple(names)
-        slices = [flows.AUX_LAYOUT.slices[name] for name in names]
-        columns = np.concatenate([np.arange(sl.start, sl.stop) for sl in slices]).astype(np.int64)
+        columns = auxiliary_columns(names)
         out = np.empty((times.size, columns.size, self.n_draws))
         # one memory layout, so one machine code (a copy only when the trajectory's rows at these
         # times are not already one C-ordered block: e.g. a subset of its stored times)
         auxiliaries_at_times(times, np.ascontiguousarray(physical, dtype=float), self.records,
                              self.lever_values_over(times),
                              self.work, columns, out)
-        found, start = {}, 0
-        for name, sl in zip(names, slices):
-            width = sl.stop - sl.start
-            found[name] = out[:, start:start + width].reshape(
-                (times.size, *flows.AUX_LAYOUT.shapes[name], self.n_draws))
-            start += width
-        return found
+        return split_auxiliaries(out, names)
 
     def auxiliaries(self, t: float, physical: np.ndarray,
                     names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:

@@ -24,7 +24,7 @@ from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
 from sim.engine import kernel
-from sim.engine.batch import BatchModel
+from sim.engine.batch import BatchModel, auxiliary_columns, split_auxiliaries
 from sim.engine.memory import ordinary_pages
 from sim.errors import InputError, SolverError, reject_unknown_keys
 from sim.model.compiled import announces_compile
@@ -452,26 +452,18 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
     times = times[times >= t0]
     edges = kernel_edges(settings, t0)
     reported = REPORTED_SERIES if report else ()
-    slices = [AUX_LAYOUT.slices[name] for name in reported]
-    columns = np.array([i for sl in slices for i in range(sl.start, sl.stop)], dtype=np.int64)
     states, series_states, fiscal_states, aux, stats, status = kernel.integrate_batch(
-        y0, model.records, levers, edges, times, series, PHYSICAL_ROWS, fiscal,
-        FISCAL_ROWS, times if report else np.empty(0), columns, settings.rtol, settings.atol_vector(n).reshape(LAYOUT.size, n),
-        max_stable_step(model, settings.method))
+        y0, model.records, levers, edges, times, series, PHYSICAL_ROWS, fiscal, FISCAL_ROWS,
+        times if report else np.empty(0), auxiliary_columns(reported), settings.rtol,
+        settings.atol_vector(n).reshape(LAYOUT.size, n), max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:
         reason = kernel.FAILURE_REASONS[int(status[failed[0]])]
         raise SolverError(f"solver failed ({reason}); {failing_draws(failed, params)}")
     stats.update(engine="compiled", segments=len(edges) - 1,
                  min_stock=min(min_stock(states), min_stock(series_states)))
-    auxiliaries, start = {}, 0
-    for name, sl in zip(reported, slices):
-        width = sl.stop - sl.start
-        auxiliaries[name] = aux[:, start:start + width].reshape(
-            (times.size, *AUX_LAYOUT.shapes[name], n))
-        start += width
     return Trajectory(times, states, stats, series, series_states, fiscal, fiscal_states,
-                      auxiliaries)
+                      split_auxiliaries(aux, reported))
 
 
 def integrate_from(states: np.ndarray, t0: float, params: ModelParameters, levers: LeverSet,

@@ -198,7 +198,8 @@ def time_series(traj: Trajectory, params: ModelParameters, levers: LeverSet,
         if at.size:
             reference = out["price_index"][at[0]]
         else:
-            model = model or BatchModel(params, levers, traj.states.shape[1])
+            if model is None:
+                model = BatchModel(params, levers, traj.states.shape[1])
             reference = model.auxiliaries(PRICE_REFERENCE_TIME,
                                           traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
                                           ("price_index",))["price_index"]
