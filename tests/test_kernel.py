@@ -98,13 +98,14 @@ def test_lever_fits_are_exact_on_a_segment_without_kinks():
 
 
 def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
-    """`hold_market_terms`'s decision on every segment of `n` random draws: start -> flags seen."""
+    """`hold_market_terms`'s decision on every piece between input kinks (the stepper holds the
+    terms once per piece) of `n` random draws: start -> flags seen."""
     from sim.engine.solver import kernel_edges
     params = random_draws(n, seed)
     records = flows.parameter_records(params)
     history, interventions = kernel.lever_tables(levers, n)
-    edges, counts = kernel.draw_edges(kernel_edges(SolverSettings(output_step=1.0), 2010.0),
-                                      levers, n)
+    edges, kinks = kernel_edges(SolverSettings(output_step=1.0), 2010.0)
+    edges, counts = kernel.draw_edges(np.union1d(kinks, edges[[0, -1]]), levers, n)
     fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
     lv, saved = np.empty(history.shape[0]), np.empty(flows.N_WORK)
     held_dy, fresh_dy, aux = np.empty(flows.N_STATE), np.empty(flows.N_STATE), np.empty(flows.N_AUX)
@@ -134,15 +135,17 @@ def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
 
 
 def test_market_terms_are_held_only_where_they_do_not_change():
-    """The stepper computes the market's time-and-lever terms once on a segment where they are
-    constant (`kernel.hold_market_terms`): the fentanyl channels' before FY2013 (heroin's cost
-    still trends), all of them from April 2024; never while a seizure path, an enforcement ramp
-    or a 2023 disruption moves; and holding them leaves dy/dt as computed afresh."""
+    """The stepper computes the market's time-and-lever terms once on a piece between input kinks
+    where they are constant (`kernel.hold_market_terms`): the fentanyl channels' before FY2013
+    (heroin's cost still trends), all of them from April 2024; never while a seizure path, an
+    enforcement ramp or a 2023 disruption moves; and holding them leaves dy/dt as computed
+    afresh.  Calendar years are no kinks: the piece from mid 2024 runs to the window's end."""
     seen = _held_flags(LeverSet.from_mapping({}), 4, seed=21)
-    assert seen[2010.0] == seen[2013.0] == {flows.FENTANYL_TERMS_FIXED}
-    for start in (2013.25, 2016.0, 2018.25, 2019.33, 2021.0, 2023.33, 2023.87, 2024.12):
+    assert 2015.0 not in seen and 2030.0 not in seen
+    assert seen[2010.0] == seen[2012.0] == {flows.FENTANYL_TERMS_FIXED}
+    for start in (2013.25, 2014.0, 2018.25, 2019.33, 2021.0, 2023.33, 2023.87, 2024.12):
         assert seen[start] == {flows.TERMS_FREE}, start
-    for start in (2024.25, 2024.5, 2025.0, 2030.0, 2035.0):
+    for start in (2024.25, 2024.5):
         assert seen[start] == {flows.ALL_TERMS_FIXED}, start
 
 
@@ -153,7 +156,7 @@ def test_a_ramping_intervention_stops_the_market_terms_being_held():
         "start": 2026.0, "ramp": 1.0, "level": 2.0, "mode": "scale", "end": 2029.0}})
     seen = _held_flags(levers, 3, seed=5)
     assert seen[2026.0] == seen[2029.0] == {flows.TERMS_FREE}
-    assert seen[2025.0] == seen[2027.0] == seen[2028.0] == seen[2031.0] == {flows.ALL_TERMS_FIXED}
+    assert seen[2024.5] == seen[2027.0] == seen[2030.0] == {flows.ALL_TERMS_FIXED}
 
 
 def test_compiled_engine_matches_solve_ivp_with_per_draw_interventions():
@@ -250,7 +253,9 @@ def test_one_draw_gives_the_same_numbers_alone_and_in_a_batch():
 def test_auxiliaries_reported_on_the_way_equal_those_recomputed_from_the_stocks():
     """Annual outputs: the engine reports the series auxiliaries from the evaluation that ends
     each step at a year boundary; they equal `BatchModel.auxiliaries_over` at the stored stocks
-    (exact lever values, market terms afresh) to rounding, with interventions per draw too."""
+    (exact lever values, market terms afresh) to rounding, with interventions per draw too.  The
+    engine's levers come from one quadratic fit per piece between input kinks, exact but for
+    rounding that grows over a piece: up to 4e-12 relative measured (naloxone, 2026-2028)."""
     import dataclasses
     from sim.results.dataset import SERIES
     params, levers = random_draws(6, seed=12), intervention_levers(6, seed=13)
@@ -260,7 +265,7 @@ def test_auxiliaries_reported_on_the_way_equal_those_recomputed_from_the_stocks(
     reported = to_dataset(traj, params, levers, settings)
     recomputed = to_dataset(dataclasses.replace(traj, auxiliaries={}), params, levers, settings)
     for name in SERIES:
-        np.testing.assert_allclose(reported[name].values, recomputed[name].values, rtol=1e-12,
+        np.testing.assert_allclose(reported[name].values, recomputed[name].values, rtol=1e-10,
                                    atol=1e-300, err_msg=name)
     # monthly outputs: not every output time ends a step, so none are reported
     assert not integrate(params, levers, SolverSettings(output_step=1 / 12)).auxiliaries

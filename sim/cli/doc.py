@@ -32,9 +32,9 @@ from sim.results.tables import table
 
 FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "risk_shift",
                   "retail_potency", "supply_disruption", "pharma_fentanyl_deaths",
-                  "initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
+                  "log_initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
                   "retail_cost", "logistic_growth", "heroin_log_scarcity", "nested_logit_shares",
-                  "market", "nest_price", "money_price", "shipments_needed", "demand",
+                  "market", "nest_price", "money_price", "shortage_price", "shipments_needed", "demand",
                   "free_slot_share", "treatment_entries", "product_shares", "naloxone_probability",
                   "rescue_factor", "test_strip_factor", "overdose_hazards", "evaluate",
                   "initial_state")

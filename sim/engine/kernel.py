@@ -12,9 +12,10 @@ spare capacity no longer covering a shortfall, ...) is at most SWITCH_STEP long,
 error estimate misses the error of a step across a kink; and the running totals (stocks of kind
 "total") restart from zero at each year boundary, kept exactly in an offset, so the error control
 holds a year's accumulation to the tolerance rather than everything since 2010.  Levers are
-fitted exactly per segment (`fit_levers`), so a lever costs two multiply-adds per evaluation, and
-the market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of an
-evaluation's time) are computed once for a segment on which they do not change
+fitted exactly once per piece between input kinks (`fit_levers`; a calendar year that is no kink
+ends steps but starts no piece), so a lever costs two multiply-adds per evaluation, and the
+market's terms that depend on time and levers alone (`flows.market_terms`, about 45 % of an
+evaluation's time) are computed once for a piece on which they do not change
 (`hold_market_terms`): from April 2024 on, and for the fentanyl channels before FY2013, unless an
 intervention ramps; elsewhere a step's last evaluation (at its end, FSAL) reuses those of its
 sixth stage when the two fall at the same time (C5 = 1), as they mostly do.  The reported
@@ -267,6 +268,24 @@ def hold_market_terms(t_a, t_b, p, fits, lv, work, saved):
     work[WORK.terms_fixed] = flows.ALL_TERMS_FIXED if heroin else flows.FENTANYL_TERMS_FIXED
 
 
+@jit(inline=True)
+def _is_kink(t, kinks):
+    """Whether t (yr) is one of `kinks`."""
+    for j in range(kinks.size):
+        if kinks[j] == t:
+            return True
+    return False
+
+
+@jit(inline=True)
+def _next_kink(t, kinks, end):
+    """The first of `kinks` (sorted) after t (yr), else `end`."""
+    for j in range(kinks.size):
+        if kinks[j] > t:
+            return kinks[j]
+    return end
+
+
 STATE_BUFFERS = 11   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6, offset
 
 
@@ -291,11 +310,13 @@ def _switch_seen(work, regime, fraction, first_change):
 
 
 @jit(fastmath=True, no_refcount=True)
-def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times, fiscal_times,
-                    fiscal_first, aux_times, aux_columns, rtol, atol, max_step, out, series_out,
-                    fiscal_out, aux_out, stats, buffers):
-    """RK45 for draw d from edges[0] to edges[-1], stopping at each edge (this draw's input
-    kinks), steps at most `max_step` (yr) long.  By dense output it stores the state at `times`
+def _integrate_draw(y0, p, d, history, intervention, edges, kinks, times, series_times,
+                    fiscal_times, fiscal_first, aux_times, aux_columns, rtol, atol, max_step, out,
+                    series_out, fiscal_out, aux_out, stats, buffers):
+    """RK45 for draw d from edges[0] to edges[-1], stopping at each edge, steps at most
+    `max_step` (yr) long.  `kinks` (sorted, among the edges) are the edges where an input has a
+    kink (this draw's): the levers are fitted and the market's terms held (`hold_market_terms`)
+    once per piece between kinks; the other edges (calendar years) only end steps.  By dense output it stores the state at `times`
     into out[:, d, :] (state, draw, time), its first rows at `series_times` into
     series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into fiscal_out[:, d, :].
     The reported auxiliaries at offsets `aux_columns` (`flows.AUX_LAYOUT`) go into
@@ -310,8 +331,9 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     k0, k1, k2, k3, k4, k5, k6 = rows[3], rows[4], rows[5], rows[6], rows[7], rows[8], rows[9]
     offset = rows[10]   # running totals (rows N_DRIVING..) accumulated before the segment's start
     origin = edges[0]
-    fit_levers(edges[0], edges[1], history, intervention, levers)
-    hold_market_terms(edges[0], edges[1], p, levers, lv, work, saved)
+    piece_end = _next_kink(origin, kinks, edges[edges.size - 1])
+    fit_levers(origin, piece_end, history, intervention, levers)
+    hold_market_terms(origin, piece_end, p, levers, lv, work, saved)
     for i in range(n):
         y[i] = y0[i]
     t = edges[0]
@@ -355,9 +377,11 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
                             fiscal_first, fiscal_out, d, q, offset)
     for seg in range(1, edges.size):
         bound = edges[seg]
-        origin = edges[seg - 1]
-        fit_levers(origin, bound, history, intervention, levers)
-        hold_market_terms(origin, bound, p, levers, lv, work, saved)
+        if seg > 1 and _is_kink(edges[seg - 1], kinks):   # a new piece: its levers and terms
+            origin = edges[seg - 1]
+            piece_end = _next_kink(origin, kinks, edges[edges.size - 1])
+            fit_levers(origin, piece_end, history, intervention, levers)
+            hold_market_terms(origin, piece_end, p, levers, lv, work, saved)
         while t < bound:
             if t >= rebased + 1.0 - 1e-9:
                 # running totals restart from zero about once a year: the error control then holds
@@ -458,12 +482,13 @@ def _integrate_draw(y0, p, d, history, intervention, edges, times, series_times,
     return OK
 
 @jit(parallel=True)
-def _integrate_batch(y0, records, history, interventions, edges, edge_count, times,
-                     series_times, fiscal_times, fiscal_first, aux_times, aux_columns, rtol, atol,
-                     max_step, out, series_out, fiscal_out, aux_out, stats, status):
+def _integrate_batch(y0, records, history, interventions, edges, edge_count, kinks, kink_count,
+                     times, series_times, fiscal_times, fiscal_first, aux_times, aux_columns, rtol,
+                     atol, max_step, out, series_out, fiscal_out, aux_out, stats, status):
     for d in prange(y0.shape[1]):
         status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
-                                    edges[d, :edge_count[d]], times, series_times,
+                                    edges[d, :edge_count[d]], kinks[d, :kink_count[d]], times,
+                                    series_times,
                                     fiscal_times, fiscal_first, aux_times, aux_columns, rtol,
                                     atol[:, d].copy(), max_step[d], out, series_out, fiscal_out,
                                     aux_out, stats,
@@ -501,8 +526,8 @@ def _compiled_functions() -> list:
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
-                    hold_market_terms, _derivatives, _stage_state, _store_dense,
-                    _store_auxiliaries, _draw_buffers, _integrate_draw, _integrate_batch,
+                    hold_market_terms, _is_kink, _next_kink, _derivatives, _stage_state,
+                    _store_dense, _store_auxiliaries, _draw_buffers, _integrate_draw, _integrate_batch,
                     _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
                     batch.auxiliaries_at_times,
                     batch.initial_states, batch.drain_rates, batch.work_arrays]
@@ -552,13 +577,16 @@ def verify_machine_code() -> None:
 
 
 def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges: np.ndarray,
-                    times: np.ndarray, series_times: np.ndarray, series_rows: slice,
+                    kinks: np.ndarray, times: np.ndarray, series_times: np.ndarray, series_rows: slice,
                     fiscal_times: np.ndarray, fiscal_rows: slice, aux_times: np.ndarray,
                     aux_columns: np.ndarray, rtol: float, atol: np.ndarray, max_step: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
     """Integrate every draw from y0 (n_state, n_draws), with parameters `records` (one per draw:
     `flows.parameter_records`), over the segments between `edges` (yr, plus each draw's own
-    intervention dates), with steps of at most `max_step` (yr, per draw).
+    intervention dates), with steps of at most `max_step` (yr, per draw).  `kinks` (a subset of
+    `edges`) are the dates where an input has a kink; the draw's intervention dates are kinks
+    too.  An edge that is no kink (a calendar year, where the running totals restart) ends steps
+    but starts no new piece of the inputs (`_integrate_draw`).
 
     Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
     `series_rows` (leading rows) at `series_times` and `fiscal_rows` at `fiscal_times`, each
@@ -584,6 +612,7 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
         _integrate_batch(np.ascontiguousarray(y0), np.ascontiguousarray(records),
                          *lever_tables(levers, n),
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
+                         *draw_edges(np.union1d(kinks, edges[[0, -1]]), levers, n),
                          np.asarray(times, dtype=float), np.asarray(series_times, dtype=float),
                          np.asarray(fiscal_times, dtype=float), int(fiscal_rows.start),
                          aux_times, np.asarray(aux_columns, dtype=np.int64), float(rtol),

@@ -431,13 +431,15 @@ def _integrate_compiled(params: ModelParameters, levers: LeverSet,
                        levers, settings, series, fiscal_times(settings), report=not series.size)
 
 
-def kernel_edges(settings: SolverSettings, t0: float) -> np.ndarray:
+def kernel_edges(settings: SolverSettings, t0: float) -> tuple[np.ndarray, np.ndarray]:
     """Shared segment edges (yr) from t0 to the window's end: the historical kinks and every
     calendar year, where the kernel restarts the running totals (annual sums to the tolerance);
-    the kernel adds each draw's own intervention dates."""
-    edges = np.union1d(segment_edges(LeverSet.from_mapping({}), settings),
-                       np.arange(np.ceil(settings.t_start), settings.t_end))
-    return np.union1d([t0], edges[edges > t0])
+    and the kinks among them (with t0 and the end).  The kernel adds each draw's own intervention
+    dates to both."""
+    kinks = segment_edges(LeverSet.from_mapping({}), settings)
+    kinks = np.union1d([t0], kinks[kinks > t0])
+    edges = np.union1d(kinks, np.arange(np.ceil(settings.t_start), settings.t_end))
+    return edges[edges >= t0], kinks
 
 
 def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParameters,
@@ -450,10 +452,10 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
     n = model.n_draws
     times = storage_times(settings)
     times = times[times >= t0]
-    edges = kernel_edges(settings, t0)
+    edges, kinks = kernel_edges(settings, t0)
     reported = REPORTED_SERIES if report else ()
     states, series_states, fiscal_states, aux, stats, status = kernel.integrate_batch(
-        y0, model.records, levers, edges, times, series, PHYSICAL_ROWS, fiscal, FISCAL_ROWS,
+        y0, model.records, levers, edges, kinks, times, series, PHYSICAL_ROWS, fiscal, FISCAL_ROWS,
         times if report else np.empty(0), auxiliary_columns(reported), settings.rtol,
         settings.atol_vector(n).reshape(LAYOUT.size, n), max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()

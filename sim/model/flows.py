@@ -17,8 +17,10 @@ Speed (about 7 million evaluations for a 10,000-draw ensemble; half the time was
 and pow): `evaluate` and the functions it hands arrays to allocate nothing and are compiled
 without reference counts (`no_refcount`); what depends only on the draw is computed once in
 `work_array` (e^asc, the knots' logs); a value computed once is not computed again (a power of 1
-is skipped, c^-s once per distinct retail cost, the price's three powers from one log); what only
-the reported auxiliaries need is computed only when they are asked for (`report`).
+is skipped, c^-s once per distinct retail cost and not at all for the cheapest, the price's three
+powers from one log, initiation's path and its price power in one exp, heroin's seizure chance once
+per land effort); what only the reported auxiliaries need (the shortage price) is computed only
+when they are asked for (`report`).
 
 The market (third version; evidence and priors of every constant in `sim/model/parameters.py`):
 - Supply runs through six channels (source, form, route; `sim.model.state.CHANNELS`).  Each has a
@@ -189,8 +191,9 @@ N_AUX = AUX_LAYOUT.size
 # log retail cost.  Then per channel the target share and shipments needed, and the logit weight
 # a_k c_k^-s e^-top per fentanyl channel; then the draw's constants, computed once by `work_array`
 # (e^asc per fentanyl channel; values and their logs of the log-linear paths: hazards of seizure by
-# route at the knots, initiation at the knots; log(1 - heroin seizure probability); heroin's base
-# cost after its trend, e^heroin_cost_change).  `terms_fixed` says which of the market's terms are
+# route at the knots, initiation at the knots; log(1 - heroin seizure probability) and the land
+# effort its seizure chance was last computed at; heroin's base cost after its trend,
+# e^heroin_cost_change).  `terms_fixed` says which of the market's terms are
 # held (`market`; 0 unless a caller sets it), and last `regime`, written by every evaluation: the
 # branches its state-dependent switches took (see `evaluate`).
 _WORK_BLOCKS = (("enforcement", N_CHANNELS), ("cost", N_CHANNELS), ("retail", N_CHANNELS),
@@ -200,8 +203,8 @@ _WORK_BLOCKS = (("enforcement", N_CHANNELS), ("cost", N_CHANNELS), ("retail", N_
                 ("shares", N_CHANNELS), ("needed", N_CHANNELS), ("weight", N_FENTANYL_CHANNELS),
                 ("exp_asc", N_FENTANYL_CHANNELS), ("hazard_mail", 2 * len(SEIZURE_KNOTS)),
                 ("hazard_land", 2 * len(SEIZURE_KNOTS)), ("initiation", 2 * len(INITIATION_KNOTS)),
-                ("log_kept_heroin", 1), ("heroin_cost_after_trend", 1), ("terms_fixed", 1),
-                ("regime", 1))
+                ("log_kept_heroin", 1), ("heroin_effort", 1), ("heroin_cost_after_trend", 1),
+                ("terms_fixed", 1), ("regime", 1))
 WORK = namedtuple("WorkOffsets", [name for name, _ in _WORK_BLOCKS])(
     *np.cumsum([0] + [size for _, size in _WORK_BLOCKS[:-1]]).tolist())
 assert HEROIN == N_CHANNELS - 1, "market_terms computes the heroin channel's terms alone: it is last"
@@ -265,19 +268,31 @@ def store_loglinear(values, work, at):
 
 
 @jit(no_refcount=True)
+def loglinear_log(t, knots, work, at):
+    """log of a piecewise log-linear path through (knots[i], values[i]) (values > 0), flat
+    outside: linear in t between the logs stored by `store_loglinear` at work[at + n:]."""
+    n = len(knots)
+    if t <= knots[0]:
+        return work[at + n]
+    if t >= knots[n - 1]:
+        return work[at + 2 * n - 1]
+    k = 0
+    while t > knots[k + 1]:
+        k += 1
+    w = (t - knots[k]) / (knots[k + 1] - knots[k])
+    return (1.0 - w) * work[at + n + k] + w * work[at + n + k + 1]
+
+
+@jit(no_refcount=True)
 def loglinear_path(t, knots, work, at):
-    """Piecewise log-linear path through (knots[i], values[i]) (values > 0), flat outside; the
-    values and their logs stored by `store_loglinear` at work[at]."""
+    """Piecewise log-linear path through (knots[i], values[i]) (values > 0), flat outside
+    (`loglinear_log`); the values and their logs stored by `store_loglinear` at work[at]."""
     n = len(knots)
     if t <= knots[0]:
         return work[at]
     if t >= knots[n - 1]:
         return work[at + n - 1]
-    k = 0
-    while t > knots[k + 1]:
-        k += 1
-    w = (t - knots[k]) / (knots[k + 1] - knots[k])
-    return math.exp((1.0 - w) * work[at + n + k] + w * work[at + n + k + 1])
+    return math.exp(loglinear_log(t, knots, work, at))
 
 
 @jit
@@ -365,11 +380,12 @@ def pharma_fentanyl_deaths(t, deaths_2010, floor, rate):
 
 
 @jit(no_refcount=True)
-def initiation_path(t, work):
-    """Initiation into illicit-opioid use disorder (persons/yr) before prevention: piecewise
-    log-linear through 2010, 2014, 2018, 2021 and 2024 (the prescription pathway falls after
-    2011), flat after 2024 (the knots' values stored by `work_array`)."""
-    return loglinear_path(t, INITIATION_KNOTS, work, WORK.initiation)
+def log_initiation_path(t, work):
+    """log of initiation into illicit-opioid use disorder (persons/yr) before prevention and the
+    price: piecewise linear (the path log-linear) through 2010, 2014, 2018, 2021 and 2024 (the
+    prescription pathway falls after 2011), flat after 2024 (the knots' logs stored by
+    `work_array`).  A log, so that the price's power joins it in one exp (`evaluate`)."""
+    return loglinear_log(t, INITIATION_KNOTS, work, WORK.initiation)
 
 
 @jit
@@ -498,6 +514,7 @@ def work_array(p):
     store_loglinear((p["initiation_2010"], p["initiation_2014"], p["initiation_2018"],
                      p["initiation_2021"], p["initiation_2024"]), work, WORK.initiation)
     work[WORK.log_kept_heroin] = math.log1p(-p["seizure_prob_heroin"])
+    work[WORK.heroin_effort] = np.nan   # the land effort its seizure probability was computed at
     work[WORK.heroin_cost_after_trend] = heroin_base_cost(HEROIN_COST_TREND[1],
                                                           p["heroin_cost_change"])
     for k in range(N_FENTANYL_CHANNELS):
@@ -555,8 +572,10 @@ def market_terms(t, p, lv, work, heroin_only):
     (e^-top), and the heroin channel's log retail cost.  Shares follow the retail cost per HE dose,
     `retail_cost`: delivered cost plus the domestic distribution markup that supply-side measures
     do not touch."""
-    work[WORK.seizure_heroin] = occurrence(-work[WORK.log_kept_heroin]
-                                            * max(lv[INTERDICTION_LAND], 0.0))
+    effort = max(lv[INTERDICTION_LAND], 0.0)
+    if effort != work[WORK.heroin_effort]:   # recomputed only when the effort moves
+        work[WORK.heroin_effort] = effort
+        work[WORK.seizure_heroin] = occurrence(-work[WORK.log_kept_heroin] * effort)
     if heroin_only:
         channel_terms(HEROIN, t, p, lv, work, work[WORK.seizure + MAIL],
                       work[WORK.seizure + LAND], work[WORK.seizure_heroin])
@@ -575,8 +594,12 @@ def market_terms(t, p, lv, work, heroin_only):
     work[WORK.top] = top
     for k in range(N_FENTANYL_CHANNELS):   # c_k^-s e^-top, once per distinct retail cost
         same = same_retail_cost(k, work)
-        work[WORK.cost_weight + k] = (work[WORK.cost_weight + same] if same >= 0
-                                      else math.exp(-scale * work[WORK.log_retail + k] - top))
+        if same >= 0:
+            work[WORK.cost_weight + k] = work[WORK.cost_weight + same]
+            continue
+        exponent = -scale * work[WORK.log_retail + k] - top
+        # the cheapest channel's is e^0 = 1: no exp
+        work[WORK.cost_weight + k] = math.exp(exponent) if exponent != 0.0 else 1.0
 
 
 @jit(no_refcount=True)
@@ -641,6 +664,19 @@ def price_logs(price_cost, p):
     """log of the cost-based money price and of demand's price response, log(P_c^eps) (1)."""
     log_price_cost = math.log(price_cost)
     return log_price_cost, p["price_elasticity"] * log_price_cost
+
+
+@jit
+def shortage_price(price_cost, arrived, wanted, p):
+    """Retail money price per HE dose (1) when arrivals (HE kg/yr) fall short of what is
+    `wanted`: the cost-based price moved along the demand curve, x (arrived / wanted)^(1 /
+    elasticity); the cost-based price itself when nothing falls short.  Reported only: the flows
+    follow the cost-based price (`evaluate`)."""
+    if wanted > 0.0 and arrived > 0.0:
+        supplied = arrived / wanted
+        if supplied < 1.0:      # (at or above 1 the factor is 1 ** x = 1: the power is skipped)
+            return price_cost * max(supplied, 1e-3) ** (1.0 / p["price_elasticity"])
+    return price_cost
 
 
 @jit
@@ -820,11 +856,6 @@ def evaluate(t, y, p, lv, dy, aux, work, report):
     # passing shortage: a shortage lowers volumes but brings unknown substitutes and lost tolerance,
     # taken to cancel (stated assumption); so a measure that ends leaves no better-supplied market
     share = arrived_fentanyl / arrived_total if arrived_total > 0.0 else 0.0
-    price = price_cost
-    if wanted > 0.0 and arrived_total > 0.0:
-        supplied = arrived_total / wanted
-        if supplied < 1.0:      # (at or above 1 the factor is 1 ** x = 1: the power is skipped)
-            price = price_cost * max(supplied, 1e-3) ** (1.0 / p["price_elasticity"])
     per_user = arrived_total / users if users > 0.0 else 0.0
     intensity = math.exp(p["od_consumption_exponent"] * min(log_price_response, LOG_10))
 
@@ -848,8 +879,8 @@ def evaluate(t, y, p, lv, dy, aux, work, report):
 
     # people
     # a dearer market deters initiation (participation): x (cost-based money price)^elasticity
-    initiation = (initiation_path(t, work) * (1.0 - lv[PREVENTION])
-                  * math.exp(p["initiation_price_elasticity"] * log_price_cost))
+    initiation = (1.0 - lv[PREVENTION]) * math.exp(
+        log_initiation_path(t, work) + p["initiation_price_elasticity"] * log_price_cost)
     free = free_slot_share(in_treatment, p["moud_share_illicit"] * lv[MOUD_CAPACITY])
     entries = treatment_entries(untreated, free, p["treatment_seeking_rate"] * lv[TREATMENT_SEEKING])
     if free == 0.0:
@@ -899,7 +930,7 @@ def evaluate(t, y, p, lv, dy, aux, work, report):
     aux[AUX.seizure_probability + LAND] = seize_land
     aux[AUX.seizure_probability_heroin] = seize_heroin
     aux[AUX.cost_price_index] = inclusive
-    aux[AUX.price_index] = price
+    aux[AUX.price_index] = shortage_price(price_cost, arrived_total, wanted, p)
     aux[AUX.demand] = wanted
     aux[AUX.heroin_arrivals] = aux[AUX.arrivals + HEROIN]
     aux[AUX.fentanyl_arrivals] = arrived_fentanyl / potency
