@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.engine.solver import SolverSettings, integrate
-from sim.model.levers import LEVER_SPECS, LeverSet
+from sim.model.levers import LeverSet
 from sim.model.parameters import ModelParameters
 from sim.model.state import CHANNELS, LAYOUT
 from sim.results.dataset import to_dataset

@@ -11,7 +11,6 @@ command.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -24,20 +23,18 @@ import pytest
 import xarray as xr
 import yaml
 
-import sim
 from sim.calibrate.ensemble import DRAW_ID_ATTRS, ensemble_of, posterior_path
 from sim.cli.main import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from sim.config import MEMORY_ENV, build_run
 from sim.engine.solver import SolverSettings
 from sim.errors import InputError
-from sim.model.parameters import ModelParameters
 from sim.results.io import open_result, write_dataset
 from sim.hydra_compose import parse_override
 from sim.sweeps.aggregate import check_duplicates
 from sim.sweeps.compare import compare, select
 from sim.sweeps.resume import identity_attrs
 from tests.test_bad_input import check_overrides
-from tests.test_cli import BIN, fentsim
+from tests.test_cli import BIN
 
 END = 2028   # scenarios start in 2026
 SETTINGS = SolverSettings(end_year=END, output_step=1.0)
