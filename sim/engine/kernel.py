@@ -154,13 +154,13 @@ def fit_levers(t_a, t_b, history, intervention, coefficients):
 
 @jit(inline=True)
 def _lever(coefficients, i, s):
-    """Lever row i at s yr after the segment start, from `fit_levers`."""
+    """Lever row i at s yr after the piece's start, from `fit_levers`."""
     return coefficients[i, 0] + s * (coefficients[i, 1] + s * coefficients[i, 2])
 
 @jit(inline=True, fastmath=True)
 def _derivatives(t, y, p, fits, origin, lv, aux, work, dy, report):
     """dy/dt of one draw into `dy` by `flows.evaluate`, the levers `lv` taken from the fits of
-    the segment that starts at `origin` (yr); the reported auxiliaries into `aux` when `report`
+    the piece that starts at `origin` (yr); the reported auxiliaries into `aux` when `report`
     (else it is scratch), `work` is scratch."""
     since = t - origin
     for i in range(lv.size):
