@@ -34,10 +34,10 @@ FLOW_FUNCTIONS = ("us_population", "seizure_probability", "covid_risk", "risk_sh
                   "retail_potency", "supply_disruption", "pharma_fentanyl_deaths",
                   "log_initiation_path", "pill_share", "heroin_base_cost", "delivered_cost",
                   "retail_cost", "logistic_growth", "heroin_log_scarcity", "nested_logit_shares",
-                  "market", "nest_price", "money_price", "shortage_price", "shipments_needed", "demand",
-                  "free_slot_share", "treatment_entries", "product_shares", "naloxone_probability",
-                  "rescue_factor", "test_strip_factor", "overdose_hazards", "evaluate",
-                  "initial_state")
+                  "market", "nest_price", "money_price", "shortage_price", "shipments_needed",
+                  "demand", "free_slot_share", "treatment_entries", "product_shares",
+                  "naloxone_probability", "rescue_factor", "test_strip_factor",
+                  "overdose_hazards", "evaluate", "initial_state")
 
 
 def _g(value: float) -> str:

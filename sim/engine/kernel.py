@@ -316,9 +316,10 @@ def _integrate_draw(y0, p, d, history, intervention, edges, kinks, times, series
     """RK45 for draw d from edges[0] to edges[-1], stopping at each edge, steps at most
     `max_step` (yr) long.  `kinks` (sorted, among the edges) are the edges where an input has a
     kink (this draw's): the levers are fitted and the market's terms held (`hold_market_terms`)
-    once per piece between kinks; the other edges (calendar years) only end steps.  By dense output it stores the state at `times`
-    into out[:, d, :] (state, draw, time), its first rows at `series_times` into
-    series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into fiscal_out[:, d, :].
+    once per piece between kinks; the other edges (calendar years) only end steps.  By dense
+    output it stores the state at `times` into out[:, d, :] (state, draw, time), its first rows
+    at `series_times` into series_out[:, d, :] and rows fiscal_first.. at `fiscal_times` into
+    fiscal_out[:, d, :].
     The reported auxiliaries at offsets `aux_columns` (`flows.AUX_LAYOUT`) go into
     aux_out[:, :, d] at `aux_times`, which must be among the edges: a step ends there, and its
     last evaluation (first of the next step) reports them, so they cost no evaluation of their own.
@@ -488,10 +489,9 @@ def _integrate_batch(y0, records, history, interventions, edges, edge_count, kin
     for d in prange(y0.shape[1]):
         status[d] = _integrate_draw(y0[:, d].copy(), records[d], d, history, interventions[d],
                                     edges[d, :edge_count[d]], kinks[d, :kink_count[d]], times,
-                                    series_times,
-                                    fiscal_times, fiscal_first, aux_times, aux_columns, rtol,
-                                    atol[:, d].copy(), max_step[d], out, series_out, fiscal_out,
-                                    aux_out, stats,
+                                    series_times, fiscal_times, fiscal_first, aux_times,
+                                    aux_columns, rtol, atol[:, d].copy(), max_step[d], out,
+                                    series_out, fiscal_out, aux_out, stats,
                                     _draw_buffers(y0.shape[0], history.shape[0], records[d]))
 
 def draw_edges(edges: np.ndarray, levers: LeverSet, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -527,10 +527,10 @@ def _compiled_functions() -> list:
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
                     hold_market_terms, _is_kink, _next_kink, _derivatives, _stage_state,
-                    _store_dense, _store_auxiliaries, _draw_buffers, _integrate_draw, _integrate_batch,
-                    _derivatives_probe, batch.evaluate_draws, batch._draw_auxiliaries,
-                    batch.auxiliaries_at_times,
-                    batch.initial_states, batch.drain_rates, batch.work_arrays]
+                    _store_dense, _store_auxiliaries, _draw_buffers, _integrate_draw,
+                    _integrate_batch, _derivatives_probe, batch.evaluate_draws,
+                    batch._draw_auxiliaries, batch.auxiliaries_at_times, batch.initial_states,
+                    batch.drain_rates, batch.work_arrays]
 
 
 def verify_machine_code() -> None:
@@ -577,9 +577,10 @@ def verify_machine_code() -> None:
 
 
 def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges: np.ndarray,
-                    kinks: np.ndarray, times: np.ndarray, series_times: np.ndarray, series_rows: slice,
-                    fiscal_times: np.ndarray, fiscal_rows: slice, aux_times: np.ndarray,
-                    aux_columns: np.ndarray, rtol: float, atol: np.ndarray, max_step: np.ndarray
+                    kinks: np.ndarray, times: np.ndarray, series_times: np.ndarray,
+                    series_rows: slice, fiscal_times: np.ndarray, fiscal_rows: slice,
+                    aux_times: np.ndarray, aux_columns: np.ndarray, rtol: float,
+                    atol: np.ndarray, max_step: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
     """Integrate every draw from y0 (n_state, n_draws), with parameters `records` (one per draw:
     `flows.parameter_records`), over the segments between `edges` (yr, plus each draw's own

@@ -455,8 +455,8 @@ def _run_kernel(model: BatchModel, y0: np.ndarray, t0: float, params: ModelParam
     edges, kinks = kernel_edges(settings, t0)
     reported = REPORTED_SERIES if report else ()
     states, series_states, fiscal_states, aux, stats, status = kernel.integrate_batch(
-        y0, model.records, levers, edges, kinks, times, series, PHYSICAL_ROWS, fiscal, FISCAL_ROWS,
-        times if report else np.empty(0), auxiliary_columns(reported), settings.rtol,
+        y0, model.records, levers, edges, kinks, times, series, PHYSICAL_ROWS, fiscal,
+        FISCAL_ROWS, times if report else np.empty(0), auxiliary_columns(reported), settings.rtol,
         settings.atol_vector(n).reshape(LAYOUT.size, n), max_stable_step(model, settings.method))
     failed = np.flatnonzero(status != kernel.OK).tolist()
     if failed:
