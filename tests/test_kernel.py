@@ -104,8 +104,8 @@ def _held_flags(levers: LeverSet, n: int, seed: int) -> dict[float, set[float]]:
     params = random_draws(n, seed)
     records = flows.parameter_records(params)
     history, interventions = kernel.lever_tables(levers, n)
-    edges, kinks = kernel_edges(SolverSettings(output_step=1.0), 2010.0)
-    edges, counts = kernel.draw_edges(np.union1d(kinks, edges[[0, -1]]), levers, n)
+    _, kinks = kernel_edges(SolverSettings(output_step=1.0), 2010.0)
+    edges, counts = kernel.draw_edges(kinks, levers, n)   # the pieces the stepper holds on
     fits = np.empty((history.shape[0], kernel.LEVER_FIT_COLUMNS))
     lv, saved = np.empty(history.shape[0]), np.empty(flows.N_WORK)
     held_dy, fresh_dy, aux = np.empty(flows.N_STATE), np.empty(flows.N_STATE), np.empty(flows.N_AUX)

@@ -277,13 +277,18 @@ def _is_kink(t, kinks):
     return False
 
 
-@jit(inline=True)
-def _next_kink(t, kinks, end):
-    """The first of `kinks` (sorted) after t (yr), else `end`."""
+@jit(no_refcount=True)
+def _start_piece(origin, kinks, p, history, intervention, fits, lv, work, saved):
+    """Fit the levers (`fit_levers`, into `fits`) and hold the market's terms
+    (`hold_market_terms`) on the piece of the inputs from the kink `origin` (yr) to the next of
+    `kinks` (sorted; the last is the window's end)."""
+    end = origin
     for j in range(kinks.size):
-        if kinks[j] > t:
-            return kinks[j]
-    return end
+        if kinks[j] > origin:
+            end = kinks[j]
+            break
+    fit_levers(origin, end, history, intervention, fits)
+    hold_market_terms(origin, end, p, fits, lv, work, saved)
 
 
 STATE_BUFFERS = 11   # rows of a draw's state buffer: y, y_new, scale, the 7 stages k0..k6, offset
@@ -332,9 +337,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, kinks, times, series
     k0, k1, k2, k3, k4, k5, k6 = rows[3], rows[4], rows[5], rows[6], rows[7], rows[8], rows[9]
     offset = rows[10]   # running totals (rows N_DRIVING..) accumulated before the segment's start
     origin = edges[0]
-    piece_end = _next_kink(origin, kinks, edges[edges.size - 1])
-    fit_levers(origin, piece_end, history, intervention, levers)
-    hold_market_terms(origin, piece_end, p, levers, lv, work, saved)
+    _start_piece(origin, kinks, p, history, intervention, levers, lv, work, saved)
     for i in range(n):
         y[i] = y0[i]
     t = edges[0]
@@ -380,9 +383,7 @@ def _integrate_draw(y0, p, d, history, intervention, edges, kinks, times, series
         bound = edges[seg]
         if seg > 1 and _is_kink(edges[seg - 1], kinks):   # a new piece: its levers and terms
             origin = edges[seg - 1]
-            piece_end = _next_kink(origin, kinks, edges[edges.size - 1])
-            fit_levers(origin, piece_end, history, intervention, levers)
-            hold_market_terms(origin, piece_end, p, levers, lv, work, saved)
+            _start_piece(origin, kinks, p, history, intervention, levers, lv, work, saved)
         while t < bound:
             if t >= rebased + 1.0 - 1e-9:
                 # running totals restart from zero about once a year: the error control then holds
@@ -526,7 +527,7 @@ def _compiled_functions() -> list:
     from sim.engine import batch
     model = [f for f in vars(flows).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
     return model + [_interp, lever_value, fit_levers, _lever, _market_terms_at, _same_terms,
-                    hold_market_terms, _is_kink, _next_kink, _derivatives, _stage_state,
+                    hold_market_terms, _is_kink, _start_piece, _derivatives, _stage_state,
                     _store_dense, _store_auxiliaries, _draw_buffers, _integrate_draw,
                     _integrate_batch, _derivatives_probe, batch.evaluate_draws,
                     batch._draw_auxiliaries, batch.auxiliaries_at_times, batch.initial_states,
@@ -585,8 +586,8 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
     """Integrate every draw from y0 (n_state, n_draws), with parameters `records` (one per draw:
     `flows.parameter_records`), over the segments between `edges` (yr, plus each draw's own
     intervention dates), with steps of at most `max_step` (yr, per draw).  `kinks` (a subset of
-    `edges`) are the dates where an input has a kink; the draw's intervention dates are kinks
-    too.  An edge that is no kink (a calendar year, where the running totals restart) ends steps
+    `edges`, with its first and last) are the dates where an input has a kink; the draw's
+    intervention dates are kinks too.  An edge that is no kink (a calendar year, where the running totals restart) ends steps
     but starts no new piece of the inputs (`_integrate_draw`).
 
     Returns every state at `times` (yr), shape (n_state, n_draws, n_times); the states
@@ -605,6 +606,9 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
     if not np.isin(aux_times, edges).all():
         raise ValueError(f"aux_times {np.setdiff1d(aux_times, edges)[:5]} are not segment edges")
     aux_out = np.empty((aux_times.size, len(aux_columns), n))
+    kinks = np.asarray(kinks, dtype=float)
+    if not (np.isin(kinks, edges).all() and kinks[0] == edges[0] and kinks[-1] == edges[-1]):
+        raise ValueError(f"kinks {kinks[:5]}... are not edges from the first to the last")
     stats = np.zeros((n, 3), dtype=np.int64)
     status = np.zeros(n, dtype=np.int64)
     previous_chunk = numba.get_parallel_chunksize()
@@ -613,7 +617,7 @@ def integrate_batch(y0: np.ndarray, records: np.ndarray, levers: LeverSet, edges
         _integrate_batch(np.ascontiguousarray(y0), np.ascontiguousarray(records),
                          *lever_tables(levers, n),
                          *draw_edges(np.asarray(edges, dtype=float), levers, n),
-                         *draw_edges(np.union1d(kinks, edges[[0, -1]]), levers, n),
+                         *draw_edges(kinks, levers, n),
                          np.asarray(times, dtype=float), np.asarray(series_times, dtype=float),
                          np.asarray(fiscal_times, dtype=float), int(fiscal_rows.start),
                          aux_times, np.asarray(aux_columns, dtype=np.int64), float(rtol),

@@ -187,22 +187,17 @@ def time_series(traj: Trajectory, params: ModelParameters, levers: LeverSet,
     from the trajectory where the engine reported them (annual outputs), else evaluated from the
     stored stocks (`BatchModel.auxiliaries_over`)."""
     times = np.asarray(times, dtype=float)
-    model = None
-    if traj.auxiliaries and np.array_equal(times, traj.times):   # reported by the engine
-        out = dict(traj.auxiliaries)
-    else:
-        model = BatchModel(params, levers, traj.states.shape[1])
-        out = model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, times), SERIES)
+    reported = bool(traj.auxiliaries) and np.array_equal(times, traj.times)
+    # the price reference among the output times (as a whole year is): read, not recomputed
     at = np.flatnonzero(np.round(times, 10) == PRICE_REFERENCE_TIME)
-    try:   # the reference among the output times (as a whole year is): read, not recomputed
-        if at.size:
-            reference = out["price_index"][at[0]]
-        else:
-            if model is None:
-                model = BatchModel(params, levers, traj.states.shape[1])
-            reference = model.auxiliaries(PRICE_REFERENCE_TIME,
-                                          traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
-                                          ("price_index",))["price_index"]
+    model = None if reported and at.size else BatchModel(params, levers, traj.states.shape[1])
+    out = (dict(traj.auxiliaries) if reported   # reported by the engine
+           else model.auxiliaries_over(times, traj.rows_at(PHYSICAL_ROWS, times), SERIES))
+    try:
+        reference = (out["price_index"][at[0]] if at.size else
+                     model.auxiliaries(PRICE_REFERENCE_TIME,
+                                       traj.rows_at(PHYSICAL_ROWS, PRICE_REFERENCE_TIME),
+                                       ("price_index",))["price_index"])
         out["price_index"] = out["price_index"] / reference
     except KeyError:   # the window does not reach the reference time
         out["price_index"] = np.full_like(out["price_index"], np.nan)
